@@ -1,0 +1,1 @@
+"""One TerraformStack per file; `main.py` wires them."""

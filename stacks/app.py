@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from cdktf import TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+from constructs import Construct
+
+from todo_infra.kube import KubeAccess
+from todo_infra.release import TodoRelease
+from todo_infra.secrets import AppSecrets, GhcrPullSecret
+from todo_infra.settings import Environment, Settings
+from todo_infra.state import remote_state, state_backend
+
+
+class AppStack(TerraformStack):
+    """One environment's release of the todo app: namespace, secrets, helm release."""
+
+    def __init__(self, scope: Construct, id_: str, *, settings: Settings, env: Environment) -> None:
+        super().__init__(scope, id_)
+        state_backend(self, settings.state)
+        cluster = remote_state(self, settings.state, stack_id="cluster")
+        platform = remote_state(self, settings.state, stack_id="platform")
+        KubeAccess(self, "kube", cluster_name=cluster.get_string("cluster_name"))
+
+        namespace = NamespaceV1(self, f"namespace-{env.namespace}", metadata=NamespaceV1Metadata(name=env.namespace))
+        app_secrets = AppSecrets(self, "app-secrets", namespace=namespace.metadata.name)
+        pull_secret = GhcrPullSecret(self, "ghcr-pull-secret", namespace=namespace.metadata.name)
+        release = TodoRelease(
+            self,
+            "todo-app",
+            settings=settings,
+            env=env,
+            platform=platform,
+            depends_on=[app_secrets.secret, pull_secret.secret],
+        )
+
+        TerraformOutput(self, "namespace", value=namespace.metadata.name, static_id=True)
+        TerraformOutput(self, "host", value=env.host, static_id=True)
+        TerraformOutput(self, "release_revision", value=release.release.metadata.revision, static_id=True)

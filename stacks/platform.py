@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from cdktf import TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_digitalocean.data_digitalocean_loadbalancer import DataDigitaloceanLoadbalancer
+from cdktf_cdktf_provider_digitalocean.record import Record
+from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
+from constructs import Construct
+
+from todo_infra.addons import (
+    ADDONS,
+    CERT_MANAGER,
+    DAPR,
+    INGRESS_NGINX,
+    KUBE_PROMETHEUS_STACK,
+    LOKI,
+    PROMTAIL,
+    AddonRelease,
+)
+from todo_infra.bootstrap import ClusterBootstrap
+from todo_infra.kube import KubeAccess
+from todo_infra.monitoring import MonitoringSecrets
+from todo_infra.settings import Settings
+from todo_infra.state import remote_state, state_backend
+
+
+class PlatformStack(TerraformStack):
+    """Cluster-wide add-ons: ingress, certificates, Dapr, monitoring and logs, then the bootstrap chart."""
+
+    def __init__(self, scope: Construct, id_: str, *, settings: Settings) -> None:
+        super().__init__(scope, id_)
+        state_backend(self, settings.state)
+        cluster = remote_state(self, settings.state, stack_id="cluster")
+        KubeAccess(self, "kube", cluster_name=cluster.get_string("cluster_name"))
+
+        namespaces = {
+            name: NamespaceV1(self, f"namespace-{name}", metadata=NamespaceV1Metadata(name=name))
+            for name in dict.fromkeys(addon.namespace for addon in ADDONS)
+        }
+        load_balancer_name = f"{settings.project}-ingress"
+        ingress = AddonRelease(
+            self,
+            "ingress-nginx",
+            addon=INGRESS_NGINX,
+            extra_values=_ingress_service(settings, load_balancer_name),
+            depends_on=[namespaces[INGRESS_NGINX.namespace]],
+        )
+        cert_manager = AddonRelease(
+            self, "cert-manager", addon=CERT_MANAGER, depends_on=[namespaces[CERT_MANAGER.namespace]]
+        )
+        dapr = AddonRelease(self, "dapr", addon=DAPR, depends_on=[namespaces[DAPR.namespace]])
+        monitoring_secrets = MonitoringSecrets(
+            self, "monitoring-secrets", namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
+        )
+        AddonRelease(
+            self,
+            "kube-prometheus-stack",
+            addon=KUBE_PROMETHEUS_STACK,
+            extra_values=monitoring_secrets.alert_route(),
+            depends_on=[monitoring_secrets.grafana, monitoring_secrets.alertmanager],
+        )
+        loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace]])
+        AddonRelease(self, "promtail", addon=PROMTAIL, depends_on=[loki.release])
+        ClusterBootstrap(
+            self,
+            "cluster-bootstrap",
+            namespace=DAPR.namespace,
+            values={
+                "clusterIssuer": {
+                    "name": settings.cluster_issuer,
+                    "email": settings.operator_email,
+                    "ingressClass": settings.ingress_class,
+                }
+            },
+            depends_on=[cert_manager.release, dapr.release, ingress.release],
+        )
+
+        load_balancer = DataDigitaloceanLoadbalancer(
+            self, "ingress-load-balancer", name=load_balancer_name, depends_on=[ingress.release]
+        )
+        if settings.dns_on_digitalocean:
+            for env in settings.environments:
+                Record(
+                    self,
+                    f"dns-{env.name}",
+                    domain=settings.domain,
+                    type="A",
+                    name=env.host_prefix,
+                    value=load_balancer.ip,
+                    ttl=300,
+                )
+
+        TerraformOutput(self, "ingress_class", value=settings.ingress_class, static_id=True)
+        TerraformOutput(self, "cluster_issuer", value=settings.cluster_issuer, static_id=True)
+        TerraformOutput(self, "load_balancer_ip", value=load_balancer.ip, static_id=True)
+        TerraformOutput(self, "monitoring_namespace", value=KUBE_PROMETHEUS_STACK.namespace, static_id=True)
+        TerraformOutput(self, "dapr_namespace", value=DAPR.namespace, static_id=True)
+
+
+def _ingress_service(settings: Settings, load_balancer_name: str) -> dict[str, object]:
+    """Name the DO load balancer (so the stack can find it) and give it a hostname.
+
+    With `do-loadbalancer-hostname`, in-cluster clients (cert-manager's HTTP-01 self-check) reach the
+    ingress through the load balancer instead of being short-circuited to the node (hairpin).
+    """
+    return {
+        "controller": {
+            "ingressClassResource": {"name": settings.ingress_class},
+            "service": {
+                "annotations": {
+                    "service.beta.kubernetes.io/do-loadbalancer-name": load_balancer_name,
+                    "service.beta.kubernetes.io/do-loadbalancer-hostname": settings.primary_host,
+                }
+            },
+        }
+    }

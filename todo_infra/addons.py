@@ -1,0 +1,114 @@
+"""Pinned third-party Helm releases of the platform (DESIGN §6), one table row each.
+
+Static values live in `k8s/addons/<release>.yaml` (read at synth time, so a diff shows every change);
+values that depend on settings or variables are passed as an extra YAML document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdktf import Fn, ITerraformDependable
+from cdktf_cdktf_provider_helm.release import Release
+from constructs import Construct
+
+ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Addon:
+    release: str
+    chart: str
+    repository: str
+    version: str
+    namespace: str
+    timeout: int = 600
+
+
+INGRESS_NGINX = Addon(
+    release="ingress-nginx",
+    chart="ingress-nginx",
+    repository="https://kubernetes.github.io/ingress-nginx",
+    version="4.15.1",
+    namespace="ingress-nginx",
+)
+CERT_MANAGER = Addon(
+    release="cert-manager",
+    chart="cert-manager",
+    repository="https://charts.jetstack.io",
+    version="v1.21.2",
+    namespace="cert-manager",
+)
+DAPR = Addon(
+    release="dapr",
+    chart="dapr",
+    repository="https://dapr.github.io/helm-charts",
+    version="1.18.7",
+    namespace="dapr-system",
+)
+KUBE_PROMETHEUS_STACK = Addon(
+    release="kube-prometheus-stack",
+    chart="kube-prometheus-stack",
+    repository="https://prometheus-community.github.io/helm-charts",
+    version="88.5.3",
+    namespace="monitoring",
+    timeout=900,
+)
+LOKI = Addon(
+    release="loki",
+    chart="loki",
+    repository="https://grafana-community.github.io/helm-charts",
+    version="18.11.0",
+    namespace="monitoring",
+)
+PROMTAIL = Addon(
+    release="promtail",
+    chart="promtail",
+    repository="https://grafana.github.io/helm-charts",
+    version="6.17.1",
+    namespace="monitoring",
+)
+
+ADDONS: tuple[Addon, ...] = (INGRESS_NGINX, CERT_MANAGER, DAPR, KUBE_PROMETHEUS_STACK, LOKI, PROMTAIL)
+
+
+def addon_values(addon: Addon) -> str:
+    """The committed static values of one add-on."""
+    return (ADDON_VALUES_DIR / f"{addon.release}.yaml").read_text()
+
+
+class AddonRelease(Construct):
+    """One pinned `helm_release` into its namespace; waits, and rolls back atomically on failure."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        addon: Addon,
+        extra_values: Mapping[str, Any] | None = None,
+        depends_on: Sequence[ITerraformDependable] = (),
+    ) -> None:
+        super().__init__(scope, id_)
+        values = [addon_values(addon)]
+        if extra_values:
+            values.append(Fn.yamlencode(extra_values))
+        self.release = Release(
+            self,
+            "release",
+            name=addon.release,
+            chart=addon.chart,
+            repository=addon.repository,
+            version=addon.version,
+            namespace=addon.namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            wait=True,
+            timeout=addon.timeout,
+            max_history=10,
+            depends_on=list(depends_on),
+        )

@@ -1,0 +1,27 @@
+"""The keys of the per-namespace `app-secrets` Secret (seed §3).
+
+This tuple is the single source of truth: the app stacks create one sensitive Terraform variable per key,
+and the chart tests check every `secretKeyRef` against it.
+"""
+
+from __future__ import annotations
+
+APP_SECRETS_NAME = "app-secrets"
+GHCR_PULL_SECRET_NAME = "ghcr-pull-secret"
+
+APP_SECRET_KEYS: tuple[str, ...] = (
+    "DATABASE_URL",
+    "BETTER_AUTH_SECRET",
+    "OPENAI_API_KEY",
+    "REDPANDA_BROKERS",
+    "REDPANDA_USERNAME",
+    "REDPANDA_PASSWORD",
+    "REDPANDA_SASL_MECHANISM",
+    "REDIS_PASSWORD",
+    "FRONTEND_DATABASE_URL",
+)
+
+
+def variable_name(key: str) -> str:
+    """Terraform variable (and `TF_VAR_*` suffix) that feeds one secret key: DATABASE_URL → database_url."""
+    return key.lower()

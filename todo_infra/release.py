@@ -1,0 +1,107 @@
+"""The `todo-app` helm release of ./chart for one environment (seed §2, DESIGN §4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdktf import (
+    AssetType,
+    Fn,
+    ITerraformDependable,
+    Op,
+    Precondition,
+    TerraformAsset,
+    TerraformRemoteState,
+    TerraformResourceLifecycle,
+    TerraformVariable,
+)
+from cdktf_cdktf_provider_helm.release import Release, ReleaseSet
+from constructs import Construct
+
+from todo_infra.settings import IMAGE_TAG_GRAMMAR, IMAGE_TAG_PATTERN, ConfigError, Environment, Settings
+
+CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
+RELEASE_NAME = "todo-app"
+HISTORY_LIMIT = 10
+#: Five Deployments with Dapr sidecars, a Redis PVC to bind and atomic rollback on failure: 10 minutes.
+TIMEOUT_SECONDS = 600
+
+
+def image_tag_variable(scope: Construct, env: Environment) -> TerraformVariable:
+    """`image_tag`, refused at plan time unless it follows the seed's tag grammar."""
+    variable = TerraformVariable(
+        scope,
+        "image_tag",
+        type="string",
+        nullable=False,
+        default=env.default_image_tag,
+        description=f"Image tag of all five services: {IMAGE_TAG_GRAMMAR}",
+    )
+    variable.add_validation(
+        condition=Fn.can(Fn.regex(IMAGE_TAG_PATTERN, variable.string_value)),
+        error_message=f"image_tag must be {IMAGE_TAG_GRAMMAR}.",
+    )
+    return variable
+
+
+class TodoRelease(Construct):
+    """`helm_release` todo-app: base values + values-<env>.yaml, image tag from a validated variable.
+
+    The chart is copied into the stack as an asset, so `cdktf.out/stacks/<stack>` plans on its own.
+    A precondition refuses to release when the platform stack's ingress class or cluster issuer differ
+    from the names this release gives the chart.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        settings: Settings,
+        env: Environment,
+        platform: TerraformRemoteState,
+        depends_on: list[ITerraformDependable],
+    ) -> None:
+        super().__init__(scope, id_)
+        for values_file in ("values.yaml", env.values_file):
+            if not (CHART_DIR / values_file).is_file():
+                raise ConfigError("values file", f"chart/{values_file}", "an existing file under chart/")
+        chart = TerraformAsset(self, "chart", path=str(CHART_DIR), type=AssetType.DIRECTORY)
+        image_tag = image_tag_variable(scope, env)
+        chart_values = {
+            "global.imageTag": image_tag.string_value,
+            "global.imageOwner": settings.ghcr_owner,
+            "ingress.host": env.host,
+            "ingress.className": settings.ingress_class,
+            "ingress.clusterIssuer": settings.cluster_issuer,
+        }
+        agrees_with_platform = Op.and_(
+            Op.eq(platform.get_string("ingress_class"), settings.ingress_class),
+            Op.eq(platform.get_string("cluster_issuer"), settings.cluster_issuer),
+        )
+        self.release = Release(
+            self,
+            "release",
+            name=RELEASE_NAME,
+            namespace=env.namespace,
+            chart=chart.path,
+            values=[Fn.file(f"{chart.path}/values.yaml"), Fn.file(f"{chart.path}/{env.values_file}")],
+            set=[ReleaseSet(name=name, value=value, type="string") for name, value in chart_values.items()],
+            max_history=HISTORY_LIMIT,
+            atomic=True,
+            cleanup_on_fail=True,
+            wait=True,
+            timeout=TIMEOUT_SECONDS,
+            depends_on=depends_on,
+            lifecycle=TerraformResourceLifecycle(
+                precondition=[
+                    Precondition(
+                        condition=agrees_with_platform,
+                        error_message=(
+                            f"The platform stack must provide ingress class {settings.ingress_class!r} and "
+                            f"cluster issuer {settings.cluster_issuer!r}; deploy platform first."
+                        ),
+                    )
+                ]
+            ),
+        )

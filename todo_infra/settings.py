@@ -1,0 +1,240 @@
+"""The one typed configuration object every stack receives.
+
+Defaults are embedded in `cdktf.json` (`context`); CI overrides a few of them with `TODO_*` environment
+variables (see README, "Configuration"). Everything is validated here, before any construct is created,
+so bad input fails as one line and nothing is written to `cdktf.out/`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# --- grammars -----------------------------------------------------------------------------------
+
+#: Seed §1 tag grammar: sha-<7 hex>, main-latest, staging-latest, v<semver>. RE2-compatible, so the same
+#: pattern validates the Terraform variable at plan time.
+IMAGE_TAG_PATTERN = (
+    r"^(sha-[0-9a-f]{7}|main-latest|staging-latest|"
+    r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)$"
+)
+IMAGE_TAG_GRAMMAR = "sha-<7 hex>, main-latest, staging-latest or v<semver>"
+
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_NAME_DOTTED = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_HTTPS_URL = re.compile(r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")
+_MINOR_PREFIX = re.compile(r"^1\.[0-9]{2}\.$")
+
+#: DigitalOcean datacenter regions that offer DOKS.
+DOKS_REGIONS = ("ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1")
+BACKEND_MODES = ("s3", "local")
+ENVIRONMENTS = ("staging", "production")
+WEEKDAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+#: Names the platform creates and the chart refers to (DESIGN §3, seed §7).
+INGRESS_CLASS = "nginx"
+CLUSTER_ISSUER = "letsencrypt-prod"
+
+#: Environment variables that override `cdktf.json` context, for CI. Key: context field.
+ENV_OVERRIDES: Mapping[str, str] = {
+    "TODO_DOMAIN": "domain",
+    "TODO_REGION": "region",
+    "TODO_GHCR_OWNER": "ghcr_owner",
+    "TODO_OPERATOR_EMAIL": "operator_email",
+    "TODO_DNS_ON_DIGITALOCEAN": "dns_on_digitalocean",
+    "TODO_STATE_BACKEND": "state_backend",
+    "TODO_STATE_BUCKET": "state_bucket",
+    "TODO_STATE_ENDPOINT": "state_endpoint",
+    "TODO_NODE_MIN": "node_min",
+    "TODO_NODE_MAX": "node_max",
+    "TODO_HA_CONTROL_PLANE": "ha_control_plane",
+    "TODO_ENVIRONMENTS": "environments",
+}
+
+
+class ConfigError(ValueError):
+    """Bad input: names the field, the value and what is allowed, in one line."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        super().__init__(f"invalid {field}={value!r}: expected {allowed}")
+
+
+# --- the typed object ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSettings:
+    """Where Terraform state lives: S3 API on DigitalOcean Spaces, or local files for offline work."""
+
+    backend: str
+    bucket: str
+    endpoint: str
+    key_prefix: str
+
+    def key(self, stack_id: str) -> str:
+        return f"{self.key_prefix}/{stack_id}.tfstate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    name: str
+    region: str
+    kubernetes_minor_prefix: str
+    vpc_ip_range: str
+    node_size: str
+    node_min: int
+    node_max: int
+    ha_control_plane: bool
+    maintenance_day: str
+    maintenance_start_time: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """One deployment target of the app; the only place (with values-<env>.yaml) environments differ."""
+
+    name: str
+    host_prefix: str
+    domain: str
+    default_image_tag: str
+
+    @property
+    def host(self) -> str:
+        return f"{self.host_prefix}.{self.domain}"
+
+    @property
+    def namespace(self) -> str:
+        return self.name
+
+    @property
+    def stack_id(self) -> str:
+        return f"app-{self.name}"
+
+    @property
+    def values_file(self) -> str:
+        return f"values-{self.name}.yaml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    project: str
+    domain: str
+    ghcr_owner: str
+    operator_email: str
+    dns_on_digitalocean: bool
+    state: StateSettings
+    cluster: ClusterSettings
+    environments: tuple[Environment, ...]
+    ingress_class: str = INGRESS_CLASS
+    cluster_issuer: str = CLUSTER_ISSUER
+
+    @property
+    def primary_host(self) -> str:
+        """Production's host when production is deployed, else the first environment's."""
+        by_name = {env.name: env for env in self.environments}
+        return by_name.get("production", self.environments[0]).host
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _text(raw: Mapping[str, Any], field: str, pattern: re.Pattern[str], allowed: str) -> str:
+    value = raw.get(field)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(field, value, allowed)
+    return value
+
+
+def _choice(raw: Mapping[str, Any], field: str, choices: tuple[str, ...]) -> str:
+    value = raw.get(field)
+    if value not in choices:
+        raise ConfigError(field, value, "one of " + ", ".join(choices))
+    return str(value)
+
+
+def _int(raw: Mapping[str, Any], field: str, low: int, high: int) -> int:
+    value = raw.get(field)
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(field, value, f"an integer from {low} to {high}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ConfigError(field, value, f"an integer from {low} to {high}")
+    return number
+
+
+def _bool(raw: Mapping[str, Any], field: str) -> bool:
+    value = raw.get(field)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(field, value, "true or false")
+
+
+def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...]:
+    table = raw.get("environments")
+    if not isinstance(table, Mapping) or not table:
+        raise ConfigError("environments", table, "a map of " + " and ".join(ENVIRONMENTS))
+    selected = raw.get("environments_selected", ",".join(table))
+    names = [name.strip() for name in str(selected).split(",") if name.strip()]
+    for name in [*table, *names]:
+        if name not in ENVIRONMENTS:
+            raise ConfigError("environments", name, "one of " + ", ".join(ENVIRONMENTS))
+    result = []
+    for name in names:
+        env = table.get(name)
+        if not isinstance(env, Mapping):
+            raise ConfigError(f"environments.{name}", env, "a map with host_prefix and default_image_tag")
+        prefix = _text(env, "host_prefix", _NAME_DOTTED, "a DNS label prefix such as todo or staging.todo")
+        tag = _text(env, "default_image_tag", re.compile(IMAGE_TAG_PATTERN), IMAGE_TAG_GRAMMAR)
+        result.append(Environment(name=name, host_prefix=prefix, domain=domain, default_image_tag=tag))
+    return tuple(result)
+
+
+def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Merge `cdktf.json` context with `TODO_*` overrides and validate every field."""
+    raw: dict[str, Any] = dict(context)
+    for variable, field in ENV_OVERRIDES.items():
+        if environ.get(variable, "") != "":
+            raw["environments_selected" if field == "environments" else field] = environ[variable]
+
+    domain = _text(raw, "domain", _DOMAIN, "a lower-case DNS domain such as example.com")
+    node_min = _int(raw, "node_min", 1, 50)
+    node_max = _int(raw, "node_max", 1, 50)
+    if node_min > node_max:
+        raise ConfigError("node_min", node_min, f"at most node_max ({node_max})")
+    backend = _choice(raw, "state_backend", BACKEND_MODES)
+    project = _text(raw, "project", _NAME, "a DNS label such as hackathon-todo")
+    return Settings(
+        project=project,
+        domain=domain,
+        ghcr_owner=_text(raw, "ghcr_owner", _NAME, "a lower-case GitHub owner name"),
+        operator_email=_text(raw, "operator_email", _EMAIL, "an e-mail address such as ops@example.com"),
+        dns_on_digitalocean=_bool(raw, "dns_on_digitalocean"),
+        state=StateSettings(
+            backend=backend,
+            bucket=_text(raw, "state_bucket", _BUCKET, "a Spaces bucket name (3-63 of a-z, 0-9, -)"),
+            endpoint=_text(raw, "state_endpoint", _HTTPS_URL, "an https:// endpoint such as https://fra1.digitaloceanspaces.com"),
+            key_prefix=project,
+        ),
+        cluster=ClusterSettings(
+            name=_text(raw, "cluster_name", _NAME, "a DNS label such as todo-cluster"),
+            region=_choice(raw, "region", DOKS_REGIONS),
+            kubernetes_minor_prefix=_text(raw, "kubernetes_minor_prefix", _MINOR_PREFIX, "a minor prefix such as 1.33."),
+            vpc_ip_range=_text(raw, "vpc_ip_range", re.compile(r"^10\.[0-9]{1,3}\.[0-9]{1,3}\.0/(16|20|24)$"), "a 10.x.y.0/16|20|24 range"),
+            node_size=_choice(raw, "node_size", ("s-2vcpu-4gb",)),
+            node_min=node_min,
+            node_max=node_max,
+            ha_control_plane=_bool(raw, "ha_control_plane"),
+            maintenance_day=_choice(raw, "maintenance_day", WEEKDAYS),
+            maintenance_start_time=_text(raw, "maintenance_start_time", re.compile(r"^([01][0-9]|2[0-3]):00$"), "a full hour HH:00 (UTC)"),
+        ),
+        environments=_environments(raw, domain),
+    )

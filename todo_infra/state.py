@@ -1,0 +1,58 @@
+"""Remote state: one key per stack, and the matching remote-state reader, built from the same settings.
+
+DESIGN §2: S3 backend on DigitalOcean Spaces (Terraform >= 1.6.3 settings), `use_lockfile` added as an
+override because cdktf 0.21's S3Backend has no such property; a `local` mode for offline work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdktf import (
+    DataTerraformRemoteStateLocal,
+    DataTerraformRemoteStateS3,
+    LocalBackend,
+    S3Backend,
+    TerraformRemoteState,
+    TerraformStack,
+)
+from constructs import Construct
+
+from todo_infra.settings import StateSettings
+
+#: Terraform runs inside cdktf.out/stacks/<id>/; local state files land at the project root.
+_LOCAL_STATE = "../../../terraform.{stack_id}.tfstate"
+
+
+def _s3_settings(state: StateSettings, stack_id: str) -> dict[str, Any]:
+    """Spaces speaks the S3 API but is not AWS: fixed region, custom endpoint, no AWS-only checks."""
+    return {
+        "bucket": state.bucket,
+        "key": state.key(stack_id),
+        "region": "us-east-1",
+        "endpoints": {"s3": state.endpoint},
+        "skip_credentials_validation": True,
+        "skip_region_validation": True,
+        "skip_requesting_account_id": True,
+        "skip_metadata_api_check": True,
+        "skip_s3_checksum": True,
+    }
+
+
+def state_backend(stack: TerraformStack, state: StateSettings) -> None:
+    """Configure the stack's backend; the key is derived from the stack id, so keys never collide."""
+    stack_id = stack.node.id
+    if state.backend == "local":
+        LocalBackend(stack, path=_LOCAL_STATE.format(stack_id=stack_id))
+        return
+    S3Backend(stack, **_s3_settings(state, stack_id))
+    stack.add_override("terraform.backend.s3.use_lockfile", True)
+
+
+def remote_state(scope: Construct, state: StateSettings, *, stack_id: str) -> TerraformRemoteState:
+    """Read another stack's named outputs from where `state_backend` wrote them."""
+    if state.backend == "local":
+        return DataTerraformRemoteStateLocal(
+            scope, f"state-{stack_id}", path=_LOCAL_STATE.format(stack_id=stack_id)
+        )
+    return DataTerraformRemoteStateS3(scope, f"state-{stack_id}", **_s3_settings(state, stack_id))
