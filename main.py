@@ -28,6 +28,21 @@ def embedded_context() -> dict[str, Any]:
     return context
 
 
+def context_from(environ: Mapping[str, str]) -> dict[str, Any]:
+    """cdktf.json's context, overlaid with CDKTF_CONTEXT_JSON (the variable the cdktf CLI uses for context)."""
+    context = embedded_context()
+    overlay = environ.get("CDKTF_CONTEXT_JSON", "")
+    if overlay:
+        try:
+            extra = json.loads(overlay)
+        except json.JSONDecodeError:
+            raise ConfigError("CDKTF_CONTEXT_JSON", overlay[:40], "a JSON object") from None
+        if not isinstance(extra, dict):
+            raise ConfigError("CDKTF_CONTEXT_JSON", overlay[:40], "a JSON object")
+        context.update(extra)
+    return context
+
+
 def build_app(*, outdir: str | None = None, settings: Settings | None = None) -> App:
     """The whole app; `settings` defaults to the embedded defaults with no overrides."""
     from todo_infra.node import use_project_node
@@ -52,7 +67,7 @@ def build_app(*, outdir: str | None = None, settings: Settings | None = None) ->
 
 def main(environ: Mapping[str, str]) -> int:
     try:
-        settings = load_settings(embedded_context(), environ)
+        settings = load_settings(context_from(environ), environ)
         app = build_app(settings=settings)
     except ConfigError as error:
         print(f"main.py: {error}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import Fn, Op
+from cdktf import TerraformLocal
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
@@ -46,8 +46,13 @@ class MonitoringSecrets(Construct):
 
     def alert_route(self) -> dict[str, Any]:
         """critical and warning go to Slack when a webhook is set, otherwise explicitly to `null`."""
-        # Whether a webhook is set is not itself secret; the URL stays sensitive.
-        receiver = Fn.conditional(Fn.nonsensitive(Op.neq(self.webhook, "")), "slack", "null")
+        # Whether a webhook is set is not itself secret; the URL stays sensitive. (Written as a local:
+        # cdktf's Op helpers drop falsy operands such as "" and 0.)
+        local = TerraformLocal(
+            self, "alert_receiver", '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'
+        )
+        local.override_logical_id("alert_receiver")
+        receiver = local.as_string
         return {
             "alertmanager": {
                 "config": {

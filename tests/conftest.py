@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.synth import CANARY, CREDENTIAL_ENV, SECRET_VARIABLES, VARIANT_OVERRIDES, Synth, finish, run_main
+
+
+@pytest.fixture(scope="session")
+def _synth_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]]:
+    default_dir = tmp_path_factory.mktemp("synth-default")
+    variant_dir = tmp_path_factory.mktemp("synth-variant")
+    canaries = {f"TF_VAR_{name}": CANARY for name in SECRET_VARIABLES} | dict.fromkeys(CREDENTIAL_ENV, CANARY)
+    default = run_main(default_dir, canaries)
+    variant = run_main(variant_dir, VARIANT_OVERRIDES | canaries)
+    yield {"default": finish(default, default_dir), "variant": finish(variant, variant_dir)}
+
+
+@pytest.fixture(scope="session")
+def synth(_synth_runs: dict[str, Synth]) -> Synth:
+    """The four stacks with the embedded defaults (every secret TF_VAR_* set to a canary)."""
+    return _synth_runs["default"]
+
+
+@pytest.fixture(scope="session")
+def variant(_synth_runs: dict[str, Synth]) -> Synth:
+    """The four stacks with CI-style TODO_* overrides: local state, DNS on DigitalOcean, HA control plane."""
+    return _synth_runs["variant"]

@@ -1,0 +1,121 @@
+"""app-staging / app-production: namespace, the two secrets, and the todo-app release of ./chart."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.synth import Synth
+from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+
+ENVIRONMENTS = {"app-staging": ("staging", "staging.todo.example.com"), "app-production": ("production", "todo.example.com")}
+
+
+def secret(synth: Synth, stack: str, name: str) -> dict[str, Any]:
+    return next(s for s in synth.resources(stack, "kubernetes_secret_v1").values() if s["metadata"]["name"] == name)
+
+
+def chart_values(release: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in release["set"]}
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_namespace_is_the_environment(synth: Synth, stack: str) -> None:
+    namespace, _ = ENVIRONMENTS[stack]
+    assert synth.one(stack, "kubernetes_namespace_v1")["metadata"]["name"] == namespace
+    assert synth.release(stack, "todo-app")["namespace"] == namespace
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_app_secrets_has_exactly_the_nine_seed_keys_each_from_its_sensitive_variable(synth: Synth, stack: str) -> None:
+    data = secret(synth, stack, "app-secrets")["data"]
+    assert sorted(data) == sorted(APP_SECRET_KEYS)
+    assert len(data) == 9
+    variables = synth.stacks[stack]["variable"]
+    for key, value in data.items():
+        assert value == f"${{var.{variable_name(key)}}}"
+        assert variables[variable_name(key)]["sensitive"] is True
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_ghcr_pull_secret_is_a_dockerconfigjson_built_from_variables(synth: Synth, stack: str) -> None:
+    pull = secret(synth, stack, "ghcr-pull-secret")
+    assert pull["type"] == "kubernetes.io/dockerconfigjson"
+    config = pull["data"][".dockerconfigjson"]
+    assert config.startswith("${jsonencode(") and '"ghcr.io"' in config
+    assert "var.ghcr_username" in config and "var.ghcr_token" in config
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_release_settings(synth: Synth, stack: str) -> None:
+    release = synth.release(stack, "todo-app")
+    assert release["max_history"] == 10
+    assert release["atomic"] is True and release["cleanup_on_fail"] is True and release["wait"] is True
+    assert 300 <= release["timeout"] <= 1200
+    assert any("app-secrets" in dep for dep in release["depends_on"])
+    assert any("ghcr-pull-secret" in dep for dep in release["depends_on"])
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_release_uses_base_values_then_the_environment_file_from_the_chart_asset(synth: Synth, stack: str) -> None:
+    namespace, _ = ENVIRONMENTS[stack]
+    release = synth.release(stack, "todo-app")
+    chart = release["chart"]
+    assert chart.startswith("assets/")
+    assert release["values"] == [
+        f'${{file("{chart}/values.yaml")}}',
+        f'${{file("{chart}/values-{namespace}.yaml")}}',
+    ]
+    for name in ("Chart.yaml", "values.yaml", f"values-{namespace}.yaml"):
+        assert (synth.outdir / "stacks" / stack / chart / name).is_file()
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, variant: Synth, stack: str) -> None:
+    _, host = ENVIRONMENTS[stack]
+    assert chart_values(synth.release(stack, "todo-app")) == {
+        "global.imageTag": "${var.image_tag}",
+        "global.imageOwner": "example-org",
+        "ingress.host": host,
+        "ingress.className": "nginx",
+        "ingress.clusterIssuer": "letsencrypt-prod",
+    }
+    overridden = chart_values(variant.release(stack, "todo-app"))
+    assert overridden["ingress.host"] == host.replace("example.com", "todo-demo.dev")
+    assert overridden["global.imageOwner"] == "acme-apps"
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_release_refuses_a_platform_with_other_ingress_class_or_issuer(synth: Synth, stack: str) -> None:
+    (precondition,) = synth.release(stack, "todo-app")["lifecycle"]["precondition"]
+    condition = precondition["condition"]
+    assert 'data.terraform_remote_state.state-platform.outputs.ingress_class == "nginx"' in condition
+    assert 'data.terraform_remote_state.state-platform.outputs.cluster_issuer == "letsencrypt-prod"' in condition
+
+
+def tag_pattern(synth: Synth) -> str:
+    (validation,) = synth.stacks["app-staging"]["variable"]["image_tag"]["validation"]
+    match = re.fullmatch(r'\$\{can\(regex\("(.*)", var\.image_tag\)\)\}', validation["condition"])
+    assert match, validation["condition"]
+    return match.group(1).replace("\\\\", "\\")
+
+
+@pytest.mark.parametrize("tag", ["sha-0a1b2c3", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1", "v1.0.0+build.7"])
+def test_image_tag_variable_accepts_the_seed_grammar(synth: Synth, tag: str) -> None:
+    assert re.fullmatch(tag_pattern(synth), tag)
+
+
+@pytest.mark.parametrize(
+    "tag", ["latest", "sha-0A1B2C3", "sha-0a1b2c", "sha-0a1b2c3d", "1.2.3", "v1.2", "v01.2.3", "feature-latest", ""]
+)
+def test_image_tag_variable_rejects_everything_else(synth: Synth, tag: str) -> None:
+    assert not re.fullmatch(tag_pattern(synth), tag)
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_image_tag_defaults_to_a_valid_tag_and_is_not_secret(synth: Synth, stack: str) -> None:
+    variable = synth.stacks[stack]["variable"]["image_tag"]
+    assert variable["default"] == "main-latest"
+    assert "sensitive" not in variable

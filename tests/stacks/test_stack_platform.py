@@ -1,0 +1,194 @@
+"""platform: pinned add-ons in the seed's namespaces, cluster looked up by name, bootstrap chart after CRDs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.synth import Synth
+from todo_infra.addons import ADDONS, Addon
+
+SEED_NAMESPACES = {
+    "ingress-nginx": "ingress-nginx",
+    "cert-manager": "cert-manager",
+    "dapr": "dapr-system",
+    "kube-prometheus-stack": "monitoring",
+    "loki": "monitoring",
+    "promtail": "monitoring",
+}
+#: Per add-on, where its values give every container explicit requests (keys checked against upstream values).
+REQUEST_PATHS = {
+    "ingress-nginx": [
+        "controller.resources",
+        "controller.admissionWebhooks.createSecretJob.resources",
+        "controller.admissionWebhooks.patchWebhookJob.resources",
+    ],
+    "cert-manager": ["resources", "webhook.resources", "cainjector.resources", "startupapicheck.resources"],
+    "dapr": [
+        "dapr_operator.resources",
+        "dapr_placement.resources",
+        "dapr_sentry.resources",
+        "dapr_sidecar_injector.resources",
+        "dapr_scheduler.resources",
+    ],
+    "kube-prometheus-stack": [
+        "prometheus.prometheusSpec.resources",
+        "alertmanager.alertmanagerSpec.resources",
+        "grafana.resources",
+        "grafana.sidecar.resources",
+        "grafana.initChownData.resources",
+        "kube-state-metrics.resources",
+        "prometheus-node-exporter.resources",
+        "prometheusOperator.resources",
+        "prometheusOperator.admissionWebhooks.patch.resources",
+        "prometheusOperator.prometheusConfigReloader.resources",
+    ],
+    "loki": ["singleBinary.resources", "sidecar.resources"],
+    "promtail": ["resources"],
+}
+
+
+def static_values(release: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml.safe_load(release["values"][0])
+    return parsed
+
+
+def dig(values: dict[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        values = values[key]
+    return values
+
+
+@pytest.fixture(scope="module")
+def releases(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in synth.resources("platform", "helm_release").values()}
+
+
+def test_cluster_is_looked_up_by_name_from_cluster_stack_outputs(synth: Synth) -> None:
+    lookup = synth.one("platform", "digitalocean_kubernetes_cluster", data=True)
+    assert lookup["name"] == "${data.terraform_remote_state.state-cluster.outputs.cluster_name}"
+
+
+@pytest.mark.parametrize("stack", ["platform", "app-staging", "app-production"])
+def test_kubernetes_and_helm_providers_are_configured_from_the_lookup(synth: Synth, stack: str) -> None:
+    providers = synth.stacks[stack]["provider"]
+    for config in (providers["kubernetes"][0], providers["helm"][0]["kubernetes"]):
+        assert set(config) == {"host", "token", "cluster_ca_certificate"}
+        for value in config.values():
+            assert "data.digitalocean_kubernetes_cluster." in value, "credentials must come from the per-run lookup"
+        assert "config_path" not in config
+
+
+def test_every_addon_is_pinned_into_its_seed_namespace(releases: dict[str, dict[str, Any]]) -> None:
+    addons = {name: r for name, r in releases.items() if name != "cluster-bootstrap"}
+    assert {name: r["namespace"] for name, r in addons.items()} == SEED_NAMESPACES
+    for name, release in addons.items():
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", release["version"]), f"{name} is not pinned to an exact version"
+        assert release["repository"].startswith("https://")
+        assert release["atomic"] is True and release["wait"] is True
+
+
+def test_addon_namespaces_are_created_before_their_releases(synth: Synth) -> None:
+    namespaces = {ns["metadata"]["name"] for ns in synth.resources("platform", "kubernetes_namespace_v1").values()}
+    assert namespaces == set(SEED_NAMESPACES.values())
+
+
+@pytest.mark.parametrize("addon", ADDONS, ids=lambda addon: addon.release)
+def test_every_addon_container_gets_explicit_requests(releases: dict[str, dict[str, Any]], addon: Addon) -> None:
+    values = static_values(releases[addon.release])
+    for path in REQUEST_PATHS[addon.release]:
+        requests = dig(values, path)["requests"]
+        assert set(requests) == {"cpu", "memory"}, f"{addon.release}: {path}.requests"
+
+
+def test_ingress_load_balancer_has_hostname_for_http01_self_checks(releases: dict[str, dict[str, Any]]) -> None:
+    ingress = releases["ingress-nginx"]
+    extra = ingress["values"][1]
+    assert '"service.beta.kubernetes.io/do-loadbalancer-hostname" = "todo.example.com"' in extra
+    assert '"service.beta.kubernetes.io/do-loadbalancer-name" = "hackathon-todo-ingress"' in extra
+    assert '"ingressClassResource" = {"name" = "nginx"}' in extra
+
+
+def test_cert_manager_installs_its_crds(releases: dict[str, dict[str, Any]]) -> None:
+    assert static_values(releases["cert-manager"])["crds"]["enabled"] is True
+
+
+def test_prometheus_selects_monitors_and_rules_from_every_namespace(releases: dict[str, dict[str, Any]]) -> None:
+    spec = static_values(releases["kube-prometheus-stack"])["prometheus"]["prometheusSpec"]
+    for selector in ("serviceMonitor", "podMonitor", "rule"):
+        assert spec[f"{selector}SelectorNilUsesHelmValues"] is False
+
+
+def test_loki_is_monolithic_on_filesystem_with_small_caches(releases: dict[str, dict[str, Any]]) -> None:
+    values = static_values(releases["loki"])
+    assert values["deploymentMode"] == "Monolithic"
+    assert values["loki"]["storage"]["type"] == "filesystem"
+    assert values["singleBinary"]["persistence"]["enabled"] is True
+    assert values["chunksCache"]["enabled"] is False, "default chunks cache requests ~9.8 GiB"
+    assert values["resultsCache"]["enabled"] is False
+    assert all(values[target]["replicas"] == 0 for target in ("read", "write", "backend"))
+
+
+def test_promtail_ships_to_loki(releases: dict[str, dict[str, Any]]) -> None:
+    clients = static_values(releases["promtail"])["config"]["clients"]
+    assert [c["url"] for c in clients] == ["http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"]
+    assert any("loki" in dep for dep in releases["promtail"]["depends_on"])
+
+
+def test_grafana_password_comes_from_a_sensitive_variable_not_a_chart_default(
+    synth: Synth, releases: dict[str, dict[str, Any]]
+) -> None:
+    grafana = static_values(releases["kube-prometheus-stack"])["grafana"]
+    assert "adminPassword" not in grafana
+    assert grafana["admin"]["existingSecret"] == "grafana-admin"
+    secret = next(
+        s for s in synth.resources("platform", "kubernetes_secret_v1").values()
+        if s["metadata"]["name"] == "grafana-admin"
+    )
+    assert secret["data"]["admin-password"] == "${var.grafana_admin_password}"
+    assert synth.stacks["platform"]["variable"]["grafana_admin_password"]["sensitive"] is True
+
+
+def test_alerts_route_to_slack_when_configured_else_to_an_explicit_null_receiver(
+    synth: Synth, releases: dict[str, dict[str, Any]]
+) -> None:
+    kps = releases["kube-prometheus-stack"]
+    receivers = {r["name"]: r for r in static_values(kps)["alertmanager"]["config"]["receivers"]}
+    assert set(receivers) == {"null", "slack"}
+    assert "api_url" not in str(receivers["slack"]), "the webhook is read from a mounted file, never from values"
+    route = kps["values"][1]
+    for severity in ("critical", "warning"):
+        assert f'{{"receiver" = local.alert_receiver, "matchers" = ["severity = {severity}"]}}' in route
+    assert synth.stacks["platform"]["locals"]["alert_receiver"] == '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'
+    assert synth.stacks["platform"]["variable"]["alertmanager_slack_webhook_url"]["sensitive"] is True
+
+
+def test_bootstrap_chart_installs_after_cert_manager_and_dapr(
+    synth: Synth, releases: dict[str, dict[str, Any]]
+) -> None:
+    bootstrap = releases["cluster-bootstrap"]
+    assert bootstrap["chart"].startswith("assets/")
+    needs = " ".join(bootstrap["depends_on"])
+    assert "cert-manager" in needs and "dapr" in needs
+    assert '"email" = "ops@example.com"' in bootstrap["values"][0]
+    assert '"name" = "letsencrypt-prod"' in bootstrap["values"][0]
+    assert (synth.outdir / "stacks" / "platform" / bootstrap["chart"] / "templates" / "cert-manager-issuer.yaml").is_file()
+
+
+def test_dns_records_only_when_the_domain_is_on_digitalocean(synth: Synth, variant: Synth) -> None:
+    assert synth.resources("platform", "digitalocean_record") == {}
+    records = {r["name"]: r for r in variant.resources("platform", "digitalocean_record").values()}
+    assert set(records) == {"todo", "staging.todo"}
+    for record in records.values():
+        assert (record["type"], record["domain"]) == ("A", "todo-demo.dev")
+        assert record["value"] == "${data.digitalocean_loadbalancer.ingress-load-balancer.ip}"
+
+
+def test_outputs_name_what_the_app_stacks_need(synth: Synth) -> None:
+    outputs = synth.stacks["platform"]["output"]
+    assert outputs["ingress_class"]["value"] == "nginx"
+    assert outputs["cluster_issuer"]["value"] == "letsencrypt-prod"
+    assert "load_balancer_ip" in outputs
