@@ -1,0 +1,158 @@
+{{/*
+todo.name — the chart name (or nameOverride), trimmed to a DNS label.
+*/}}
+{{- define "todo.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+todo.fullname — release-qualified base name. A release named like the chart (`todo-app`) gives `todo-app`, so
+components are `todo-app-<service>`; fullnameOverride wins.
+*/}}
+{{- define "todo.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+todo.chart — chart name and version for the helm.sh/chart label.
+*/}}
+{{- define "todo.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+todo.componentName — `<fullname>-<name>` for one component (a service or redis).
+Takes (dict "root" $ "name" <component>).
+*/}}
+{{- define "todo.componentName" -}}
+{{- printf "%s-%s" (include "todo.fullname" .root) .name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+todo.selectorLabels — the immutable labels a component's selectors use. Never carries a version, so an upgrade
+never changes a selector. Takes (dict "root" $ "name" <component>).
+*/}}
+{{- define "todo.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "todo.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/*
+todo.labels — the full label set for a component's objects: selector labels plus chart/version metadata.
+Takes (dict "root" $ "name" <component>).
+*/}}
+{{- define "todo.labels" -}}
+helm.sh/chart: {{ include "todo.chart" .root }}
+{{ include "todo.selectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "todo.name" .root }}
+app.kubernetes.io/version: {{ .root.Values.global.imageTag | replace "+" "_" | trunc 63 | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/*
+todo.releaseLabels — labels for release-wide objects (Dapr components, NetworkPolicies, PrometheusRule).
+*/}}
+{{- define "todo.releaseLabels" -}}
+helm.sh/chart: {{ include "todo.chart" . }}
+app.kubernetes.io/name: {{ include "todo.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: {{ include "todo.name" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+todo.service — the values of one service, failing the render with a clear message for an unknown name.
+Takes (dict "root" $ "name" <service>); returns YAML, use with fromYaml.
+*/}}
+{{- define "todo.service" -}}
+{{- $svc := get .root.Values.services .name }}
+{{- if not $svc }}
+{{- fail (printf "services.%s is not defined in values" .name) }}
+{{- end }}
+{{- toYaml $svc }}
+{{- end }}
+
+{{/*
+todo.image — ghcr.io/<owner>/hackathon-todo/<service>:<global.imageTag>. Takes (dict "root" $ "name" <service>).
+*/}}
+{{- define "todo.image" -}}
+{{- $g := .root.Values.global }}
+{{- printf "%s/%s/%s/%s:%s" $g.imageRegistry $g.imageOwner $g.imageRepository .name $g.imageTag }}
+{{- end }}
+
+{{/*
+todo.minReplicas — the lowest replica count a service runs at: the HPA minimum when autoscaling is on,
+otherwise `replicas`. Drives the PodDisruptionBudget gate. Takes (dict "root" $ "name" <service>).
+*/}}
+{{- define "todo.minReplicas" -}}
+{{- $svc := include "todo.service" . | fromYaml }}
+{{- if $svc.autoscaling.enabled }}{{ $svc.autoscaling.minReplicas }}{{ else }}{{ $svc.replicas }}{{ end }}
+{{- end }}
+
+{{/*
+todo.appIdsUsing — JSON list of the Dapr app-ids (service names) whose `dapr.components` include the given
+component, in service-name order. Components are scoped to exactly these. Takes (dict "root" $ "component" <name>).
+*/}}
+{{- define "todo.appIdsUsing" -}}
+{{- $ids := list }}
+{{- range $name, $svc := .root.Values.services }}
+{{- if and $svc.enabled $svc.dapr.enabled (has $.component $svc.dapr.components) }}
+{{- $ids = append $ids $name }}
+{{- end }}
+{{- end }}
+{{- toJson $ids }}
+{{- end }}
+
+{{/*
+todo.promNamespace — PromQL label matcher restricting an alert to the release namespace.
+*/}}
+{{- define "todo.promNamespace" -}}
+namespace="{{ .Release.Namespace }}"
+{{- end }}
+
+{{/*
+todo.enabledServices — JSON list of the enabled service names (sorted); NetworkPolicies select app pods with it.
+*/}}
+{{- define "todo.enabledServices" -}}
+{{- $names := list }}
+{{- range $name, $svc := .Values.services }}
+{{- if $svc.enabled }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{/*
+todo.appPodSelector — podSelector body matching the pods of every enabled service of this release (not Redis).
+*/}}
+{{- define "todo.appPodSelector" -}}
+matchLabels:
+  app.kubernetes.io/name: {{ include "todo.name" . }}
+  app.kubernetes.io/instance: {{ .Release.Name }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values:
+      {{- include "todo.enabledServices" . | fromJsonArray | toYaml | nindent 6 }}
+{{- end }}
+
+{{/*
+todo.servicePorts — YAML list of NetworkPolicy ports (TCP) for the given service names.
+Takes (dict "root" $ "names" <list>).
+*/}}
+{{- define "todo.servicePorts" -}}
+{{- range .names }}
+{{- $svc := get $.root.Values.services . }}
+- protocol: TCP
+  port: {{ $svc.port }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,138 @@
+"""Rendering the chart the way the app stacks release it, and small lookups over the rendered documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "chart"
+RELEASE_NAME = "todo-app"
+SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
+SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
+SAMPLE_OWNER = "example-org"
+DOMAIN = "example.com"
+
+# What the app stack `set`s on the release, per environment (the Terraform side's interface contract).
+STACK_SETS: dict[str, str] = {
+    "staging": (
+        f"global.imageTag={SAMPLE_IMAGE_TAG},global.imageOwner={SAMPLE_OWNER},"
+        f"ingress.host=staging.todo.{DOMAIN},ingress.className=nginx,ingress.clusterIssuer=letsencrypt-prod"
+    ),
+    "production": (
+        f"global.imageTag={SAMPLE_IMAGE_TAG},global.imageOwner={SAMPLE_OWNER},"
+        f"ingress.host=todo.{DOMAIN},ingress.className=nginx,ingress.clusterIssuer=letsencrypt-prod"
+    ),
+}
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One environment's render: its merged input values and the parsed documents (with source template)."""
+
+    environment: str
+    namespace: str
+    values: dict[str, Any]
+    documents: tuple[tuple[str, Manifest], ...]
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return [doc for _, doc in self.documents]
+
+    def of_kind(self, kind: str) -> list[Manifest]:
+        return [doc for doc in self.manifests if doc["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> Manifest:
+        matches = [doc for doc in self.of_kind(kind) if doc["metadata"]["name"] == name]
+        assert len(matches) == 1, f"expected exactly one {kind}/{name}, found {len(matches)}"
+        return matches[0]
+
+    def names(self, kind: str) -> set[str]:
+        return {doc["metadata"]["name"] for doc in self.of_kind(kind)}
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of -f files and --set: maps merge recursively, anything else is replaced."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def values_file(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / name).read_text()) or {}
+    return loaded
+
+
+def release_values(environment: str) -> dict[str, Any]:
+    """values.yaml, then values-<env>.yaml, then the stack's --set keys; `base` is values.yaml alone."""
+    values = values_file("values.yaml")
+    if environment != "base":
+        values = deep_merge(values, values_file(f"values-{environment}.yaml"))
+        values = deep_merge(values, helm.parse_set_string(STACK_SETS[environment]))
+    return values
+
+
+def parse_documents(rendered: Mapping[str, str]) -> tuple[tuple[str, Manifest], ...]:
+    documents: list[tuple[str, Manifest]] = []
+    for template in sorted(rendered):
+        for doc in yaml.safe_load_all(rendered[template]):
+            if doc:
+                documents.append((template, doc))
+    return tuple(documents)
+
+
+def render(chart: helm.Chart, values: dict[str, Any], namespace: str) -> tuple[tuple[str, Manifest], ...]:
+    return parse_documents(chart.render(values, name=RELEASE_NAME, namespace=namespace, is_install=True))
+
+
+def render_environment(chart: helm.Chart, environment: str) -> Rendered:
+    namespace = "default" if environment == "base" else environment
+    values = release_values(environment)
+    return Rendered(environment, namespace, values, render(chart, values, namespace))
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every dict and list nested in node, node included (depth first)."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def pod_spec(workload: Manifest) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def app_container(deployment: Manifest) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = pod_spec(deployment)["containers"]
+    assert len(containers) == 1, "the chart renders one container per pod; Dapr injects the sidecar"
+    return containers[0]
+
+
+def cpu_millis(quantity: str | float) -> int:
+    text = str(quantity)
+    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
+
+
+def memory_mib(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def fullname(service: str) -> str:
+    return f"{RELEASE_NAME}-{service}"

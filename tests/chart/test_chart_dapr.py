@@ -1,0 +1,89 @@
+"""Dapr components (seed §4) with the real pubsub.kafka / state.redis metadata, scopes and Subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.chart.chart_support import Rendered, fullname
+
+
+def _metadata(component: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("secretKeyRef")) for item in component["spec"]["metadata"]}
+
+
+def _app_ids_with_sidecar(env: Rendered) -> set[str]:
+    annotations = [d["spec"]["template"]["metadata"].get("annotations", {}) for d in env.of_kind("Deployment")]
+    return {a["dapr.io/app-id"] for a in annotations if a.get("dapr.io/enabled") == "true"}
+
+
+def test_pubsub_is_kafka_with_scram_sha_256_over_tls(rendered: Rendered) -> None:
+    pubsub = rendered.get("Component", "pubsub")
+    assert (pubsub["spec"]["type"], pubsub["spec"]["version"]) == ("pubsub.kafka", "v1")
+    metadata = _metadata(pubsub)
+    assert metadata["authType"] == "password"
+    assert metadata["saslMechanism"] == "SHA-256"
+    assert metadata["disableTls"] == "false"
+    assert metadata["maxMessageBytes"] == "1048576"
+    assert metadata["brokers"] == {"name": "app-secrets", "key": "REDPANDA_BROKERS"}
+    assert metadata["saslUsername"] == {
+        "name": "app-secrets",
+        "key": "REDPANDA_USERNAME",
+    }
+    assert metadata["saslPassword"] == {
+        "name": "app-secrets",
+        "key": "REDPANDA_PASSWORD",
+    }
+    assert "topics" not in metadata
+    assert pubsub["auth"] == {"secretStore": "kubernetes"}
+
+
+def test_consumer_groups_are_per_environment_and_per_app(staging: Rendered, production: Rendered) -> None:
+    groups = [_metadata(env.get("Component", "pubsub"))["consumerGroup"] for env in (staging, production)]
+    assert groups == ["staging-{appID}", "production-{appID}"]
+
+
+def test_statestore_points_at_the_rendered_redis(rendered: Rendered) -> None:
+    statestore = rendered.get("Component", "statestore")
+    assert (statestore["spec"]["type"], statestore["spec"]["version"]) == (
+        "state.redis",
+        "v1",
+    )
+    metadata = _metadata(statestore)
+    assert metadata["redisHost"] == "todo-app-redis:6379"
+    redis = rendered.get("Service", fullname("redis"))
+    assert f"{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}" == metadata["redisHost"]
+    assert metadata["redisPassword"] == {"name": "app-secrets", "key": "REDIS_PASSWORD"}
+
+
+def test_components_are_scoped_to_the_app_ids_that_use_them(rendered: Rendered) -> None:
+    assert rendered.get("Component", "pubsub")["scopes"] == [
+        "backend",
+        "mcp",
+        "notification",
+        "sse-gateway",
+    ]
+    assert rendered.get("Component", "statestore")["scopes"] == [
+        "backend",
+        "notification",
+    ]
+    sidecars = _app_ids_with_sidecar(rendered)
+    for component in rendered.of_kind("Component"):
+        assert set(component["scopes"]) <= sidecars
+    assert "frontend" not in sidecars
+
+
+def test_subscriptions_use_the_environment_topics_and_their_own_scope(staging: Rendered, production: Rendered) -> None:
+    for env, prefix in ((staging, "staging-"), (production, "")):
+        subscriptions = {
+            (s["scopes"][0], s["spec"]["topic"], s["spec"]["routes"]["default"]) for s in env.of_kind("Subscription")
+        }
+        assert subscriptions == {
+            ("notification", f"{prefix}task-events", "/dapr/task-events"),
+            ("sse-gateway", f"{prefix}task-events", "/dapr/task-events"),
+            ("sse-gateway", f"{prefix}notifications", "/dapr/notifications"),
+        }
+        pubsub = env.get("Component", "pubsub")
+        for subscription in env.of_kind("Subscription"):
+            assert subscription["apiVersion"] == "dapr.io/v2alpha1"
+            assert subscription["spec"]["pubsubname"] == pubsub["metadata"]["name"]
+            assert set(subscription["scopes"]) <= set(pubsub["scopes"])

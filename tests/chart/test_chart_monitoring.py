@@ -1,0 +1,118 @@
+"""ServiceMonitors (seed §8) and the PrometheusRule with the six alerts of seed §9."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import promql_parser
+import pytest
+
+from tests.chart.chart_support import Rendered, fullname
+
+SEED_ALERTS = {
+    "HighErrorRate": ("5m", "warning", 0.05),
+    "CriticalErrorRate": ("2m", "critical", 0.15),
+    "PodCrashLooping": ("15m", "critical", 3.0),
+    "PodNotReady": ("5m", "critical", 0.0),
+    "HighCPU": ("10m", "warning", 0.85),
+    "HighMemory": ("5m", "critical", 0.90),
+}
+# The real series each alert must read: the services' request counter, kube-state-metrics, cAdvisor.
+ALERT_METRICS = {
+    "HighErrorRate": {"http_requests_total"},
+    "CriticalErrorRate": {"http_requests_total"},
+    "PodCrashLooping": {"kube_pod_container_status_restarts_total"},
+    "PodNotReady": {"kube_pod_status_ready"},
+    "HighCPU": {
+        "container_cpu_usage_seconds_total",
+        "kube_pod_container_resource_limits",
+    },
+    "HighMemory": {
+        "container_memory_working_set_bytes",
+        "kube_pod_container_resource_limits",
+    },
+}
+
+
+def _alerts(env: Rendered) -> dict[str, dict[str, Any]]:
+    (rule,) = env.of_kind("PrometheusRule")
+    return {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+
+
+def _selectors(expr: str) -> list[promql_parser.VectorSelector]:
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
+def test_service_monitors_scrape_metrics_every_30s(rendered: Rendered) -> None:
+    for service in ("backend", "notification", "sse-gateway"):
+        monitor = rendered.get("ServiceMonitor", fullname(service))
+        assert monitor["spec"]["endpoints"] == [
+            {"port": "http", "path": "/metrics", "interval": "30s", "scheme": "http"}
+        ]
+        assert monitor["spec"]["namespaceSelector"] == {"matchNames": [rendered.namespace]}
+
+
+def test_each_service_monitor_selects_a_rendered_service_with_the_named_port(
+    rendered: Rendered,
+) -> None:
+    for monitor in rendered.of_kind("ServiceMonitor"):
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        selected = [s for s in rendered.of_kind("Service") if wanted.items() <= s["metadata"]["labels"].items()]
+        assert [s["metadata"]["name"] for s in selected] == [monitor["metadata"]["name"]]
+        port_names = {p["name"] for p in selected[0]["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert endpoint["port"] in port_names
+
+
+def test_the_six_alerts_have_seed_names_durations_and_severities(
+    rendered: Rendered,
+) -> None:
+    alerts = _alerts(rendered)
+    assert set(alerts) == set(SEED_ALERTS)
+    for name, (duration, severity, _) in SEED_ALERTS.items():
+        assert alerts[name]["for"] == duration
+        assert alerts[name]["labels"]["severity"] == severity
+
+
+@pytest.mark.parametrize("alert", sorted(SEED_ALERTS))
+def test_alert_expressions_are_promql_over_real_metrics_in_the_namespace(rendered: Rendered, alert: str) -> None:
+    rule = _alerts(rendered)[alert]
+    expr = promql_parser.parse(rule["expr"])
+    assert isinstance(expr, promql_parser.BinaryExpr)
+    assert str(expr.op) in {">", "=="}
+    assert float(str(expr.rhs)) == SEED_ALERTS[alert][2]
+    selectors = _selectors(rule["expr"])
+    assert {s.name for s in selectors} == ALERT_METRICS[alert]
+    for selector in selectors:
+        namespaces = [m.value for m in selector.matchers.matchers if m.name == "namespace"]
+        assert namespaces == [rendered.namespace], selector.name
+
+
+def test_error_rate_alerts_count_5xx_responses(rendered: Rendered) -> None:
+    for alert in ("HighErrorRate", "CriticalErrorRate"):
+        statuses = [
+            m.value
+            for s in _selectors(_alerts(rendered)[alert]["expr"])
+            for m in s.matchers.matchers
+            if m.name == "status"
+        ]
+        assert statuses == ["5.."]
+
+
+def test_alerts_have_summary_description_and_runbook(rendered: Rendered) -> None:
+    for name, rule in _alerts(rendered).items():
+        annotations = rule["annotations"]
+        assert annotations["summary"] and "{{ $labels." in annotations["description"]
+        assert annotations["runbook_url"].endswith(f"docs/runbooks/monitoring.md#{name.lower()}")
+
+
+def test_promql_parser_rejects_broken_expressions() -> None:
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum(rate(http_requests_total[5m]) > 0.05")

@@ -1,0 +1,90 @@
+"""NetworkPolicies: default deny, then only the flows the app needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.chart.chart_support import SERVICES, Rendered, fullname
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics for matchLabels + In/NotIn expressions."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        if expression["operator"] == "In" and value not in expression["values"]:
+            return False
+        if expression["operator"] == "NotIn" and value in expression["values"]:
+            return False
+    return True
+
+
+def _pods_selected(env: Rendered, selector: dict[str, Any]) -> set[str]:
+    return {
+        d["metadata"]["name"]
+        for d in env.of_kind("Deployment")
+        if _selects(selector, d["spec"]["template"]["metadata"]["labels"])
+    }
+
+
+def _ports(rule: dict[str, Any]) -> set[tuple[str, int]]:
+    return {(p["protocol"], p["port"]) for p in rule.get("ports", [])}
+
+
+def test_namespace_default_is_deny_all(rendered: Rendered) -> None:
+    deny = rendered.get("NetworkPolicy", "todo-app-default-deny")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_ingress_nginx_reaches_only_the_routed_services_on_their_ports(
+    rendered: Rendered,
+) -> None:
+    policy = rendered.get("NetworkPolicy", "todo-app-from-ingress-nginx")
+    assert _pods_selected(rendered, policy["spec"]["podSelector"]) == {
+        fullname(s) for s in ("frontend", "backend", "sse-gateway", "mcp")
+    }
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert _ports(rule) == {("TCP", 3000), ("TCP", 8000), ("TCP", 8003), ("TCP", 8001)}
+
+
+def test_prometheus_reaches_metrics_ports(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", "todo-app-from-prometheus")
+    assert _pods_selected(rendered, policy["spec"]["podSelector"]) == {fullname(s) for s in SERVICES}
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
+    assert _ports(rule) == {("TCP", 9090), ("TCP", 8000), ("TCP", 8002), ("TCP", 8003)}
+
+
+def test_redis_accepts_only_state_store_users(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", fullname("redis"))
+    assert _pods_selected(rendered, policy["spec"]["podSelector"]) == {fullname("redis")}
+    (rule,) = policy["spec"]["ingress"]
+    assert _pods_selected(rendered, rule["from"][0]["podSelector"]) == {
+        fullname("backend"),
+        fullname("notification"),
+    }
+    assert _ports(rule) == {("TCP", 6379)}
+
+
+def test_app_pods_talk_to_each_other_and_dapr_sidecars(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", "todo-app-app-traffic")
+    app_pods = {fullname(s) for s in SERVICES}
+    assert _pods_selected(rendered, policy["spec"]["podSelector"]) == app_pods
+    (inbound,) = policy["spec"]["ingress"]
+    assert ("TCP", 50002) in _ports(inbound)
+    assert _pods_selected(rendered, inbound["from"][0]["podSelector"]) == app_pods
+    to_redis = [r for r in policy["spec"]["egress"] if ("TCP", 6379) in _ports(r)]
+    assert _pods_selected(rendered, to_redis[0]["to"][0]["podSelector"]) == {fullname("redis")}
+
+
+def test_egress_allows_dns_dapr_kafka_and_postgres_only(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", "todo-app-egress")
+    dns, dapr, external = policy["spec"]["egress"]
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "kube-system"
+    assert _ports(dns) == {("UDP", 53), ("TCP", 53)}
+    assert dapr["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "dapr-system"
+    assert external["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert "10.0.0.0/8" in external["to"][0]["ipBlock"]["except"]
+    assert _ports(external) == {("TCP", 9092), ("TCP", 5432), ("TCP", 443)}

@@ -1,0 +1,114 @@
+"""values.schema.json (checked by Helm itself) and the shape of the values files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import helm_python as helm
+import pytest
+
+from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, release_values, values_file
+from todo_infra.app_secrets import APP_SECRET_KEYS
+
+
+def _render_error(chart: helm.Chart, overrides: dict[str, Any]) -> str:
+    values = release_values("production")
+    for dotted, value in overrides.items():
+        node = values
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    with pytest.raises(helm.HelmValuesError) as error:
+        chart.render(values, name=RELEASE_NAME, namespace="production")
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"services.worker": {"enabled": True}},
+            "additional properties 'worker' not allowed",
+        ),
+        (
+            {"services.backend.replicas": -1},
+            "at '/services/backend/replicas': minimum: got -1",
+        ),
+        (
+            {"global.imageTag": "latest"},
+            "at '/global/imageTag': 'latest' does not match pattern",
+        ),
+        (
+            {"services.backend.port": "8000"},
+            "at '/services/backend/port': got string, want integer",
+        ),
+        (
+            {"services.backend.port": 8000.5},
+            "at '/services/backend/port': got number, want integer",
+        ),
+    ],
+    ids=[
+        "unknown-service",
+        "negative-replicas",
+        "malformed-tag",
+        "string-port",
+        "fractional-port",
+    ],
+)
+def test_schema_rejects_bad_values_with_helms_error(chart: helm.Chart, overrides: dict[str, Any], message: str) -> None:
+    assert message in _render_error(chart, overrides)
+
+
+@pytest.mark.parametrize("tag", ["sha-1a2b3c4", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1"])
+def test_schema_accepts_the_tag_grammar(chart: helm.Chart, tag: str) -> None:
+    chart.validate_schema({"global": {"imageTag": tag}})
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "sha-1A2B3C4",
+        "sha-1a2b3c",
+        "sha-1a2b3c4d",
+        "1.2.3",
+        "v1.2",
+        "feature-latest",
+        "",
+    ],
+)
+def test_schema_rejects_tags_outside_the_grammar(chart: helm.Chart, tag: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match="imageTag"):
+        chart.validate_schema({"global": {"imageTag": tag}})
+
+
+def test_schema_rejects_a_secret_key_the_stacks_do_not_create(
+    chart: helm.Chart,
+) -> None:
+    with pytest.raises(helm.HelmValuesError, match="secretKeys"):
+        chart.validate_schema({"services": {"backend": {"secretKeys": ["AWS_SECRET_ACCESS_KEY"]}}})
+
+
+def test_schema_secret_key_list_is_the_stack_list() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    assert tuple(schema["definitions"]["appSecretKey"]["enum"]) == APP_SECRET_KEYS
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict) and node:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else key))
+        return out
+    return {prefix: node}
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_environment_files_hold_only_deltas(environment: str) -> None:
+    base = _leaves(values_file("values.yaml"))
+    delta = _leaves(values_file(f"values-{environment}.yaml"))
+    assert delta, "an environment file with no deltas"
+    for key, value in delta.items():
+        assert key in base, f"{key} is not a values.yaml key"
+        assert base[key] != value, f"{key} repeats the values.yaml default"

@@ -1,0 +1,206 @@
+"""Deployments and Services of the five services (and Redis): images, secrets, Dapr sidecars, probes, resources,
+security context, selectors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.chart.chart_support import (
+    SAMPLE_IMAGE_TAG,
+    SAMPLE_OWNER,
+    SERVICES,
+    Rendered,
+    app_container,
+    fullname,
+    pod_spec,
+    walk,
+)
+from todo_infra.app_secrets import (
+    APP_SECRET_KEYS,
+    APP_SECRETS_NAME,
+    GHCR_PULL_SECRET_NAME,
+)
+
+SEED_PORTS = {"frontend": 3000, "backend": 8000, "mcp": 8001, "sse-gateway": 8003}
+
+
+def _secret_refs(node: object) -> list[dict[str, str]]:
+    """Every secretKeyRef in a document: Kubernetes env refs and Dapr component metadata refs alike."""
+    return [item["secretKeyRef"] for item in walk(node) if isinstance(item, dict) and "secretKeyRef" in item]
+
+
+def test_images_come_from_ghcr_with_the_release_tag(cloud: Rendered) -> None:
+    for service in SERVICES:
+        container = app_container(cloud.get("Deployment", fullname(service)))
+        assert container["imagePullPolicy"] == "Always"
+        assert container["image"] == f"ghcr.io/{SAMPLE_OWNER}/hackathon-todo/{service}:{SAMPLE_IMAGE_TAG}"
+
+
+def test_base_values_render_without_any_set(base: Rendered) -> None:
+    container = app_container(base.get("Deployment", fullname("backend")))
+    assert container["image"] == "ghcr.io/example-org/hackathon-todo/backend:main-latest"
+    assert base.get("Ingress", "todo-app")["spec"]["rules"][0]["host"] == "todo.localhost"
+
+
+def test_every_service_pulls_with_the_ghcr_secret(rendered: Rendered) -> None:
+    for service in SERVICES:
+        spec = pod_spec(rendered.get("Deployment", fullname(service)))
+        assert spec["imagePullSecrets"] == [{"name": GHCR_PULL_SECRET_NAME}]
+
+
+def test_service_ports_match_the_seed(rendered: Rendered) -> None:
+    for service, port in SEED_PORTS.items():
+        ports = rendered.get("Service", fullname(service))["spec"]["ports"]
+        assert ports == [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]
+        container_ports = app_container(rendered.get("Deployment", fullname(service)))["ports"]
+        assert container_ports == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+
+
+def test_every_secret_key_ref_names_app_secrets_and_a_known_key(
+    rendered: Rendered,
+) -> None:
+    refs = [ref for doc in rendered.manifests for ref in _secret_refs(doc)]
+    assert len(refs) >= 10
+    for ref in refs:
+        assert ref["name"] == APP_SECRETS_NAME
+        assert ref["key"] in APP_SECRET_KEYS
+
+
+def test_each_service_reads_only_the_secrets_it_declares(production: Rendered) -> None:
+    """Least privilege: per-service key sets; Kafka credentials reach only the Dapr component, never a pod."""
+    expected = {
+        "frontend": {"FRONTEND_DATABASE_URL", "BETTER_AUTH_SECRET"},
+        "backend": {"DATABASE_URL", "BETTER_AUTH_SECRET", "OPENAI_API_KEY"},
+        "mcp": {"DATABASE_URL"},
+        "notification": {"DATABASE_URL"},
+        "sse-gateway": {"BETTER_AUTH_SECRET"},
+    }
+    for service, keys in expected.items():
+        refs = _secret_refs(production.get("Deployment", fullname(service)))
+        assert {ref["key"] for ref in refs} == keys, service
+    for doc in production.of_kind("Deployment"):
+        assert not {ref["key"] for ref in _secret_refs(doc)} & {
+            "REDPANDA_USERNAME",
+            "REDPANDA_PASSWORD",
+        }
+
+
+def test_no_manifest_contains_a_secret_value(rendered: Rendered) -> None:
+    assert rendered.of_kind("Secret") == []
+    for doc in rendered.of_kind("Deployment"):
+        for container in pod_spec(doc)["containers"]:
+            for env in container.get("env", []):
+                if env["name"] in APP_SECRET_KEYS:
+                    assert "value" not in env and "secretKeyRef" in env["valueFrom"], env["name"]
+    for component in rendered.of_kind("Component"):
+        for item in component["spec"]["metadata"]:
+            if item["name"] in {
+                "brokers",
+                "saslUsername",
+                "saslPassword",
+                "redisPassword",
+            }:
+                assert "value" not in item and "secretKeyRef" in item, item["name"]
+    credential_shapes = re.compile(r"postgres(ql)?://|\bsk-[A-Za-z0-9]{8,}|\"auths\"|dockerconfigjson|BEGIN [A-Z ]*KEY")
+    text = "\n".join(repr(doc) for doc in rendered.manifests)
+    assert credential_shapes.search(text) is None
+
+
+def test_dapr_sidecars_have_annotations_and_explicit_requests(
+    rendered: Rendered,
+) -> None:
+    for service in ("backend", "mcp", "notification", "sse-gateway"):
+        deployment = rendered.get("Deployment", fullname(service))
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["dapr.io/enabled"] == "true"
+        assert annotations["dapr.io/app-id"] == service
+        assert annotations["dapr.io/app-port"] == str(app_container(deployment)["ports"][0]["containerPort"])
+        assert annotations["dapr.io/enable-metrics"] == "true"
+        assert annotations["dapr.io/metrics-port"] == "9090"
+        for key in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
+            assert annotations[f"dapr.io/sidecar-{key}"], key
+
+
+def test_topics_reach_the_services_per_environment(base: Rendered, staging: Rendered, production: Rendered) -> None:
+    expected = [
+        (staging, "staging-task-events", "staging-notifications"),
+        (production, "task-events", "notifications"),
+        (base, "task-events", "notifications"),
+    ]
+    for env, task_events, notifications in expected:
+        for service in ("backend", "mcp", "notification", "sse-gateway"):
+            variables = {
+                e["name"]: e.get("value") for e in app_container(env.get("Deployment", fullname(service)))["env"]
+            }
+            assert variables["TASK_EVENTS_TOPIC"] == task_events
+            assert variables["NOTIFICATIONS_TOPIC"] == notifications
+            assert variables["DAPR_PUBSUB_NAME"] == "pubsub"
+
+
+@pytest.mark.parametrize("service", [*SERVICES, "redis"])
+def test_probes_resources_and_restricted_security_context(rendered: Rendered, service: str) -> None:
+    deployment = rendered.get("Deployment", fullname(service))
+    spec = pod_spec(deployment)
+    container = app_container(deployment)
+    assert container["readinessProbe"] and container["livenessProbe"]
+    for section in ("requests", "limits"):
+        assert set(container["resources"][section]) == {"cpu", "memory"}
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] >= 10000
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_read_only_root_filesystems_get_writable_scratch_dirs(
+    rendered: Rendered,
+) -> None:
+    frontend = rendered.get("Deployment", fullname("frontend"))
+    mounts = {m["mountPath"] for m in app_container(frontend)["volumeMounts"]}
+    assert mounts == {"/tmp", "/app/.next/cache"}
+    volumes = {v["name"] for v in pod_spec(frontend)["volumes"] if "emptyDir" in v}
+    assert {m["name"] for m in app_container(frontend)["volumeMounts"]} == volumes
+
+
+def test_selectors_match_pod_labels_and_services_select_their_pods(
+    rendered: Rendered,
+) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), deployment["metadata"]["name"]
+        assert "app.kubernetes.io/version" not in selector
+        service = rendered.get("Service", deployment["metadata"]["name"])
+        assert service["spec"]["selector"] == selector
+        others = [d for d in rendered.of_kind("Deployment") if d is not deployment]
+        assert not any(selector.items() <= d["spec"]["template"]["metadata"]["labels"].items() for d in others)
+
+
+def test_replicas_are_spread_across_nodes(rendered: Rendered) -> None:
+    for service in SERVICES:
+        deployment = rendered.get("Deployment", fullname(service))
+        (constraint,) = pod_spec(deployment)["topologySpreadConstraints"]
+        assert constraint["topologyKey"] == "kubernetes.io/hostname"
+        assert constraint["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_redis_keeps_state_on_a_volume_with_aof(rendered: Rendered) -> None:
+    redis = rendered.get("Deployment", fullname("redis"))
+    assert redis["spec"]["replicas"] == 1
+    assert redis["spec"]["strategy"] == {"type": "Recreate"}
+    command = " ".join(app_container(redis)["args"])
+    assert "--appendonly yes" in command and "--dir /data" in command
+    data = [m for m in app_container(redis)["volumeMounts"] if m["mountPath"] == "/data"]
+    assert len(data) == 1
+    (volume,) = [v for v in pod_spec(redis)["volumes"] if v["name"] == data[0]["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] == fullname("redis")
+    pvc = rendered.get("PersistentVolumeClaim", fullname("redis"))
+    assert pvc["spec"]["storageClassName"] == "do-block-storage"
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    service = rendered.get("Service", fullname("redis"))
+    assert service["spec"]["ports"][0]["port"] == 6379
