@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Refuse to plan or apply a stack while a Terraform variable it needs is empty.
+
+GitHub expands a secret that is not set to an empty string, and an empty `TF_VAR_x` counts as a value for
+Terraform, so a forgotten environment secret would otherwise be applied as "" (an empty DATABASE_URL in
+the cluster). The list of what a stack needs is read from its synthesized `cdk.tf.json`, never repeated
+here: every variable without a default, plus those named with `--require` (e.g. `image_tag`, whose
+default must never be what a deploy falls back to). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def missing_variables(
+    stack_json: Mapping[str, object], environ: Mapping[str, str], *, also_required: tuple[str, ...] = ()
+) -> list[str]:
+    """Names of the declared variables that need a value and have an empty or absent `TF_VAR_<name>`."""
+    declared = stack_json.get("variable") or {}
+    assert isinstance(declared, dict)
+    needed = [name for name, spec in declared.items() if "default" not in spec or name in also_required]
+    return sorted(name for name in needed if not environ.get(f"TF_VAR_{name}", ""))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack_json", type=Path, help="cdktf.out/stacks/<stack>/cdk.tf.json")
+    parser.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a variable that must be set even though it has a default (when declared)",
+    )
+    parser.add_argument("--environment", default="(unknown)", help="GitHub environment named in the message")
+    args = parser.parse_args(argv)
+    stack = args.stack_json.parent.name
+    missing = missing_variables(json.loads(args.stack_json.read_text()), os.environ, also_required=tuple(args.require))
+    for name in missing:
+        if name in args.require:
+            where = f"a deploy must give it explicitly (the workflow input {name.replace('_', '-')})"
+        else:
+            where = f"set the secret {name.upper()} in the GitHub environment '{args.environment}'"
+        print(f"::error title=Missing value for {name}::stack {stack} needs TF_VAR_{name}: {where}")
+    if missing:
+        print(f"{stack}: {len(missing)} variable(s) without a value: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    print(f"{stack}: every required Terraform variable has a value")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

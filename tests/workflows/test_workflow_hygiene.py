@@ -1,0 +1,153 @@
+"""Hygiene every workflow keeps: least privilege, pinned actions, bounded jobs, no untrusted interpolation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.workflows.gha_support import REPO, WORKFLOWS_DIR, all_jobs, step_using, steps
+
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
+PINNED = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"^\s+# (?P<version>v\d+\.\d+\.\d+)$")
+#: The only write grants of the pipeline: (workflow, job, scope).
+WRITE_GRANTS = {
+    ("build.yml", "images", "packages"),
+    ("cdktf-diff.yml", "comment", "pull-requests"),
+}
+
+
+def uses_lines() -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted(WORKFLOWS_DIR.glob("*.y*ml")):
+        for line in path.read_text().splitlines():
+            match = USES_LINE.match(line)
+            if match:
+                found.append((path.name, match.group("ref"), match.group("comment")))
+    return found
+
+
+def test_top_level_permissions_are_empty(workflows: dict[str, dict[str, Any]]) -> None:
+    for name, workflow in workflows.items():
+        assert workflow.get("permissions") == {}, name
+
+
+def test_every_job_grants_its_own_permissions(workflows: dict[str, dict[str, Any]]) -> None:
+    for name, job_id, job in all_jobs(workflows):
+        assert isinstance(job.get("permissions"), dict), f"{name}:{job_id} has no explicit permissions"
+        for scope, level in job["permissions"].items():
+            assert level in ("read", "write", "none"), f"{name}:{job_id} {scope}={level}"
+
+
+def test_write_permissions_only_where_images_are_pushed_or_plans_commented(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    grants = {
+        (name, job_id, scope)
+        for name, job_id, job in all_jobs(workflows)
+        for scope, level in job["permissions"].items()
+        if level == "write"
+    }
+    assert grants == WRITE_GRANTS
+
+
+def test_every_job_has_a_timeout(workflows: dict[str, dict[str, Any]]) -> None:
+    """Jobs that call a reusable workflow cannot carry one (GitHub refuses it); the called job has it."""
+    for name, job_id, job in all_jobs(workflows):
+        if "uses" in job:
+            assert "timeout-minutes" not in job
+            continue
+        timeout = job.get("timeout-minutes")
+        assert isinstance(timeout, int) and 0 < timeout <= 60, f"{name}:{job_id} timeout-minutes={timeout}"
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
+    lines = uses_lines()
+    assert lines
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for file, ref, comment in lines:
+        if ref.startswith("./"):
+            assert re.fullmatch(r"\./\.github/workflows/[a-z-]+\.yml", ref), f"{file}: {ref}"
+            assert (REPO / ref).is_file(), f"{file}: {ref} does not exist"
+            continue
+        pinned = PINNED.match(ref)
+        assert pinned, f"{file}: `uses: {ref}` is not pinned to a full commit SHA"
+        version = VERSION_COMMENT.match(comment)
+        assert version, f"{file}: `uses: {ref}` lacks a `# vX.Y.Z` comment"
+        pins.setdefault(pinned.group("action"), set()).add((pinned.group("sha"), version.group("version")))
+    # One action, one pin across the repository: upgrades happen everywhere at once.
+    assert {action: len(found) for action, found in pins.items()} == dict.fromkeys(pins, 1), pins
+
+
+def test_checkout_never_persists_credentials(workflows: dict[str, dict[str, Any]]) -> None:
+    checkouts = 0
+    for name, job_id, job in all_jobs(workflows):
+        for step in steps(job):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                checkouts += 1
+                assert step.get("with", {}).get("persist-credentials") is False, f"{name}:{job_id}"
+    assert checkouts >= 5
+
+
+def test_no_expression_is_interpolated_into_a_script(workflows: dict[str, dict[str, Any]]) -> None:
+    """Every value reaches `run:` and github-script through `env:`; nothing is pasted into code.
+
+    Stricter than forbidding only github.event.* and head_ref: no `${{` at all in code.
+    """
+    scripts = 0
+    for name, job_id, job in all_jobs(workflows):
+        for step in steps(job):
+            code = step.get("run") or (step.get("with") or {}).get("script")
+            if code is None:
+                continue
+            scripts += 1
+            assert "${{" not in code, f"{name}:{job_id} step {step.get('name') or step.get('uses')}"
+    assert scripts >= 8
+
+
+@pytest.mark.parametrize("dangerous", ["github.event.", "github.head_ref", "inputs."])
+def test_no_untrusted_context_appears_in_a_run_script_even_as_text(
+    workflows: dict[str, dict[str, Any]], dangerous: str
+) -> None:
+    for name, job_id, job in all_jobs(workflows):
+        for step in steps(job):
+            assert dangerous not in str(step.get("run", "")), f"{name}:{job_id}"
+
+
+def test_secrets_are_passed_by_name_never_inherited(workflows: dict[str, dict[str, Any]]) -> None:
+    callers = [(name, job) for name, _, job in all_jobs(workflows) if "uses" in job]
+    assert callers
+    for name, job in callers:
+        assert isinstance(job.get("secrets"), dict), f"{name}: secrets must be named, not inherited"
+
+
+def test_no_pull_request_target_trigger(workflows: dict[str, dict[str, Any]]) -> None:
+    for name, workflow in workflows.items():
+        assert "pull_request_target" not in workflow["on"], name
+
+
+def test_tool_versions_are_pinned_once_in_env(workflows: dict[str, dict[str, Any]]) -> None:
+    terraform_versions = set()
+    for name, job_id, job in all_jobs(workflows):
+        for step in steps(job):
+            if str(step.get("uses", "")).startswith("hashicorp/setup-terraform@"):
+                assert step["with"]["terraform_version"] == "${{ env.TERRAFORM_VERSION }}", f"{name}:{job_id}"
+                assert step["with"]["terraform_wrapper"] is False, f"{name}:{job_id}"
+                terraform_versions.add(workflows[name]["env"]["TERRAFORM_VERSION"])
+            if str(step.get("uses", "")).startswith("actions/setup-python@"):
+                assert step["with"]["python-version"] == "${{ env.PYTHON_VERSION }}"
+                assert workflows[name]["env"]["PYTHON_VERSION"] == "3.11"
+    assert len(terraform_versions) == 1
+    assert re.fullmatch(r"\d+\.\d+\.\d+", terraform_versions.pop())
+
+
+def test_jobs_that_run_this_repo_set_up_python_first(workflows: dict[str, dict[str, Any]]) -> None:
+    """dev.py needs the pinned Python 3.11, not whatever python3 the runner image has."""
+    for name, job_id, job in all_jobs(workflows):
+        runs = [str(s.get("run", "")) for s in steps(job)]
+        if any("dev.py" in run for run in runs):
+            setup = step_using(job, "actions/setup-python")
+            first_dev = next(i for i, s in enumerate(steps(job)) if "dev.py" in str(s.get("run", "")))
+            assert steps(job).index(setup) < first_dev, f"{name}:{job_id}"
