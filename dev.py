@@ -37,7 +37,13 @@ def _say(message: str) -> None:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(PIPENV_PYTHON=sys.executable, PIPENV_VENV_IN_PROJECT="1", PIPENV_YES="1", PIPENV_NOSPIN="1", PIPENV_VERBOSITY="-1")
+    env.update(
+        PIPENV_PYTHON=sys.executable,
+        PIPENV_VENV_IN_PROJECT="1",
+        PIPENV_YES="1",
+        PIPENV_NOSPIN="1",
+        PIPENV_VERBOSITY="-1",
+    )
     env.update(CHECKPOINT_DISABLE="1", CDKTF_DISABLE_PLUGIN_CACHE_ENV="1")
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     return env
@@ -138,10 +144,14 @@ def main(argv: list[str]) -> int:
         return test(args)
     if command == "bench":
         bootstrap()
-        return subprocess.run([str(BIN / "python"), "bench/synth_benchmark.py", *args], cwd=ROOT, env=_env()).returncode
+        return subprocess.run(
+            [str(BIN / "python"), "bench/synth_benchmark.py", *args], cwd=ROOT, env=_env(), check=False
+        ).returncode
     if command == "cdktf":
         bootstrap()
-        return subprocess.run([str(ROOT / "node_modules" / ".bin" / "cdktf"), *args], cwd=ROOT, env=_env()).returncode
+        return subprocess.run(
+            [str(ROOT / "node_modules" / ".bin" / "cdktf"), *args], cwd=ROOT, env=_env(), check=False
+        ).returncode
     _say(f"unknown command {command!r}; expected one of: synth, test, bench, cdktf, bootstrap")
     return 2
 

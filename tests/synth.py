@@ -60,10 +60,12 @@ class Synth:
     stderr: str
 
     def resources(self, stack: str, kind: str) -> dict[str, dict[str, Any]]:
-        return self.stacks[stack].get("resource", {}).get(kind, {})
+        found: dict[str, dict[str, Any]] = self.stacks[stack].get("resource", {}).get(kind, {})
+        return found
 
     def data(self, stack: str, kind: str) -> dict[str, dict[str, Any]]:
-        return self.stacks[stack].get("data", {}).get(kind, {})
+        found: dict[str, dict[str, Any]] = self.stacks[stack].get("data", {}).get(kind, {})
+        return found
 
     def one(self, stack: str, kind: str, *, data: bool = False) -> dict[str, Any]:
         items = list((self.data if data else self.resources)(stack, kind).values())

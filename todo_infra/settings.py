@@ -221,20 +221,31 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         state=StateSettings(
             backend=backend,
             bucket=_text(raw, "state_bucket", _BUCKET, "a Spaces bucket name (3-63 of a-z, 0-9, -)"),
-            endpoint=_text(raw, "state_endpoint", _HTTPS_URL, "an https:// endpoint such as https://fra1.digitaloceanspaces.com"),
+            endpoint=_text(
+                raw, "state_endpoint", _HTTPS_URL, "an https:// endpoint such as https://fra1.digitaloceanspaces.com"
+            ),
             key_prefix=project,
         ),
         cluster=ClusterSettings(
             name=_text(raw, "cluster_name", _NAME, "a DNS label such as todo-cluster"),
             region=_choice(raw, "region", DOKS_REGIONS),
-            kubernetes_minor_prefix=_text(raw, "kubernetes_minor_prefix", _MINOR_PREFIX, "a minor prefix such as 1.33."),
-            vpc_ip_range=_text(raw, "vpc_ip_range", re.compile(r"^10\.[0-9]{1,3}\.[0-9]{1,3}\.0/(16|20|24)$"), "a 10.x.y.0/16|20|24 range"),
+            kubernetes_minor_prefix=_text(
+                raw, "kubernetes_minor_prefix", _MINOR_PREFIX, "a minor prefix such as 1.33."
+            ),
+            vpc_ip_range=_text(
+                raw,
+                "vpc_ip_range",
+                re.compile(r"^10\.[0-9]{1,3}\.[0-9]{1,3}\.0/(16|20|24)$"),
+                "a 10.x.y.0/16|20|24 range",
+            ),
             node_size=_choice(raw, "node_size", ("s-2vcpu-4gb",)),
             node_min=node_min,
             node_max=node_max,
             ha_control_plane=_bool(raw, "ha_control_plane"),
             maintenance_day=_choice(raw, "maintenance_day", WEEKDAYS),
-            maintenance_start_time=_text(raw, "maintenance_start_time", re.compile(r"^([01][0-9]|2[0-3]):00$"), "a full hour HH:00 (UTC)"),
+            maintenance_start_time=_text(
+                raw, "maintenance_start_time", re.compile(r"^([01][0-9]|2[0-3]):00$"), "a full hour HH:00 (UTC)"
+            ),
         ),
         environments=_environments(raw, domain),
     )

@@ -52,7 +52,5 @@ def state_backend(stack: TerraformStack, state: StateSettings) -> None:
 def remote_state(scope: Construct, state: StateSettings, *, stack_id: str) -> TerraformRemoteState:
     """Read another stack's named outputs from where `state_backend` wrote them."""
     if state.backend == "local":
-        return DataTerraformRemoteStateLocal(
-            scope, f"state-{stack_id}", path=_LOCAL_STATE.format(stack_id=stack_id)
-        )
+        return DataTerraformRemoteStateLocal(scope, f"state-{stack_id}", path=_LOCAL_STATE.format(stack_id=stack_id))
     return DataTerraformRemoteStateS3(scope, f"state-{stack_id}", **_s3_settings(state, stack_id))

@@ -16,7 +16,12 @@ CASES = {
     "unknown backend mode": ({"TODO_STATE_BACKEND": "gcs"}, "state_backend", "'gcs'", "s3, local"),
     "malformed domain": ({"TODO_DOMAIN": "todo_app..com"}, "domain", "'todo_app..com'", "DNS domain"),
     "unknown region": ({"TODO_REGION": "mars1"}, "region", "'mars1'", "fra1"),
-    "malformed e-mail": ({"TODO_OPERATOR_EMAIL": "ops-at-example.com"}, "operator_email", "'ops-at-example.com'", "e-mail"),
+    "malformed e-mail": (
+        {"TODO_OPERATOR_EMAIL": "ops-at-example.com"},
+        "operator_email",
+        "'ops-at-example.com'",
+        "e-mail",
+    ),
     "node min above max": ({"TODO_NODE_MIN": "6", "TODO_NODE_MAX": "5"}, "node_min", "6", "at most node_max (5)"),
     "non-numeric node max": ({"TODO_NODE_MAX": "five"}, "node_max", "'five'", "an integer"),
     "unknown environment": ({"TODO_ENVIRONMENTS": "staging,qa"}, "environments", "'qa'", "staging, production"),

@@ -10,7 +10,10 @@ import pytest
 from tests.synth import Synth
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
 
-ENVIRONMENTS = {"app-staging": ("staging", "staging.todo.example.com"), "app-production": ("production", "todo.example.com")}
+ENVIRONMENTS = {
+    "app-staging": ("staging", "staging.todo.example.com"),
+    "app-production": ("production", "todo.example.com"),
+}
 
 
 def secret(synth: Synth, stack: str, name: str) -> dict[str, Any]:
@@ -102,7 +105,9 @@ def tag_pattern(synth: Synth) -> str:
     return match.group(1).replace("\\\\", "\\")
 
 
-@pytest.mark.parametrize("tag", ["sha-0a1b2c3", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1", "v1.0.0+build.7"])
+@pytest.mark.parametrize(
+    "tag", ["sha-0a1b2c3", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1", "v1.0.0+build.7"]
+)
 def test_image_tag_variable_accepts_the_seed_grammar(synth: Synth, tag: str) -> None:
     assert re.fullmatch(tag_pattern(synth), tag)
 

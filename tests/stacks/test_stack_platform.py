@@ -145,7 +145,8 @@ def test_grafana_password_comes_from_a_sensitive_variable_not_a_chart_default(
     assert "adminPassword" not in grafana
     assert grafana["admin"]["existingSecret"] == "grafana-admin"
     secret = next(
-        s for s in synth.resources("platform", "kubernetes_secret_v1").values()
+        s
+        for s in synth.resources("platform", "kubernetes_secret_v1").values()
         if s["metadata"]["name"] == "grafana-admin"
     )
     assert secret["data"]["admin-password"] == "${var.grafana_admin_password}"
@@ -162,7 +163,10 @@ def test_alerts_route_to_slack_when_configured_else_to_an_explicit_null_receiver
     route = kps["values"][1]
     for severity in ("critical", "warning"):
         assert f'{{"receiver" = local.alert_receiver, "matchers" = ["severity = {severity}"]}}' in route
-    assert synth.stacks["platform"]["locals"]["alert_receiver"] == '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'
+    assert (
+        synth.stacks["platform"]["locals"]["alert_receiver"]
+        == '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'
+    )
     assert synth.stacks["platform"]["variable"]["alertmanager_slack_webhook_url"]["sensitive"] is True
 
 
@@ -175,7 +179,9 @@ def test_bootstrap_chart_installs_after_cert_manager_and_dapr(
     assert "cert-manager" in needs and "dapr" in needs
     assert '"email" = "ops@example.com"' in bootstrap["values"][0]
     assert '"name" = "letsencrypt-prod"' in bootstrap["values"][0]
-    assert (synth.outdir / "stacks" / "platform" / bootstrap["chart"] / "templates" / "cert-manager-issuer.yaml").is_file()
+    assert (
+        synth.outdir / "stacks" / "platform" / bootstrap["chart"] / "templates" / "cert-manager-issuer.yaml"
+    ).is_file()
 
 
 def test_dns_records_only_when_the_domain_is_on_digitalocean(synth: Synth, variant: Synth) -> None:

@@ -57,8 +57,12 @@ def test_local_mode_keeps_one_state_file_per_stack(variant: Synth) -> None:
 
 @pytest.mark.parametrize(
     ("stack", "reads"),
-    [("cluster", set()), ("platform", {"cluster"}), ("app-staging", {"cluster", "platform"}),
-     ("app-production", {"cluster", "platform"})],
+    [
+        ("cluster", set()),
+        ("platform", {"cluster"}),
+        ("app-staging", {"cluster", "platform"}),
+        ("app-production", {"cluster", "platform"}),
+    ],
 )
 def test_stacks_read_producers_through_explicit_remote_state(synth: Synth, stack: str, reads: set[str]) -> None:
     remote = synth.stacks[stack].get("data", {}).get("terraform_remote_state", {})
@@ -68,4 +72,6 @@ def test_stacks_read_producers_through_explicit_remote_state(synth: Synth, stack
         config = source["config"]
         assert source["backend"] == "s3"
         assert config["key"] == f"hackathon-todo/{name.removeprefix('state-')}.tfstate"
-        assert {k: v for k, v in config.items() if k != "key"} == {k: v for k, v in writer.items() if k not in ("key", "use_lockfile")}
+        assert {k: v for k, v in config.items() if k != "key"} == {
+            k: v for k, v in writer.items() if k not in ("key", "use_lockfile")
+        }
