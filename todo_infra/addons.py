@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cdktf import Fn, ITerraformDependable
-from cdktf_cdktf_provider_helm.release import Release
 from constructs import Construct
+
+from todo_infra.helm import helm_release
 
 ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
 
@@ -96,19 +97,14 @@ class AddonRelease(Construct):
         values = [addon_values(addon)]
         if extra_values:
             values.append(Fn.yamlencode(extra_values))
-        self.release = Release(
+        self.release = helm_release(
             self,
-            "release",
             name=addon.release,
             chart=addon.chart,
             repository=addon.repository,
             version=addon.version,
             namespace=addon.namespace,
             values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            wait=True,
             timeout=addon.timeout,
-            max_history=10,
-            depends_on=list(depends_on),
+            depends_on=depends_on,
         )

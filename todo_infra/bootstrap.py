@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cdktf import AssetType, Fn, ITerraformDependable, TerraformAsset
-from cdktf_cdktf_provider_helm.release import Release
+from cdktf import Fn, ITerraformDependable
 from constructs import Construct
+
+from todo_infra.helm import helm_release, local_chart
 
 BOOTSTRAP_CHART_DIR = Path(__file__).resolve().parent.parent / "k8s" / "cluster-bootstrap"
 
@@ -27,18 +28,12 @@ class ClusterBootstrap(Construct):
         depends_on: Sequence[ITerraformDependable],
     ) -> None:
         super().__init__(scope, id_)
-        chart = TerraformAsset(self, "chart", path=str(BOOTSTRAP_CHART_DIR), type=AssetType.DIRECTORY)
-        self.release = Release(
+        self.release = helm_release(
             self,
-            "release",
             name="cluster-bootstrap",
-            chart=chart.path,
+            chart=local_chart(self, BOOTSTRAP_CHART_DIR),
             namespace=namespace,
             values=[Fn.yamlencode(dict(values))],
-            atomic=True,
-            cleanup_on_fail=True,
-            wait=True,
             timeout=300,
-            max_history=10,
-            depends_on=list(depends_on),
+            depends_on=depends_on,
         )

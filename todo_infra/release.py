@@ -5,24 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from cdktf import (
-    AssetType,
     Fn,
     ITerraformDependable,
     Op,
     Precondition,
-    TerraformAsset,
     TerraformRemoteState,
     TerraformResourceLifecycle,
     TerraformVariable,
 )
-from cdktf_cdktf_provider_helm.release import Release, ReleaseSet
+from cdktf_cdktf_provider_helm.release import ReleaseSet
 from constructs import Construct
 
+from todo_infra.helm import helm_release, local_chart
 from todo_infra.settings import IMAGE_TAG_GRAMMAR, IMAGE_TAG_PATTERN, ConfigError, Environment, Settings
 
 CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
 RELEASE_NAME = "todo-app"
-HISTORY_LIMIT = 10
 #: Five Deployments with Dapr sidecars, a Redis PVC to bind and atomic rollback on failure: 10 minutes.
 TIMEOUT_SECONDS = 600
 
@@ -66,7 +64,7 @@ class TodoRelease(Construct):
         for values_file in ("values.yaml", env.values_file):
             if not (CHART_DIR / values_file).is_file():
                 raise ConfigError("values file", f"chart/{values_file}", "an existing file under chart/")
-        chart = TerraformAsset(self, "chart", path=str(CHART_DIR), type=AssetType.DIRECTORY)
+        chart = local_chart(self, CHART_DIR)
         image_tag = image_tag_variable(scope, env)
         chart_values = {
             "global.imageTag": image_tag.string_value,
@@ -79,18 +77,13 @@ class TodoRelease(Construct):
             Op.eq(platform.get_string("ingress_class"), settings.ingress_class),
             Op.eq(platform.get_string("cluster_issuer"), settings.cluster_issuer),
         )
-        self.release = Release(
+        self.release = helm_release(
             self,
-            "release",
             name=RELEASE_NAME,
             namespace=env.namespace,
-            chart=chart.path,
-            values=[Fn.file(f"{chart.path}/values.yaml"), Fn.file(f"{chart.path}/{env.values_file}")],
+            chart=chart,
+            values=[Fn.file(f"{chart}/values.yaml"), Fn.file(f"{chart}/{env.values_file}")],
             set=[ReleaseSet(name=name, value=value, type="string") for name, value in chart_values.items()],
-            max_history=HISTORY_LIMIT,
-            atomic=True,
-            cleanup_on_fail=True,
-            wait=True,
             timeout=TIMEOUT_SECONDS,
             depends_on=depends_on,
             lifecycle=TerraformResourceLifecycle(

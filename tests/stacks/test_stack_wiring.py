@@ -75,3 +75,10 @@ def test_stacks_read_producers_through_explicit_remote_state(synth: Synth, stack
         assert {k: v for k, v in config.items() if k != "key"} == {
             k: v for k, v in writer.items() if k not in ("key", "use_lockfile")
         }
+
+
+def test_synth_runs_quietly_on_a_supported_node(synth: Synth, variant: Synth) -> None:
+    """jsii warns loudly on an end-of-life Node; the project gives it Node 22, so synth prints nothing."""
+    for result in (synth, variant):
+        assert "end-of-life" not in result.stderr
+        assert result.stderr == "" and result.stdout == ""

@@ -1,0 +1,51 @@
+"""What every `helm_release` of this repo shares, written once.
+
+Releases wait for readiness and roll back atomically when they fail (a half-applied release never stays),
+and keep 10 revisions of history so `helm rollback` can reach any of the last 10 (seed §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
+from cdktf_cdktf_provider_helm.release import Release
+from constructs import Construct
+
+HISTORY_LIMIT = 10
+
+
+def local_chart(scope: Construct, path: Path) -> str:
+    """Copy a chart folder into the stack's assets, so `cdktf.out/stacks/<stack>` plans on its own."""
+    return TerraformAsset(scope, "chart", path=str(path), type=AssetType.DIRECTORY).path
+
+
+def helm_release(
+    scope: Construct,
+    *,
+    name: str,
+    chart: str,
+    namespace: str,
+    values: Sequence[str],
+    timeout: int,
+    depends_on: Sequence[ITerraformDependable],
+    **chart_source: Any,
+) -> Release:
+    """A release with the repo's policy; `chart_source` is `repository`/`version` for remote charts."""
+    return Release(
+        scope,
+        "release",
+        name=name,
+        chart=chart,
+        namespace=namespace,
+        values=list(values),
+        timeout=timeout,
+        depends_on=list(depends_on),
+        atomic=True,
+        cleanup_on_fail=True,
+        wait=True,
+        max_history=HISTORY_LIMIT,
+        **chart_source,
+    )
