@@ -10,25 +10,16 @@ from typing import Any
 import helm_python as helm
 import yaml
 
+from tests.synth import Synth
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "chart"
 RELEASE_NAME = "todo-app"
 SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
 SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
+# The embedded defaults (cdktf.json) that the synthesized releases carry.
 SAMPLE_OWNER = "example-org"
 DOMAIN = "example.com"
-
-# What the app stack `set`s on the release, per environment (the Terraform side's interface contract).
-STACK_SETS: dict[str, str] = {
-    "staging": (
-        f"global.imageTag={SAMPLE_IMAGE_TAG},global.imageOwner={SAMPLE_OWNER},"
-        f"ingress.host=staging.todo.{DOMAIN},ingress.className=nginx,ingress.clusterIssuer=letsencrypt-prod"
-    ),
-    "production": (
-        f"global.imageTag={SAMPLE_IMAGE_TAG},global.imageOwner={SAMPLE_OWNER},"
-        f"ingress.host=todo.{DOMAIN},ingress.className=nginx,ingress.clusterIssuer=letsencrypt-prod"
-    ),
-}
 
 Manifest = dict[str, Any]
 
@@ -74,12 +65,23 @@ def values_file(name: str) -> dict[str, Any]:
     return loaded
 
 
-def release_values(environment: str) -> dict[str, Any]:
+def stack_sets(synth: Synth) -> dict[str, str]:
+    """What each app stack's todo-app release `set`s, read from its synthesized JSON (the image-tag variable
+    given a sample value), so the chart is tested with exactly what the stacks release."""
+    sets = {}
+    for environment in ("staging", "production"):
+        release = synth.release(f"app-{environment}", RELEASE_NAME)
+        pairs = ",".join(f"{item['name']}={item['value']}" for item in release["set"])
+        sets[environment] = pairs.replace("${var.image_tag}", SAMPLE_IMAGE_TAG)
+    return sets
+
+
+def release_values(environment: str, sets: Mapping[str, str]) -> dict[str, Any]:
     """values.yaml, then values-<env>.yaml, then the stack's --set keys; `base` is values.yaml alone."""
     values = values_file("values.yaml")
     if environment != "base":
         values = deep_merge(values, values_file(f"values-{environment}.yaml"))
-        values = deep_merge(values, helm.parse_set_string(STACK_SETS[environment]))
+        values = deep_merge(values, helm.parse_set_string(sets[environment]))
     return values
 
 
@@ -96,9 +98,9 @@ def render(chart: helm.Chart, values: dict[str, Any], namespace: str) -> tuple[t
     return parse_documents(chart.render(values, name=RELEASE_NAME, namespace=namespace, is_install=True))
 
 
-def render_environment(chart: helm.Chart, environment: str) -> Rendered:
+def render_environment(chart: helm.Chart, environment: str, sets: Mapping[str, str]) -> Rendered:
     namespace = "default" if environment == "base" else environment
-    values = release_values(environment)
+    values = release_values(environment, sets)
     return Rendered(environment, namespace, values, render(chart, values, namespace))
 
 

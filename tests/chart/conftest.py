@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import helm_python as helm
 import pytest
 
-from tests.chart.chart_support import CHART_DIR, Rendered, render_environment
+from tests.chart.chart_support import CHART_DIR, Rendered, render_environment, stack_sets
+from tests.synth import Synth
 
 
 @pytest.fixture(scope="session")
@@ -18,18 +19,24 @@ def chart() -> Iterator[helm.Chart]:
 
 
 @pytest.fixture(scope="session")
-def base(chart: helm.Chart) -> Rendered:
-    return render_environment(chart, "base")
+def sets(synth: Synth) -> dict[str, str]:
+    """The `set` keys of each app stack's release, from the synthesized stacks."""
+    return stack_sets(synth)
 
 
 @pytest.fixture(scope="session")
-def staging(chart: helm.Chart) -> Rendered:
-    return render_environment(chart, "staging")
+def base(chart: helm.Chart, sets: dict[str, str]) -> Rendered:
+    return render_environment(chart, "base", sets)
 
 
 @pytest.fixture(scope="session")
-def production(chart: helm.Chart) -> Rendered:
-    return render_environment(chart, "production")
+def staging(chart: helm.Chart, sets: dict[str, str]) -> Rendered:
+    return render_environment(chart, "staging", sets)
+
+
+@pytest.fixture(scope="session")
+def production(chart: helm.Chart, sets: dict[str, str]) -> Rendered:
+    return render_environment(chart, "production", sets)
 
 
 @pytest.fixture(scope="session", params=["base", "staging", "production"])

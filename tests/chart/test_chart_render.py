@@ -14,11 +14,11 @@ CUSTOM_GROUPS = ("dapr.io/", "monitoring.coreos.com/")
 
 
 @pytest.mark.parametrize("environment", ["base", "staging", "production"])
-def test_lint_reports_no_errors_or_warnings(environment: str) -> None:
+def test_lint_reports_no_errors_or_warnings(environment: str, sets: dict[str, str]) -> None:
     namespace = "default" if environment == "base" else environment
     report = helm.lint(
         CHART_DIR,
-        release_values(environment),
+        release_values(environment, sets),
         strict=True,
         namespace=namespace,
         kube_version=f"v{KUBERNETES_VERSION}",

@@ -12,8 +12,8 @@ from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, release_values, v
 from todo_infra.app_secrets import APP_SECRET_KEYS
 
 
-def _render_error(chart: helm.Chart, overrides: dict[str, Any]) -> str:
-    values = release_values("production")
+def _render_error(chart: helm.Chart, overrides: dict[str, Any], sets: dict[str, str]) -> str:
+    values = release_values("production", sets)
     for dotted, value in overrides.items():
         node = values
         *parents, leaf = dotted.split(".")
@@ -57,8 +57,10 @@ def _render_error(chart: helm.Chart, overrides: dict[str, Any]) -> str:
         "fractional-port",
     ],
 )
-def test_schema_rejects_bad_values_with_helms_error(chart: helm.Chart, overrides: dict[str, Any], message: str) -> None:
-    assert message in _render_error(chart, overrides)
+def test_schema_rejects_bad_values_with_helms_error(
+    chart: helm.Chart, overrides: dict[str, Any], message: str, sets: dict[str, str]
+) -> None:
+    assert message in _render_error(chart, overrides, sets)
 
 
 @pytest.mark.parametrize("tag", ["sha-1a2b3c4", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1"])
