@@ -3,6 +3,7 @@
 
     python3 dev.py synth        synthesize every stack into cdktf.out/ and print what was made
     python3 dev.py test         run the whole test suite (what .ci/run runs)
+    python3 dev.py preflight    prove the change deployable: policy, consistency, capacity, cost (--json)
     python3 dev.py bench        time a full synth against the bare import floor
     python3 dev.py cdktf ARGS   the pinned cdktf CLI, e.g. `python3 dev.py cdktf diff platform`
     python3 dev.py bootstrap    only install (done automatically by every command above)
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -133,27 +135,32 @@ def test(args: list[str]) -> int:
     return result.returncode
 
 
+def _in_venv(*command: str | Path) -> int:
+    bootstrap()
+    return subprocess.run([str(part) for part in command], cwd=ROOT, env=_env(), check=False).returncode
+
+
+def _bootstrap_only(args: list[str]) -> int:
+    bootstrap()
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "synth": lambda args: synth(),
+    "test": test,
+    "preflight": lambda args: _in_venv(BIN / "python", "-m", "preflight", *args),
+    "bench": lambda args: _in_venv(BIN / "python", "bench/synth_benchmark.py", *args),
+    "cdktf": lambda args: _in_venv(ROOT / "node_modules" / ".bin" / "cdktf", *args),
+    "bootstrap": _bootstrap_only,
+}
+
+
 def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("", [])
-    if command == "bootstrap":
-        bootstrap()
-        return 0
-    if command == "synth":
-        return synth()
-    if command == "test":
-        return test(args)
-    if command == "bench":
-        bootstrap()
-        return subprocess.run(
-            [str(BIN / "python"), "bench/synth_benchmark.py", *args], cwd=ROOT, env=_env(), check=False
-        ).returncode
-    if command == "cdktf":
-        bootstrap()
-        return subprocess.run(
-            [str(ROOT / "node_modules" / ".bin" / "cdktf"), *args], cwd=ROOT, env=_env(), check=False
-        ).returncode
-    _say(f"unknown command {command!r}; expected one of: synth, test, bench, cdktf, bootstrap")
-    return 2
+    if command not in COMMANDS:
+        _say(f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)}")
+        return 2
+    return COMMANDS[command](args)
 
 
 if __name__ == "__main__":

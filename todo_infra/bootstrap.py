@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cdktf import Fn, ITerraformDependable
+import yaml
+from cdktf import ITerraformDependable
 from constructs import Construct
 
 from todo_infra.helm import helm_release, local_chart
@@ -33,7 +34,7 @@ class ClusterBootstrap(Construct):
             name="cluster-bootstrap",
             chart=local_chart(self, BOOTSTRAP_CHART_DIR),
             namespace=namespace,
-            values=[Fn.yamlencode(dict(values))],
+            values=[yaml.safe_dump(dict(values), sort_keys=False)],
             timeout=300,
             depends_on=depends_on,
         )

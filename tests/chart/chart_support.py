@@ -10,18 +10,17 @@ from typing import Any
 import helm_python as helm
 import yaml
 
+from preflight.render import APP_RELEASE, Manifest, deep_merge, parse_documents, set_string
 from tests.synth import Synth
+
+RELEASE_NAME = APP_RELEASE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "chart"
-RELEASE_NAME = "todo-app"
 SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
-SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
 # The embedded defaults (cdktf.json) that the synthesized releases carry.
 SAMPLE_OWNER = "example-org"
 DOMAIN = "example.com"
-
-Manifest = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,6 @@ class Rendered:
         return {doc["metadata"]["name"] for doc in self.of_kind(kind)}
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing of -f files and --set: maps merge recursively, anything else is replaced."""
-    merged: dict[str, Any] = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def values_file(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / name).read_text()) or {}
     return loaded
@@ -68,12 +56,7 @@ def values_file(name: str) -> dict[str, Any]:
 def stack_sets(synth: Synth) -> dict[str, str]:
     """What each app stack's todo-app release `set`s, read from its synthesized JSON (the image-tag variable
     given a sample value), so the chart is tested with exactly what the stacks release."""
-    sets = {}
-    for environment in ("staging", "production"):
-        release = synth.release(f"app-{environment}", RELEASE_NAME)
-        pairs = ",".join(f"{item['name']}={item['value']}" for item in release["set"])
-        sets[environment] = pairs.replace("${var.image_tag}", SAMPLE_IMAGE_TAG)
-    return sets
+    return {env: set_string(synth.release(f"app-{env}", RELEASE_NAME)) for env in ("staging", "production")}
 
 
 def release_values(environment: str, sets: Mapping[str, str]) -> dict[str, Any]:
@@ -83,15 +66,6 @@ def release_values(environment: str, sets: Mapping[str, str]) -> dict[str, Any]:
         values = deep_merge(values, values_file(f"values-{environment}.yaml"))
         values = deep_merge(values, helm.parse_set_string(sets[environment]))
     return values
-
-
-def parse_documents(rendered: Mapping[str, str]) -> tuple[tuple[str, Manifest], ...]:
-    documents: list[tuple[str, Manifest]] = []
-    for template in sorted(rendered):
-        for doc in yaml.safe_load_all(rendered[template]):
-            if doc:
-                documents.append((template, doc))
-    return tuple(documents)
 
 
 def render(chart: helm.Chart, values: dict[str, Any], namespace: str) -> tuple[tuple[str, Manifest], ...]:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from preflight.render import SAMPLE_IMAGE_TAG
 from tests.chart.chart_support import (
-    SAMPLE_IMAGE_TAG,
     SAMPLE_OWNER,
     SERVICES,
     Rendered,

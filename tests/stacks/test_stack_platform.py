@@ -177,8 +177,11 @@ def test_bootstrap_chart_installs_after_cert_manager_and_dapr(
     assert bootstrap["chart"].startswith("assets/")
     needs = " ".join(bootstrap["depends_on"])
     assert "cert-manager" in needs and "dapr" in needs
-    assert '"email" = "ops@example.com"' in bootstrap["values"][0]
-    assert '"name" = "letsencrypt-prod"' in bootstrap["values"][0]
+    assert yaml.safe_load(bootstrap["values"][0])["clusterIssuer"] == {
+        "name": "letsencrypt-prod",
+        "email": "ops@example.com",
+        "ingressClass": "nginx",
+    }
     assert (
         synth.outdir / "stacks" / "platform" / bootstrap["chart"] / "templates" / "cert-manager-issuer.yaml"
     ).is_file()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from preflight.report import COMMENT_MARKER
 from tests.workflows.gha_support import (
     GITHUB_DIR,
     evaluate,
@@ -16,6 +17,7 @@ from tests.workflows.gha_support import (
     step_env,
     step_named,
     step_using,
+    steps,
     stub_command,
     triggers,
 )
@@ -207,3 +209,16 @@ def test_report_scrubs_credentials_but_not_the_image_tag() -> None:
     assert (
         plan_report.scrub("dop_v1_abcdef sha-1234567 abc", plan_report.secret_values(environ)) == "*** sha-1234567 abc"
     )
+
+
+def test_preflight_runs_on_every_pull_request_and_its_summary_is_commented(diff: dict[str, Any]) -> None:
+    preflight = diff["jobs"]["preflight"]
+    assert "if" not in preflight, "preflight needs no secrets, so forks get it too"
+    assert preflight["permissions"] == {"contents": "read"}
+    runs = " ".join(step.get("run", "") for step in steps(preflight))
+    assert 'python3 dev.py preflight --markdown "${RUNNER_TEMP}/report/preflight.md"' in runs
+    upload = next(step for step in steps(preflight) if "upload-artifact" in step.get("uses", ""))
+    assert upload["with"]["name"].startswith("plan-report-") and upload["if"] == "always()"
+    comment = diff["jobs"]["comment"]
+    assert "preflight" in comment["needs"]
+    assert COMMENT_MARKER.startswith("<!-- cdktf-diff:"), "the comment job posts reports by this marker prefix"

@@ -1,0 +1,39 @@
+"""`python -m preflight [--json] [--markdown FILE] [--synth-dir DIR]` — see preflight/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from preflight.report import render_json, render_markdown_summary, render_text
+from preflight.run import run_preflight
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 dev.py preflight", description="Prove a change is deployable, offline."
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    parser.add_argument("--markdown", type=Path, help="also write a short Markdown summary (for the PR comment)")
+    parser.add_argument("--synth-dir", type=Path, help="use this already-synthesized cdktf.out instead of synthesizing")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+
+    def progress(step: str) -> None:
+        print(f"preflight: {step} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="preflight-synth-") as scratch:
+        results = run_preflight(
+            args.synth_dir or Path(scratch), synthesize_first=args.synth_dir is None, progress=progress
+        )
+    print(render_json(results) if args.json else render_text(results))
+    if args.markdown:
+        args.markdown.write_text(render_markdown_summary(results) + "\n")
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,295 @@
+"""Capacity: every pod's requests against the node pool, at minimum replicas and at every HPA's maximum.
+
+Add-on charts cannot be rendered offline (their repositories are out of reach), so their pods are modelled
+below from the chart documentation: which values key holds each container's resources, how many replicas,
+and whether it is a DaemonSet. The requests themselves are read from the values the platform stack deploys;
+a key missing from those values fails the check, so the model cannot silently drift from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from preflight.quantities import cpu_millicores, mebibytes
+from preflight.render import RenderedRelease
+from preflight.report import CheckResult
+from preflight.synth import Synthesized
+
+# --- node and system figures, with their sources -------------------------------------------------------------
+
+#: DigitalOcean docs (DESIGN §7): allocatable memory of an s-2vcpu-4gb DOKS node is 2.5 GiB.
+NODE_MEMORY_MIB = 2560.0
+#: Allocatable CPU is not published; ~1.9 vCPU inferred (DESIGN §7).
+NODE_CPU_M = 1900.0
+#: DOKS system pods on every node (cilium, do-node-agent, cpc-bridge-proxy, csi node plugin): ~0.5 vCPU
+#: requested per node (DESIGN §7). Their memory requests are not published; 300 MiB is this repo's estimate
+#: (check with `kubectl describe node` and adjust).
+SYSTEM_PER_NODE_CPU_M = 500.0
+SYSTEM_PER_NODE_MEMORY_MIB = 300.0
+#: Cluster-wide DOKS system pods: CoreDNS, 2 replicas at the upstream manifest's 100m / 70Mi.
+SYSTEM_CLUSTER_CPU_M = 2 * 100.0
+SYSTEM_CLUSTER_MEMORY_MIB = 2 * 70.0
+#: At minimum scale the requests must leave 15 % of the pool free; at maximum scale they must fit.
+MIN_SCALE_LIMIT = 0.85
+MAX_SCALE_LIMIT = 1.0
+
+
+@dataclass(frozen=True)
+class AddonPod:
+    """One pod of an add-on chart: resources keys of its containers, replicas, DaemonSet or not, PVC sizes."""
+
+    release: str
+    pod: str
+    containers: tuple[str, ...]
+    replicas: int | str = 1
+    daemonset: bool = False
+    volumes: tuple[str, ...] = ()
+
+
+ADDON_PODS: tuple[AddonPod, ...] = (
+    AddonPod(
+        release="ingress-nginx",
+        pod="controller",
+        containers=("controller.resources",),
+        replicas="controller.replicaCount",
+    ),
+    AddonPod(release="cert-manager", pod="controller", containers=("resources",), replicas="replicaCount"),
+    AddonPod(release="cert-manager", pod="webhook", containers=("webhook.resources",), replicas="webhook.replicaCount"),
+    AddonPod(
+        release="cert-manager",
+        pod="cainjector",
+        containers=("cainjector.resources",),
+        replicas="cainjector.replicaCount",
+    ),
+    AddonPod(release="dapr", pod="operator", containers=("dapr_operator.resources",)),
+    AddonPod(release="dapr", pod="placement", containers=("dapr_placement.resources",)),
+    AddonPod(release="dapr", pod="sentry", containers=("dapr_sentry.resources",)),
+    AddonPod(release="dapr", pod="sidecar-injector", containers=("dapr_sidecar_injector.resources",)),
+    # The scheduler always runs 3 members of an embedded etcd, each with its own PVC.
+    AddonPod(
+        release="dapr",
+        pod="scheduler",
+        containers=("dapr_scheduler.resources",),
+        replicas=3,
+        volumes=("dapr_scheduler.cluster.storageSize",),
+    ),
+    AddonPod(
+        release="kube-prometheus-stack",
+        pod="prometheus",
+        containers=("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
+        volumes=("prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",),
+    ),
+    AddonPod(
+        release="kube-prometheus-stack",
+        pod="alertmanager",
+        containers=("alertmanager.alertmanagerSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
+        replicas="alertmanager.alertmanagerSpec.replicas",
+        volumes=("alertmanager.alertmanagerSpec.storage.volumeClaimTemplate.spec.resources.requests.storage",),
+    ),
+    # Grafana runs the dashboards and datasources sidecars, both sized by grafana.sidecar.resources.
+    AddonPod(
+        release="kube-prometheus-stack",
+        pod="grafana",
+        containers=("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources"),
+        volumes=("grafana.persistence.size",),
+    ),
+    AddonPod(release="kube-prometheus-stack", pod="operator", containers=("prometheusOperator.resources",)),
+    AddonPod(release="kube-prometheus-stack", pod="kube-state-metrics", containers=("kube-state-metrics.resources",)),
+    AddonPod(
+        release="kube-prometheus-stack",
+        pod="node-exporter",
+        containers=("prometheus-node-exporter.resources",),
+        daemonset=True,
+    ),
+    AddonPod(
+        release="loki",
+        pod="single-binary",
+        containers=("singleBinary.resources", "sidecar.resources"),
+        replicas="singleBinary.replicas",
+        volumes=("singleBinary.persistence.size",),
+    ),
+    AddonPod(release="promtail", pod="promtail", containers=("resources",), daemonset=True),
+)
+
+
+@dataclass
+class Consumer:
+    """A group of identical pods and what one of them requests."""
+
+    group: str
+    name: str
+    cpu_m: float
+    memory_mib: float
+    replicas_min: int
+    replicas_max: int
+    per_node: bool = False
+    volumes_gib: list[float] = field(default_factory=list)
+
+    def count(self, nodes: int, *, maximum: bool) -> int:
+        return nodes if self.per_node else (self.replicas_max if maximum else self.replicas_min)
+
+
+def _dig(values: Mapping[str, Any], path: str) -> Any:
+    node: Any = values
+    for key in path.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            raise KeyError(path)
+        node = node[key]
+    return node
+
+
+def addon_consumers(synth: Synthesized) -> tuple[list[Consumer], list[str]]:
+    releases = {r["name"]: r for r in synth.resources("platform", "helm_release").values()}
+    consumers, problems = [], []
+    for pod in ADDON_PODS:
+        values = yaml.safe_load(releases[pod.release]["values"][0])
+        try:
+            requests = [_dig(values, f"{path}.requests") for path in pod.containers]
+            replicas = pod.replicas if isinstance(pod.replicas, int) else int(_dig(values, pod.replicas))
+            volumes = [mebibytes(_dig(values, path)) / 1024 for path in pod.volumes]
+        except KeyError as missing:
+            problems.append(f"{pod.release}/{pod.pod}: values set no {missing.args[0]}")
+            continue
+        consumers.append(
+            Consumer(
+                group=f"platform/{pod.release}",
+                name=pod.pod,
+                cpu_m=sum(cpu_millicores(r["cpu"]) for r in requests),
+                memory_mib=sum(mebibytes(r["memory"]) for r in requests),
+                replicas_min=replicas,
+                replicas_max=replicas,
+                per_node=pod.daemonset,
+                volumes_gib=volumes * replicas,
+            )
+        )
+    return consumers, problems
+
+
+def _pod_requests(template: Mapping[str, Any]) -> tuple[float, float]:
+    spec = template["spec"]
+    cpu = sum(cpu_millicores(c["resources"]["requests"]["cpu"]) for c in spec["containers"])
+    memory = sum(mebibytes(c["resources"]["requests"]["memory"]) for c in spec["containers"])
+    annotations = template.get("metadata", {}).get("annotations", {})
+    if annotations.get("dapr.io/enabled") == "true":  # the injected sidecar, sized by annotation
+        cpu += cpu_millicores(annotations["dapr.io/sidecar-cpu-request"])
+        memory += mebibytes(annotations["dapr.io/sidecar-memory-request"])
+    return cpu, memory
+
+
+def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], list[str]]:
+    consumers, problems = [], []
+    for release in rendered:
+        docs = release.manifests
+        hpas = {h["spec"]["scaleTargetRef"]["name"]: h["spec"] for h in docs if h["kind"] == "HorizontalPodAutoscaler"}
+        claims = {
+            c["metadata"]["name"]: mebibytes(c["spec"]["resources"]["requests"]["storage"]) / 1024
+            for c in docs
+            if c["kind"] == "PersistentVolumeClaim"
+        }
+        for workload in (d for d in docs if d["kind"] in ("Deployment", "StatefulSet")):
+            name = workload["metadata"]["name"]
+            template = workload["spec"]["template"]
+            try:
+                cpu, memory = _pod_requests(template)
+            except KeyError as missing:
+                problems.append(f"{release.namespace}/{name}: a container has no {missing.args[0]} request")
+                continue
+            hpa = hpas.get(name)
+            low = hpa["minReplicas"] if hpa else workload["spec"].get("replicas", 1)
+            high = hpa["maxReplicas"] if hpa else low
+            volumes = [
+                claims[v["persistentVolumeClaim"]["claimName"]]
+                for v in template["spec"].get("volumes", [])
+                if "persistentVolumeClaim" in v and v["persistentVolumeClaim"]["claimName"] in claims
+            ]
+            consumers.append(Consumer(release.namespace, name, cpu, memory, low, high, volumes_gib=volumes))
+    return consumers, problems
+
+
+def system_consumers() -> list[Consumer]:
+    return [
+        Consumer(
+            "doks-system", "per-node agents", SYSTEM_PER_NODE_CPU_M, SYSTEM_PER_NODE_MEMORY_MIB, 0, 0, per_node=True
+        ),
+        Consumer("doks-system", "coredns (2)", SYSTEM_CLUSTER_CPU_M, SYSTEM_CLUSTER_MEMORY_MIB, 1, 1),
+    ]
+
+
+def node_pool(synth: Synthesized) -> tuple[int, int]:
+    pool = synth.one("cluster", "digitalocean_kubernetes_cluster")["node_pool"]
+    return int(pool["min_nodes"]), int(pool["max_nodes"])
+
+
+def gather_consumers(synth: Synthesized, rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], list[str]]:
+    """Every pod the cluster runs: DOKS system pods, platform add-ons, and both app environments."""
+    addons, addon_problems = addon_consumers(synth)
+    apps, app_problems = app_consumers(rendered)
+    return [*system_consumers(), *addons, *apps], [*addon_problems, *app_problems]
+
+
+def check_capacity(
+    consumers: list[Consumer], model_problems: list[str], *, min_nodes: int, max_nodes: int
+) -> CheckResult:
+    rows: list[list[str]] = []
+    for c in consumers:
+        rows.append(
+            [
+                c.group,
+                c.name,
+                f"{c.cpu_m:.0f}m",
+                f"{c.memory_mib:.0f}Mi",
+                "per node" if c.per_node else str(c.replicas_min),
+                "per node" if c.per_node else str(c.replicas_max),
+            ]
+        )
+    problems = list(model_problems)
+    figures: dict[str, Any] = {}
+    for label, nodes, maximum, limit in (
+        ("min", min_nodes, False, MIN_SCALE_LIMIT),
+        ("max", max_nodes, True, MAX_SCALE_LIMIT),
+    ):
+        cpu = sum(c.cpu_m * c.count(nodes, maximum=maximum) for c in consumers)
+        memory = sum(c.memory_mib * c.count(nodes, maximum=maximum) for c in consumers)
+        cpu_pct, memory_pct = 100 * cpu / (nodes * NODE_CPU_M), 100 * memory / (nodes * NODE_MEMORY_MIB)
+        rows.append(
+            [
+                f"TOTAL at {label}",
+                f"{nodes} nodes",
+                f"{cpu:.0f}m ({cpu_pct:.1f}%)",
+                f"{memory:.0f}Mi ({memory_pct:.1f}%)",
+                f"limit {limit:.0%}",
+                "",
+            ]
+        )
+        figures[f"{label}_cpu_used_pct"] = round(cpu_pct, 1)
+        figures[f"{label}_memory_used_pct"] = round(memory_pct, 1)
+        figures[f"{label}_headroom_pct"] = round(100 * limit - max(cpu_pct, memory_pct), 1)
+        for resource, used_pct, key in (("CPU", cpu_pct, "cpu_m"), ("memory", memory_pct, "memory_mib")):
+            if used_pct > 100 * limit:
+                top = sorted(consumers, key=lambda c: getattr(c, key) * c.count(nodes, maximum=maximum), reverse=True)[
+                    :3
+                ]
+                names = ", ".join(f"{c.group}/{c.name}" for c in top)
+                problems.append(
+                    f"{resource} requests at {label} scale use {used_pct:.1f}% of {nodes} × s-2vcpu-4gb "
+                    f"(limit {limit:.0%}); largest consumers: {names}"
+                )
+    free_cpu = NODE_CPU_M - SYSTEM_PER_NODE_CPU_M
+    free_memory = NODE_MEMORY_MIB - SYSTEM_PER_NODE_MEMORY_MIB
+    for c in consumers:
+        if not c.per_node and (c.cpu_m > free_cpu or c.memory_mib > free_memory):
+            problems.append(
+                f"{c.group}/{c.name} requests more than one node can offer ({c.cpu_m:.0f}m, {c.memory_mib:.0f}Mi)"
+            )
+    return CheckResult(
+        name="capacity",
+        title="Capacity (requests vs node pool)",
+        headers=["group", "pods", "cpu each", "memory each", "min", "max"],
+        rows=rows,
+        problems=problems,
+        figures=figures,
+    )

@@ -1,0 +1,177 @@
+"""Consistency across Terraform and Helm: what the charts expect is what the stacks create."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from preflight.render import RenderedRelease, values_file_paths
+from preflight.report import CheckResult
+from preflight.synth import Synthesized
+from todo_infra.app_secrets import APP_SECRETS_NAME
+
+Row = list[str]
+
+
+def _walk(node: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def secret_keys_read(release: RenderedRelease) -> set[str]:
+    """Keys of app-secrets read anywhere: pod env `secretKeyRef`s and Dapr component `secretKeyRef`s."""
+    return {
+        node["secretKeyRef"]["key"]
+        for doc in release.manifests
+        for node in _walk(doc)
+        if isinstance(node.get("secretKeyRef"), Mapping) and node["secretKeyRef"].get("name") == APP_SECRETS_NAME
+    }
+
+
+def _secrets(synth: Synthesized, release: RenderedRelease, allowed_unused: Mapping[str, str]) -> tuple[Row, list[str]]:
+    created = set(synth.secret(release.stack, APP_SECRETS_NAME)["data"])
+    read = secret_keys_read(release)
+    problems = [
+        f"{release.stack}: manifests read app-secrets key {key} that the stack does not create"
+        for key in sorted(read - created)
+    ]
+    problems += [
+        f"{release.stack}: the stack creates app-secrets key {key} that no manifest reads"
+        for key in sorted(created - read - set(allowed_unused))
+    ]
+    note = f"{len(read & created)}/{len(created)} read" + (
+        f", allowed unused: {', '.join(sorted(set(allowed_unused) & created - read))}"
+        if set(allowed_unused) & created - read
+        else ""
+    )
+    return [release.stack, "app-secrets keys", note], problems
+
+
+def _values_files(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list[str]]:
+    terraform = synth.release(release.stack, release.release)
+    paths = values_file_paths(synth, release.stack, terraform)
+    names = [path.name for path in paths]
+    problems = [
+        f"{release.stack}: values file {path.name} is missing from the release's chart"
+        for path in paths
+        if not path.is_file()
+    ]
+    expected = ["values.yaml", f"values-{release.namespace}.yaml"]
+    if names != expected:
+        problems.append(f"{release.stack}: release reads {names}, expected {expected}")
+    return [release.stack, "values files", ", ".join(names)], problems
+
+
+def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRelease) -> tuple[Row, list[str]]:
+    outputs = synth.stacks["platform"]["output"]
+    ingress_class, issuer = outputs["ingress_class"]["value"], outputs["cluster_issuer"]["value"]
+    problems = []
+    for ingress in (d for d in release.manifests if d["kind"] == "Ingress"):
+        name, used = ingress["metadata"]["name"], ingress["spec"].get("ingressClassName")
+        if used != ingress_class:
+            problems.append(
+                f"{release.stack}: Ingress {name} uses class {used!r}, the platform creates {ingress_class!r}"
+            )
+        named = ingress["metadata"].get("annotations", {}).get("cert-manager.io/cluster-issuer")
+        if named is not None and named != issuer:
+            problems.append(
+                f"{release.stack}: Ingress {name} names cluster issuer {named!r}, the platform creates {issuer!r}"
+            )
+    issuers = {d["metadata"]["name"]: d for d in bootstrap.manifests if d["kind"] == "ClusterIssuer"}
+    if issuer not in issuers:
+        problems.append(f"platform outputs cluster issuer {issuer!r} but the bootstrap chart renders {sorted(issuers)}")
+    else:
+        solver_classes = {
+            s["http01"]["ingress"].get("ingressClassName") for s in issuers[issuer]["spec"]["acme"]["solvers"]
+        }
+        if solver_classes != {ingress_class}:
+            solvers = sorted(map(str, solver_classes))
+            problems.append(
+                f"ClusterIssuer {issuer} solves HTTP-01 with class {solvers}, ingress class is {ingress_class!r}"
+            )
+    return [release.stack, "ingress class / issuer", f"{ingress_class} / {issuer}"], problems
+
+
+def _namespaces(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list[str]]:
+    created = {ns["metadata"]["name"] for ns in synth.resources(release.stack, "kubernetes_namespace_v1").values()}
+    used = {d["metadata"]["namespace"] for d in release.manifests if "namespace" in d["metadata"]}
+    problems = []
+    if release.namespace not in created:
+        problems.append(
+            f"{release.stack}: release installs into {release.namespace!r}, the stack creates {sorted(created)}"
+        )
+    if used - {release.namespace}:
+        problems.append(f"{release.stack}: manifests name other namespaces {sorted(used - {release.namespace})}")
+    return [release.stack, "namespace", release.namespace], problems
+
+
+def _platform_namespaces(synth: Synthesized) -> tuple[Row, list[str]]:
+    created = {ns["metadata"]["name"] for ns in synth.resources("platform", "kubernetes_namespace_v1").values()}
+    releases = synth.resources("platform", "helm_release").values()
+    problems = [
+        f"platform: release {r['name']} installs into {r['namespace']!r}, which the stack does not create"
+        for r in releases
+        if r["namespace"] not in created
+    ]
+    return ["platform", "add-on namespaces", ", ".join(sorted(created))], problems
+
+
+def _dapr(release: RenderedRelease) -> tuple[Row, list[str]]:
+    docs = release.manifests
+    components = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Component"}
+    app_ids = {
+        d["spec"]["template"]["metadata"].get("annotations", {}).get("dapr.io/app-id")
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet")
+    } - {None}
+    problems = []
+    for doc in docs:
+        if doc["kind"] == "Subscription" and doc["spec"]["pubsubname"] not in components:
+            subscription, pubsub = doc["metadata"]["name"], doc["spec"]["pubsubname"]
+            problems.append(
+                f"{release.stack}: Subscription {subscription} uses pubsub {pubsub!r}, not a rendered Component"
+            )
+        if doc["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                if (
+                    env["name"].startswith("DAPR_")
+                    and env["name"].endswith("_NAME")
+                    and env.get("value") not in components
+                ):
+                    workload, setting = doc["metadata"]["name"], f"{env['name']}={env.get('value')!r}"
+                    problems.append(f"{release.stack}: {workload} sets {setting}, not a rendered Component")
+    for name, component in components.items():
+        unknown = set(component.get("scopes", [])) - app_ids
+        if unknown:
+            problems.append(f"{release.stack}: Component {name} is scoped to unknown app-ids {sorted(unknown)}")
+    return [release.stack, "Dapr components", ", ".join(sorted(components))], problems
+
+
+def check_consistency(
+    synth: Synthesized, apps: Iterable[RenderedRelease], bootstrap: RenderedRelease, config: Mapping[str, Any]
+) -> CheckResult:
+    allowed_unused: Mapping[str, str] = config.get("unused_secret_keys") or {}
+    results = [_platform_namespaces(synth)]
+    for release in apps:
+        results += [
+            _secrets(synth, release, allowed_unused),
+            _values_files(synth, release),
+            _ingress(synth, release, bootstrap),
+            _namespaces(synth, release),
+            _dapr(release),
+        ]
+    rows = [[*row, "ok" if not problems else "FAILED"] for row, problems in results]
+    return CheckResult(
+        name="consistency",
+        title="Consistency (Terraform ↔ Helm)",
+        headers=["stack", "what", "value", "result"],
+        rows=rows,
+        problems=[problem for _, problems in results for problem in problems],
+    )

@@ -1,0 +1,57 @@
+"""Cost: a monthly list-price estimate at minimum and maximum scale."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.capacity import Consumer
+from preflight.report import CheckResult
+
+#: DigitalOcean list prices in USD per month, as recorded in DESIGN §7 (checked 2026-11).
+PRICES_AS_OF = "2026-11"
+NODE_S_2VCPU_4GB = 24.0
+HA_CONTROL_PLANE = 40.0
+LOAD_BALANCER = 12.0
+SPACES = 5.0  # the state bucket (subscription includes 250 GiB)
+VOLUME_PER_GIB = 0.10
+
+
+def check_cost(consumers: list[Consumer], *, min_nodes: int, max_nodes: int, ha: bool, budget: float) -> CheckResult:
+    volumes = sum(sum(c.volumes_gib) for c in consumers)
+    lines: list[tuple[str, float, float]] = [
+        (
+            f"nodes s-2vcpu-4gb × {min_nodes} / × {max_nodes}",
+            min_nodes * NODE_S_2VCPU_4GB,
+            max_nodes * NODE_S_2VCPU_4GB,
+        ),
+        (
+            "control plane" + (" (HA)" if ha else " (free)"),
+            HA_CONTROL_PLANE if ha else 0.0,
+            HA_CONTROL_PLANE if ha else 0.0,
+        ),
+        ("load balancer (ingress-nginx)", LOAD_BALANCER, LOAD_BALANCER),
+        (f"block storage {volumes:.0f} GiB (PVCs)", volumes * VOLUME_PER_GIB, volumes * VOLUME_PER_GIB),
+        ("Spaces (Terraform state)", SPACES, SPACES),
+    ]
+    total_min, total_max = sum(line[1] for line in lines), sum(line[2] for line in lines)
+    rows = [[name, f"${low:.2f}", f"${high:.2f}"] for name, low, high in lines]
+    rows.append(["TOTAL per month", f"${total_min:.2f}", f"${total_max:.2f}"])
+    problems = []
+    if total_max > budget:
+        problems.append(
+            f"maximum-scale estimate ${total_max:.2f}/month exceeds the budget ${budget:.2f} (preflight/config.yaml)"
+        )
+    figures: dict[str, Any] = {
+        "usd_per_month_min": round(total_min, 2),
+        "usd_per_month_max": round(total_max, 2),
+        "volumes_gib": round(volumes, 1),
+        "prices_as_of": PRICES_AS_OF,
+    }
+    return CheckResult(
+        name="cost",
+        title=f"Cost (DigitalOcean list prices, {PRICES_AS_OF})",
+        headers=["item", "min scale", "max scale"],
+        rows=rows,
+        problems=problems,
+        figures=figures,
+    )

@@ -1,0 +1,104 @@
+"""Policy: checkov over the synthesized stacks, the rendered manifests and the workflows, in one run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from preflight.render import RenderedRelease
+from preflight.report import CheckResult
+from preflight.synth import Synthesized
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORKS = ("terraform_json", "kubernetes", "github_actions")
+
+
+def stage(synth: Synthesized, releases: Iterable[RenderedRelease], workflows: Path, folder: Path) -> None:
+    """Lay out everything checkov scans under one folder (one run, one report per framework): the stacks'
+    Terraform JSON without their assets (raw Helm templates are not manifests), the rendered manifests,
+    and the workflows under .github/workflows, where checkov's github_actions framework looks."""
+    for stack_id, stack in synth.manifest["stacks"].items():
+        target = folder / "stacks" / stack_id / "cdk.tf.json"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(synth.outdir / stack["synthesizedStackPath"], target)
+    (folder / "manifests").mkdir()
+    for release in releases:
+        path = folder / "manifests" / f"{release.stack}-{release.release}.yaml"
+        path.write_text(yaml.safe_dump_all(release.manifests, sort_keys=False))
+    shutil.copytree(workflows, folder / ".github" / "workflows")
+
+
+def run_checkov(folder: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:
+    """checkov's JSON reports, one per framework that found something to scan."""
+    command = [
+        str(Path(sys.executable).parent / "checkov"),
+        "--framework",
+        *FRAMEWORKS,
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "--output",
+        "json",
+        "--directory",
+        str(folder),
+    ]
+    if skips:
+        command += ["--skip-check", ",".join(sorted(skips))]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"checkov failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    reports = json.loads(result.stdout)
+    return reports if isinstance(reports, list) else [reports]
+
+
+def unexplained_skips(skips: Mapping[str, str | None]) -> list[str]:
+    return [check for check, why in skips.items() if not str(why or "").strip()]
+
+
+def check_policy(
+    synth: Synthesized, releases: Iterable[RenderedRelease], config: Mapping[str, Any], *, workflows: Path
+) -> CheckResult:
+    skips: Mapping[str, str] = config.get("skip") or {}
+    problems = [
+        f"skip {check} has no written reason in preflight/config.yaml"
+        for check, why in skips.items()
+        if not str(why or "").strip()
+    ]
+    with tempfile.TemporaryDirectory(prefix="preflight-policy-") as folder:
+        stage(synth, releases, workflows, Path(folder))
+        reports = run_checkov(Path(folder), skips)
+    rows = []
+    for report in reports:
+        summary = report.get("summary", {})
+        rows.append(
+            [
+                report.get("check_type", "?"),
+                str(summary.get("passed", 0)),
+                str(summary.get("failed", 0)),
+                str(summary.get("skipped", 0)),
+                str(summary.get("parsing_errors", 0)),
+            ]
+        )
+        for failed in report.get("results", {}).get("failed_checks", []):
+            where = Path(failed.get("file_path", "")).name
+            problems.append(f"{failed['check_id']} {failed['check_name']}: {failed['resource']} ({where})")
+        if summary.get("parsing_errors"):
+            problems.append(f"{report.get('check_type')}: checkov could not parse {summary['parsing_errors']} file(s)")
+    scanned = {row[0] for row in rows}
+    problems += [f"checkov scanned nothing for {framework}" for framework in FRAMEWORKS if framework not in scanned]
+    return CheckResult(
+        name="policy",
+        title="Policy (checkov, skips only in preflight/config.yaml)",
+        headers=["framework", "passed", "failed", "skipped", "parse errors"],
+        rows=rows,
+        problems=problems,
+        figures={"skipped_checks": sorted(skips)},
+    )

@@ -1,0 +1,118 @@
+"""Render the charts exactly as the synthesized releases would install them (Helm v4 engine, no binary).
+
+The app chart is rendered from each app stack's own asset copy, with the values files the release names and
+the keys it `set`s; the cluster-bootstrap chart with the platform release's values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+from preflight.synth import Synthesized
+
+Manifest = dict[str, Any]
+APP_RELEASE = "todo-app"
+BOOTSTRAP_RELEASE = "cluster-bootstrap"
+#: Stand-in for the `image_tag` variable, which only has a value at plan time.
+SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
+_FILE_CALL = re.compile(r'^\$\{file\("(?P<path>[^"]+)"\)\}$')
+#: Kinds Helm installs without a namespace of their own.
+CLUSTER_SCOPED = {"ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
+
+
+@dataclass(frozen=True)
+class RenderedRelease:
+    stack: str
+    release: str
+    namespace: str
+    values: dict[str, Any]
+    documents: tuple[tuple[str, Manifest], ...]
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return [doc for _, doc in self.documents]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of -f files and --set: maps merge recursively, anything else is replaced."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def set_string(release: Mapping[str, Any]) -> str:
+    """The release's `set` list as Helm's --set syntax, the image-tag variable given a sample value."""
+    pairs = ",".join(f"{item['name']}={item['value']}" for item in release.get("set", []))
+    return pairs.replace("${var.image_tag}", SAMPLE_IMAGE_TAG)
+
+
+def values_file_paths(synth: Synthesized, stack: str, release: Mapping[str, Any]) -> list[Path]:
+    """The files the release's `values` read with file(), resolved where Terraform runs (the stack folder)."""
+    paths = []
+    for entry in release.get("values", []):
+        match = _FILE_CALL.match(entry)
+        if match:
+            paths.append(synth.outdir / "stacks" / stack / match.group("path"))
+    return paths
+
+
+def parse_documents(rendered: Mapping[str, str], namespace: str | None = None) -> tuple[tuple[str, Manifest], ...]:
+    """Parsed documents by template; with `namespace`, each namespaced as Helm installs it (`--namespace`)."""
+    documents: list[tuple[str, Manifest]] = []
+    for template in sorted(rendered):
+        for doc in yaml.safe_load_all(rendered[template]):
+            if doc:
+                if namespace and doc.get("kind") not in CLUSTER_SCOPED:
+                    doc.setdefault("metadata", {}).setdefault("namespace", namespace)
+                documents.append((template, doc))
+    return tuple(documents)
+
+
+def render_chart(
+    chart_dir: Path, values: dict[str, Any], *, release: str, namespace: str
+) -> tuple[tuple[str, Manifest], ...]:
+    chart = helm.Chart.load(chart_dir)
+    try:
+        return parse_documents(chart.render(values, name=release, namespace=namespace, is_install=True), namespace)
+    finally:
+        chart.close()
+
+
+def render_app_release(synth: Synthesized, stack: str, overrides: Mapping[str, Any] | None = None) -> RenderedRelease:
+    """The todo-app release of one app stack; `overrides` are merged last (used to build failing cases)."""
+    release = synth.release(stack, APP_RELEASE)
+    values: dict[str, Any] = {}
+    for path in values_file_paths(synth, stack, release):
+        values = deep_merge(values, yaml.safe_load(path.read_text()) or {})
+    values = deep_merge(values, helm.parse_set_string(set_string(release)))
+    values = deep_merge(values, overrides or {})
+    chart_dir = synth.outdir / "stacks" / stack / release["chart"]
+    documents = render_chart(chart_dir, values, release=APP_RELEASE, namespace=release["namespace"])
+    return RenderedRelease(stack, APP_RELEASE, release["namespace"], values, documents)
+
+
+def render_bootstrap_release(synth: Synthesized) -> RenderedRelease:
+    release = synth.release("platform", BOOTSTRAP_RELEASE)
+    values: dict[str, Any] = {}
+    for document in release["values"]:
+        values = deep_merge(values, yaml.safe_load(document) or {})
+    chart_dir = synth.outdir / "stacks" / "platform" / release["chart"]
+    documents = render_chart(chart_dir, values, release=BOOTSTRAP_RELEASE, namespace=release["namespace"])
+    return RenderedRelease("platform", BOOTSTRAP_RELEASE, release["namespace"], values, documents)
+
+
+def app_stacks(synth: Synthesized) -> list[str]:
+    return sorted(
+        stack for stack in synth.stacks if synth.resources(stack, "helm_release") and stack.startswith("app-")
+    )

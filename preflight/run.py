@@ -1,0 +1,48 @@
+"""Gather the inputs once (synth, renders) and run the four checks over them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from preflight.capacity import check_capacity, gather_consumers, node_pool
+from preflight.consistency import check_consistency
+from preflight.cost import check_cost
+from preflight.policy import ROOT, check_policy
+from preflight.render import app_stacks, render_app_release, render_bootstrap_release
+from preflight.report import CheckResult, load_config
+from preflight.synth import Synthesized, load_synthesized, synthesize
+
+
+def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: None) -> list[CheckResult]:
+    config = load_config()
+    progress("rendering the app chart for each environment and the cluster-bootstrap chart")
+    apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
+    bootstrap = render_bootstrap_release(synth)
+    progress("policy: checkov over stacks, manifests and workflows")
+    policy = check_policy(synth, [*apps, bootstrap], config["policy"], workflows=ROOT / ".github" / "workflows")
+    progress("consistency, capacity and cost")
+    consumers, model_problems = gather_consumers(synth, apps)
+    min_nodes, max_nodes = node_pool(synth)
+    ha = bool(synth.one("cluster", "digitalocean_kubernetes_cluster").get("ha"))
+    return [
+        policy,
+        check_consistency(synth, apps, bootstrap, config["consistency"]),
+        check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
+        check_cost(
+            consumers,
+            min_nodes=min_nodes,
+            max_nodes=max_nodes,
+            ha=ha,
+            budget=float(config["cost"]["budget_usd_per_month"]),
+        ),
+    ]
+
+
+def run_preflight(outdir: Path, *, synthesize_first: bool, progress: Callable[[str], None]) -> list[CheckResult]:
+    if synthesize_first:
+        progress("synthesizing the four stacks")
+        synth = synthesize(outdir)
+    else:
+        synth = load_synthesized(outdir)
+    return run_checks(synth, progress)

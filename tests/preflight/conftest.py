@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from preflight.render import RenderedRelease, app_stacks, render_app_release, render_bootstrap_release
+from preflight.report import load_config
+from tests.synth import Synth
+
+
+@pytest.fixture(scope="module")
+def apps(synth: Synth) -> list[RenderedRelease]:
+    """The todo-app release of both app stacks, rendered as preflight renders it."""
+    return [render_app_release(synth, stack) for stack in app_stacks(synth)]
+
+
+@pytest.fixture(scope="module")
+def bootstrap(synth: Synth) -> RenderedRelease:
+    return render_bootstrap_release(synth)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, object]:
+    return load_config()

@@ -1,0 +1,90 @@
+"""The preflight command on the repo as it is: it passes, shows progress, and reports tables, JSON, Markdown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.report import COMMENT_MARKER, CheckResult, render_text
+from tests.synth import Synth
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    report: dict[str, Any]
+    stderr: str
+    markdown: str
+
+
+@pytest.fixture(scope="module")
+def run(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    summary = tmp_path_factory.mktemp("preflight") / "summary.md"
+    command = [
+        sys.executable,
+        "-m",
+        "preflight",
+        "--synth-dir",
+        str(synth.outdir),
+        "--json",
+        "--markdown",
+        str(summary),
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    return Run(result.returncode, json.loads(result.stdout), result.stderr, summary.read_text())
+
+
+def results(run: Run) -> dict[str, CheckResult]:
+    fields = ("name", "title", "headers", "rows", "problems", "figures")
+    return {c["name"]: CheckResult(**{k: c[k] for k in fields}) for c in run.report["checks"]}
+
+
+def test_preflight_passes_on_the_repo(run: Run) -> None:
+    problems = {c["name"]: c["problems"] for c in run.report["checks"]}
+    assert run.returncode == 0, problems
+    assert run.report["ok"] is True
+    assert [c["name"] for c in run.report["checks"]] == ["policy", "consistency", "capacity", "cost"]
+
+
+def test_progress_is_shown_while_it_runs(run: Run) -> None:
+    steps = [line for line in run.stderr.splitlines() if line.startswith("preflight: ")]
+    assert len(steps) >= 3
+    assert any("checkov" in step for step in steps)
+
+
+def test_policy_scanned_all_three_frameworks_with_no_failure(run: Run) -> None:
+    policy = results(run)["policy"]
+    scanned = {row[0]: int(row[1]) for row in policy.rows}
+    assert set(scanned) == {"terraform_json", "kubernetes", "github_actions"}
+    assert all(passed > 0 for passed in scanned.values())
+    assert all(row[2] == "0" for row in policy.rows)
+
+
+def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
+    checks = results(run)
+    capacity, cost = checks["capacity"].figures, checks["cost"].figures
+    assert 0 < capacity["min_memory_used_pct"] <= 85
+    assert 0 < capacity["min_cpu_used_pct"] <= 85
+    assert capacity["min_headroom_pct"] >= 0
+    assert 0 < cost["usd_per_month_min"] < cost["usd_per_month_max"]
+
+
+def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:
+    text = render_text(list(results(run).values()))
+    assert text.count("\n== ") + text.startswith("== ") == 4
+    assert text.splitlines()[-1] == ("PREFLIGHT PASSED: policy ok, consistency ok, capacity ok, cost ok")
+
+
+def test_markdown_summary_is_marked_for_the_pull_request_comment(run: Run) -> None:
+    lines = run.markdown.splitlines()
+    assert lines[0] == COMMENT_MARKER
+    assert "PREFLIGHT PASSED" in lines[1]
+    assert len(lines) < 15, "a short section, not the whole report"

@@ -1,0 +1,193 @@
+"""Each check fails, naming the cause, on a fault built here; and passes on the unmodified inputs."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from preflight.capacity import check_capacity, gather_consumers, node_pool
+from preflight.consistency import check_consistency
+from preflight.cost import check_cost
+from preflight.policy import ROOT, check_policy, unexplained_skips
+from preflight.render import RenderedRelease, render_app_release
+from preflight.report import load_config
+from preflight.synth import Synthesized
+from tests.synth import Synth
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def edited(synth: Synthesized) -> Synthesized:
+    """A copy of the synthesized stacks that a test may change."""
+    return dataclasses.replace(synth, stacks=copy.deepcopy(synth.stacks))
+
+
+def app(apps: list[RenderedRelease], stack: str) -> RenderedRelease:
+    return next(release for release in apps if release.stack == stack)
+
+
+# --- policy ---------------------------------------------------------------------------------------------------
+
+
+def test_policy_fails_on_a_privileged_container_and_names_it(
+    synth: Synth, apps: list[RenderedRelease], config: dict[str, Any]
+) -> None:
+    staging = app(apps, "app-staging")
+    documents = copy.deepcopy(staging.documents)
+    deployment = next(doc for _, doc in documents if doc["metadata"]["name"] == "todo-app-backend")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    bad = dataclasses.replace(staging, documents=documents)
+    result = check_policy(synth, [bad], config["policy"], workflows=WORKFLOWS)
+    assert not result.ok
+    assert any(p.startswith("CKV_K8S_16 ") and "todo-app-backend" in p for p in result.problems), result.problems
+
+
+def test_every_policy_skip_needs_a_written_reason(config: dict[str, Any]) -> None:
+    assert unexplained_skips(config["policy"]["skip"]) == []
+    assert unexplained_skips({"CKV_K8S_16": "", "CKV_K8S_43": "tags by design"}) == ["CKV_K8S_16"]
+
+
+# --- consistency ------------------------------------------------------------------------------------------------
+
+
+def test_consistency_passes_on_the_repo(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    result = check_consistency(synth, apps, bootstrap, config["consistency"])
+    assert result.ok, result.problems
+
+
+def test_a_secret_key_removed_from_the_stack_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    changed = edited(synth)
+    del changed.secret("app-production", "app-secrets")["data"]["OPENAI_API_KEY"]
+    result = check_consistency(changed, apps, bootstrap, config["consistency"])
+    assert result.problems == [
+        "app-production: manifests read app-secrets key OPENAI_API_KEY that the stack does not create"
+    ]
+
+
+def test_a_secret_key_no_manifest_reads_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    changed = edited(synth)
+    changed.secret("app-staging", "app-secrets")["data"]["STRIPE_KEY"] = "${var.stripe_key}"
+    result = check_consistency(changed, apps, bootstrap, {"unused_secret_keys": {}})
+    assert "app-staging: the stack creates app-secrets key STRIPE_KEY that no manifest reads" in result.problems
+    assert "app-staging: the stack creates app-secrets key REDPANDA_SASL_MECHANISM that no manifest reads" in (
+        result.problems
+    ), "without its written exception, the seed key the chart cannot use is reported too"
+
+
+def test_an_ingress_class_the_platform_does_not_create_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    changed = edited(synth)
+    changed.stacks["platform"]["output"]["ingress_class"]["value"] = "traefik"
+    problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
+    assert "app-staging: Ingress todo-app uses class 'nginx', the platform creates 'traefik'" in problems
+    assert any(p.startswith("ClusterIssuer letsencrypt-prod solves HTTP-01 with class ['nginx']") for p in problems)
+
+
+def test_a_missing_values_file_and_a_foreign_namespace_are_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    changed = edited(synth)
+    release = changed.release("app-staging", "todo-app")
+    release["values"][1] = release["values"][1].replace("values-staging.yaml", "values-qa.yaml")
+    changed.one("app-staging", "kubernetes_namespace_v1")["metadata"]["name"] = "stage"
+    problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
+    assert "app-staging: values file values-qa.yaml is missing from the release's chart" in problems
+    assert "app-staging: release installs into 'staging', the stack creates ['stage']" in problems
+
+
+def test_a_dapr_component_name_no_component_has_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    staging = app(apps, "app-staging")
+    documents = copy.deepcopy(staging.documents)
+    deployment = next(doc for _, doc in documents if doc["metadata"]["name"] == "todo-app-backend")
+    for env in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if env["name"] == "DAPR_PUBSUB_NAME":
+            env["value"] = "kafka-pubsub"
+    changed = [dataclasses.replace(staging, documents=documents), app(apps, "app-production")]
+    problems = check_consistency(synth, changed, bootstrap, config["consistency"]).problems
+    assert problems == ["app-staging: todo-app-backend sets DAPR_PUBSUB_NAME='kafka-pubsub', not a rendered Component"]
+
+
+# --- capacity -------------------------------------------------------------------------------------------------
+
+
+def capacity(synth: Synthesized, apps: list[RenderedRelease]) -> tuple[list[str], dict[str, Any]]:
+    consumers, model_problems = gather_consumers(synth, apps)
+    low, high = node_pool(synth)
+    result = check_capacity(consumers, model_problems, min_nodes=low, max_nodes=high)
+    return result.problems, result.figures
+
+
+def test_capacity_fails_when_a_values_override_requests_too_much_memory_and_names_it(
+    synth: Synth, apps: list[RenderedRelease]
+) -> None:
+    assert capacity(synth, apps)[0] == []
+    greedy = render_app_release(
+        synth, "app-production", overrides={"services": {"backend": {"resources": {"requests": {"memory": "1536Mi"}}}}}
+    )
+    problems, figures = capacity(synth, [app(apps, "app-staging"), greedy])
+    memory = [p for p in problems if p.startswith("memory requests at min scale")]
+    assert len(memory) == 1, problems
+    assert "largest consumers: production/todo-app-backend" in memory[0]
+    assert figures["min_memory_used_pct"] > 85
+
+
+def test_capacity_fails_when_one_pod_cannot_fit_on_any_node(synth: Synth, apps: list[RenderedRelease]) -> None:
+    huge = render_app_release(
+        synth, "app-staging", overrides={"services": {"mcp": {"resources": {"requests": {"cpu": "2500m"}}}}}
+    )
+    problems, _ = capacity(synth, [huge, app(apps, "app-production")])
+    assert "staging/todo-app-mcp requests more than one node can offer (2520m, 176Mi)" in problems
+
+
+def test_capacity_names_an_addon_whose_values_lost_their_requests(synth: Synth, apps: list[RenderedRelease]) -> None:
+    changed = edited(synth)
+    release = changed.release("platform", "ingress-nginx")
+    values = yaml.safe_load(release["values"][0])
+    del values["controller"]["resources"]
+    release["values"][0] = yaml.safe_dump(values)
+    problems, _ = capacity(changed, apps)
+    assert "ingress-nginx/controller: values set no controller.resources.requests" in problems
+
+
+# --- cost -----------------------------------------------------------------------------------------------------
+
+
+def test_cost_is_within_budget_and_fails_above_it(synth: Synth, apps: list[RenderedRelease]) -> None:
+    consumers, _ = gather_consumers(synth, apps)
+    budget = float(load_config()["cost"]["budget_usd_per_month"])
+    ok = check_cost(consumers, min_nodes=3, max_nodes=5, ha=False, budget=budget)
+    assert ok.ok and ok.figures["usd_per_month_max"] <= budget
+    assert ok.figures["usd_per_month_max"] - ok.figures["usd_per_month_min"] == pytest.approx(2 * 24.0)
+    over = check_cost(consumers, min_nodes=3, max_nodes=5, ha=True, budget=ok.figures["usd_per_month_max"])
+    assert over.figures["usd_per_month_max"] == pytest.approx(ok.figures["usd_per_month_max"] + 40.0)
+    assert over.problems == [
+        f"maximum-scale estimate ${over.figures['usd_per_month_max']:.2f}/month exceeds the budget "
+        f"${ok.figures['usd_per_month_max']:.2f} (preflight/config.yaml)"
+    ]
+
+
+def test_volumes_are_every_pvc_of_platform_and_apps(synth: Synth, apps: list[RenderedRelease]) -> None:
+    consumers, _ = gather_consumers(synth, apps)
+    # Prometheus 10 + Loki 10 + Grafana 2 + Alertmanager 1 + Dapr scheduler 3 × 1, Redis 1 per environment.
+    assert sum(sum(c.volumes_gib) for c in consumers) == 10 + 10 + 2 + 1 + 3 + 2
+
+
+def test_config_file_is_the_one_place_for_exceptions() -> None:
+    config = yaml.safe_load(Path(ROOT / "preflight" / "config.yaml").read_text())
+    assert set(config) == {"policy", "consistency", "cost"}
+    for reason in [*config["policy"]["skip"].values(), *config["consistency"]["unused_secret_keys"].values()]:
+        assert len(reason.split()) >= 8, "each exception carries a written reason"
