@@ -39,6 +39,17 @@ class RenderedRelease:
     def manifests(self) -> list[Manifest]:
         return [doc for _, doc in self.documents]
 
+    def of_kind(self, kind: str) -> list[Manifest]:
+        return [doc for doc in self.manifests if doc["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> Manifest:
+        matches = [doc for doc in self.of_kind(kind) if doc["metadata"]["name"] == name]
+        assert len(matches) == 1, f"expected exactly one {kind}/{name}, found {len(matches)}"
+        return matches[0]
+
+    def names(self, kind: str) -> set[str]:
+        return {doc["metadata"]["name"] for doc in self.of_kind(kind)}
+
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Helm's coalescing of -f files and --set: maps merge recursively, anything else is replaced."""

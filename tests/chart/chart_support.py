@@ -10,7 +10,7 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-from preflight.render import APP_RELEASE, Manifest, deep_merge, parse_documents, set_string
+from preflight.render import APP_RELEASE, Manifest, RenderedRelease, deep_merge, parse_documents, set_string
 from tests.synth import Synth
 
 RELEASE_NAME = APP_RELEASE
@@ -24,28 +24,10 @@ DOMAIN = "example.com"
 
 
 @dataclass(frozen=True)
-class Rendered:
-    """One environment's render: its merged input values and the parsed documents (with source template)."""
+class Rendered(RenderedRelease):
+    """One environment's render (`base` is values.yaml alone): merged input values and parsed documents."""
 
-    environment: str
-    namespace: str
-    values: dict[str, Any]
-    documents: tuple[tuple[str, Manifest], ...]
-
-    @property
-    def manifests(self) -> list[Manifest]:
-        return [doc for _, doc in self.documents]
-
-    def of_kind(self, kind: str) -> list[Manifest]:
-        return [doc for doc in self.manifests if doc["kind"] == kind]
-
-    def get(self, kind: str, name: str) -> Manifest:
-        matches = [doc for doc in self.of_kind(kind) if doc["metadata"]["name"] == name]
-        assert len(matches) == 1, f"expected exactly one {kind}/{name}, found {len(matches)}"
-        return matches[0]
-
-    def names(self, kind: str) -> set[str]:
-        return {doc["metadata"]["name"] for doc in self.of_kind(kind)}
+    environment: str = ""
 
 
 def values_file(name: str) -> dict[str, Any]:
@@ -75,7 +57,15 @@ def render(chart: helm.Chart, values: dict[str, Any], namespace: str) -> tuple[t
 def render_environment(chart: helm.Chart, environment: str, sets: Mapping[str, str]) -> Rendered:
     namespace = "default" if environment == "base" else environment
     values = release_values(environment, sets)
-    return Rendered(environment, namespace, values, render(chart, values, namespace))
+    documents = render(chart, values, namespace)
+    return Rendered(
+        stack=f"app-{environment}",
+        release=RELEASE_NAME,
+        namespace=namespace,
+        values=values,
+        documents=documents,
+        environment=environment,
+    )
 
 
 def walk(node: Any) -> Iterator[Any]:
