@@ -1,0 +1,41 @@
+"""dev.py, the entry point of the README's two commands and of .ci/run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dev(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "dev.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_a_test_run_that_collects_nothing_fails_instead_of_passing_silently() -> None:
+    result = dev("test", "-q", "-k", "no_test_has_this_name_at_all")
+    assert result.returncode == 1
+    assert "pytest collected no tests: that is a failure, not a pass" in result.stderr
+
+
+def test_an_unknown_command_is_refused_in_one_line_with_exit_2() -> None:
+    result = dev("deploy")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, bootstrap"
+    ]
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert quick_start == ["python3 dev.py synth", "python3 dev.py test"]
+    assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == quick_start[1]
