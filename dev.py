@@ -69,7 +69,7 @@ def _run(*command: str | Path, quiet: bool = False) -> None:
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256(sys.version.encode())
+    digest = hashlib.sha256(f"{sys.version} pipenv=={PIPENV_VERSION}".encode())
     for name in LOCK_FILES:
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
@@ -85,9 +85,15 @@ def bootstrap() -> None:
         return
     _say("installing pinned tools (first run takes a few minutes) ...")
     pipenv = TOOLS / "bin" / "pipenv"
-    if not pipenv.exists():
-        venv.create(TOOLS, with_pip=True)
+    pinned = TOOLS / f".pipenv-{PIPENV_VERSION}"
+    if not pinned.exists():
+        try:
+            venv.create(TOOLS, with_pip=True, clear=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
+            sys.exit(2)
         _run(TOOLS / "bin" / "python", "-m", "pip", "install", "--quiet", f"pipenv=={PIPENV_VERSION}", quiet=True)
+        pinned.touch()
     _run(pipenv, "sync", "--dev", quiet=True)
     _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True)
     STAMP.write_text(fingerprint)

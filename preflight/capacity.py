@@ -113,6 +113,7 @@ ADDON_PODS: tuple[AddonPod, ...] = (
         volumes=("singleBinary.persistence.size",),
     ),
     AddonPod(release="promtail", pod="promtail", containers=("resources",), daemonset=True),
+    AddonPod(release="metrics-server", pod="metrics-server", containers=("resources",), replicas="replicas"),
 )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from preflight.render import RenderedRelease, values_file_paths
+from preflight.render import RenderedRelease, inline_values, values_file_paths
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
+from todo_infra.addons import PREEXISTING_NAMESPACES
 from todo_infra.app_secrets import APP_SECRETS_NAME
 
 Row = list[str]
@@ -70,7 +71,11 @@ def _values_files(synth: Synthesized, release: RenderedRelease) -> tuple[Row, li
 def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRelease) -> tuple[Row, list[str]]:
     outputs = synth.stacks["platform"]["output"]
     ingress_class, issuer = outputs["ingress_class"]["value"], outputs["cluster_issuer"]["value"]
+    controller = inline_values(synth.release("platform", "ingress-nginx")).get("controller", {})
+    created_class = controller.get("ingressClassResource", {}).get("name")
     problems = []
+    if created_class != ingress_class:
+        problems.append(f"ingress-nginx creates IngressClass {created_class!r}, the platform outputs {ingress_class!r}")
     for ingress in (d for d in release.manifests if d["kind"] == "Ingress"):
         name, used = ingress["metadata"]["name"], ingress["spec"].get("ingressClassName")
         if used != ingress_class:
@@ -112,6 +117,7 @@ def _namespaces(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list
 
 def _platform_namespaces(synth: Synthesized) -> tuple[Row, list[str]]:
     created = {ns["metadata"]["name"] for ns in synth.resources("platform", "kubernetes_namespace_v1").values()}
+    created |= set(PREEXISTING_NAMESPACES)
     releases = synth.resources("platform", "helm_release").values()
     problems = [
         f"platform: release {r['name']} installs into {r['namespace']!r}, which the stack does not create"

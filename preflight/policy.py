@@ -74,7 +74,11 @@ def check_policy(
     ]
     with tempfile.TemporaryDirectory(prefix="preflight-policy-") as folder:
         stage(synth, releases, workflows, Path(folder))
-        reports = run_checkov(Path(folder), skips)
+        try:
+            reports = run_checkov(Path(folder), skips)
+        except (RuntimeError, json.JSONDecodeError) as error:
+            reports = []
+            problems.append(f"checkov did not run to the end: {str(error).splitlines()[0][:300]}")
     rows = []
     for report in reports:
         summary = report.get("summary", {})

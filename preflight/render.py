@@ -113,11 +113,17 @@ def render_app_release(synth: Synthesized, stack: str, overrides: Mapping[str, A
     return RenderedRelease(stack, APP_RELEASE, release["namespace"], values, documents)
 
 
+def inline_values(release: Mapping[str, Any]) -> dict[str, Any]:
+    """A release's `values` documents (inline YAML, as the platform stack writes them), merged in order."""
+    values: dict[str, Any] = {}
+    for document in release.get("values", []):
+        values = deep_merge(values, yaml.safe_load(document) or {})
+    return values
+
+
 def render_bootstrap_release(synth: Synthesized) -> RenderedRelease:
     release = synth.release("platform", BOOTSTRAP_RELEASE)
-    values: dict[str, Any] = {}
-    for document in release["values"]:
-        values = deep_merge(values, yaml.safe_load(document) or {})
+    values = inline_values(release)
     chart_dir = synth.outdir / "stacks" / "platform" / release["chart"]
     documents = render_chart(chart_dir, values, release=BOOTSTRAP_RELEASE, namespace=release["namespace"])
     return RenderedRelease("platform", BOOTSTRAP_RELEASE, release["namespace"], values, documents)

@@ -13,6 +13,8 @@ from todo_infra.addons import (
     INGRESS_NGINX,
     KUBE_PROMETHEUS_STACK,
     LOKI,
+    METRICS_SERVER,
+    PREEXISTING_NAMESPACES,
     PROMTAIL,
     AddonRelease,
 )
@@ -35,6 +37,7 @@ class PlatformStack(TerraformStack):
         namespaces = {
             name: NamespaceV1(self, f"namespace-{name}", metadata=NamespaceV1Metadata(name=name))
             for name in dict.fromkeys(addon.namespace for addon in ADDONS)
+            if name not in PREEXISTING_NAMESPACES
         }
         load_balancer_name = f"{settings.project}-ingress"
         ingress = AddonRelease(
@@ -60,6 +63,7 @@ class PlatformStack(TerraformStack):
         )
         loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace]])
         AddonRelease(self, "promtail", addon=PROMTAIL, depends_on=[loki.release])
+        AddonRelease(self, "metrics-server", addon=METRICS_SERVER)
         ClusterBootstrap(
             self,
             "cluster-bootstrap",

@@ -1,7 +1,7 @@
 """Pinned third-party Helm releases of the platform (DESIGN §6), one table row each.
 
 Static values live in `k8s/addons/<release>.yaml` (read at synth time, so a diff shows every change);
-values that depend on settings or variables are passed as an extra YAML document.
+values that depend on settings or Terraform expressions are passed as a second YAML document.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdktf import Fn, ITerraformDependable
+import yaml
+from cdktf import ITerraformDependable
 from constructs import Construct
 
 from todo_infra.helm import helm_release
@@ -73,7 +74,27 @@ PROMTAIL = Addon(
     namespace="monitoring",
 )
 
-ADDONS: tuple[Addon, ...] = (INGRESS_NGINX, CERT_MANAGER, DAPR, KUBE_PROMETHEUS_STACK, LOKI, PROMTAIL)
+# DOKS does not ship metrics-server (DigitalOcean offers it as a Marketplace 1-Click); the HPAs need its
+# metrics.k8s.io API.
+METRICS_SERVER = Addon(
+    release="metrics-server",
+    chart="metrics-server",
+    repository="https://kubernetes-sigs.github.io/metrics-server/",
+    version="3.14.0",
+    namespace="kube-system",
+)
+
+ADDONS: tuple[Addon, ...] = (
+    INGRESS_NGINX,
+    CERT_MANAGER,
+    DAPR,
+    KUBE_PROMETHEUS_STACK,
+    LOKI,
+    PROMTAIL,
+    METRICS_SERVER,
+)
+#: Namespaces every cluster has; the platform stack creates the others.
+PREEXISTING_NAMESPACES = ("kube-system",)
 
 
 def addon_values(addon: Addon) -> str:
@@ -96,7 +117,8 @@ class AddonRelease(Construct):
         super().__init__(scope, id_)
         values = [addon_values(addon)]
         if extra_values:
-            values.append(Fn.yamlencode(extra_values))
+            # Plain YAML; a token inside a string (e.g. a local's value) becomes a Terraform interpolation.
+            values.append(yaml.safe_dump(dict(extra_values), sort_keys=False))
         self.release = helm_release(
             self,
             name=addon.release,

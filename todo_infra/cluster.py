@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_versions import (
     DataDigitaloceanKubernetesVersions,
 )
@@ -49,4 +50,7 @@ class DoksCluster(Construct):
                 tags=tags,
             ),
             tags=tags,
+            # Auto-upgrade moves the version inside the maintenance window; without this, any apply after a
+            # new patch release would upgrade immediately (or fight the upgrade). Minor upgrades: runbook.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["version"]),
         )

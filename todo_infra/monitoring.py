@@ -63,10 +63,8 @@ class MonitoringSecrets(Construct):
                         "repeat_interval": "12h",
                         "receiver": "null",
                         "routes": [
-                            # Unquoted matcher values: they pass through Terraform's yamlencode unescaped.
-                            {"receiver": "null", "matchers": ["alertname = Watchdog"]},
-                            {"receiver": receiver, "matchers": ["severity = critical"]},
-                            {"receiver": receiver, "matchers": ["severity = warning"]},
+                            {"receiver": "null", "matchers": ['alertname = "Watchdog"']},
+                            {"receiver": receiver, "matchers": ['severity =~ "critical|warning"']},
                         ],
                     }
                 }

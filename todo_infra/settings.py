@@ -18,9 +18,9 @@ from typing import Any
 #: pattern validates the Terraform variable at plan time.
 IMAGE_TAG_PATTERN = (
     r"^(sha-[0-9a-f]{7}|main-latest|staging-latest|"
-    r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)$"
+    r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)$"
 )
+#: No semver build metadata (`+...`): `+` is not allowed in an image tag.
 IMAGE_TAG_GRAMMAR = "sha-<7 hex>, main-latest, staging-latest or v<semver>"
 
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -102,7 +102,8 @@ class Environment:
     name: str
     host_prefix: str
     domain: str
-    default_image_tag: str
+    #: None: no default, every plan/deploy must name the tag (production).
+    default_image_tag: str | None
 
     @property
     def host(self) -> str:
@@ -191,9 +192,11 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
     for name in names:
         env = table.get(name)
         if not isinstance(env, Mapping):
-            raise ConfigError(f"environments.{name}", env, "a map with host_prefix and default_image_tag")
+            raise ConfigError(f"environments.{name}", env, "a map with host_prefix and optional default_image_tag")
         prefix = _text(env, "host_prefix", _NAME_DOTTED, "a DNS label prefix such as todo or staging.todo")
-        tag = _text(env, "default_image_tag", re.compile(IMAGE_TAG_PATTERN), IMAGE_TAG_GRAMMAR)
+        tag = None
+        if env.get("default_image_tag") is not None:
+            tag = _text(env, "default_image_tag", re.compile(IMAGE_TAG_PATTERN), IMAGE_TAG_GRAMMAR)
         result.append(Environment(name=name, host_prefix=prefix, domain=domain, default_image_tag=tag))
     return tuple(result)
 

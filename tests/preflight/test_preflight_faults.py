@@ -85,14 +85,33 @@ def test_a_secret_key_no_manifest_reads_is_named(
     ), "without its written exception, the seed key the chart cannot use is reported too"
 
 
-def test_an_ingress_class_the_platform_does_not_create_is_named(
+def test_an_ingress_class_the_controller_does_not_create_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    changed = edited(synth)
+    release = changed.release("platform", "ingress-nginx")
+    values = yaml.safe_load(release["values"][1])
+    values["controller"]["ingressClassResource"]["name"] = "nginx-internal"
+    release["values"][1] = yaml.safe_dump(values)
+    problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
+    assert "ingress-nginx creates IngressClass 'nginx-internal', the platform outputs 'nginx'" in problems
+
+
+def test_an_ingress_class_or_issuer_other_than_the_platforms_is_named(
     synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
 ) -> None:
     changed = edited(synth)
     changed.stacks["platform"]["output"]["ingress_class"]["value"] = "traefik"
+    changed.stacks["platform"]["output"]["cluster_issuer"]["value"] = "letsencrypt-staging"
     problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
     assert "app-staging: Ingress todo-app uses class 'nginx', the platform creates 'traefik'" in problems
-    assert any(p.startswith("ClusterIssuer letsencrypt-prod solves HTTP-01 with class ['nginx']") for p in problems)
+    assert (
+        "app-production: Ingress todo-app names cluster issuer 'letsencrypt-prod', the platform creates "
+        "'letsencrypt-staging'" in problems
+    )
+    assert "platform outputs cluster issuer 'letsencrypt-staging' but the bootstrap chart renders " in " ".join(
+        problems
+    )
 
 
 def test_a_missing_values_file_and_a_foreign_namespace_are_named(
@@ -191,3 +210,19 @@ def test_config_file_is_the_one_place_for_exceptions() -> None:
     assert set(config) == {"policy", "consistency", "cost"}
     for reason in [*config["policy"]["skip"].values(), *config["consistency"]["unused_secret_keys"].values()]:
         assert len(reason.split()) >= 8, "each exception carries a written reason"
+
+
+def test_a_checkov_that_cannot_run_is_a_failed_check_not_a_crash(
+    synth: Synth, apps: list[RenderedRelease], config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> list[dict[str, Any]]:
+        raise RuntimeError("checkov failed (2): unrecognized arguments: --framework terraform_json")
+
+    monkeypatch.setattr("preflight.policy.run_checkov", broken)
+    result = check_policy(synth, apps, config["policy"], workflows=WORKFLOWS)
+    assert result.problems == [
+        "checkov did not run to the end: checkov failed (2): unrecognized arguments: --framework terraform_json",
+        "checkov scanned nothing for terraform_json",
+        "checkov scanned nothing for kubernetes",
+        "checkov scanned nothing for github_actions",
+    ]

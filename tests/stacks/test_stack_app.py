@@ -106,21 +106,34 @@ def tag_pattern(synth: Synth) -> str:
 
 
 @pytest.mark.parametrize(
-    "tag", ["sha-0a1b2c3", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1", "v1.0.0+build.7"]
+    "tag", ["sha-0a1b2c3", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1", "v10.0.1-beta-2.x"]
 )
 def test_image_tag_variable_accepts_the_seed_grammar(synth: Synth, tag: str) -> None:
     assert re.fullmatch(tag_pattern(synth), tag)
 
 
 @pytest.mark.parametrize(
-    "tag", ["latest", "sha-0A1B2C3", "sha-0a1b2c", "sha-0a1b2c3d", "1.2.3", "v1.2", "v01.2.3", "feature-latest", ""]
+    "tag",
+    [
+        "latest",
+        "sha-0A1B2C3",
+        "sha-0a1b2c",
+        "sha-0a1b2c3d",
+        "1.2.3",
+        "v1.2",
+        "v01.2.3",
+        "feature-latest",
+        "",
+        "v1.0.0+build.7",
+    ],
 )
 def test_image_tag_variable_rejects_everything_else(synth: Synth, tag: str) -> None:
     assert not re.fullmatch(tag_pattern(synth), tag)
 
 
-@pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_image_tag_defaults_to_a_valid_tag_and_is_not_secret(synth: Synth, stack: str) -> None:
-    variable = synth.stacks[stack]["variable"]["image_tag"]
-    assert variable["default"] == "main-latest"
-    assert "sensitive" not in variable
+def test_staging_defaults_to_main_latest_and_production_must_be_told_its_tag(synth: Synth) -> None:
+    staging = synth.stacks["app-staging"]["variable"]["image_tag"]
+    production = synth.stacks["app-production"]["variable"]["image_tag"]
+    assert staging["default"] == "main-latest"
+    assert "default" not in production, "a production deploy never falls back to a moving tag"
+    assert "sensitive" not in staging and "sensitive" not in production

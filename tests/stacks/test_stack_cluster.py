@@ -45,3 +45,8 @@ def test_outputs_are_exactly_the_named_ones(synth: Synth) -> None:
     outputs = synth.stacks["cluster"]["output"]
     assert set(outputs) == {"cluster_name", "cluster_id", "region", "vpc_id"}
     assert outputs["cluster_name"]["value"].endswith(".name}")
+
+
+def test_auto_upgrades_are_not_undone_or_forced_by_a_later_apply(synth: Synth) -> None:
+    cluster = synth.one("cluster", "digitalocean_kubernetes_cluster")
+    assert cluster["lifecycle"]["ignore_changes"] == ["version"]
