@@ -2,8 +2,9 @@
 """The five service images: where each one is built from and what it is called.
 
 `.github/images.json` is the only place that says so. build.yml turns it into its build matrix, and
-deploy-production.yml into the list of images that must exist before a release is deployed, so the two
-can never disagree. Standard library only: it runs on the runner's own python3, before any bootstrap.
+deploy-production.yml into the list of images that must exist before a release is deployed (the `sha-<7>`
+images of the release commit, which staging ran), so the two can never disagree. Standard library only:
+it runs on the runner's own python3, before any bootstrap.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ DECLARATION = Path(__file__).resolve().parent.parent / "images.json"
 
 #: `v<semver>` as a release tag (seed §1). No `+build` part: `+` is not allowed in an image tag.
 RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+#: `sha-<7>`: the tag build.yml gives the images of one commit, the only tag a deploy uses.
+COMMIT_TAG = re.compile(r"^sha-[0-9a-f]{7}$")
 
 
 class DeclarationError(ValueError):
@@ -56,10 +59,17 @@ def build_matrix(declaration: dict[str, Any], *, owner: str) -> dict[str, list[d
     }
 
 
-def release_refs(declaration: dict[str, Any], *, owner: str, tag: str) -> list[str]:
-    """Every image a release deploys, as `image:tag`; refuses a tag that is not `v<semver>`."""
+def check_release_tag(tag: str) -> str:
+    """The release tag itself, refused unless it is `v<semver>`."""
     if not RELEASE_TAG.fullmatch(tag):
         raise DeclarationError(f"release tag {tag!r} is not v<semver> (e.g. v1.4.0 or v1.4.0-rc.1)")
+    return tag
+
+
+def commit_refs(declaration: dict[str, Any], *, owner: str, tag: str) -> list[str]:
+    """Every image a deploy of one commit pulls, as `image:sha-<7>`; refuses any other kind of tag."""
+    if not COMMIT_TAG.fullmatch(tag):
+        raise DeclarationError(f"image tag {tag!r} is not sha-<7> (the tag of the images of one commit)")
     return [f"{image_name(declaration, owner=owner, service=e['service'])}:{tag}" for e in declaration["services"]]
 
 
@@ -68,7 +78,9 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     matrix = commands.add_parser("matrix", help="print build.yml's matrix as one line of JSON")
     matrix.add_argument("--owner", required=True)
-    refs = commands.add_parser("refs", help="print the image references of one release, one per line")
+    release = commands.add_parser("release-tag", help="refuse a release tag that is not v<semver>")
+    release.add_argument("--tag", required=True)
+    refs = commands.add_parser("refs", help="print the image references of one commit (sha-<7>), one per line")
     refs.add_argument("--owner", required=True)
     refs.add_argument("--tag", required=True)
     args = parser.parse_args(argv)
@@ -76,8 +88,10 @@ def main(argv: list[str]) -> int:
         declaration = load()
         if args.command == "matrix":
             print(json.dumps(build_matrix(declaration, owner=args.owner), separators=(",", ":")))
+        elif args.command == "release-tag":
+            print(check_release_tag(args.tag))
         else:
-            print("\n".join(release_refs(declaration, owner=args.owner, tag=args.tag)))
+            print("\n".join(commit_refs(declaration, owner=args.owner, tag=args.tag)))
     except DeclarationError as error:
         print(f"::error title=images.json::{error}", file=sys.stderr)
         return 2

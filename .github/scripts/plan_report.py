@@ -4,7 +4,8 @@
 The body starts with a marker naming the stack, so the comment job updates that stack's comment instead
 of adding a new one on every push. Values of the secrets in this step's environment are scrubbed first:
 GitHub masks them in logs, not in artifacts or comments. The plan is trimmed to fit a comment (65,536
-characters), keeping its beginning and its final summary. Standard library only.
+characters), keeping its beginning and its final summary. Pull-request plans never see an app secret: their
+sensitive variables are PLACEHOLDER, and the comment says why those values show as changes. Standard library only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ TAIL_KEPT = 3_000
 #: Environment variables whose values go into the comment unchanged although they are TF_VAR_s.
 IMAGE_TAG_VARIABLE = "TF_VAR_" + "image_tag"  # Terraform variable names are case-sensitive
 NOT_SECRET = frozenset({IMAGE_TAG_VARIABLE})
+#: The value cdktf-diff.yml gives every sensitive variable of a pull-request plan: public, so not scrubbed.
+PLACEHOLDER = "plan-placeholder"
+PLACEHOLDER_NOTE = (
+    f"> **Secrets are placeholders in this plan.** A pull request never receives the real values: every "
+    f"sensitive variable is `{PLACEHOLDER}`, so values derived from secrets (the `app-secrets` data, the GHCR "
+    "pull secret, the Grafana and Alertmanager settings) show as (sensitive) changes here. A deploy uses the "
+    "values of its GitHub environment instead."
+)
 #: Credentials that are not TF_VAR_s.
 CREDENTIALS = ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 OUTCOMES = {0: ("white_check_mark", "no changes"), 2: ("yellow_circle", "changes")}
@@ -33,7 +42,11 @@ def marker(stack: str) -> str:
 
 def secret_values(environ: Mapping[str, str]) -> list[str]:
     names = [n for n in environ if (n.startswith("TF_VAR_") and n not in NOT_SECRET) or n in CREDENTIALS]
-    return [environ[n] for n in names if len(environ[n]) >= 4]
+    return [environ[n] for n in names if len(environ[n]) >= 4 and environ[n] != PLACEHOLDER]
+
+
+def uses_placeholders(environ: Mapping[str, str]) -> bool:
+    return any(name.startswith("TF_VAR_") and value == PLACEHOLDER for name, value in environ.items())
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -57,6 +70,7 @@ def render(
     icon, outcome = OUTCOMES.get(exit_code, ("x", f"plan failed (exit code {exit_code})"))
     body = trim(scrub(plan, secret_values(environ)).strip())
     fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", body)), default=0))
+    note = [PLACEHOLDER_NOTE, ""] if uses_placeholders(environ) else []
     return "\n".join(
         [
             marker(stack),
@@ -64,6 +78,7 @@ def render(
             "",
             f"Commit `{commit[:7]}` · image_tag `{image_tag}` for this plan · [job log]({run_url})",
             "",
+            *note,
             "<details><summary>terraform plan</summary>",
             "",
             f"{fence}text",

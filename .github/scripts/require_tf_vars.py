@@ -5,7 +5,8 @@ GitHub expands a secret that is not set to an empty string, and an empty `TF_VAR
 Terraform, so a forgotten environment secret would otherwise be applied as "" (an empty DATABASE_URL in
 the cluster). The list of what a stack needs is read from its synthesized `cdk.tf.json`, never repeated
 here: every variable without a default, plus those named with `--require` (e.g. `image_tag`, whose
-default must never be what a deploy falls back to). Standard library only.
+default must never be what a deploy falls back to). Credentials that are not Terraform variables (the
+provider token, the state keys) are named with `--credential ENV[=SECRET]`. Standard library only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ def missing_variables(
     return sorted(name for name in needed if not environ.get(f"TF_VAR_{name}", ""))
 
 
+def missing_credentials(credentials: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
+    """The secrets (values of `credentials`, by environment variable) whose variable is empty or absent."""
+    return [secret for variable, secret in credentials.items() if not environ.get(variable, "")]
+
+
+def credential(text: str) -> tuple[str, str]:
+    """`ENV=SECRET` (the secret that fills the environment variable), or `NAME` when both are the same."""
+    variable, _, secret = text.partition("=")
+    return variable, secret or variable
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack_json", type=Path, help="cdktf.out/stacks/<stack>/cdk.tf.json")
@@ -38,9 +50,23 @@ def main(argv: list[str]) -> int:
         metavar="NAME",
         help="a variable that must be set even though it has a default (when declared)",
     )
+    parser.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        type=credential,
+        metavar="ENV[=SECRET]",
+        help="an environment variable that must be set, from the named secret (default: same name)",
+    )
     parser.add_argument("--environment", default="(unknown)", help="GitHub environment named in the message")
     args = parser.parse_args(argv)
     stack = args.stack_json.parent.name
+    secrets = missing_credentials(dict(args.credential), os.environ)
+    for secret in secrets:
+        print(
+            f"::error title=Missing value for {secret}::stack {stack} needs the secret {secret}: "
+            f"set it in the GitHub environment '{args.environment}'"
+        )
     missing = missing_variables(json.loads(args.stack_json.read_text()), os.environ, also_required=tuple(args.require))
     for name in missing:
         if name in args.require:
@@ -48,8 +74,8 @@ def main(argv: list[str]) -> int:
         else:
             where = f"set the secret {name.upper()} in the GitHub environment '{args.environment}'"
         print(f"::error title=Missing value for {name}::stack {stack} needs TF_VAR_{name}: {where}")
-    if missing:
-        print(f"{stack}: {len(missing)} variable(s) without a value: {', '.join(missing)}", file=sys.stderr)
+    if missing or secrets:
+        print(f"{stack}: without a value: {', '.join([*missing, *secrets])}", file=sys.stderr)
         return 1
     print(f"{stack}: every required Terraform variable has a value")
     return 0

@@ -317,6 +317,7 @@ class StepResult:
     stdout: str
     stderr: str
     outputs: dict[str, str]
+    summary: str = ""
 
     @property
     def text(self) -> str:
@@ -330,12 +331,15 @@ def run_script(
     assert "${{" not in script, "a run: script still holds an unevaluated expression"
     output_file = tmp_path / "github_output"
     output_file.write_text("")
+    summary_file = tmp_path / "step_summary"  # the runner gives every step a fresh one
+    summary_file.write_text("")
     runner_temp = tmp_path / "runner_temp"
     runner_temp.mkdir(exist_ok=True)
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "GITHUB_OUTPUT": str(output_file),
+        "GITHUB_STEP_SUMMARY": str(summary_file),
         "RUNNER_TEMP": str(runner_temp),
         "GITHUB_SERVER_URL": "https://github.com",
         "GITHUB_REPOSITORY": "example-org/hackathon-todo-infra",
@@ -363,7 +367,7 @@ def run_script(
         timeout=60,
     )
     outputs = dict(line.split("=", 1) for line in output_file.read_text().splitlines() if "=" in line)
-    return StepResult(completed.returncode, completed.stdout, completed.stderr, outputs)
+    return StepResult(completed.returncode, completed.stdout, completed.stderr, outputs, summary_file.read_text())
 
 
 def stub_command(directory: Path, name: str, body: str) -> None:

@@ -175,14 +175,23 @@ def test_a_present_build_context_passes_the_check(build: dict[str, Any], tmp_pat
     assert result.returncode == 0, result.text
 
 
-def test_images_script_refuses_a_tag_that_is_not_a_release() -> None:
-    for bad in ["1.2.3", "v1.2", "main-latest", "v1.2.3+build.5", "v01.2.3"]:
-        result = images_script("refs", "--owner", "o", "--tag", bad)
+def test_images_script_refuses_a_release_tag_that_is_not_semver() -> None:
+    for bad in ["1.2.3", "v1.2", "main-latest", "v1.2.3+build.5", "v01.2.3", "v1.2.3^{commit}"]:
+        result = images_script("release-tag", "--tag", bad)
         assert result.returncode == 2, bad
         assert "is not v<semver>" in result.stderr
-    good = images_script("refs", "--owner", "Example-Org", "--tag", "v1.2.3-rc.1")
+    assert images_script("release-tag", "--tag", "v1.2.3-rc.1").returncode == 0
+
+
+def test_images_script_lists_the_images_of_one_commit_and_nothing_else() -> None:
+    """A deploy pulls `sha-<7>` images only: a release tag or a moving tag is not a deployable image tag."""
+    for bad in ["v1.2.3", "main-latest", "sha-4B825DC", "sha-4b825dc6", "sha-4b825d"]:
+        result = images_script("refs", "--owner", "o", "--tag", bad)
+        assert result.returncode == 2, bad
+        assert "is not sha-<7>" in result.stderr
+    good = images_script("refs", "--owner", "Example-Org", "--tag", "sha-4b825dc")
     assert good.returncode == 0
-    assert set(good.stdout.split()) == {f"ghcr.io/example-org/hackathon-todo/{s}:v1.2.3-rc.1" for s in SEED_SERVICES}
+    assert set(good.stdout.split()) == {f"ghcr.io/example-org/hackathon-todo/{s}:sha-4b825dc" for s in SEED_SERVICES}
 
 
 def test_release_tags_are_image_tags_the_app_accepts() -> None:
@@ -192,6 +201,8 @@ def test_release_tags_are_image_tags_the_app_accepts() -> None:
     for tag in ["v0.1.0", "v1.2.3", "v10.20.30-rc.1", "v1.0.0-alpha.beta-1"]:
         assert images.RELEASE_TAG.fullmatch(tag)
         assert re.fullmatch(settings.IMAGE_TAG_PATTERN, tag), tag
+    assert images.COMMIT_TAG.fullmatch("sha-4b825dc")
+    assert re.fullmatch(settings.IMAGE_TAG_PATTERN, "sha-4b825dc")
 
 
 def test_the_declaration_matches_the_chart() -> None:

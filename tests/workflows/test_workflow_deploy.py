@@ -4,6 +4,8 @@ cluster and platform by hand. Stack ids are read from the app (main.build_app), 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -296,54 +298,150 @@ def test_production_uses_environment_production_and_app_production(workflows: di
     assert job["with"]["stack"] == "app-production"
     assert job["needs"] == "images-exist"
     assert job["with"]["image-tag"] == "${{ needs.images-exist.outputs.image_tag }}"
-    assert job["with"]["ref"] == "refs/tags/${{ needs.images-exist.outputs.image_tag }}"
+    # The code deployed is the very commit whose images were checked, not whatever the tag points to later.
+    assert job["with"]["ref"] == "${{ needs.images-exist.outputs.commit }}"
+    check = workflows["deploy-production.yml"]["jobs"]["images-exist"]
+    assert check["outputs"] == {
+        "commit": "${{ steps.check.outputs.commit }}",
+        "image_tag": "${{ steps.check.outputs.image_tag }}",
+    }
+    assert step_named(check, "Refuse a release")["id"] == "check"
+    # The release tag and main are resolved from the checkout: it must hold every tag and branch.
+    assert step_using(check, "actions/checkout")["with"]["fetch-depth"] == 0
 
 
-def run_image_check(workflows: dict[str, dict[str, Any]], tmp_path: Path, *, tag: str, absent: str = "") -> Any:
+def git(work: Path, *args: str) -> str:
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t"}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), **identity}
+    env["GIT_COMMITTER_EMAIL"] = "t@example.org"
+    done = subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True, timeout=30)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def release_checkout(tmp_path: Path) -> dict[str, str]:
+    """A checkout as `fetch-depth: 0` leaves it: main with two commits, a branch commit, and release tags.
+
+    v1.4.0 is annotated (its own object id differs from its commit's), v1.3.2 lightweight on an older
+    commit of main, v9.9.9 on a commit that never reached main.
+    """
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", "older")
+    older = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "v1.3.2")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", "release")
+    release = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "-a", "v1.4.0", "-m", "v1.4.0")
+    git(work, "update-ref", "refs/remotes/origin/main", release)
+    git(work, "checkout", "--quiet", "-b", "feature")
+    git(work, "commit", "--quiet", "--allow-empty", "-m", "unmerged")
+    unmerged = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "v9.9.9")
+    git(work, "checkout", "--quiet", "--detach", "v1.4.0")
+    (work / ".github").symlink_to(GITHUB_DIR)
+    assert git(work, "rev-parse", "v1.4.0") != release, "v1.4.0 must be an annotated tag"
+    return {"work": str(work), "older": older, "release": release, "unmerged": unmerged}
+
+
+def run_image_check(
+    workflows: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    *,
+    tag: str,
+    absent: str = "",
+    inputs: dict[str, str] | None = None,
+) -> Any:
     job = workflows["deploy-production.yml"]["jobs"]["images-exist"]
     assert job["permissions"] == {"contents": "read", "packages": "read"}
     step = step_named(job, "Refuse a release")
-    # A docker that knows every image except those whose reference contains `absent`.
+    # A docker that knows every image except those whose reference contains `absent`; it logs each lookup.
     stub_command(
         tmp_path / "bin",
         "docker",
-        f'[ "$1 $2" = "manifest inspect" ] || exit 9\n'
+        f'[ "$1 $2" = "manifest inspect" ] || exit 9\necho "$3" >> "{tmp_path}/inspected"\n'
         f'if [ -n "{absent}" ] && [[ "$3" == *"{absent}"* ]]; then exit 1; fi\necho "{{}}"\n',
     )
     env = step_env(
-        step, {"github": {"repository_owner": "Example-Org", "event": {"release": {"tag_name": tag}}}, "inputs": {}}
+        step,
+        {
+            "github": {"repository_owner": "Example-Org", "event": {"release": {"tag_name": tag}}},
+            "inputs": inputs or {},
+        },
     )
     work = tmp_path / "work"
-    work.mkdir()
-    (work / ".github").symlink_to(GITHUB_DIR)
     return run_script(step["run"], env=env, cwd=work, tmp_path=tmp_path, path_prepend=tmp_path / "bin")
 
 
-def test_production_proceeds_when_every_image_of_the_release_exists(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path
+def inspected(tmp_path: Path) -> list[str]:
+    path = tmp_path / "inspected"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_production_deploys_the_sha_images_staging_ran_for_the_release_commit(
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
 ) -> None:
     result = run_image_check(workflows, tmp_path, tag="v1.4.0")
     assert result.returncode == 0, result.text
-    assert result.outputs == {"image_tag": "v1.4.0"}
+    commit = release_checkout["release"]
+    assert result.outputs == {"commit": commit, "image_tag": f"sha-{commit[:7]}"}
     assert result.stdout.count("found ghcr.io/example-org/hackathon-todo/") == 5
+    # Only the images of the commit are looked up, never the v<semver> rebuilds of the tag build.
+    assert {ref.rsplit(":", 1)[1] for ref in inspected(tmp_path)} == {f"sha-{commit[:7]}"}
+    assert len(inspected(tmp_path)) == 5
 
 
-def test_production_refuses_a_release_whose_images_do_not_exist_yet(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path
+def test_production_refuses_a_release_commit_that_was_never_built_on_main(
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
 ) -> None:
     result = run_image_check(workflows, tmp_path, tag="v1.4.0", absent="sse-gateway")
+    short = release_checkout["release"][:7]
     assert result.returncode == 1
-    assert "image_tag" not in result.outputs
-    assert "::error title=Images of v1.4.0 do not exist yet::" in result.stdout
-    assert "ghcr.io/example-org/hackathon-todo/sse-gateway:v1.4.0 not found" in result.stdout
+    assert result.outputs == {}
+    assert "::error title=Images of v1.4.0 do not exist::" in result.stdout
+    assert f"ghcr.io/example-org/hackathon-todo/sse-gateway:sha-{short} not found" in result.stdout
+    assert "the release commit was never built on main" in result.stdout
+    assert "backend:" not in result.stdout.split("::error", 1)[1], "only the missing images are named"
+
+
+def test_production_refuses_a_release_whose_commit_is_not_on_main(
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
+) -> None:
+    result = run_image_check(workflows, tmp_path, tag="v9.9.9")
+    assert result.returncode == 1
+    assert result.outputs == {}
+    assert "::error title=v9.9.9 is not on main::" in result.stdout
+    assert f"commit {release_checkout['unmerged'][:7]} is not on main" in result.stdout
+    assert inspected(tmp_path) == []
+
+
+def test_production_refuses_a_tag_that_does_not_exist(
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
+) -> None:
+    result = run_image_check(workflows, tmp_path, tag="v2.0.0")
+    assert result.returncode == 1
+    assert "::error title=No tag v2.0.0::" in result.stdout
+    assert result.outputs == {}
 
 
 def test_production_refuses_a_release_tag_that_is_not_semver(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
 ) -> None:
-    result = run_image_check(workflows, tmp_path, tag="release-2026")
-    assert result.returncode != 0
-    assert "'release-2026' is not v<semver>" in result.stderr
+    for tag in ["release-2026", "main", "v1.4.0^{commit}"]:
+        result = run_image_check(workflows, tmp_path, tag=tag)
+        assert result.returncode != 0, tag
+        assert f"{tag!r} is not v<semver>" in result.stderr
+        assert result.outputs == {}
+
+
+def test_rollback_by_hand_deploys_the_commit_images_of_the_given_release(
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
+) -> None:
+    result = run_image_check(workflows, tmp_path, tag="", inputs={"release-tag": "v1.3.2"})
+    assert result.returncode == 0, result.text
+    older = release_checkout["older"]
+    assert result.outputs == {"commit": older, "image_tag": f"sha-{older[:7]}"}
 
 
 def test_redeploy_by_hand_takes_the_given_tag_over_the_event(workflows: dict[str, dict[str, Any]]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from preflight.report import COMMENT_MARKER
+from tests.synth import Synth
 from tests.workflows.gha_support import (
     GITHUB_DIR,
     evaluate,
@@ -23,9 +25,17 @@ from tests.workflows.gha_support import (
 )
 
 plan_report = load_script("plan_report")
+require_tf_vars = load_script("require_tf_vars")
 
 HEAD = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 BASE = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+#: The only secrets a pull-request plan may read: cloud read credentials of the `<environment>-plan` environments.
+PLAN_SECRETS = {"DIGITALOCEAN_TOKEN", "SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY"}
+CREDENTIALS = {
+    "DIGITALOCEAN_TOKEN": "dop_v1_read-only-token",
+    "SPACES_ACCESS_KEY_ID": "DO00SPACESKEYID",
+    "SPACES_SECRET_ACCESS_KEY": "spaces-secret-key-value",
+}
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +110,7 @@ def run_plan_step(
         tmp_path / "bin",
         "terraform",
         'echo "$@" >> "$TF_CALLS"\n'
+        'echo "database_url=${TF_VAR_database_url}" >> "$TF_CALLS.env"\n'
         'if [ "$2" = init ]; then echo "Terraform has been successfully initialized!"; exit 0; fi\n'
         f'cat "$PLAN_TEXT"\nexit {plan_exit}\n',
     )
@@ -116,14 +127,14 @@ def run_plan_step(
 def test_plan_step_plans_read_only_and_writes_the_comment(
     diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
 ) -> None:
-    secret = "postgres://user:hunter2-very-secret@db/todo"
+    token = CREDENTIALS["DIGITALOCEAN_TOKEN"]
     result = run_plan_step(
         diff,
         plan_workspace,
         tmp_path,
         plan_exit=2,
-        secrets={"DATABASE_URL": secret},
-        plan_text=f'  ~ resource "x" {{ url = "{secret}" }}\nPlan: 0 to add, 1 to change.\n',
+        secrets=CREDENTIALS,
+        plan_text=f'  ~ resource "x" {{ token = "{token}" }}\nPlan: 0 to add, 1 to change.\n',
     )
     assert result.returncode == 0, result.text
     assert result.outputs == {"status": "2"}
@@ -142,7 +153,65 @@ def test_plan_step_plans_read_only_and_writes_the_comment(
     assert "changes" in report.splitlines()[1]
     assert "Plan: 0 to add, 1 to change." in report
     assert f"image_tag `sha-{BASE[:7]}`" in report
-    assert secret not in report and "***" in report
+    assert token not in report and "***" in report
+
+
+def test_plan_step_never_receives_an_app_secret(diff: dict[str, Any], plan_workspace: Path, tmp_path: Path) -> None:
+    """Even with the real secrets in the environment, terraform plans with the placeholder, and says so."""
+    real = "postgres://user:hunter2-very-secret@db/todo"
+    result = run_plan_step(
+        diff, plan_workspace, tmp_path, plan_exit=2, secrets={**CREDENTIALS, "DATABASE_URL": real}, plan_text="x\n"
+    )
+    assert result.returncode == 0, result.text
+    seen = set((tmp_path / "tf-calls.env").read_text().splitlines())
+    assert seen == {f"database_url={plan_report.PLACEHOLDER}"}
+    assert real not in result.text
+    report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
+    assert plan_report.PLACEHOLDER_NOTE in report
+    assert "`app-secrets` data" in report and "(sensitive) changes" in report
+
+
+def test_plan_job_reads_only_the_cloud_read_credentials(diff: dict[str, Any]) -> None:
+    """The workflow runs the pull request's content: no app secret may be referenced by a plan job."""
+    referenced = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", json.dumps(diff["jobs"]["plan"])))
+    assert referenced == PLAN_SECRETS
+    env = step_named(diff["jobs"]["plan"], "terraform plan")["env"]
+    assert env["DIGITALOCEAN_TOKEN"] == "${{ secrets.DIGITALOCEAN_TOKEN }}"
+    assert env["AWS_ACCESS_KEY_ID"] == "${{ secrets.SPACES_ACCESS_KEY_ID }}"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.SPACES_SECRET_ACCESS_KEY }}"
+    # Only the plan jobs hold secrets at all (the comment job's token is GitHub's own).
+    for job_id, job in diff["jobs"].items():
+        if job_id != "plan":
+            assert "secrets." not in json.dumps(job), job_id
+
+
+def sensitive_variables(synth: Synth) -> set[str]:
+    """Every sensitive variable of the synthesized stacks, plus one per app-secrets key."""
+    app_secrets = pytest.importorskip("todo_infra.app_secrets")
+    declared = {
+        name
+        for stack in synth.stacks.values()
+        for name, spec in (stack.get("variable") or {}).items()
+        if spec.get("sensitive")
+    }
+    return declared | {app_secrets.variable_name(key) for key in app_secrets.APP_SECRET_KEYS}
+
+
+def test_every_sensitive_variable_is_a_placeholder_in_plans(diff: dict[str, Any], synth: Synth) -> None:
+    env = step_named(diff["jobs"]["plan"], "terraform plan")["env"]
+    fed = {name.removeprefix("TF_VAR_"): value for name, value in env.items() if name.startswith("TF_VAR_")}
+    assert set(fed) == sensitive_variables(synth)
+    assert set(fed.values()) == {plan_report.PLACEHOLDER}
+
+
+def test_placeholders_satisfy_the_required_variables_of_every_stack(diff: dict[str, Any], synth: Synth) -> None:
+    """require_tf_vars.py still guards plans: with no app secret given, no synthesized stack lacks a value."""
+    step = step_named(diff["jobs"]["plan"], "terraform plan")
+    env = step_env(step, {**pr_context(head_repo="o/r"), "matrix": {"stack": "-", "environment": "-"}, "secrets": {}})
+    env["TF_VAR_image_tag"] = f"sha-{BASE[:7]}"  # exported by the step itself
+    assert synth.stacks
+    for stack_id, stack in synth.stacks.items():
+        assert require_tf_vars.missing_variables(stack, env) == [], stack_id
 
 
 def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
@@ -153,7 +222,7 @@ def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
         plan_workspace,
         tmp_path,
         plan_exit=1,
-        secrets={"DATABASE_URL": "x" * 8},
+        secrets=CREDENTIALS,
         plan_text="Error: Unsupported argument\n",
     )
     assert result.returncode == 0, result.text  # the report is written and uploaded first
@@ -167,14 +236,34 @@ def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
     assert upload["if"] == "always()"
 
 
-def test_plan_step_does_not_plan_with_a_missing_secret(
-    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
+@pytest.mark.parametrize("absent", sorted(PLAN_SECRETS))
+def test_plan_step_does_not_plan_without_a_cloud_read_credential(
+    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path, absent: str
 ) -> None:
-    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets={})
+    secrets = {name: value for name, value in CREDENTIALS.items() if name != absent}
+    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets=secrets)
     assert result.outputs == {"status": "1"}
     assert not (tmp_path / "tf-calls").exists()
     report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
-    assert "set the secret DATABASE_URL in the GitHub environment 'staging-plan'" in report
+    assert f"needs the secret {absent}: set it in the GitHub environment 'staging-plan'" in report
+    assert [line for line in report.splitlines() if "::error" in line and "needs the secret" in line] == [
+        f"::error title=Missing value for {absent}::stack app-staging needs the secret {absent}: "
+        "set it in the GitHub environment 'staging-plan'"
+    ]
+
+
+def test_plan_step_still_refuses_a_required_variable_without_a_value(
+    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
+) -> None:
+    """A stack variable without a default that the plan does not feed stops the plan, as before."""
+    stack_json = plan_workspace / "cdktf.out" / "stacks" / "app-staging" / "cdk.tf.json"
+    stack_json.write_text(json.dumps({"variable": {"database_url": {"sensitive": True}, "new_setting": {}}}))
+    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets=CREDENTIALS)
+    assert result.outputs == {"status": "1"}
+    assert not (tmp_path / "tf-calls").exists()
+    report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
+    assert "stack app-staging needs TF_VAR_new_setting" in report
+    assert "TF_VAR_database_url" not in report
 
 
 def test_comment_job_runs_after_failed_plans_and_upserts_by_stack_marker(diff: dict[str, Any]) -> None:
@@ -211,6 +300,21 @@ def test_report_scrubs_credentials_but_not_the_image_tag() -> None:
     )
 
 
+def test_report_notes_placeholders_only_when_the_plan_used_them() -> None:
+    def body(environ: dict[str, str]) -> str:
+        return str(
+            plan_report.render(
+                stack="app-staging", exit_code=2, plan="p\n", commit=HEAD, run_url="u", image_tag="-", environ=environ
+            )
+        )
+
+    placeholders = {"TF_VAR_database_url": plan_report.PLACEHOLDER, "DIGITALOCEAN_TOKEN": "dop_v1_abcdef"}
+    assert plan_report.PLACEHOLDER_NOTE in body(placeholders)
+    assert plan_report.PLACEHOLDER_NOTE not in body({"TF_VAR_database_url": "postgres://real"})
+    # The placeholder is public: it is not scrubbed, so the plan shows what was planned with.
+    assert plan_report.secret_values(placeholders) == ["dop_v1_abcdef"]
+
+
 def test_preflight_runs_on_every_pull_request_and_its_summary_is_commented(diff: dict[str, Any]) -> None:
     preflight = diff["jobs"]["preflight"]
     assert "if" not in preflight, "preflight needs no secrets, so forks get it too"
@@ -222,3 +326,42 @@ def test_preflight_runs_on_every_pull_request_and_its_summary_is_commented(diff:
     comment = diff["jobs"]["comment"]
     assert "preflight" in comment["needs"]
     assert COMMENT_MARKER.startswith("<!-- cdktf-diff:"), "the comment job posts reports by this marker prefix"
+
+
+@pytest.fixture
+def preflight_workspace(tmp_path: Path) -> Path:
+    """A checkout whose dev.py stands in for the preflight: writes a summary, then fails like a policy finding."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "dev.py").write_text(
+        "import pathlib, sys\n"
+        "out = pathlib.Path(sys.argv[sys.argv.index('--markdown') + 1])\n"
+        "out.write_text('<!-- cdktf-diff:preflight -->\\n## Preflight: 1 failure\\n- CKV_K8S_1 in platform\\n')\n"
+        "sys.exit(1)\n"
+    )
+    return work
+
+
+def test_preflight_summary_reaches_the_run_page_even_when_the_preflight_fails(
+    diff: dict[str, Any], preflight_workspace: Path, tmp_path: Path
+) -> None:
+    preflight = diff["jobs"]["preflight"]
+    run = step_named(preflight, "python3 dev.py preflight")
+    summary = step_named(preflight, "Preflight summary")
+    names = [step.get("name") for step in steps(preflight)]
+    assert names.index(summary["name"]) > names.index(run["name"])
+    assert summary["if"] == "always()", "a failed preflight must still write its summary"
+    failed = run_script(run["run"], env={}, cwd=preflight_workspace, tmp_path=tmp_path)
+    assert failed.returncode == 1
+    written = run_script(summary["run"], env={}, cwd=preflight_workspace, tmp_path=tmp_path)
+    assert written.returncode == 0, written.text
+    report = (tmp_path / "runner_temp" / "report" / "preflight.md").read_text()
+    assert written.summary == report
+    assert "## Preflight: 1 failure" in written.summary
+
+
+def test_preflight_summary_step_explains_a_missing_report(diff: dict[str, Any], tmp_path: Path) -> None:
+    summary = step_named(diff["jobs"]["preflight"], "Preflight summary")
+    result = run_script(summary["run"], env={}, cwd=tmp_path, tmp_path=tmp_path)
+    assert result.returncode == 0, result.text
+    assert result.summary.startswith("Preflight wrote no summary")
