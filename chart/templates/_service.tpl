@@ -47,9 +47,7 @@ spec:
         dapr.io/sidecar-memory-request: {{ $dapr.sidecar.memoryRequest | quote }}
         dapr.io/sidecar-cpu-limit: {{ $dapr.sidecar.cpuLimit | quote }}
         dapr.io/sidecar-memory-limit: {{ $dapr.sidecar.memoryLimit | quote }}
-        {{- with $dapr.config }}
-        dapr.io/config: {{ . | quote }}
-        {{- end }}
+        dapr.io/config: {{ $dapr.config.name | quote }}
       {{- end }}
     spec:
       automountServiceAccountToken: {{ $root.Values.podDefaults.automountServiceAccountToken }}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,14 @@ SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
 # The embedded defaults (cdktf.json) that the synthesized releases carry.
 SAMPLE_OWNER = "example-org"
 DOMAIN = "example.com"
+
+
+def cluster_kubernetes_version() -> str:
+    """`<minor>.0` for the Kubernetes minor the cluster pins (cdktf.json context `kubernetes_minor_prefix`, e.g.
+    "1.35." -> "1.35.0"), so lint and schema validation check the chart against the API the cluster serves."""
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdktf.json").read_text())["context"]
+    prefix = str(context["kubernetes_minor_prefix"])
+    return f"{prefix}0"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.chart.chart_support import Rendered, fullname
+import helm_python as helm
+
+from tests.chart.chart_support import Rendered, fullname, release_values, render
+from tests.chart.crd_schemas import crd_errors
 
 
 def _metadata(component: dict[str, Any]) -> dict[str, Any]:
@@ -87,3 +90,56 @@ def test_subscriptions_use_the_environment_topics_and_their_own_scope(staging: R
             assert subscription["apiVersion"] == "dapr.io/v2alpha1"
             assert subscription["spec"]["pubsubname"] == pubsub["metadata"]["name"]
             assert set(subscription["scopes"]) <= set(pubsub["scopes"])
+
+
+def test_every_dapr_sidecar_names_a_configuration_in_its_namespace(rendered: Rendered) -> None:
+    """A sidecar reads only a Configuration from its own namespace, named by dapr.io/config: each must be rendered
+    by this release (which puts everything in the release namespace)."""
+    configurations = rendered.names("Configuration")
+    sidecars = [
+        d
+        for d in rendered.of_kind("Deployment")
+        if d["spec"]["template"]["metadata"].get("annotations", {}).get("dapr.io/enabled") == "true"
+    ]
+    assert len(sidecars) == 4
+    for deployment in sidecars:
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations.get("dapr.io/config") in configurations, deployment["metadata"]["name"]
+    for doc in rendered.of_kind("Configuration"):
+        assert "namespace" not in doc["metadata"]
+
+
+def test_configuration_enables_metrics_and_sampled_tracing_without_an_exporter(rendered: Rendered) -> None:
+    configuration = rendered.get("Configuration", "appconfig")
+    assert configuration["apiVersion"] == "dapr.io/v1alpha1"
+    assert configuration["spec"] == {"metric": {"enabled": True}, "tracing": {"samplingRate": "1"}}
+
+
+def test_configuration_exports_otel_traces_when_an_endpoint_is_set(chart: helm.Chart, sets: dict[str, str]) -> None:
+    values = release_values("production", sets)
+    values["dapr"]["config"]["tracing"] = {
+        "samplingRate": "0.25",
+        "otel": {
+            "endpointAddress": "otel-collector.monitoring.svc.cluster.local:4317",
+            "isSecure": False,
+            "protocol": "grpc",
+        },
+    }
+    documents = [doc for _, doc in render(chart, values, "production")]
+    (configuration,) = [doc for doc in documents if doc["kind"] == "Configuration"]
+    assert configuration["spec"]["tracing"] == {
+        "samplingRate": "0.25",
+        "otel": {
+            "endpointAddress": "otel-collector.monitoring.svc.cluster.local:4317",
+            "isSecure": False,
+            "protocol": "grpc",
+        },
+    }
+    assert crd_errors(configuration) == []
+
+
+def test_no_configuration_without_a_sidecar(chart: helm.Chart, sets: dict[str, str]) -> None:
+    values = release_values("production", sets)
+    for service in values["services"].values():
+        service["dapr"]["enabled"] = False
+    assert [doc for _, doc in render(chart, values, "production") if doc["kind"] == "Configuration"] == []

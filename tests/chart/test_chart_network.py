@@ -88,3 +88,74 @@ def test_egress_allows_dns_dapr_kafka_and_postgres_only(rendered: Rendered) -> N
     assert external["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
     assert "10.0.0.0/8" in external["to"][0]["ipBlock"]["except"]
     assert _ports(external) == {("TCP", 9092), ("TCP", 5432), ("TCP", 443)}
+
+
+# cert-manager's HTTP-01 solver pod, as its controller creates it in the Certificate's namespace
+# (pkg/issuer/acme/http/pod.go: podLabels; SolverIdentificationLabelKey in pkg/apis/acme/v1; acmeSolverListenPort).
+ACME_SOLVER_LABELS = {
+    "acme.cert-manager.io/http-domain": "1234567",
+    "acme.cert-manager.io/http-token": "7654321",
+    "acme.cert-manager.io/http01-solver": "true",
+}
+ACME_SOLVER_PORT = 8089
+
+
+def _ingress_allowed(env: Rendered, pod_labels: dict[str, str], from_namespace: str, port: int) -> bool:
+    """NetworkPolicy semantics for one TCP connection from a pod in another namespace: isolated pods accept only what
+    some policy selecting them allows (namespace labels: the automatic kubernetes.io/metadata.name)."""
+    namespace_labels = {"kubernetes.io/metadata.name": from_namespace}
+    selecting = [
+        p
+        for p in env.of_kind("NetworkPolicy")
+        if "Ingress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], pod_labels)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress", []):
+            peers = rule.get("from")
+            peer_ok = peers is None or any(
+                "namespaceSelector" in peer
+                and _selects(peer["namespaceSelector"], namespace_labels)
+                and not peer.get("podSelector")
+                for peer in peers
+            )
+            if peer_ok and (not rule.get("ports") or ("TCP", port) in _ports(rule)):
+                return True
+    return False
+
+
+def test_ingress_nginx_reaches_cert_managers_http01_solver(cloud: Rendered) -> None:
+    """Under default deny the ACME HTTP-01 challenge (ingress-nginx -> solver pod :8089) must still get through."""
+    assert cloud.values["ingress"]["clusterIssuer"]
+    assert _ingress_allowed(cloud, ACME_SOLVER_LABELS, "ingress-nginx", ACME_SOLVER_PORT)
+    assert not _ingress_allowed(cloud, ACME_SOLVER_LABELS, "monitoring", ACME_SOLVER_PORT)
+    assert not _ingress_allowed(cloud, ACME_SOLVER_LABELS, "ingress-nginx", 80)
+    # the check is not vacuous: the routed frontend is reachable, Redis is not
+    assert _ingress_allowed(
+        cloud,
+        cloud.get("Deployment", fullname("frontend"))["spec"]["template"]["metadata"]["labels"],
+        "ingress-nginx",
+        3000,
+    )
+    assert not _ingress_allowed(
+        cloud,
+        cloud.get("Deployment", fullname("redis"))["spec"]["template"]["metadata"]["labels"],
+        "ingress-nginx",
+        6379,
+    )
+
+
+def test_acme_solver_policy_selects_only_solver_pods(cloud: Rendered) -> None:
+    policy = cloud.get("NetworkPolicy", "todo-app-acme-http01-solver")
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert _pods_selected(cloud, policy["spec"]["podSelector"]) == set()
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert _ports(rule) == {("TCP", ACME_SOLVER_PORT)}
+
+
+def test_no_acme_solver_policy_without_cert_manager(base: Rendered) -> None:
+    assert base.values["ingress"]["clusterIssuer"] == ""
+    assert "todo-app-acme-http01-solver" not in base.names("NetworkPolicy")

@@ -6,11 +6,27 @@ import helm_python as helm
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from tests.chart.chart_support import CHART_DIR, SERVICES, Rendered, fullname, release_values
+from tests.chart.chart_support import (
+    CHART_DIR,
+    SERVICES,
+    Rendered,
+    cluster_kubernetes_version,
+    fullname,
+    release_values,
+)
 from tests.chart.crd_schemas import crd_errors, has_crd_schema
 
-KUBERNETES_VERSION = "1.33.0"
+# The cluster's pinned minor (cdktf.json); kubernetes-validate 1.37.0 ships schemas up to 1.37, so no fallback is needed
+# (test_kubernetes_validate_ships_the_cluster_minor fails loudly if the pin outgrows the package).
+KUBERNETES_VERSION = cluster_kubernetes_version()
 CUSTOM_GROUPS = ("dapr.io/", "monitoring.coreos.com/")
+
+
+def test_kubernetes_validate_ships_the_cluster_minor() -> None:
+    assert KUBERNETES_VERSION.startswith("1.") and KUBERNETES_VERSION.endswith(".0")
+    assert KUBERNETES_VERSION in kubernetes_validate.utils.all_versions(), (
+        f"kubernetes-validate has no schemas for {KUBERNETES_VERSION}; upgrade it"
+    )
 
 
 @pytest.mark.parametrize("environment", ["base", "staging", "production"])
@@ -44,6 +60,7 @@ def test_custom_resources_are_valid_against_their_crds(rendered: Rendered) -> No
         "ServiceMonitor",
         "PrometheusRule",
         "Subscription",
+        "Configuration",
     }
     for doc in custom:
         assert has_crd_schema(doc["apiVersion"], doc["kind"]), f"no CRD copy for {doc['apiVersion']} {doc['kind']}"
@@ -79,6 +96,7 @@ def test_inventory_per_environment(base: Rendered, staging: Rendered, production
         assert env.names("Service") == services | {fullname("redis")}
         assert env.names("PersistentVolumeClaim") == {fullname("redis")}
         assert env.names("Component") == {"pubsub", "statestore"}
+        assert env.names("Configuration") == {"appconfig"}
         assert env.names("ServiceMonitor") == {fullname(s) for s in ("backend", "notification", "sse-gateway")}
         assert env.names("PrometheusRule") == {"todo-app"}
         assert env.names("Ingress") == {"todo-app", "todo-app-sse"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import helm_python as helm
@@ -10,6 +11,7 @@ import pytest
 
 from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, release_values, values_file
 from todo_infra.app_secrets import APP_SECRET_KEYS
+from todo_infra.settings import IMAGE_TAG_PATTERN
 
 
 def _render_error(chart: helm.Chart, overrides: dict[str, Any], sets: dict[str, str]) -> str:
@@ -78,11 +80,63 @@ def test_schema_accepts_the_tag_grammar(chart: helm.Chart, tag: str) -> None:
         "v1.2",
         "feature-latest",
         "",
+        "v1.0.0+build.7",
     ],
 )
 def test_schema_rejects_tags_outside_the_grammar(chart: helm.Chart, tag: str) -> None:
     with pytest.raises(helm.HelmValuesError, match="imageTag"):
         chart.validate_schema({"global": {"imageTag": tag}})
+
+
+GOOD_TAGS = [
+    "sha-1a2b3c4",
+    "sha-0000000",
+    "main-latest",
+    "staging-latest",
+    "v0.0.0",
+    "v1.2.3",
+    "v10.20.30",
+    "v2.0.0-rc.1",
+    "v1.0.0-alpha-2.beta.10",
+    "v1.0.0-0A-z",
+]
+BAD_TAGS = [
+    "v1.0.0+build.7",
+    "v2.0.0-rc.1+sha.5114f85",
+    "v1.0.0+",
+    "sha-1A2B3C4",
+    "sha-1a2b3c",
+    "sha-1a2b3c4d",
+    "sha-1a2b3cg",
+    "1.2.3",
+    "v1.2",
+    "v01.2.3",
+    "v1.02.3",
+    "v1.2.3-",
+    "v1.2.3-rc..1",
+    "v1.2.3-rc_1",
+    "V1.2.3",
+    "latest",
+    "feature-latest",
+    "main-latest-1",
+    " main-latest",
+    "main-latest\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("tag", GOOD_TAGS + BAD_TAGS)
+def test_schema_and_settings_agree_on_the_tag_grammar(chart: helm.Chart, tag: str) -> None:
+    """values.schema.json (Helm's Go regexp) and todo_infra.settings (Python, fullmatch as the settings use it)
+    accept exactly the same tags, so a tag the stacks accept is never rejected at release time and vice versa."""
+    expected = tag in GOOD_TAGS
+    assert (re.fullmatch(IMAGE_TAG_PATTERN, tag) is not None) is expected, "todo_infra.settings.IMAGE_TAG_PATTERN"
+    try:
+        chart.validate_schema({"global": {"imageTag": tag}})
+        schema_accepts = True
+    except helm.HelmValuesError:
+        schema_accepts = False
+    assert schema_accepts is expected, "chart/values.schema.json global.imageTag"
 
 
 def test_schema_rejects_a_secret_key_the_stacks_do_not_create(

@@ -3,7 +3,13 @@ security context, selectors."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +210,121 @@ def test_redis_keeps_state_on_a_volume_with_aof(rendered: Rendered) -> None:
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     service = rendered.get("Service", fullname("redis"))
     assert service["spec"]["ports"][0]["port"] == 6379
+
+
+def _redis_container(env: Rendered) -> dict[str, Any]:
+    return app_container(env.get("Deployment", fullname("redis")))
+
+
+def _probe_commands(container: dict[str, Any]) -> list[list[str]]:
+    return [
+        container[probe]["exec"]["command"]
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe")
+        if "exec" in container.get(probe, {})
+    ]
+
+
+def test_redis_password_is_never_a_command_line_argument(rendered: Rendered) -> None:
+    """Arguments are world-readable in /proc/<pid>/cmdline: the password goes through a config file, not argv."""
+    container = _redis_container(rendered)
+    script = "\n".join([*container["command"], *container["args"]])
+    assert "--requirepass" not in script
+    assert re.search(r"requirepass\s+\"?\$", script) is None
+    (server_line,) = [line for line in script.splitlines() if "redis-server" in line]
+    assert "REDIS_PASSWORD" not in server_line and "REDISCLI_AUTH" not in server_line
+    for command in _probe_commands(container):
+        assert re.search(r"(^|\s)-a(\s|$)|--pass\b|--user\b", " ".join(command)) is None, command
+
+
+def test_redis_readiness_pings_with_rediscli_auth_from_the_secret(rendered: Rendered) -> None:
+    container = _redis_container(rendered)
+    assert "redis-cli" in " ".join(container["readinessProbe"]["exec"]["command"])
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    expected = {"name": APP_SECRETS_NAME, "key": "REDIS_PASSWORD", "optional": True}
+    assert refs == {"REDIS_PASSWORD": expected, "REDISCLI_AUTH": expected}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert "/redis.conf" in " ".join(container["args"]) and mount["mountPath"] in " ".join(container["args"])
+    (volume,) = [v for v in pod_spec(rendered.get("Deployment", fullname("redis")))["volumes"] if v["name"] == "config"]
+    assert volume["emptyDir"]["medium"] == "Memory"
+
+
+def _fake_tool(folder: Path, name: str, body: str) -> None:
+    tool = folder / name
+    tool.write_text(f"#!/bin/sh\n{body}\n")
+    tool.chmod(0o755)
+
+
+def _run_redis_start(production: Rendered, tmp_path: Path, password: str | None) -> tuple[list[str], str, str, int]:
+    """Run the rendered container command with /bin/sh and a stand-in redis-server that records its argv, its
+    environment and the config file it was given; returns (argv, config text, environment, config file mode)."""
+    container = _redis_container(production)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")["mountPath"]
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_tool(
+        bin_dir,
+        "redis-server",
+        f'printf "%s\\n" "$@" > {out}/argv; env > {out}/env; cat "$1" > {out}/conf; stat -c %a "$1" > {out}/mode',
+    )
+    command = [*container["command"], *(arg.replace(mount, str(config_dir)) for arg in container["args"])]
+    environment = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    if password is not None:
+        environment |= {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password}
+    subprocess.run(command, env=environment, check=True, timeout=30)
+    return (
+        (out / "argv").read_text().splitlines(),
+        (out / "conf").read_text(),
+        (out / "env").read_text(),
+        int((out / "mode").read_text(), 8),
+    )
+
+
+def _redis_config_argument(line: str) -> str:
+    """The single double-quoted argument of a redis.conf line, unescaped the way redis' sdssplitargs does for the
+    escapes the chart emits (\\ and \")."""
+    match = re.fullmatch(r'requirepass "((?:[^"\\]|\\.)*)"', line)
+    assert match, line
+    return re.sub(r"\\(.)", r"\1", match.group(1))
+
+
+@pytest.mark.skipif(shutil.which("sed") is None or not Path("/bin/sh").exists(), reason="needs a POSIX shell and sed")
+@pytest.mark.parametrize("password", ["s3cr3t-Pa55", 'we"ird \\ pa$$ %s `x` \\n'])
+def test_redis_start_writes_the_password_to_a_private_config_file(
+    production: Rendered, tmp_path: Path, password: str
+) -> None:
+    argv, config, environment, mode = _run_redis_start(production, tmp_path, password)
+    assert all(password not in arg for arg in argv)
+    assert argv[0].endswith("/redis.conf")
+    assert " ".join(argv[1:]) == "--port 6379 --dir /data --appendonly yes --appendfsync everysec --protected-mode no"
+    (line,) = config.splitlines()
+    assert _redis_config_argument(line) == password
+    assert mode == stat.S_IRUSR | stat.S_IWUSR
+    assert "REDIS_PASSWORD=" not in environment and "REDISCLI_AUTH=" not in environment
+
+
+@pytest.mark.skipif(shutil.which("sed") is None or not Path("/bin/sh").exists(), reason="needs a POSIX shell and sed")
+@pytest.mark.parametrize("password", ["", None], ids=["empty", "key-absent"])
+def test_redis_start_without_a_password_sets_none(production: Rendered, tmp_path: Path, password: str | None) -> None:
+    argv, config, _, _ = _run_redis_start(production, tmp_path, password)
+    assert "requirepass" not in config
+    assert "--appendonly" in argv and "requirepass" not in " ".join(argv)
+
+
+@pytest.mark.skipif(not Path("/bin/sh").exists(), reason="needs a POSIX shell")
+@pytest.mark.parametrize("password", ["s3cr3t", ""])
+def test_redis_readiness_probe_authenticates_through_the_environment(
+    production: Rendered, tmp_path: Path, password: str
+) -> None:
+    """redis-cli gets the password from REDISCLI_AUTH, never argv; an empty one is not sent at all."""
+    (command,) = _probe_commands(_redis_container(production))
+    _fake_tool(tmp_path, "redis-cli", f'printf "%s\\n" "$@" > {tmp_path}/argv; env > {tmp_path}/env; echo PONG')
+    environment = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "REDISCLI_AUTH": password}
+    subprocess.run(command, env=environment, check=True, timeout=30)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert "-a" not in argv and (not password or all(password not in arg for arg in argv))
+    seen = [line for line in (tmp_path / "env").read_text().splitlines() if line.startswith("REDISCLI_AUTH=")]
+    assert seen == ([f"REDISCLI_AUTH={password}"] if password else [])
