@@ -13,6 +13,7 @@ import yaml
 
 from preflight.render import APP_RELEASE, Manifest, RenderedRelease, deep_merge, parse_documents, set_string
 from tests.synth import Synth
+from todo_infra.settings import ENVIRONMENTS
 
 RELEASE_NAME = APP_RELEASE
 
@@ -47,7 +48,7 @@ def values_file(name: str) -> dict[str, Any]:
 def stack_sets(synth: Synth) -> dict[str, str]:
     """What each app stack's todo-app release `set`s, read from its synthesized JSON (the image-tag variable
     given a sample value), so the chart is tested with exactly what the stacks release."""
-    return {env: set_string(synth.release(f"app-{env}", RELEASE_NAME)) for env in ("staging", "production")}
+    return {env: set_string(synth.release(f"app-{env}", RELEASE_NAME)) for env in ENVIRONMENTS}
 
 
 def release_values(environment: str, sets: Mapping[str, str]) -> dict[str, Any]:
