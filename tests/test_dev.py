@@ -30,8 +30,26 @@ def test_an_unknown_command_is_refused_in_one_line_with_exit_2() -> None:
     result = dev("deploy")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, bootstrap"
+        "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, terraform, path, "
+        "bootstrap (see python3 dev.py --help)"
     ]
+
+
+def test_help_lists_every_command_with_one_line() -> None:
+    result = dev("--help")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "usage: python3 dev.py COMMAND [ARGS...]"
+    listed = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert listed == ["synth", "test", "preflight", "bench", "cdktf", "terraform", "path", "bootstrap"]
+
+
+def test_path_prints_the_folder_of_the_pinned_terraform() -> None:
+    result = dev("path", "terraform")
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip())
+    assert (folder / "terraform").is_file()
+    assert dev("path", "kubectl").returncode == 2
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

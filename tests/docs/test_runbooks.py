@@ -8,7 +8,6 @@ one problem that was planted.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
 import helm_python as helm
@@ -68,7 +67,7 @@ def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
         root=REPO_ROOT,
         stacks={stack_id: frozenset(stack["dependencies"]) for stack_id, stack in synth.manifest["stacks"].items()},
         variables=frozenset(name for stack in synth.stacks.values() for name in stack.get("variable", {})),
-        dev_commands=dev_py_commands(sys.executable, REPO_ROOT / "dev.py"),
+        dev_commands=dev_py_commands(),
         workflow_secrets=secrets - {"GITHUB_TOKEN"},
         repo_variables=repo_variables,
         known_names=secrets

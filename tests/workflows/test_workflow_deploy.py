@@ -91,11 +91,10 @@ def test_deploy_runs_in_the_given_environment_one_apply_per_stack_never_cancelle
     assert deploy["permissions"] == {"contents": "read"}
 
 
-def test_deploy_sets_up_python_terraform_and_the_project_then_deploys_one_stack(deploy: dict[str, Any]) -> None:
+def test_deploy_bootstraps_the_project_and_its_terraform_then_deploys_one_stack(deploy: dict[str, Any]) -> None:
     runs = [step.get("run", "") for step in deploy["steps"]]
     order = [runs.index("python3 dev.py bootstrap"), runs.index("python3 dev.py synth")]
     assert order == sorted(order)
-    step_using(deploy, "hashicorp/setup-terraform")
     script = deploy_step(deploy)["run"]
     assert 'python3 dev.py cdktf deploy "${STACK}" --auto-approve --ignore-missing-stack-dependencies' in script
     assert deploy_step(deploy)["env"]["STACK"] == "${{ inputs.stack }}"

@@ -128,19 +128,34 @@ def test_no_pull_request_target_trigger(workflows: dict[str, dict[str, Any]]) ->
         assert "pull_request_target" not in workflow["on"], name
 
 
-def test_tool_versions_are_pinned_once_in_env(workflows: dict[str, dict[str, Any]]) -> None:
-    terraform_versions = set()
+def test_tool_versions_are_pinned_once(workflows: dict[str, dict[str, Any]]) -> None:
+    """Python's version is the workflows' one env value; Terraform's is toolchain/versions.json alone, which dev.py
+    reads (no setup-terraform action, no TERRAFORM_VERSION in any workflow)."""
     for name, job_id, job in all_jobs(workflows):
         for step in steps(job):
-            if str(step.get("uses", "")).startswith("hashicorp/setup-terraform@"):
-                assert step["with"]["terraform_version"] == "${{ env.TERRAFORM_VERSION }}", f"{name}:{job_id}"
-                assert step["with"]["terraform_wrapper"] is False, f"{name}:{job_id}"
-                terraform_versions.add(workflows[name]["env"]["TERRAFORM_VERSION"])
+            assert not str(step.get("uses", "")).startswith("hashicorp/setup-terraform@"), f"{name}:{job_id}"
             if str(step.get("uses", "")).startswith("actions/setup-python@"):
                 assert step["with"]["python-version"] == "${{ env.PYTHON_VERSION }}"
                 assert workflows[name]["env"]["PYTHON_VERSION"] == "3.11"
-    assert len(terraform_versions) == 1
-    assert re.fullmatch(r"\d+\.\d+\.\d+", terraform_versions.pop())
+    for name in workflows:
+        assert "TERRAFORM_VERSION" not in (WORKFLOWS_DIR / name).read_text(), name
+
+
+def test_every_job_running_terraform_gets_the_pinned_one_from_dev_py(workflows: dict[str, dict[str, Any]]) -> None:
+    users = 0
+    for name, job_id, job in all_jobs(workflows):
+        runs = [str(step.get("run", "")) for step in steps(job)]
+        calls_terraform = any(re.search(r"^\s*terraform\s", run, flags=re.MULTILINE) for run in runs)
+        deploys = any("dev.py cdktf" in run for run in runs)
+        if calls_terraform:
+            users += 1
+            provision = runs.index('python3 dev.py path terraform >> "${GITHUB_PATH}"')
+            first_use = next(i for i, run in enumerate(runs) if re.search(r"^\s*terraform\s", run, flags=re.MULTILINE))
+            assert provision < first_use, f"{name}:{job_id}"
+        if deploys:
+            users += 1
+            assert "python3 dev.py bootstrap" in runs, f"{name}:{job_id}"
+    assert users >= 2
 
 
 def test_jobs_that_run_this_repo_set_up_python_first(workflows: dict[str, dict[str, Any]]) -> None:

@@ -1,0 +1,245 @@
+"""The pinned command-line tools this repo runs besides Python and Node: Terraform, promtool and amtool.
+
+Standard library only: `dev.py` provisions them before any virtual environment exists. The pins (versions and
+SHA-256 sums) live in `toolchain/versions.json`, the one place that `dev.py`, the workflows (through `dev.py`), the
+stacks' `required_version` and the tests read them from.
+
+A tool is taken, in this order, from
+1. the cache `.tools/<name>-<version>/`, filled by an earlier run after its checksum was verified;
+2. `PATH`, when the binary there reports a pinned version exactly;
+3. each pinned build in turn: a Debian package (`apt-get download`, SHA-256 of the .deb checked, the binary unpacked
+   with `dpkg-deb`; nothing is installed system-wide) or the official release archive (SHA-256 checked).
+When none of them works, `ToolError` says in one line what was tried and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS_FILE = Path(__file__).resolve().parent / "versions.json"
+CACHE = ROOT / ".tools"
+DOWNLOAD_TIMEOUT_SECONDS = 120
+
+
+class ToolError(RuntimeError):
+    """A pinned tool cannot be found or provisioned; the message is one line naming the tool and the fix."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """One pinned way to obtain a tool: a Debian package or a release archive, with its SHA-256 per platform."""
+
+    tool: str
+    version: str
+    source: str  # "debian" | "archive"
+    spec: dict[str, Any]
+
+    @property
+    def cached(self) -> Path:
+        return CACHE / f"{self.tool}-{self.version}" / self.tool
+
+    def describe(self) -> str:
+        if self.source == "debian":
+            return f"Debian package {self.spec['package']}={self.spec['package_version']}"
+        return f"release archive {self.spec['url'].split('/')[2]}"
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    #: Regular expression whose first group is the version the binary prints for `version_args`.
+    version_pattern: str
+    version_args: tuple[str, ...]
+    builds: tuple[Build, ...]
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(build.version for build in self.builds))
+
+
+def tools() -> dict[str, Tool]:
+    raw: dict[str, dict[str, Any]] = json.loads(PINS_FILE.read_text())
+    return {
+        name: Tool(
+            name=name,
+            version_pattern=spec["version_pattern"],
+            version_args=tuple(spec["version_args"]),
+            builds=tuple(
+                Build(tool=name, version=build["version"], source=build["source"], spec=build)
+                for build in spec["builds"]
+            ),
+        )
+        for name, spec in raw.items()
+        if not name.startswith("_")
+    }
+
+
+def tool(name: str) -> Tool:
+    found = tools()
+    if name not in found:
+        raise ToolError(f"no pinned tool {name!r} in toolchain/versions.json; pinned: {', '.join(found)}")
+    return found[name]
+
+
+def version(name: str) -> str:
+    """The one pinned version of a tool that has exactly one (Terraform)."""
+    versions = tool(name).versions
+    if len(versions) != 1:
+        raise ToolError(f"{name} has several pinned versions: {', '.join(versions)}")
+    return versions[0]
+
+
+def platform_key() -> tuple[str, str]:
+    """(os, arch) as release archives name them: linux/darwin, amd64/arm64."""
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return platform.system().lower(), arch
+
+
+def reported_version(binary: Path | str, spec: Tool) -> str | None:
+    try:
+        result = subprocess.run(
+            [str(binary), *spec.version_args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+        )
+    except OSError:
+        return None
+    match = re.search(spec.version_pattern, result.stdout + result.stderr)
+    return match.group(1) if match else None
+
+
+def find(name: str) -> Path:
+    """The pinned binary if it is already here (cache or PATH); never downloads."""
+    spec = tool(name)
+    for build in spec.builds:
+        if build.cached.is_file():
+            return build.cached
+    on_path = shutil.which(name)
+    if on_path and reported_version(on_path, spec) in spec.versions:
+        return Path(on_path)
+    raise ToolError(
+        f"{name} {' or '.join(spec.versions)} is not provisioned yet: run `python3 dev.py bootstrap`"
+        + (f" ({on_path} reports {reported_version(on_path, spec)})" if on_path else "")
+    )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+        data: bytes = response.read()
+    return data
+
+
+def _install(build: Build, binary: bytes) -> Path:
+    build.cached.parent.mkdir(parents=True, exist_ok=True)
+    staging = build.cached.with_name(f".{build.tool}.partial")
+    staging.write_bytes(binary)
+    staging.chmod(0o755)
+    staging.replace(build.cached)  # atomic: a half-written binary is never found by `find`
+    return build.cached
+
+
+def _from_archive(build: Build) -> Path:
+    os_name, arch = platform_key()
+    key = f"{os_name}_{arch}"
+    sums: dict[str, str] = build.spec["sha256"]
+    if key not in sums:
+        raise ToolError(f"no pinned SHA-256 for {key} (pinned: {', '.join(sums)})")
+    fields = {"version": build.version, "os": os_name, "arch": arch}
+    url = str(build.spec["url"]).format(**fields)
+    data = _download(url)
+    if _sha256(data) != sums[key]:
+        raise ToolError(f"{url} does not match its pinned SHA-256 {sums[key]}: refusing to use it")
+    member = str(build.spec["member"]).format(**fields)
+    if url.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return _install(build, archive.read(member))
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        extracted = archive.extractfile(member)
+        if extracted is None:
+            raise ToolError(f"{url} has no file {member}")
+        return _install(build, extracted.read())
+
+
+def _from_debian(build: Build) -> Path:
+    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+        raise ToolError("no apt-get/dpkg-deb on this machine")
+    _, arch = platform_key()
+    expected = build.spec["sha256"].get(arch)
+    if not expected:
+        raise ToolError(f"no pinned SHA-256 for {arch}")
+    package = f"{build.spec['package']}={build.spec['package_version']}"
+    with tempfile.TemporaryDirectory(prefix=f"{build.tool}-deb-") as scratch:
+        command = ["apt-get", "download", "-q", package]
+        result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False, timeout=300)
+        if result.returncode != 0 and os.geteuid() == 0:  # package lists may be missing on a fresh machine
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False, timeout=300)
+            result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False, timeout=300)
+        debs = list(Path(scratch).glob("*.deb"))
+        if result.returncode != 0 or len(debs) != 1:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ToolError(f"apt-get download {package} failed: {last}")
+        if _sha256(debs[0].read_bytes()) != expected:
+            raise ToolError(f"{debs[0].name} does not match its pinned SHA-256 {expected}: refusing to use it")
+        unpacked = Path(scratch) / "root"
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], check=True, capture_output=True)
+        return _install(build, (unpacked / build.spec["path"]).read_bytes())
+
+
+_PROVISIONERS: dict[str, Callable[[Build], Path]] = {"debian": _from_debian, "archive": _from_archive}
+
+
+def ensure(name: str, *, say: Callable[[str], None] = lambda _: None) -> Path:
+    """The pinned binary, provisioning it into the cache when it is not here yet."""
+    spec = tool(name)
+    try:
+        return find(name)
+    except ToolError:
+        pass
+    tried = []
+    for build in spec.builds:
+        say(f"provisioning {name} {build.version} from its {build.describe()} (SHA-256 pinned)")
+        try:
+            binary = _PROVISIONERS[build.source](build)
+        except (
+            ToolError,
+            OSError,
+            subprocess.SubprocessError,
+            zipfile.BadZipFile,
+            tarfile.TarError,
+            KeyError,
+        ) as error:
+            tried.append(f"{build.describe()}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+            continue
+        if reported_version(binary, spec) != build.version:
+            shutil.rmtree(binary.parent, ignore_errors=True)
+            tried.append(f"{build.describe()}: the binary does not report version {build.version}")
+            continue
+        return binary
+    raise ToolError(
+        f"{name} {' or '.join(spec.versions)} is needed and could not be provisioned ({'; '.join(tried)}): "
+        f"put {name} {spec.versions[0]} on PATH and run again"
+    )
