@@ -25,15 +25,24 @@ def stage(synth: Synthesized, releases: Iterable[RenderedRelease], workflows: Pa
     """Lay out everything checkov scans under one folder (one run, one report per framework): the stacks'
     Terraform JSON without their assets (raw Helm templates are not manifests), the rendered manifests,
     and the workflows under .github/workflows, where checkov's github_actions framework looks."""
-    for stack_id, stack in synth.manifest["stacks"].items():
+    for stack_id in synth.manifest["stacks"]:
         target = folder / "stacks" / stack_id / "cdk.tf.json"
         target.parent.mkdir(parents=True)
-        shutil.copyfile(synth.outdir / stack["synthesizedStackPath"], target)
+        target.write_text(json.dumps(_checkov_readable(synth.stacks[stack_id]), indent=2))
     (folder / "manifests").mkdir()
     for release in releases:
         path = folder / "manifests" / f"{release.stack}-{release.release}.yaml"
         path.write_text(yaml.safe_dump_all(release.manifests, sort_keys=False))
     shutil.copytree(workflows, folder / ".github" / "workflows")
+
+
+def _checkov_readable(stack: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack without the `terraform` block's plain settings (required_version): checkov 3.3's terraform_json
+    parser accepts only nested blocks there ("this method receives only dicts") and would skip the whole file.
+    No checkov policy reads them; Terraform itself checks the version (preflight's terraform check)."""
+    readable = dict(stack)
+    readable["terraform"] = {k: v for k, v in stack.get("terraform", {}).items() if isinstance(v, dict)}
+    return readable
 
 
 def run_checkov(folder: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from preflight.terraform import Terraform
 from tests.synth import CANARY, CREDENTIAL_ENV, SECRET_VARIABLES, VARIANT_OVERRIDES, Synth, finish, run_main
 
 
@@ -27,3 +28,9 @@ def synth(_synth_runs: dict[str, Synth]) -> Synth:
 def variant(_synth_runs: dict[str, Synth]) -> Synth:
     """The four stacks with CI-style TODO_* overrides: local state, DNS on DigitalOcean, HA control plane."""
     return _synth_runs["variant"]
+
+
+@pytest.fixture(scope="session")
+def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
+    """The pinned Terraform, offline: its own CLI configuration whose only provider source is an empty mirror."""
+    return Terraform(tmp_path_factory.mktemp("terraform-cli"))

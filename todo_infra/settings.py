@@ -14,11 +14,13 @@ from typing import Any
 
 # --- grammars -----------------------------------------------------------------------------------
 
-#: Seed §1 tag grammar: sha-<7 hex>, main-latest, staging-latest, v<semver>. RE2-compatible, so the same
-#: pattern validates the Terraform variable at plan time.
+#: Image tag grammar (docs/architecture.md, "Images"): sha-<7 hex>, main-latest, staging-latest, v<semver>.
+#: RE2-compatible, so the same pattern validates the Terraform variable at plan time. It holds no backslash on
+#: purpose: a literal dot is `[.]`, because cdktf copies the pattern verbatim into a Terraform template string,
+#: where `\.` is an invalid escape and Terraform rejects the whole validation (tests/terraform proves it).
 IMAGE_TAG_PATTERN = (
     r"^(sha-[0-9a-f]{7}|main-latest|staging-latest|"
-    r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?)$"
+    r"v(0|[1-9][0-9]*)[.](0|[1-9][0-9]*)[.](0|[1-9][0-9]*)(-[0-9A-Za-z-]+([.][0-9A-Za-z-]+)*)?)$"
 )
 #: No semver build metadata (`+...`): `+` is not allowed in an image tag.
 IMAGE_TAG_GRAMMAR = "sha-<7 hex>, main-latest, staging-latest or v<semver>"

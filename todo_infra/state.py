@@ -18,6 +18,7 @@ from cdktf import (
 )
 from constructs import Construct
 
+import toolchain
 from todo_infra.settings import StateSettings
 
 #: Terraform runs inside cdktf.out/stacks/<id>/; local state files land at the project root.
@@ -40,7 +41,10 @@ def _s3_settings(state: StateSettings, stack_id: str) -> dict[str, Any]:
 
 
 def state_backend(stack: TerraformStack, state: StateSettings) -> None:
-    """Configure the stack's backend; the key is derived from the stack id, so keys never collide."""
+    """Configure the stack's backend, and the one Terraform version that may write its state (the pin in
+    toolchain/versions.json: a newer Terraform would upgrade the state format under everyone else's feet).
+    The key is derived from the stack id, so keys never collide."""
+    stack.add_override("terraform.required_version", toolchain.version("terraform"))
     stack_id = stack.node.id
     if state.backend == "local":
         LocalBackend(stack, path=_LOCAL_STATE.format(stack_id=stack_id))

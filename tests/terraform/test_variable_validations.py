@@ -1,0 +1,114 @@
+"""Every variable validation of every stack, judged by Terraform: a provider-free configuration holding the
+stack's `variable` blocks exactly as synthesized is planned with accepted and refused values."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.terraform import Outcome, Terraform, write_config
+from tests.synth import Synth
+from todo_infra.settings import IMAGE_TAG_PATTERN
+
+#: (variable, accepted values, refused values) for every validated variable of the stacks.
+CASES: dict[str, tuple[list[str], list[str]]] = {
+    "image_tag": (
+        ["sha-abc1234", "main-latest", "staging-latest", "v1.2.3", "v1.2.3-rc.1", "v10.0.1-beta-2.x", "v0.1.0"],
+        [
+            "sha-ABC1234",
+            "sha-abc123",
+            "sha-abc12345",
+            "v1.2",
+            "v01.2.3",
+            "1.2.3",
+            "latest",
+            "feature-latest",
+            "",
+            "v1.2.3+build",
+        ],
+    ),
+}
+
+
+def validated_variables(synth: Synth) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (stack_id, name): variable
+        for stack_id, stack in synth.stacks.items()
+        for name, variable in stack.get("variable", {}).items()
+        if variable.get("validation")
+    }
+
+
+def plan(
+    terraform: Terraform, folder: Path, variables: dict[str, Any], values: dict[str, str], *, unset: str = ""
+) -> Outcome:
+    """`terraform plan` of the variables alone; every other required variable but `unset` gets a dummy value."""
+    write_config(folder, {"variable": variables})
+    env = {
+        f"TF_VAR_{name}": "dummy"
+        for name, spec in variables.items()
+        if "default" not in spec and name not in values and name != unset
+    }
+    args = [f"-var={name}={value}" for name, value in values.items()]
+    return terraform.run(folder, "plan", "-input=false", "-no-color", "-json", *args, env=env)
+
+
+def test_every_validated_variable_has_cases(synth: Synth) -> None:
+    names = {name for _, name in validated_variables(synth)}
+    assert names, "no stack validates a variable: the cases below would test nothing"
+    assert names == set(CASES), "add accepted and refused values for each validated variable to CASES"
+
+
+@pytest.fixture(scope="module")
+def tag_outcomes(
+    terraform: Terraform, synth: Synth, tmp_path_factory: pytest.TempPathFactory
+) -> dict[tuple[str, str], Outcome]:
+    """Terraform's verdict on every image_tag case, in both app stacks (planned once per module)."""
+    scratch = tmp_path_factory.mktemp("image-tag-plans")
+    accepted, refused = CASES["image_tag"]
+    return {
+        (stack_id, value): plan(
+            terraform, scratch / stack_id / str(index), synth.stacks[stack_id]["variable"], {"image_tag": value}
+        )
+        for stack_id in ("app-staging", "app-production")
+        for index, value in enumerate(accepted + refused)
+    }
+
+
+@pytest.mark.parametrize("stack_id", ["app-staging", "app-production"])
+def test_terraform_accepts_and_refuses_image_tags(
+    synth: Synth, tag_outcomes: dict[tuple[str, str], Outcome], stack_id: str
+) -> None:
+    accepted, refused = CASES["image_tag"]
+    message = synth.stacks[stack_id]["variable"]["image_tag"]["validation"][0]["error_message"]
+    for value in accepted:
+        outcome = tag_outcomes[(stack_id, value)]
+        assert outcome.returncode == 0, f"{value!r} refused: {outcome.first_error()}"
+    for value in refused:
+        outcome = tag_outcomes[(stack_id, value)]
+        assert outcome.returncode != 0, f"{value!r} accepted"
+        assert [e.summary for e in outcome.errors] == ["Invalid value for variable"], outcome.first_error()
+        assert message in outcome.errors[0].detail
+
+
+def test_settings_and_terraform_agree_on_the_tag_grammar(tag_outcomes: dict[tuple[str, str], Outcome]) -> None:
+    """settings.py checks default tags with Python's `re` before synth; Terraform (RE2) checks them at plan time.
+    Both must draw the line in the same place."""
+    for (stack_id, value), outcome in tag_outcomes.items():
+        assert bool(re.fullmatch(IMAGE_TAG_PATTERN, value)) == (outcome.returncode == 0), (stack_id, value)
+
+
+def test_production_without_a_tag_is_refused_and_staging_falls_back_to_main_latest(
+    terraform: Terraform, synth: Synth, tmp_path: Path
+) -> None:
+    production = plan(
+        terraform, tmp_path / "production", synth.stacks["app-production"]["variable"], {}, unset="image_tag"
+    )
+    assert production.returncode != 0
+    assert [e.summary for e in production.errors] == ["No value for required variable"]
+    assert 'input variable "image_tag" is not set' in production.errors[0].detail
+    staging = plan(terraform, tmp_path / "staging", synth.stacks["app-staging"]["variable"], {}, unset="image_tag")
+    assert staging.returncode == 0, staging.first_error()
