@@ -11,11 +11,16 @@ from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
 from preflight.render import app_stacks, render_app_release, render_bootstrap_release
 from preflight.report import CheckResult, load_config
+from preflight.runtime import check_runtime
 from preflight.synth import Synthesized, load_synthesized, synthesize
+from preflight.terraform import check_terraform, scratch_dir
 
 
 def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: None) -> list[CheckResult]:
     config = load_config()
+    progress("terraform: loading every stack with Terraform itself (offline)")
+    with scratch_dir() as scratch:
+        terraform = check_terraform(synth, scratch)
     progress("rendering the app chart for each environment and the cluster-bootstrap chart")
     apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
     bootstrap = render_bootstrap_release(synth)
@@ -26,8 +31,10 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
     min_nodes, max_nodes = node_pool(synth)
     ha = bool(synth.one("cluster", "digitalocean_kubernetes_cluster").get("ha"))
     return [
+        terraform,
         policy,
         check_consistency(synth, apps, bootstrap, config["consistency"]),
+        check_runtime(synth, apps),
         check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
         check_cost(
             consumers,

@@ -5,6 +5,7 @@ from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV
 from constructs import Construct
 
 from todo_infra.kube import KubeAccess
+from todo_infra.pod_security import namespace_labels
 from todo_infra.release import TodoRelease
 from todo_infra.secrets import AppSecrets, GhcrPullSecret
 from todo_infra.settings import Environment, Settings
@@ -21,7 +22,13 @@ class AppStack(TerraformStack):
         platform = remote_state(self, settings.state, stack_id="platform")
         KubeAccess(self, "kube", cluster_name=cluster.get_string("cluster_name"))
 
-        namespace = NamespaceV1(self, f"namespace-{env.namespace}", metadata=NamespaceV1Metadata(name=env.namespace))
+        namespace = NamespaceV1(
+            self,
+            f"namespace-{env.namespace}",
+            metadata=NamespaceV1Metadata(
+                name=env.namespace, labels=namespace_labels(settings.cluster.kubernetes_minor_prefix)
+            ),
+        )
         app_secrets = AppSecrets(self, "app-secrets", namespace=namespace.metadata.name)
         pull_secret = GhcrPullSecret(self, "ghcr-pull-secret", namespace=namespace.metadata.name)
         release = TodoRelease(

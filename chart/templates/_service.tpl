@@ -48,6 +48,11 @@ spec:
         dapr.io/sidecar-cpu-limit: {{ $dapr.sidecar.cpuLimit | quote }}
         dapr.io/sidecar-memory-limit: {{ $dapr.sidecar.memoryLimit | quote }}
         dapr.io/config: {{ $dapr.config.name | quote }}
+        {{- if not $root.Values.podDefaults.automountServiceAccountToken }}
+        {{- /* daprd always loads a built-in Kubernetes secret store that needs the pod's API token; without a
+        token it exits at startup unless the store is disabled (docs/architecture.md, "Dapr sidecars"). */}}
+        dapr.io/disable-builtin-k8s-secret-store: "true"
+        {{- end }}
       {{- end }}
     spec:
       automountServiceAccountToken: {{ $root.Values.podDefaults.automountServiceAccountToken }}
@@ -90,14 +95,20 @@ spec:
               value: {{ $value | quote }}
             {{- end }}
             {{- if $svc.dapr.enabled }}
+            {{- /* A component's name (and the topics of pub/sub) reach only the app-ids in that component's scopes
+            (todo.appIdsUsing): the sidecar of any other app has no such component. */}}
+            {{- if has "pubsub" $svc.dapr.components }}
             {{- range $key, $topic := $root.Values.topics }}
             - name: {{ printf "%s_TOPIC" ($key | snakecase | upper) }}
               value: {{ $topic | quote }}
             {{- end }}
             - name: DAPR_PUBSUB_NAME
               value: {{ $dapr.pubsub.name | quote }}
+            {{- end }}
+            {{- if and (has "statestore" $svc.dapr.components) $root.Values.redis.enabled }}
             - name: DAPR_STATESTORE_NAME
               value: {{ $dapr.statestore.name | quote }}
+            {{- end }}
             {{- end }}
           readinessProbe:
             httpGet:

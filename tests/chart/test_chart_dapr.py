@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import helm_python as helm
+import pytest
 
 from tests.chart.chart_support import Rendered, fullname, release_values, render
 from tests.chart.crd_schemas import crd_errors
+from tests.chart.dapr_metadata import component_problems, load_metadata
 
 
 def _metadata(component: dict[str, Any]) -> dict[str, Any]:
@@ -143,3 +146,50 @@ def test_no_configuration_without_a_sidecar(chart: helm.Chart, sets: dict[str, s
     for service in values["services"].values():
         service["dapr"]["enabled"] = False
     assert [doc for _, doc in render(chart, values, "production") if doc["kind"] == "Configuration"] == []
+
+
+# --- the components as Dapr reads them: components-contrib metadata, and names only where scoped -------------
+
+
+def test_components_are_valid_for_components_contrib(cloud: Rendered) -> None:
+    for component in cloud.of_kind("Component"):
+        metadata = load_metadata(component["spec"]["type"])
+        assert component_problems(component, metadata) == [], component["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"name": "saslMechanism", "value": "SCRAM-SHA-256"}, "saslMechanism: 'SCRAM-SHA-256' is not one of"),
+        ({"name": "maxMessageBytes", "value": "1MB"}, "maxMessageBytes: '1MB' is not a number"),
+        ({"name": "disableTLS", "value": "false"}, "unknown metadata field 'disableTLS'"),
+        ({"name": "authType", "value": "scram"}, "authType 'scram' selects no authentication profile"),
+        ({"name": "saslPassword", "remove": True}, "required metadata field 'saslPassword' is missing"),
+    ],
+    ids=["value not allowed", "not a number", "misspelt field", "unknown auth type", "required field missing"],
+)
+def test_component_metadata_check_refuses_seeded_faults(
+    production: Rendered, change: dict[str, Any], problem: str
+) -> None:
+    pubsub = copy.deepcopy(production.get("Component", "pubsub"))
+    items = [item for item in pubsub["spec"]["metadata"] if item["name"] != change["name"]]
+    if not change.get("remove"):
+        items.append({"name": change["name"], "value": change["value"]})
+    pubsub["spec"]["metadata"] = items
+    problems = component_problems(pubsub, load_metadata("pubsub.kafka"))
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_component_names_reach_only_the_app_ids_in_their_scopes(rendered: Rendered) -> None:
+    components = {c["metadata"]["name"]: set(c["scopes"]) for c in rendered.of_kind("Component")}
+    setting = {"DAPR_PUBSUB_NAME": "pubsub", "DAPR_STATESTORE_NAME": "statestore"}
+    seen = set()
+    for deployment in rendered.of_kind("Deployment"):
+        app_id = deployment["spec"]["template"]["metadata"].get("annotations", {}).get("dapr.io/app-id")
+        for env in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if env["name"] in setting or env["name"].endswith("_TOPIC"):
+                component = setting.get(env["name"], "pubsub")
+                assert app_id in components[component], f"{app_id} gets {env['name']} but is not in its scopes"
+                seen.add((app_id, env["name"]))
+    assert ("backend", "DAPR_STATESTORE_NAME") in seen and ("mcp", "DAPR_PUBSUB_NAME") in seen
+    assert ("mcp", "DAPR_STATESTORE_NAME") not in seen and ("sse-gateway", "DAPR_STATESTORE_NAME") not in seen

@@ -51,7 +51,14 @@ def test_preflight_passes_on_the_repo(run: Run) -> None:
     problems = {c["name"]: c["problems"] for c in run.report["checks"]}
     assert run.returncode == 0, problems
     assert run.report["ok"] is True
-    assert [c["name"] for c in run.report["checks"]] == ["policy", "consistency", "capacity", "cost"]
+    assert [c["name"] for c in run.report["checks"]] == [
+        "terraform",
+        "policy",
+        "consistency",
+        "runtime",
+        "capacity",
+        "cost",
+    ]
 
 
 def test_progress_is_shown_while_it_runs(run: Run) -> None:
@@ -68,6 +75,13 @@ def test_policy_scanned_all_three_frameworks_with_no_failure(run: Run) -> None:
     assert all(row[2] == "0" for row in policy.rows)
 
 
+def test_terraform_loaded_every_stack(run: Run, synth: Synth) -> None:
+    terraform = results(run)["terraform"]
+    assert [row[0] for row in terraform.rows] == list(synth.manifest["stacks"])
+    assert all(row[2] == "ok" for row in terraform.rows)
+    assert terraform.title.startswith("Terraform 1.11.4 ")
+
+
 def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
     checks = results(run)
     capacity, cost = checks["capacity"].figures, checks["cost"].figures
@@ -79,8 +93,10 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
 
 def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:
     text = render_text(list(results(run).values()))
-    assert text.count("\n== ") + text.startswith("== ") == 4
-    assert text.splitlines()[-1] == ("PREFLIGHT PASSED: policy ok, consistency ok, capacity ok, cost ok")
+    assert text.count("\n== ") + text.startswith("== ") == 6
+    assert text.splitlines()[-1] == (
+        "PREFLIGHT PASSED: terraform ok, policy ok, consistency ok, runtime ok, capacity ok, cost ok"
+    )
 
 
 def test_markdown_summary_is_marked_for_the_pull_request_comment(run: Run) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from preflight.policy import ROOT, check_policy, unexplained_skips
 from preflight.render import RenderedRelease, render_app_release
 from preflight.report import load_config
 from preflight.synth import Synthesized
+from preflight.terraform import check_terraform
 from tests.synth import Synth
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -29,6 +32,36 @@ def edited(synth: Synthesized) -> Synthesized:
 
 def app(apps: list[RenderedRelease], stack: str) -> RenderedRelease:
     return next(release for release in apps if release.stack == stack)
+
+
+# --- terraform ------------------------------------------------------------------------------------------------
+
+
+def test_terraform_check_fails_on_a_configuration_terraform_rejects_and_quotes_terraform(
+    synth: Synth, tmp_path: Path
+) -> None:
+    """Seeded failure: the image-tag validation main once had (a `\\.` in the regex), in a copy of the stacks."""
+    outdir = tmp_path / "cdktf.out"
+    shutil.copytree(synth.outdir, outdir, ignore=shutil.ignore_patterns("assets"))
+    path = outdir / synth.manifest["stacks"]["app-staging"]["synthesizedStackPath"]
+    stack = json.loads(path.read_text())
+    (validation,) = stack["variable"]["image_tag"]["validation"]
+    validation["condition"] = validation["condition"].replace("[.]", "\\.")
+    path.write_text(json.dumps(stack, indent=2))
+    result = check_terraform(dataclasses.replace(synth, outdir=outdir), tmp_path / "scratch")
+    assert not result.ok
+    assert {row[0]: row[2] for row in result.rows}["app-staging"] == "FAILED"
+    assert {row[2] for row in result.rows if row[0] != "app-staging"} == {"ok"}
+    assert any(
+        p.startswith("app-staging: cdk.tf.json:") and "Invalid variable validation condition" in p
+        for p in result.problems
+    ), result.problems
+
+
+def test_terraform_check_passes_on_the_repo(synth: Synth, tmp_path: Path) -> None:
+    result = check_terraform(synth, tmp_path)
+    assert result.ok, result.problems
+    assert len(result.rows) == len(synth.manifest["stacks"])
 
 
 # --- policy ---------------------------------------------------------------------------------------------------
