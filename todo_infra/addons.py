@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from cdktf import ITerraformDependable
 from constructs import Construct
 
-from todo_infra.helm import helm_release
+from todo_infra.helm import helm_release, values_document
 
 ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
 
@@ -117,8 +116,7 @@ class AddonRelease(Construct):
         super().__init__(scope, id_)
         values = [addon_values(addon)]
         if extra_values:
-            # Plain YAML; a token inside a string (e.g. a local's value) becomes a Terraform interpolation.
-            values.append(yaml.safe_dump(dict(extra_values), sort_keys=False))
+            values.append(values_document(extra_values))
         self.release = helm_release(
             self,
             name=addon.release,

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import yaml
 from cdktf import ITerraformDependable
 from constructs import Construct
 
-from todo_infra.helm import helm_release, local_chart
+from todo_infra.helm import helm_release, local_chart, values_document
 
 BOOTSTRAP_CHART_DIR = Path(__file__).resolve().parent.parent / "k8s" / "cluster-bootstrap"
 
@@ -34,7 +33,7 @@ class ClusterBootstrap(Construct):
             name="cluster-bootstrap",
             chart=local_chart(self, BOOTSTRAP_CHART_DIR),
             namespace=namespace,
-            values=[yaml.safe_dump(dict(values), sort_keys=False)],
+            values=[values_document(values)],
             timeout=300,
             depends_on=depends_on,
         )

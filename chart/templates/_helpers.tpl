@@ -121,6 +121,16 @@ namespace="{{ .Release.Namespace }}"
 {{- end }}
 
 {{/*
+todo.podService — wraps a PromQL vector with a `pod` label so that it also carries `service`: the Deployment the pod
+belongs to, i.e. the pod name without the ReplicaSet hash and pod suffix Kubernetes appends (both drawn from the
+alphabet of k8s.io/apimachinery/pkg/util/rand: bcdfghjklmnpqrstvwxz2456789). The same `service` value as the
+error-rate alerts' (the Kubernetes Service, named like its Deployment). Takes the expression as a string.
+*/}}
+{{- define "todo.podService" -}}
+{{- printf "label_replace(%s, \"service\", \"$1\", \"pod\", \"(.+)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\")" . }}
+{{- end }}
+
+{{/*
 todo.enabledServices — JSON list of the enabled service names (sorted); NetworkPolicies select app pods with it.
 */}}
 {{- define "todo.enabledServices" -}}

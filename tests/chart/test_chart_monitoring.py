@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import helm_python as helm
 import promql_parser
 import pytest
 
-from tests.chart.chart_support import Rendered, fullname
+from tests.chart.chart_support import Rendered, fullname, release_values, render
 
 SEED_ALERTS = {
     "HighErrorRate": ("5m", "warning", 0.05),
@@ -116,3 +117,17 @@ def test_alerts_have_summary_description_and_runbook(rendered: Rendered) -> None
 def test_promql_parser_rejects_broken_expressions() -> None:
     with pytest.raises(ValueError):
         promql_parser.parse("sum(rate(http_requests_total[5m]) > 0.05")
+
+
+def test_error_rate_alerts_read_the_metric_and_label_the_values_name(chart: helm.Chart, sets: dict[str, str]) -> None:
+    """The services' metrics contract lives in values (monitoring.alerts.requestsMetric / statusLabel): the rules
+    follow them, so a service that names its counter differently is one values change away."""
+    values = release_values("production", sets)
+    values["monitoring"]["alerts"] |= {"requestsMetric": "todo_requests_total", "statusLabel": "code"}
+    documents = [doc for _, doc in render(chart, values, "production")]
+    (rule,) = [doc for doc in documents if doc["kind"] == "PrometheusRule"]
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    for alert in ("HighErrorRate", "CriticalErrorRate"):
+        selectors = _selectors(alerts[alert]["expr"])
+        assert {s.name for s in selectors} == {"todo_requests_total"}
+        assert [m.value for s in selectors for m in s.matchers.matchers if m.name == "code"] == ["5.."]

@@ -166,7 +166,9 @@ def test_alerts_route_to_slack_when_configured_else_to_an_explicit_null_receiver
     route = yaml.safe_load(kps["values"][1])["alertmanager"]["config"]["route"]
     assert route["receiver"] == "null"
     assert {"receiver": "null", "matchers": ['alertname = "Watchdog"']} in route["routes"]
-    assert {"receiver": "${local.alert_receiver}", "matchers": ['severity =~ "critical|warning"']} in route["routes"]
+    assert {"receiver": "${jsonencode(local.alert_receiver)}", "matchers": ['severity =~ "critical|warning"']} in route[
+        "routes"
+    ]
     assert (
         synth.stacks["platform"]["locals"]["alert_receiver"]
         == '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'

@@ -1,0 +1,111 @@
+"""The six alerts, judged by Prometheus's own rule engine: `promtool test rules` over the PrometheusRule each
+environment renders, with the unit tests of alerts.test.yaml (thresholds, durations, severities, labels, and the
+other environment's namespace ignored)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import toolchain
+from preflight.render import RenderedRelease, render_app_release
+from tests.synth import Synth
+
+TESTS = Path(__file__).resolve().parent / "alerts.test.yaml"
+OTHER = {"staging": "production", "production": "staging"}
+
+
+@pytest.fixture(scope="module")
+def releases(synth: Synth) -> dict[str, RenderedRelease]:
+    return {env: render_app_release(synth, f"app-{env}") for env in OTHER}
+
+
+def rule_groups(release: RenderedRelease, *, annotations: bool = True) -> dict[str, Any]:
+    """The rendered PrometheusRule as a Prometheus rule file; without annotations for the unit tests, which judge
+    when and with which labels an alert fires (the annotations' templates are checked by `promtool check rules`)."""
+    (rule,) = release.of_kind("PrometheusRule")
+    groups = yaml.safe_load(yaml.safe_dump(rule["spec"]["groups"]))
+    if not annotations:
+        for group in groups:
+            for item in group["rules"]:
+                item.pop("annotations", None)
+    return {"groups": groups}
+
+
+def promtool_test(folder: Path, rules: dict[str, Any], namespace: str) -> subprocess.CompletedProcess[str]:
+    """Run alerts.test.yaml against `rules` for `namespace`, in a folder of its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    text = TESTS.read_text().replace("OTHER_NAMESPACE", OTHER[namespace]).replace("NAMESPACE", namespace)
+    (folder / "alerts.test.yaml").write_text(text)
+    promtool = toolchain.find("promtool")
+    return subprocess.run(
+        [str(promtool), "test", "rules", "alerts.test.yaml"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_promtool_passes_the_alert_unit_tests(
+    releases: dict[str, RenderedRelease], tmp_path: Path, environment: str
+) -> None:
+    result = promtool_test(tmp_path, rule_groups(releases[environment], annotations=False), environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_promtool_checks_the_rendered_rules(releases: dict[str, RenderedRelease], tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rule_groups(releases["production"]), sort_keys=False))
+    result = subprocess.run(
+        [str(toolchain.find("promtool")), "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 6 rules found" in result.stdout
+
+
+def _with_expr(rules: dict[str, Any], alert: str, expr: str) -> dict[str, Any]:
+    changed: dict[str, Any] = yaml.safe_load(yaml.safe_dump(rules))
+    for group in changed["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == alert:
+                rule["expr"] = expr
+    return changed
+
+
+def test_increase_would_fire_at_exactly_three_restarts(releases: dict[str, RenderedRelease], tmp_path: Path) -> None:
+    """Seeded failure: PodCrashLooping counting restarts with increase(), as main had it. increase() extrapolates
+    3 restarts to slightly more than 3, so the pod that restarted exactly 3 times alerts, and promtool says so."""
+    rules = rule_groups(releases["staging"], annotations=False)
+    (crash,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "PodCrashLooping"]
+    restarts = 'kube_pod_container_status_restarts_total{namespace="staging"}'
+    exact = f"max_over_time({restarts}[1h]) - min_over_time({restarts}[1h])"
+    assert exact in crash["expr"]
+    result = promtool_test(
+        tmp_path,
+        _with_expr(rules, "PodCrashLooping", crash["expr"].replace(exact, f"increase({restarts}[1h])")),
+        "staging",
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "alertname: PodCrashLooping" in output
+    assert 'pod="todo-app-mcp-5c8b9d7f6b-q9w2z"' in output.split("got:", 1)[1]
+
+
+def test_a_rule_that_ignores_the_namespace_fails(releases: dict[str, RenderedRelease], tmp_path: Path) -> None:
+    """Seeded failure: production's HighMemory without its namespace matcher also alerts on staging's pods."""
+    rules = rule_groups(releases["production"], annotations=False)
+    (memory,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "HighMemory"]
+    result = promtool_test(
+        tmp_path, _with_expr(rules, "HighMemory", memory["expr"].replace('namespace="production", ', "")), "production"
+    )
+    assert result.returncode != 0
+    assert "HighMemory" in result.stdout + result.stderr
