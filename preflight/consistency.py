@@ -35,7 +35,7 @@ def secret_keys_read(release: RenderedRelease) -> set[str]:
 
 
 def _secrets(synth: Synthesized, release: RenderedRelease, allowed_unused: Mapping[str, str]) -> tuple[Row, list[str]]:
-    created = set(synth.secret(release.stack, APP_SECRETS_NAME)["data"])
+    created = set(synth.secret(release.stack, APP_SECRETS_NAME)["data_wo"])
     read = secret_keys_read(release)
     problems = [
         f"{release.stack}: manifests read app-secrets key {key} that the stack does not create"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -222,26 +223,35 @@ def check_terraform(synth: Synthesized, scratch: Path, terraform: Terraform | No
     )
 
 
-def evaluate_release_values(
+def evaluate(
     terraform: Terraform,
     folder: Path,
+    *,
+    stack_dir: Path,
     stack: Mapping[str, Any],
-    release: Mapping[str, Any],
+    expressions: Mapping[str, str],
     variables: Mapping[str, str],
-) -> list[str]:
-    """A helm_release's `values` documents as Terraform renders them for the given variables: the stack's
-    variables and locals, exactly as synthesized, and one output per document (values that read resources cannot
-    be evaluated without providers). Variables not given get a dummy value when they have no default."""
-    documents = list(release.get("values", []))
+) -> dict[str, Any]:
+    """Values of expressions taken from a synthesized stack, as Terraform computes them for the given variables.
+
+    The evaluation runs in `folder` with the stack's variables and locals as synthesized and a copy of its assets
+    (templatefile() paths are relative to the stack), and one output per expression. The only change: variables
+    lose `ephemeral`, because an output may not carry an ephemeral value. Expressions that read resources cannot be
+    evaluated without providers. Variables not given get a dummy value when they have no default."""
+    declared = {
+        name: {k: v for k, v in spec.items() if k != "ephemeral"} for name, spec in stack.get("variable", {}).items()
+    }
     config = {
-        "variable": stack.get("variable", {}),
+        "variable": declared,
         "locals": stack.get("locals", {}),
-        "output": {f"values_{i}": {"value": doc, "sensitive": True} for i, doc in enumerate(documents)},
+        "output": {name: {"value": expression, "sensitive": True} for name, expression in expressions.items()},
     }
     write_config(folder, {key: value for key, value in config.items() if value})
-    env = {f"TF_VAR_{name}": "dummy" for name, spec in stack.get("variable", {}).items() if "default" not in spec}
+    if (stack_dir / "assets").is_dir():
+        shutil.copytree(stack_dir / "assets", folder / "assets", dirs_exist_ok=True)
+    env = {f"TF_VAR_{name}": "1" for name, spec in declared.items() if "default" not in spec}
     env.update({f"TF_VAR_{name}": value for name, value in variables.items()})
     outcome = terraform.apply(folder, env=env)
     if outcome.returncode != 0:
-        raise RuntimeError(f"terraform could not render the values: {outcome.first_error()}")
-    return [str(outcome.values[f"values_{i}"]) for i in range(len(documents))]
+        raise RuntimeError(f"terraform could not evaluate the expressions: {outcome.first_error()}")
+    return outcome.values

@@ -58,7 +58,7 @@ class PlatformStack(TerraformStack):
             self,
             "kube-prometheus-stack",
             addon=KUBE_PROMETHEUS_STACK,
-            extra_values=monitoring_secrets.alert_route(),
+            extra_values=monitoring_secrets.chart_values(),
             depends_on=[monitoring_secrets.grafana, monitoring_secrets.alertmanager],
         )
         loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace]])

@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_digitalocean.kubernetes_cluster import (
 from cdktf_cdktf_provider_digitalocean.vpc import Vpc
 from constructs import Construct
 
+from todo_infra.kube import TOKEN_LIFETIME_SECONDS
 from todo_infra.settings import ClusterSettings
 
 
@@ -50,6 +51,8 @@ class DoksCluster(Construct):
                 tags=tags,
             ),
             tags=tags,
+            # The resource stores a kubeconfig in state as well: its token expires within the hour too.
+            kubeconfig_expire_seconds=TOKEN_LIFETIME_SECONDS,
             # Auto-upgrade moves the version inside the maintenance window; without this, any apply after a
             # new patch release would upgrade immediately (or fight the upgrade). Minor upgrades: runbook.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["version"]),

@@ -1,72 +1,71 @@
-"""Secrets the monitoring add-ons read, and the Alertmanager routing that depends on them."""
+"""Secrets of the monitoring add-ons: Grafana's admin login and the whole Alertmanager configuration.
+
+Both are written through write-only arguments (todo_infra/secrets.py). The Alertmanager configuration holds the
+Slack webhook, so it is a Secret too: Terraform renders `k8s/addons/alertmanager.yaml.tftpl` with the webhook
+into `alertmanager-config`, which kube-prometheus-stack's Alertmanager reads instead of a configuration of its own
+(`alertmanagerSpec.useExistingSecret` / `configSecret`).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from cdktf import TerraformLocal
-from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+from cdktf import AssetType, Fn, TerraformAsset
 from constructs import Construct
 
-from todo_infra.secrets import sensitive_variable
+from todo_infra.secrets import secret_variable, write_only_secret
 
 GRAFANA_ADMIN_SECRET = "grafana-admin"
-ALERTMANAGER_SLACK_SECRET = "alertmanager-slack"
-SLACK_WEBHOOK_KEY = "webhook-url"
+GRAFANA_USER_KEY = "admin-user"
+GRAFANA_PASSWORD_KEY = "admin-password"
+ALERTMANAGER_CONFIG_SECRET = "alertmanager-config"
+#: The key the Prometheus Operator reads the configuration from.
+ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"
+ALERTMANAGER_TEMPLATE = Path(__file__).resolve().parent.parent / "k8s" / "addons" / "alertmanager.yaml.tftpl"
 
 
 class MonitoringSecrets(Construct):
-    """Grafana's admin login and Alertmanager's Slack webhook, from sensitive variables.
-
-    Grafana never starts with a chart-default password; Alertmanager reads the webhook from a mounted
-    file, so the URL is in neither values nor the rendered config.
-    """
+    """Grafana never starts with a chart-default password; critical and warning alerts go to Slack when a webhook
+    is set, to the `null` receiver otherwise."""
 
     def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
         super().__init__(scope, id_)
-        password = sensitive_variable(scope, "grafana_admin_password", "Grafana admin password")
-        self.webhook = sensitive_variable(
-            scope,
+        password = secret_variable(self, "grafana_admin_password", "Grafana admin password")
+        webhook = secret_variable(
+            self,
             "alertmanager_slack_webhook_url",
             "Slack incoming-webhook URL for critical and warning alerts; empty routes them to the null receiver",
             default="",
         )
-        self.grafana = SecretV1(
+        self.grafana = write_only_secret(
             self,
             "grafana-admin",
-            metadata=SecretV1Metadata(name=GRAFANA_ADMIN_SECRET, namespace=namespace),
-            data={"admin-user": "admin", "admin-password": password},
+            name=GRAFANA_ADMIN_SECRET,
+            namespace=namespace,
+            data={GRAFANA_USER_KEY: "admin", GRAFANA_PASSWORD_KEY: password},
         )
-        self.alertmanager = SecretV1(
+        template = TerraformAsset(self, "alertmanager-template", path=str(ALERTMANAGER_TEMPLATE), type=AssetType.FILE)
+        self.alertmanager = write_only_secret(
             self,
-            "alertmanager-slack",
-            metadata=SecretV1Metadata(name=ALERTMANAGER_SLACK_SECRET, namespace=namespace),
-            data={SLACK_WEBHOOK_KEY: self.webhook},
+            "alertmanager-config",
+            name=ALERTMANAGER_CONFIG_SECRET,
+            namespace=namespace,
+            data={ALERTMANAGER_CONFIG_KEY: Fn.templatefile(template.path, {"slack_webhook_url": webhook})},
         )
 
-    def alert_route(self) -> dict[str, Any]:
-        """critical and warning go to Slack when a webhook is set, otherwise explicitly to `null`."""
-        # Whether a webhook is set is not itself secret; the URL stays sensitive. (Written as a local:
-        # cdktf's Op helpers drop falsy operands such as "" and 0.)
-        local = TerraformLocal(
-            self, "alert_receiver", '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'
-        )
-        local.override_logical_id("alert_receiver")
-        receiver = local.as_string
+    @staticmethod
+    def chart_values() -> dict[str, Any]:
+        """kube-prometheus-stack values that point Grafana and Alertmanager at these Secrets."""
         return {
-            "alertmanager": {
-                "config": {
-                    "route": {
-                        "group_by": ["namespace", "alertname"],
-                        "group_wait": "30s",
-                        "group_interval": "5m",
-                        "repeat_interval": "12h",
-                        "receiver": "null",
-                        "routes": [
-                            {"receiver": "null", "matchers": ['alertname = "Watchdog"']},
-                            {"receiver": receiver, "matchers": ['severity =~ "critical|warning"']},
-                        ],
-                    }
+            "grafana": {
+                "admin": {
+                    "existingSecret": GRAFANA_ADMIN_SECRET,
+                    "userKey": GRAFANA_USER_KEY,
+                    "passwordKey": GRAFANA_PASSWORD_KEY,
                 }
-            }
+            },
+            "alertmanager": {
+                "alertmanagerSpec": {"useExistingSecret": True, "configSecret": ALERTMANAGER_CONFIG_SECRET}
+            },
         }

@@ -1,42 +1,86 @@
-"""Kubernetes Secrets of one app namespace, each value from its own sensitive Terraform variable.
+"""Kubernetes Secrets whose values never reach Terraform state, plan files or outputs.
 
-Values arrive as `TF_VAR_*` from GitHub environment secrets. The synthesized JSON holds only variable
-references; Terraform state does hold the values, which is why the state bucket is private (README).
+Every secret input is an ephemeral, sensitive Terraform variable (`TF_VAR_*`, from GitHub environment secrets).
+Terraform lets an ephemeral value reach only write-only arguments, so each Secret is written through
+`kubernetes_secret_v1.data_wo`, which the provider sends to the cluster and never stores. It sends it only when
+`data_wo_revision` changes: that revision is a keyed digest of the values, computed by dev.py before Terraform
+runs (todo_infra/secret_revisions.py), so a rotated secret reaches the cluster on the next deploy by itself.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from cdktf import Fn, TerraformVariable
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from todo_infra.app_secrets import APP_SECRET_KEYS, APP_SECRETS_NAME, GHCR_PULL_SECRET_NAME, variable_name
+from todo_infra.secret_revisions import DIGEST_KEY_ENV
 
 GHCR_REGISTRY = "ghcr.io"
 
 
-def sensitive_variable(scope: Construct, name: str, description: str, *, default: str | None = None) -> str:
-    """Declare a sensitive string variable and return its reference."""
-    return TerraformVariable(
+def secret_variable(scope: Construct, name: str, description: str, *, default: str | None = None) -> str:
+    """Declare an ephemeral, sensitive string variable named `name` and return its reference."""
+    variable = TerraformVariable(
         scope, name, type="string", sensitive=True, nullable=False, default=default, description=description
-    ).string_value
+    )
+    variable.override_logical_id(name)
+    variable.add_override("ephemeral", True)
+    return variable.string_value
+
+
+def write_only_secret(
+    scope: Construct, id_: str, *, name: str, namespace: str, data: Mapping[str, str], type_: str = "Opaque"
+) -> SecretV1:
+    """A Secret written only through `data_wo`, with a `<name>_revision` variable that dev.py derives.
+
+    Created directly in `scope`, so a Secret keeps the Terraform address it had when it was written through `data`
+    (the upgrade in docs/runbooks/deploy.md keeps every Secret in place)."""
+    revision = TerraformVariable(
+        scope,
+        f"{id_}-revision",
+        type="number",
+        nullable=False,
+        description=(
+            f"Revision of the Secret {name}: a keyed digest of its values, set by dev.py "
+            f"(HMAC under {DIGEST_KEY_ENV}); it changes whenever a value changes"
+        ),
+    )
+    revision.override_logical_id(revision_variable_name(name))
+    revision.add_validation(
+        condition=f"${{{revision.fqn} >= 1 && floor({revision.fqn}) == {revision.fqn}}}",
+        error_message=f"The revision of {name} is a positive integer that dev.py computes; run through dev.py.",
+    )
+    return SecretV1(
+        scope,
+        id_,
+        metadata=SecretV1Metadata(name=name, namespace=namespace),
+        type=type_,
+        data_wo=dict(data),
+        data_wo_revision=revision.number_value,
+    )
+
+
+def revision_variable_name(secret_name: str) -> str:
+    """app-secrets -> app_secrets_revision."""
+    return f"{secret_name.replace('-', '_')}_revision"
 
 
 class AppSecrets(Construct):
-    """`app-secrets` with exactly the nine keys of seed §3."""
+    """`app-secrets` with exactly the nine keys of the app's secret table (todo_infra/app_secrets.py)."""
 
     def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
         super().__init__(scope, id_)
         data = {
-            # REDIS_PASSWORD is empty for the in-cluster Redis (seed §3); every other key must be given.
-            key: sensitive_variable(
-                scope, variable_name(key), f"app-secrets {key}", default="" if key == "REDIS_PASSWORD" else None
+            # REDIS_PASSWORD is empty for the in-cluster Redis; every other key must be given.
+            key: secret_variable(
+                self, variable_name(key), f"app-secrets {key}", default="" if key == "REDIS_PASSWORD" else None
             )
             for key in APP_SECRET_KEYS
         }
-        self.secret = SecretV1(
-            self, "secret", metadata=SecretV1Metadata(name=APP_SECRETS_NAME, namespace=namespace), data=data
-        )
+        self.secret = write_only_secret(self, "secret", name=APP_SECRETS_NAME, namespace=namespace, data=data)
 
 
 class GhcrPullSecret(Construct):
@@ -44,14 +88,15 @@ class GhcrPullSecret(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
         super().__init__(scope, id_)
-        username = sensitive_variable(scope, "ghcr_username", "GHCR user that owns the pull token")
-        token = sensitive_variable(scope, "ghcr_token", "GHCR token with read:packages only")
+        username = secret_variable(self, "ghcr_username", "GHCR user that owns the pull token")
+        token = secret_variable(self, "ghcr_token", "GHCR token with read:packages only")
         auth = Fn.base64encode(Fn.join(":", [username, token]))
         config = Fn.jsonencode({"auths": {GHCR_REGISTRY: {"username": username, "password": token, "auth": auth}}})
-        self.secret = SecretV1(
+        self.secret = write_only_secret(
             self,
             "secret",
-            metadata=SecretV1Metadata(name=GHCR_PULL_SECRET_NAME, namespace=namespace),
-            type="kubernetes.io/dockerconfigjson",
+            name=GHCR_PULL_SECRET_NAME,
+            namespace=namespace,
+            type_="kubernetes.io/dockerconfigjson",
             data={".dockerconfigjson": config},
         )

@@ -1,20 +1,19 @@
 """The Alertmanager configuration the platform stack produces, judged by Alertmanager's own tool: Terraform renders
-the kube-prometheus-stack values for an empty and for a set Slack webhook, and `amtool check-config` and
-`amtool config routes test` read the result."""
+what the platform writes into the Secret alertmanager-config (its write-only `data_wo` expression) for an empty and
+for a set Slack webhook, and `amtool check-config` and `amtool config routes test` read the result."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 import toolchain
-from preflight.render import deep_merge
-from preflight.terraform import Terraform, evaluate_release_values
+from preflight.terraform import Terraform, evaluate
 from tests.synth import Synth
+from todo_infra.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET
 
 WEBHOOK = "alertmanager_slack_webhook_url"
 #: Which receiver each kind of alert reaches: (labels, receiver with no webhook, receiver with a webhook).
@@ -26,16 +25,25 @@ ROUTES = [
 ]
 
 
-def alertmanager_config(terraform: Terraform, synth: Synth, folder: Path, webhook: str) -> dict[str, Any]:
-    """alertmanager.config of the kube-prometheus-stack release: its values documents rendered by Terraform, merged
-    in order as Helm merges them (the chart writes this map to the Alertmanager configuration unchanged)."""
-    release = synth.release("platform", "kube-prometheus-stack")
-    rendered = evaluate_release_values(terraform, folder, synth.stacks["platform"], release, {WEBHOOK: webhook})
-    values: dict[str, Any] = {}
-    for document in rendered:
-        values = deep_merge(values, yaml.safe_load(document))
-    config: dict[str, Any] = values["alertmanager"]["config"]
-    return config
+def alertmanager_config(terraform: Terraform, synth: Synth, folder: Path, webhook: str) -> str:
+    """alertmanager.yaml as Terraform renders it into the Secret the platform's Alertmanager reads."""
+    stack = synth.stacks["platform"]
+    (secret,) = [
+        s
+        for s in synth.resources("platform", "kubernetes_secret_v1").values()
+        if s["metadata"]["name"] == ALERTMANAGER_CONFIG_SECRET
+    ]
+    stack_dir = synth.outdir / "stacks" / "platform"
+    expression = secret["data_wo"][ALERTMANAGER_CONFIG_KEY]
+    values = evaluate(
+        terraform,
+        folder,
+        stack_dir=stack_dir,
+        stack=stack,
+        expressions={"config": expression},
+        variables={WEBHOOK: webhook},
+    )
+    return str(values["config"])
 
 
 def amtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -50,9 +58,8 @@ def configs(terraform: Terraform, synth: Synth, tmp_path_factory: pytest.TempPat
     folder = tmp_path_factory.mktemp("alertmanager")
     written = {}
     for state, webhook in (("empty", ""), ("set", "https://hooks.slack.com/services/T000/B000/XXXX")):
-        config = alertmanager_config(terraform, synth, folder / f"terraform-{state}", webhook)
         path = folder / f"alertmanager-{state}.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.write_text(alertmanager_config(terraform, synth, folder / f"terraform-{state}", webhook))
         written[state] = path
     return written
 
@@ -91,9 +98,16 @@ def test_amtool_routes_each_alert_to_its_receiver(
     assert result.stdout.strip() == expected
 
 
+def test_the_webhook_is_in_the_secret_only_when_set(configs: dict[str, Path]) -> None:
+    empty, set_ = (yaml.safe_load(configs[state].read_text()) for state in ("empty", "set"))
+    assert "slack_api_url" not in empty["global"]
+    assert set_["global"]["slack_api_url"] == "https://hooks.slack.com/services/T000/B000/XXXX"
+    assert {r["name"]: r.get("slack_configs") for r in empty["receivers"]} == {"null": None, "slack": None}
+
+
 def test_an_unquoted_null_receiver_only_works_by_inheritance(configs: dict[str, Path], tmp_path: Path) -> None:
-    """Seeded failure: the severity route's receiver as YAML null, as main rendered it for an empty webhook. It
-    routed to "null" only by inheriting the root route's receiver; without that, amtool refuses the file."""
+    """Seeded failure: the severity route's receiver as YAML null, as main once rendered it for an empty webhook.
+    It routed to "null" only by inheriting the root route's receiver; without that, amtool refuses the file."""
     config = yaml.safe_load(configs["empty"].read_text())
     config["route"]["routes"][1]["receiver"] = None
     inherited = tmp_path / "inherited.yaml"

@@ -99,7 +99,7 @@ def test_a_secret_key_removed_from_the_stack_is_named(
     synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
 ) -> None:
     changed = edited(synth)
-    del changed.secret("app-production", "app-secrets")["data"]["OPENAI_API_KEY"]
+    del changed.secret("app-production", "app-secrets")["data_wo"]["OPENAI_API_KEY"]
     result = check_consistency(changed, apps, bootstrap, config["consistency"])
     assert result.problems == [
         "app-production: manifests read app-secrets key OPENAI_API_KEY that the stack does not create"
@@ -110,7 +110,7 @@ def test_a_secret_key_no_manifest_reads_is_named(
     synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
 ) -> None:
     changed = edited(synth)
-    changed.secret("app-staging", "app-secrets")["data"]["STRIPE_KEY"] = "${var.stripe_key}"
+    changed.secret("app-staging", "app-secrets")["data_wo"]["STRIPE_KEY"] = "${var.stripe_key}"
     result = check_consistency(changed, apps, bootstrap, {"unused_secret_keys": {}})
     assert "app-staging: the stack creates app-secrets key STRIPE_KEY that no manifest reads" in result.problems
     assert "app-staging: the stack creates app-secrets key REDPANDA_SASL_MECHANISM that no manifest reads" in (

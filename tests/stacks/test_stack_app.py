@@ -32,21 +32,22 @@ def test_namespace_is_the_environment(synth: Synth, stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_app_secrets_has_exactly_the_nine_seed_keys_each_from_its_sensitive_variable(synth: Synth, stack: str) -> None:
-    data = secret(synth, stack, "app-secrets")["data"]
+def test_app_secrets_has_exactly_the_nine_keys_each_from_its_secret_variable(synth: Synth, stack: str) -> None:
+    data = secret(synth, stack, "app-secrets")["data_wo"]
     assert sorted(data) == sorted(APP_SECRET_KEYS)
     assert len(data) == 9
     variables = synth.stacks[stack]["variable"]
     for key, value in data.items():
         assert value == f"${{var.{variable_name(key)}}}"
         assert variables[variable_name(key)]["sensitive"] is True
+        assert variables[variable_name(key)]["ephemeral"] is True
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_ghcr_pull_secret_is_a_dockerconfigjson_built_from_variables(synth: Synth, stack: str) -> None:
     pull = secret(synth, stack, "ghcr-pull-secret")
     assert pull["type"] == "kubernetes.io/dockerconfigjson"
-    config = pull["data"][".dockerconfigjson"]
+    config = pull["data_wo"][".dockerconfigjson"]
     assert config.startswith("${jsonencode(") and '"ghcr.io"' in config
     assert "var.ghcr_username" in config and "var.ghcr_token" in config
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from preflight.render import inline_values
 from tests.synth import Synth
 from todo_infra.addons import ADDONS, Addon
 
@@ -141,39 +142,27 @@ def test_promtail_ships_to_loki(releases: dict[str, dict[str, Any]]) -> None:
     assert any("loki" in dep for dep in releases["promtail"]["depends_on"])
 
 
-def test_grafana_password_comes_from_a_sensitive_variable_not_a_chart_default(
-    synth: Synth, releases: dict[str, dict[str, Any]]
-) -> None:
-    grafana = static_values(releases["kube-prometheus-stack"])["grafana"]
-    assert "adminPassword" not in grafana
-    assert grafana["admin"]["existingSecret"] == "grafana-admin"
-    secret = next(
-        s
-        for s in synth.resources("platform", "kubernetes_secret_v1").values()
-        if s["metadata"]["name"] == "grafana-admin"
-    )
-    assert secret["data"]["admin-password"] == "${var.grafana_admin_password}"
-    assert synth.stacks["platform"]["variable"]["grafana_admin_password"]["sensitive"] is True
-
-
-def test_alerts_route_to_slack_when_configured_else_to_an_explicit_null_receiver(
+def test_grafana_and_alertmanager_read_the_secrets_the_stack_writes(
     synth: Synth, releases: dict[str, dict[str, Any]]
 ) -> None:
     kps = releases["kube-prometheus-stack"]
-    receivers = {r["name"]: r for r in static_values(kps)["alertmanager"]["config"]["receivers"]}
-    assert set(receivers) == {"null", "slack"}
-    assert "api_url" not in str(receivers["slack"]), "the webhook is read from a mounted file, never from values"
-    route = yaml.safe_load(kps["values"][1])["alertmanager"]["config"]["route"]
-    assert route["receiver"] == "null"
-    assert {"receiver": "null", "matchers": ['alertname = "Watchdog"']} in route["routes"]
-    assert {"receiver": "${jsonencode(local.alert_receiver)}", "matchers": ['severity =~ "critical|warning"']} in route[
-        "routes"
-    ]
-    assert (
-        synth.stacks["platform"]["locals"]["alert_receiver"]
-        == '${nonsensitive(var.alertmanager_slack_webhook_url != "") ? "slack" : "null"}'
-    )
-    assert synth.stacks["platform"]["variable"]["alertmanager_slack_webhook_url"]["sensitive"] is True
+    values = inline_values(kps)
+    assert "adminPassword" not in values["grafana"], "never a chart-default password"
+    assert "config" not in values["alertmanager"], "no Alertmanager configuration in values: the webhook is secret"
+    written = {s["metadata"]["name"]: s for s in synth.resources("platform", "kubernetes_secret_v1").values()}
+    admin = values["grafana"]["admin"]
+    grafana = written[admin["existingSecret"]]
+    assert set(grafana["data_wo"]) == {admin["userKey"], admin["passwordKey"]}
+    assert grafana["data_wo"][admin["passwordKey"]] == "${var.grafana_admin_password}"
+    spec = values["alertmanager"]["alertmanagerSpec"]
+    assert spec["useExistingSecret"] is True
+    alertmanager = written[spec["configSecret"]]
+    assert list(alertmanager["data_wo"]) == ["alertmanager.yaml"]
+    assert "templatefile(" in alertmanager["data_wo"]["alertmanager.yaml"]
+    assert "var.alertmanager_slack_webhook_url" in alertmanager["data_wo"]["alertmanager.yaml"]
+    assert {"monitoring-secrets_grafana-admin", "monitoring-secrets_alertmanager-config"} <= {
+        dep.split(".")[1].rsplit("_", 1)[0] for dep in kps["depends_on"]
+    }
 
 
 def test_bootstrap_chart_installs_after_cert_manager_and_dapr(

@@ -57,3 +57,41 @@ def test_no_kubernetes_manifest_anywhere(synth: Synth, variant: Synth) -> None:
     for result in (synth, variant):
         for stack in result.stacks.values():
             assert "kubernetes_manifest" not in stack.get("resource", {})
+
+
+# --- write-only secrets and short-lived cluster tokens ----------------------------------------------------------
+
+#: Terraform addresses of the Secrets when they were written through `data`. The write-only layout keeps them, so
+#: the upgrade (docs/runbooks/deploy.md) changes every Secret in place instead of deleting and recreating it.
+ADDRESSES = {
+    "app-staging": {"app-secrets_secret_CE86DAB4", "ghcr-pull-secret_7D21386B"},
+    "app-production": {"app-secrets_secret_CE86DAB4", "ghcr-pull-secret_7D21386B"},
+    "platform": {"monitoring-secrets_grafana-admin_E7222E77", "monitoring-secrets_alertmanager-config_CC004108"},
+}
+
+
+def test_every_secret_variable_is_ephemeral(synth: Synth) -> None:
+    """Ephemeral: Terraform keeps the value out of state and plan files, and lets it reach write-only arguments only."""
+    for stack in synth.stacks.values():
+        for name, variable in stack.get("variable", {}).items():
+            if variable.get("sensitive"):
+                assert variable.get("ephemeral") is True, name
+
+
+@pytest.mark.parametrize("stack", ["platform", "app-staging", "app-production"])
+def test_every_secret_is_written_only_through_data_wo_with_its_revision(synth: Synth, stack: str) -> None:
+    secrets = synth.resources(stack, "kubernetes_secret_v1")
+    assert set(secrets) == ADDRESSES[stack]
+    for secret in secrets.values():
+        assert "data" not in secret and "binary_data" not in secret
+        assert secret["data_wo"]
+        revision = f"{secret['metadata']['name'].replace('-', '_')}_revision"
+        assert secret["data_wo_revision"] == f"${{var.{revision}}}"
+        assert synth.stacks[stack]["variable"][revision]["type"] == "number"
+
+
+def test_cluster_tokens_in_state_expire_within_the_hour(synth: Synth) -> None:
+    assert synth.one("cluster", "digitalocean_kubernetes_cluster")["kubeconfig_expire_seconds"] == 3600
+    for stack in ("platform", "app-staging", "app-production"):
+        lookup = synth.one(stack, "digitalocean_kubernetes_cluster", data=True)
+        assert lookup["kubeconfig_expire_seconds"] == 3600, stack

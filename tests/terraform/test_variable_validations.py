@@ -13,6 +13,8 @@ from preflight.terraform import Outcome, Terraform, write_config
 from tests.synth import Synth
 from todo_infra.settings import IMAGE_TAG_PATTERN
 
+#: Accepted and refused values of the write-only secrets' revisions (every `<secret>_revision` variable).
+REVISION_CASES = (["1", "2375483147220029", "4503599627370495"], ["0", "-3", "1.5"])
 #: (variable, accepted values, refused values) for every validated variable of the stacks.
 CASES: dict[str, tuple[list[str], list[str]]] = {
     "image_tag": (
@@ -33,6 +35,17 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
+def cases(name: str) -> tuple[list[str], list[str]]:
+    return REVISION_CASES if name.endswith("_revision") else CASES[name]
+
+
+def valid_value(name: str, spec: dict[str, Any]) -> str:
+    """A value the variable accepts, for plans that judge another variable."""
+    if spec.get("validation"):
+        return cases(name)[0][0]
+    return "1" if spec.get("type") == "number" else "dummy"
+
+
 def validated_variables(synth: Synth) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (stack_id, name): variable
@@ -48,7 +61,7 @@ def plan(
     """`terraform plan` of the variables alone; every other required variable but `unset` gets a dummy value."""
     write_config(folder, {"variable": variables})
     env = {
-        f"TF_VAR_{name}": "dummy"
+        f"TF_VAR_{name}": valid_value(name, spec)
         for name, spec in variables.items()
         if "default" not in spec and name not in values and name != unset
     }
@@ -59,7 +72,23 @@ def plan(
 def test_every_validated_variable_has_cases(synth: Synth) -> None:
     names = {name for _, name in validated_variables(synth)}
     assert names, "no stack validates a variable: the cases below would test nothing"
-    assert names == set(CASES), "add accepted and refused values for each validated variable to CASES"
+    assert {name for name in names if not name.endswith("_revision")} == set(CASES), "add cases to CASES"
+    assert any(name.endswith("_revision") for name in names)
+
+
+def test_terraform_accepts_and_refuses_every_revision(terraform: Terraform, synth: Synth, tmp_path: Path) -> None:
+    accepted, refused = REVISION_CASES
+    for (stack_id, name), variable in validated_variables(synth).items():
+        if not name.endswith("_revision"):
+            continue
+        variables = synth.stacks[stack_id]["variable"]
+        for index, value in enumerate(accepted + refused):
+            outcome = plan(terraform, tmp_path / stack_id / name / str(index), variables, {name: value})
+            if value in accepted:
+                assert outcome.returncode == 0, f"{stack_id} {name}={value}: {outcome.first_error()}"
+            else:
+                assert outcome.returncode != 0, f"{stack_id} {name}={value} accepted"
+                assert variable["validation"][0]["error_message"] in outcome.first_error()
 
 
 @pytest.fixture(scope="module")
