@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import toolchain
+from todo_infra.secret_revisions import DigestKeyError, revisions
+from todo_infra.state_scrub import ScrubError, scrub_stack
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -180,6 +182,94 @@ def test(args: list[str]) -> int:
     return result.returncode
 
 
+#: cdktf commands that run Terraform with the stacks' variables.
+TERRAFORM_COMMANDS = ("diff", "deploy", "destroy")
+OUTDIR = ROOT / "cdktf.out"
+
+
+def _stack_documents(names: list[str]) -> dict[str, dict[str, object]]:
+    """The synthesized stacks named (all when none is), from cdktf.out/."""
+    manifest = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
+    chosen = [name for name in names if name in manifest] or list(manifest)
+    return {name: json.loads((OUTDIR / manifest[name]["synthesizedStackPath"]).read_text()) for name in chosen}
+
+
+def _secret_revisions(names: list[str], environ: dict[str, str]) -> dict[str, str]:
+    """TF_VAR_<secret>_revision for the named stacks, from the secrets in environ (todo_infra/secret_revisions.py)."""
+    found: dict[str, str] = {}
+    for stack in _stack_documents(names).values():
+        found.update({f"TF_VAR_{name}": str(value) for name, value in revisions(stack, environ).items()})
+    return found
+
+
+def _cdktf(args: list[str]) -> int:
+    """The pinned cdktf CLI. For commands that run Terraform, synthesize first (unless --skip-synth) and derive the
+    write-only secrets' revisions from the secrets given, so nobody has to bump a number when a secret changes."""
+    bootstrap()
+    env = _env()
+    if args[:1] and args[0] in TERRAFORM_COMMANDS:
+        if "--skip-synth" not in args:
+            result = subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False)
+            if result.returncode != 0:
+                return result.returncode
+            args = [*args, "--skip-synth"]
+        try:
+            for name, value in _secret_revisions([a for a in args[1:] if not a.startswith("-")], env).items():
+                env.setdefault(name, value)
+        except DigestKeyError as error:
+            _say(str(error))
+            return 2
+    return subprocess.run(
+        [str(ROOT / "node_modules" / ".bin" / "cdktf"), *args], cwd=ROOT, env=env, check=False
+    ).returncode
+
+
+def _revisions(args: list[str]) -> int:
+    """Print `export TF_VAR_<secret>_revision=N` for the synthesized stacks named (workflow steps eval it)."""
+    if not (OUTDIR / "manifest.json").is_file():
+        _say("nothing synthesized yet: run python3 dev.py synth first")
+        return 2
+    try:
+        found = _secret_revisions(args, dict(os.environ))
+    except DigestKeyError as error:
+        _say(str(error))
+        return 2
+    for name, value in sorted(found.items()):
+        print(f"export {name}={value}")
+    return 0
+
+
+def _scrub_state(args: list[str]) -> int:
+    """The one-time upgrade of a stack whose Secrets were written through `data` (docs/runbooks/deploy.md)."""
+    if len(args) != 1:
+        _say("usage: python3 dev.py scrub-state STACK (once per stack, after its first write-only deploy)")
+        return 2
+    bootstrap()
+    env = _env()
+    if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
+        return 2
+    stacks = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
+    if args[0] not in stacks:
+        _say(f"unknown stack {args[0]!r}; expected one of: {', '.join(stacks)}")
+        return 2
+    folder = OUTDIR / Path(stacks[args[0]]["synthesizedStackPath"]).parent
+    terraform = _pinned("terraform")
+    _step(f"terraform init in {folder.relative_to(ROOT)} (reads the state backend)")
+    init = subprocess.run(
+        [str(terraform), "init", "-input=false"], cwd=folder, env=env, capture_output=True, text=True, check=False
+    )
+    if init.returncode != 0:
+        _say(f"terraform init failed: {(init.stderr.strip().splitlines() or ['no output'])[-1]}")
+        return 1
+    try:
+        changed = scrub_stack(terraform, folder, env)
+    except ScrubError as error:
+        _say(str(error))
+        return 1
+    _say(f"{args[0]}: removed stored values of {', '.join(changed)}" if changed else f"{args[0]}: nothing to remove")
+    return 0
+
+
 def _in_venv(*command: str | Path) -> int:
     bootstrap()
     return subprocess.run([str(part) for part in command], cwd=ROOT, env=_env(), check=False).returncode
@@ -237,13 +327,18 @@ COMMANDS: dict[str, Command] = {
         "benchmarks: `bench` (synth vs the bare import floor) or `bench suite` (the whole test suite)",
     ),
     "cdktf": Command(
-        lambda args: _in_venv(ROOT / "node_modules" / ".bin" / "cdktf", *args),
-        "the pinned cdktf CLI with the pinned Terraform first on PATH, e.g. `cdktf diff platform`",
+        _cdktf, "the pinned cdktf CLI with the pinned Terraform first on PATH, e.g. `cdktf diff platform`"
+    ),
+    "revisions": Command(
+        _revisions, "print the write-only secrets' revisions for the named stacks (from TF_VAR_* and the digest key)"
     ),
     "terraform": Command(
         _terraform, "the pinned Terraform alone, e.g. `terraform -chdir=cdktf.out/stacks/cluster plan`"
     ),
     "path": Command(_path, "print the folder of a pinned tool (terraform, promtool, amtool), provisioning it"),
+    "scrub-state": Command(
+        _scrub_state, "once per stack, after its first write-only deploy: drop Secret values an older layout stored"
+    ),
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds promtool and amtool"
     ),

@@ -12,6 +12,7 @@ from preflight.policy import ROOT, check_policy
 from preflight.render import app_stacks, render_app_release, render_bootstrap_release
 from preflight.report import CheckResult, load_config
 from preflight.runtime import check_runtime
+from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized, load_synthesized, synthesize
 from preflight.terraform import check_terraform, scratch_dir
 
@@ -34,6 +35,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
         terraform,
         policy,
         check_consistency(synth, apps, bootstrap, config["consistency"]),
+        check_secret_flow(synth),
         check_runtime(synth, apps),
         check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
         check_cost(

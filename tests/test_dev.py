@@ -30,8 +30,8 @@ def test_an_unknown_command_is_refused_in_one_line_with_exit_2() -> None:
     result = dev("deploy")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, terraform, path, "
-        "bootstrap (see python3 dev.py --help)"
+        "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, revisions, "
+        "terraform, path, scrub-state, bootstrap (see python3 dev.py --help)"
     ]
 
 
@@ -41,7 +41,18 @@ def test_help_lists_every_command_with_one_line() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "usage: python3 dev.py COMMAND [ARGS...]"
     listed = [line.split()[0] for line in lines if line.startswith("  ")]
-    assert listed == ["synth", "test", "preflight", "bench", "cdktf", "terraform", "path", "bootstrap"]
+    assert listed == [
+        "synth",
+        "test",
+        "preflight",
+        "bench",
+        "cdktf",
+        "revisions",
+        "terraform",
+        "path",
+        "scrub-state",
+        "bootstrap",
+    ]
 
 
 def test_path_prints_the_folder_of_the_pinned_terraform() -> None:

@@ -27,9 +27,9 @@ NOT_SECRET = frozenset({IMAGE_TAG_VARIABLE})
 PLACEHOLDER = "plan-placeholder"
 PLACEHOLDER_NOTE = (
     f"> **Secrets are placeholders in this plan.** A pull request never receives the real values: every "
-    f"sensitive variable is `{PLACEHOLDER}`, so values derived from secrets (the `app-secrets` data, the GHCR "
-    "pull secret, the Grafana and Alertmanager settings) show as (sensitive) changes here. A deploy uses the "
-    "values of its GitHub environment instead."
+    f"sensitive variable is `{PLACEHOLDER}`, so the revisions of the write-only Secrets (`app-secrets`, the GHCR "
+    "pull secret, Grafana's login, the Alertmanager configuration) show as changes here; no plan ever shows a "
+    "secret value. A deploy uses the values of its GitHub environment instead."
 )
 #: Credentials that are not TF_VAR_s.
 CREDENTIALS = ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

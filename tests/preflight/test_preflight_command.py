@@ -55,6 +55,7 @@ def test_preflight_passes_on_the_repo(run: Run) -> None:
         "terraform",
         "policy",
         "consistency",
+        "secrets",
         "runtime",
         "capacity",
         "cost",
@@ -93,9 +94,9 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
 
 def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:
     text = render_text(list(results(run).values()))
-    assert text.count("\n== ") + text.startswith("== ") == 6
+    assert text.count("\n== ") + text.startswith("== ") == 7
     assert text.splitlines()[-1] == (
-        "PREFLIGHT PASSED: terraform ok, policy ok, consistency ok, runtime ok, capacity ok, cost ok"
+        "PREFLIGHT PASSED: terraform ok, policy ok, consistency ok, secrets ok, runtime ok, capacity ok, cost ok"
     )
 
 

@@ -163,21 +163,38 @@ def test_app_deploys_pass_every_app_secret(
 
 @pytest.fixture
 def deploy_workspace(tmp_path: Path) -> Path:
-    """A checkout stand-in: the real .github, a dev.py that records its arguments, a synthesized stack."""
+    """A checkout stand-in: the real .github, a dev.py that records its arguments (and, for `revisions`, prints a
+    revision as the real one does, or refuses without a digest key), a synthesized stack."""
     work = tmp_path / "work"
     (work / "cdktf.out" / "stacks" / "app-staging").mkdir(parents=True)
     (work / ".github").symlink_to(GITHUB_DIR)
-    recorder = "import json, sys\nopen('dev-calls.json', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    recorder = (
+        "import json, os, sys\n"
+        "open('dev-calls.json', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "if sys.argv[1] == 'revisions':\n"
+        "    if not os.environ.get('SECRETS_DIGEST_KEY'):\n"
+        "        sys.exit('dev.py: SECRETS_DIGEST_KEY must be set')\n"
+        "    print('export TF_VAR_app_secrets_revision=7')\n"
+    )
     (work / "dev.py").write_text(recorder)
     stack = {
         "variable": {
-            "database_url": {"sensitive": True},
+            "database_url": {"sensitive": True, "ephemeral": True},
             "redis_password": {"default": ""},
             "image_tag": {"default": "main-latest"},
+            "app_secrets_revision": {"type": "number"},
         }
     }
     (work / "cdktf.out" / "stacks" / "app-staging" / "cdk.tf.json").write_text(json.dumps(stack))
     return work
+
+
+DIGEST_KEY = {"SECRETS_DIGEST_KEY": "k" * 32}
+
+
+def dev_calls(work: Path) -> list[list[str]]:
+    calls: list[list[str]] = [json.loads(line) for line in (work / "dev-calls.json").read_text().splitlines()]
+    return calls
 
 
 def deploy_context(*, secrets: dict[str, str], image_tag: str) -> dict[str, Any]:
@@ -188,20 +205,33 @@ def test_deploy_step_deploys_when_every_needed_value_is_set(
     deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
 ) -> None:
     step = deploy_step(deploy)
-    env = step_env(step, deploy_context(secrets={"DATABASE_URL": "postgres://x"}, image_tag="sha-4b825dc"))
+    env = step_env(
+        step, deploy_context(secrets={"DATABASE_URL": "postgres://x", **DIGEST_KEY}, image_tag="sha-4b825dc")
+    )
     result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
     assert result.returncode == 0, result.text
-    calls = (deploy_workspace / "dev-calls.json").read_text().splitlines()
-    assert [json.loads(c) for c in calls] == [
-        ["cdktf", "deploy", "app-staging", "--auto-approve", "--ignore-missing-stack-dependencies", "--skip-synth"]
+    assert dev_calls(deploy_workspace) == [
+        ["revisions", "app-staging"],
+        ["cdktf", "deploy", "app-staging", "--auto-approve", "--ignore-missing-stack-dependencies", "--skip-synth"],
     ]
+
+
+def test_deploy_step_stops_before_terraform_without_the_digest_key(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
+) -> None:
+    step = deploy_step(deploy)
+    env = step_env(step, deploy_context(secrets={"DATABASE_URL": "postgres://x"}, image_tag="sha-4b825dc"))
+    result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "SECRETS_DIGEST_KEY must be set" in result.stderr
+    assert dev_calls(deploy_workspace) == [["revisions", "app-staging"]]
 
 
 @pytest.mark.parametrize(
     ("secrets", "image_tag", "missing", "hint"),
     [
-        ({}, "sha-4b825dc", "database_url", "set the secret DATABASE_URL in the GitHub environment 'staging'"),
-        ({"DATABASE_URL": "postgres://x"}, "", "image_tag", "the workflow input image-tag"),
+        (DIGEST_KEY, "sha-4b825dc", "database_url", "set the secret DATABASE_URL in the GitHub environment 'staging'"),
+        ({"DATABASE_URL": "postgres://x", **DIGEST_KEY}, "", "image_tag", "the workflow input image-tag"),
     ],
 )
 def test_deploy_step_refuses_an_empty_value_before_deploying(  # noqa: PLR0917 - fixtures and parameters
@@ -219,7 +249,7 @@ def test_deploy_step_refuses_an_empty_value_before_deploying(  # noqa: PLR0917 -
     assert result.returncode == 1
     assert f"::error title=Missing value for {missing}::stack app-staging needs TF_VAR_{missing}" in result.stdout
     assert hint in result.stdout
-    assert not (deploy_workspace / "dev-calls.json").exists()
+    assert dev_calls(deploy_workspace) == [["revisions", "app-staging"]], "nothing deployed"
 
 
 def test_require_tf_vars_reads_what_is_needed_from_the_stack() -> None:

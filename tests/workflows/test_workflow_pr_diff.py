@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.workflows.gha_support import (
     stub_command,
     triggers,
 )
+from todo_infra.secret_revisions import revision, revisions
 
 plan_report = load_script("plan_report")
 require_tf_vars = load_script("require_tf_vars")
@@ -95,11 +97,31 @@ def test_plan_jobs_only_read_and_comment_job_holds_no_secret(diff: dict[str, Any
 
 @pytest.fixture
 def plan_workspace(tmp_path: Path) -> Path:
+    """A checkout stand-in: the real .github and dev.py (with what it imports), and one synthesized stack whose
+    Secret is written through data_wo, so the step derives its revision from the placeholders."""
     work = tmp_path / "work"
     stack_dir = work / "cdktf.out" / "stacks" / "app-staging"
     stack_dir.mkdir(parents=True)
-    (stack_dir / "cdk.tf.json").write_text(json.dumps({"variable": {"database_url": {"sensitive": True}}}))
-    (work / ".github").symlink_to(GITHUB_DIR)
+    stack = {
+        "variable": {
+            "database_url": {"sensitive": True, "ephemeral": True},
+            "app_secrets_revision": {"type": "number"},
+        },
+        "resource": {
+            "kubernetes_secret_v1": {
+                "s": {
+                    "data_wo": {"DATABASE_URL": "${var.database_url}"},
+                    "data_wo_revision": "${var.app_secrets_revision}",
+                }
+            }
+        },
+    }
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(stack))
+    manifest = {"stacks": {"app-staging": {"synthesizedStackPath": "stacks/app-staging/cdk.tf.json"}}}
+    (work / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest))
+    for name in (".github", "toolchain", "todo_infra"):
+        (work / name).symlink_to(GITHUB_DIR.parent / name)
+    shutil.copy(GITHUB_DIR.parent / "dev.py", work / "dev.py")  # a copy: dev.py finds cdktf.out/ beside itself
     return work
 
 
@@ -112,6 +134,7 @@ def run_plan_step(
         "terraform",
         'echo "$@" >> "$TF_CALLS"\n'
         'echo "database_url=${TF_VAR_database_url}" >> "$TF_CALLS.env"\n'
+        'echo "revision=${TF_VAR_app_secrets_revision}" >> "$TF_CALLS.env"\n'
         'if [ "$2" = init ]; then echo "Terraform has been successfully initialized!"; exit 0; fi\n'
         f'cat "$PLAN_TEXT"\nexit {plan_exit}\n',
     )
@@ -165,11 +188,13 @@ def test_plan_step_never_receives_an_app_secret(diff: dict[str, Any], plan_works
     )
     assert result.returncode == 0, result.text
     seen = set((tmp_path / "tf-calls.env").read_text().splitlines())
-    assert seen == {f"database_url={plan_report.PLACEHOLDER}"}
+    placeholder_key = step_named(diff["jobs"]["plan"], "terraform plan")["env"]["SECRETS_DIGEST_KEY"]
+    derived = revision(placeholder_key.encode(), {"database_url": plan_report.PLACEHOLDER})
+    assert seen == {f"database_url={plan_report.PLACEHOLDER}", f"revision={derived}"}
     assert real not in result.text
     report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
     assert plan_report.PLACEHOLDER_NOTE in report
-    assert "`app-secrets` data" in report and "(sensitive) changes" in report
+    assert "revisions of the write-only Secrets" in report and "no plan ever shows a secret value" in report
 
 
 def test_plan_job_reads_only_the_cloud_read_credentials(diff: dict[str, Any]) -> None:
@@ -206,13 +231,15 @@ def test_every_sensitive_variable_is_a_placeholder_in_plans(diff: dict[str, Any]
 
 
 def test_placeholders_satisfy_the_required_variables_of_every_stack(diff: dict[str, Any], synth: Synth) -> None:
-    """require_tf_vars.py still guards plans: with no app secret given, no synthesized stack lacks a value."""
+    """require_tf_vars.py still guards plans: with no app secret given, no synthesized stack lacks a value once the
+    step has derived the revisions (as `dev.py revisions` does, from the placeholders)."""
     step = step_named(diff["jobs"]["plan"], "terraform plan")
     env = step_env(step, {**pr_context(head_repo="o/r"), "matrix": {"stack": "-", "environment": "-"}, "secrets": {}})
     env["TF_VAR_image_tag"] = f"sha-{BASE[:7]}"  # exported by the step itself
     assert synth.stacks
     for stack_id, stack in synth.stacks.items():
-        assert require_tf_vars.missing_variables(stack, env) == [], stack_id
+        derived = {f"TF_VAR_{name}": str(value) for name, value in revisions(stack, env).items()}
+        assert require_tf_vars.missing_variables(stack, env | derived) == [], stack_id
 
 
 def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
