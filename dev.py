@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import toolchain
+from todo_infra.deploy_inputs import describe_missing, missing_inputs
 from todo_infra.secret_revisions import DigestKeyError, revisions
 from todo_infra.state_scrub import ScrubError, scrub_stack
 
@@ -203,18 +204,28 @@ def _secret_revisions(names: list[str], environ: dict[str, str]) -> dict[str, st
 
 
 def _cdktf(args: list[str]) -> int:
-    """The pinned cdktf CLI. For commands that run Terraform, synthesize first (unless --skip-synth) and derive the
-    write-only secrets' revisions from the secrets given, so nobody has to bump a number when a secret changes."""
+    """The pinned cdktf CLI. The configuration is checked first (the CLI would wrap a refusal in noise). Commands
+    that run Terraform synthesize first (unless --skip-synth), refuse to start while a credential or variable the
+    stacks need is missing, and derive the write-only secrets' revisions from the secrets given."""
     bootstrap()
     env = _env()
+    check = subprocess.run([str(BIN / "python"), "main.py", "--check"], cwd=ROOT, env=env, check=False)
+    if check.returncode != 0:
+        return check.returncode
     if args[:1] and args[0] in TERRAFORM_COMMANDS:
         if "--skip-synth" not in args:
             result = subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False)
             if result.returncode != 0:
                 return result.returncode
             args = [*args, "--skip-synth"]
+        names = [a for a in args[1:] if not a.startswith("-")]
+        stacks = _stack_documents(names)
+        missing = missing_inputs(stacks, env)
+        if missing:
+            _say(describe_missing(args[0], list(stacks), missing))
+            return 2
         try:
-            for name, value in _secret_revisions([a for a in args[1:] if not a.startswith("-")], env).items():
+            for name, value in _secret_revisions(names, env).items():
                 env.setdefault(name, value)
         except DigestKeyError as error:
             _say(str(error))
@@ -356,6 +367,9 @@ def usage() -> str:
 
 
 def main(argv: list[str]) -> int:
+    if "CDKTF_CONTEXT_JSON" in os.environ:
+        _say("CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it: put overrides in TODO_CONTEXT_JSON")
+        return 2
     command, args = (argv[0], argv[1:]) if argv else ("", [])
     if command in HELP_OPTIONS:
         print(usage())

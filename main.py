@@ -2,19 +2,23 @@
 """Builds the settings once and wires the four stacks: cluster → platform → app-staging, app-production.
 
 Bad configuration is refused before any construct exists — before jsii and Node even start: one line on
-stderr, exit code 2, nothing written to cdktf.out/.
+stderr (one per violation of the chart's values schema), exit code 2, nothing written to cdktf.out/.
+`python main.py --check` stops there: dev.py runs it before the cdktf CLI, which would wrap the refusal in noise.
+After a synth, stacks that are no longer configured are removed from the output folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from todo_infra.settings import ConfigError, Settings, load_settings
+from todo_infra.chart_values import SAMPLE_IMAGE_TAG, chart_sets, values_problems
+from todo_infra.settings import CONTEXT_OVERRIDE_ENV, ConfigError, Settings, check_known_keys, load_settings
 
 if TYPE_CHECKING:
     from cdktf import App
@@ -29,18 +33,58 @@ def embedded_context() -> dict[str, Any]:
 
 
 def context_from(environ: Mapping[str, str]) -> dict[str, Any]:
-    """cdktf.json's context, overlaid with CDKTF_CONTEXT_JSON (the variable the cdktf CLI uses for context)."""
+    """cdktf.json's context, overlaid with TODO_CONTEXT_JSON. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which
+    sets it for every app it runs, so it cannot carry the operator's overrides.)"""
     context = embedded_context()
-    overlay = environ.get("CDKTF_CONTEXT_JSON", "")
-    if overlay:
+    overlay = environ.get(CONTEXT_OVERRIDE_ENV)
+    if overlay is not None:
         try:
             extra = json.loads(overlay)
         except json.JSONDecodeError:
-            raise ConfigError("CDKTF_CONTEXT_JSON", overlay[:40], "a JSON object") from None
-        if not isinstance(extra, dict):
-            raise ConfigError("CDKTF_CONTEXT_JSON", overlay[:40], "a JSON object")
+            raise ConfigError(CONTEXT_OVERRIDE_ENV, overlay[:40], "a JSON object") from None
+        if not isinstance(extra, dict) or not extra:
+            raise ConfigError(CONTEXT_OVERRIDE_ENV, overlay[:40], "a non-empty JSON object")
+        check_known_keys(extra, CONTEXT_OVERRIDE_ENV)
         context.update(extra)
     return context
+
+
+def configuration_problems(settings: Settings) -> list[str]:
+    """Violations of the chart's values schema by the values each configured app release installs."""
+    problems = []
+    for env in settings.environments:
+        sets = chart_sets(
+            image_tag=env.default_image_tag or SAMPLE_IMAGE_TAG,
+            image_owner=settings.ghcr_owner,
+            host=env.host,
+            ingress_class=settings.ingress_class,
+            cluster_issuer=settings.cluster_issuer,
+        )
+        problems += values_problems(env.values_file, sets)
+    return list(dict.fromkeys(problems))
+
+
+def refusals(environ: Mapping[str, str]) -> list[str]:
+    """Everything this configuration is refused for, one line each (empty when it is good): the settings, then the
+    values each configured app release would install. main.py, dev.py and preflight all ask this."""
+    try:
+        settings = load_settings(context_from(environ), environ)
+    except ConfigError as error:
+        return [str(error)]
+    return configuration_problems(settings)
+
+
+def prune_stale_stacks(outdir: Path) -> None:
+    """Remove stack folders a previous synth left that this configuration no longer has."""
+    current = {Path(stack["synthesizedStackPath"]).parent.name for stack in read_manifest(outdir).values()}
+    for folder in (outdir / "stacks").iterdir():
+        if folder.is_dir() and folder.name not in current:
+            shutil.rmtree(folder)
+
+
+def read_manifest(outdir: Path) -> dict[str, Any]:
+    stacks: dict[str, Any] = json.loads((outdir / "manifest.json").read_text())["stacks"]
+    return stacks
 
 
 def build_app(*, outdir: str | None = None, settings: Settings | None = None) -> App:
@@ -65,16 +109,24 @@ def build_app(*, outdir: str | None = None, settings: Settings | None = None) ->
     return app
 
 
-def main(environ: Mapping[str, str]) -> int:
+def main(environ: Mapping[str, str], argv: list[str]) -> int:
+    problems = refusals(environ)
+    for problem in problems:
+        print(f"main.py: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    if "--check" in argv:
+        return 0
+    settings = load_settings(context_from(environ), environ)
     try:
-        settings = load_settings(context_from(environ), environ)
         app = build_app(settings=settings)
     except ConfigError as error:
         print(f"main.py: {error}", file=sys.stderr)
         return 2
     app.synth()
+    prune_stale_stacks(Path(app.outdir))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(os.environ))
+    sys.exit(main(os.environ, sys.argv[1:]))

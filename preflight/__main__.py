@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from preflight.report import render_json, render_markdown_summary, render_text
-from preflight.run import run_preflight
+from main import refusals
 
 
 def main(argv: list[str]) -> int:
@@ -25,10 +25,24 @@ def main(argv: list[str]) -> int:
     def progress(step: str) -> None:
         print(f"preflight: {step} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
 
+    if args.synth_dir is None:
+        refused = refusals(os.environ)
+        for refusal in refused:
+            print(f"preflight: {refusal}", file=sys.stderr)
+        if refused:
+            return 2
+    # Imported once the configuration is known good: the checks load jsii, Helm and checkov's reports.
+    from preflight.report import render_json, render_markdown_summary, render_text  # noqa: PLC0415
+    from preflight.run import run_preflight  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory(prefix="preflight-synth-") as scratch:
-        results = run_preflight(
-            args.synth_dir or Path(scratch), synthesize_first=args.synth_dir is None, progress=progress
-        )
+        try:
+            results = run_preflight(
+                args.synth_dir or Path(scratch), synthesize_first=args.synth_dir is None, progress=progress
+            )
+        except RuntimeError as error:
+            print(f"preflight: {str(error).splitlines()[0]}", file=sys.stderr)
+            return 2
     print(render_json(results) if args.json else render_text(results))
     if args.markdown:
         args.markdown.write_text(render_markdown_summary(results) + "\n")

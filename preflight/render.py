@@ -16,12 +16,11 @@ import helm_python as helm
 import yaml
 
 from preflight.synth import Synthesized
+from todo_infra.chart_values import SAMPLE_IMAGE_TAG, deep_merge
 
 Manifest = dict[str, Any]
 APP_RELEASE = "todo-app"
 BOOTSTRAP_RELEASE = "cluster-bootstrap"
-#: Stand-in for the `image_tag` variable, which only has a value at plan time.
-SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
 _FILE_CALL = re.compile(r'^\$\{file\("(?P<path>[^"]+)"\)\}$')
 #: Kinds Helm installs without a namespace of their own.
 CLUSTER_SCOPED = {"ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
@@ -49,17 +48,6 @@ class RenderedRelease:
 
     def names(self, kind: str) -> set[str]:
         return {doc["metadata"]["name"] for doc in self.of_kind(kind)}
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing of -f files and --set: maps merge recursively, anything else is replaced."""
-    merged: dict[str, Any] = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def set_string(release: Mapping[str, Any]) -> str:

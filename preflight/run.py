@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from preflight.capacity import check_capacity, gather_consumers, node_pool
 from preflight.consistency import check_consistency
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
-from preflight.render import app_stacks, render_app_release, render_bootstrap_release
+from preflight.render import APP_RELEASE, app_stacks, render_app_release, render_bootstrap_release
 from preflight.report import CheckResult, load_config
 from preflight.runtime import check_runtime
 from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized, load_synthesized, synthesize
 from preflight.terraform import check_terraform, scratch_dir
+
+
+def configuration(synth: Synthesized) -> CheckResult:
+    """What was checked, read from the synthesized stacks: the configuration as the stacks carry it."""
+    cluster = synth.one("cluster", "digitalocean_kubernetes_cluster")
+    pool = cluster["node_pool"]
+    hosts = sorted(
+        item["value"]
+        for stack in app_stacks(synth)
+        for item in synth.release(stack, APP_RELEASE)["set"]
+        if item["name"] == "ingress.host"
+    )
+    backend = next(iter(synth.stacks["cluster"]["terraform"]["backend"]))
+    rows = [
+        ["region", str(cluster["region"])],
+        ["nodes", f"{pool['size']} × {pool['min_nodes']}–{pool['max_nodes']} (autoscaling)"],
+        ["HA control plane", "on" if cluster.get("ha") else "off"],
+        ["environments", ", ".join(stack.removeprefix("app-") for stack in app_stacks(synth))],
+        ["hosts", ", ".join(hosts)],
+        ["state backend", backend],
+    ]
+    return CheckResult("configuration", "Configuration checked", ["setting", "value"], rows)
+
+
+def user_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The configuration the operator set (TODO_* variables), which the synth must follow."""
+    return {name: value for name, value in environ.items() if name.startswith("TODO_")}
 
 
 def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: None) -> list[CheckResult]:
@@ -32,6 +60,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
     min_nodes, max_nodes = node_pool(synth)
     ha = bool(synth.one("cluster", "digitalocean_kubernetes_cluster").get("ha"))
     return [
+        configuration(synth),
         terraform,
         policy,
         check_consistency(synth, apps, bootstrap, config["consistency"]),
@@ -50,8 +79,8 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
 
 def run_preflight(outdir: Path, *, synthesize_first: bool, progress: Callable[[str], None]) -> list[CheckResult]:
     if synthesize_first:
-        progress("synthesizing the four stacks")
-        synth = synthesize(outdir)
+        progress("synthesizing the stacks of this configuration")
+        synth = synthesize(outdir, user_overrides(os.environ))
     else:
         synth = load_synthesized(outdir)
     return run_checks(synth, progress)

@@ -1,7 +1,7 @@
 """Upstream data the tests validate against that this repo does not carry: CRD schemas and Dapr component metadata.
 
 Upstream files stay out of the repo. Developers and CI have them in the workplace's shared data folder beside the
-checkout (`crds/`, `dapr/`); `TODO_UPSTREAM_DATA` points elsewhere. A checkout without it (a user's clone) skips
+checkout (`crds/`, `dapr/`); `UPSTREAM_DATA_DIR` points elsewhere. A checkout without it (a user's clone) skips
 only the tests that need it, with the one reason below (tests/skips.py lists it).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-UPSTREAM_ENV = "TODO_UPSTREAM_DATA"
+UPSTREAM_ENV = "UPSTREAM_DATA_DIR"
 MISSING_REASON = "upstream data (CRD schemas, Dapr component metadata) not present"
 
 

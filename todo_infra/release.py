@@ -16,6 +16,7 @@ from cdktf import (
 from cdktf_cdktf_provider_helm.release import ReleaseSet
 from constructs import Construct
 
+from todo_infra.chart_values import chart_sets
 from todo_infra.helm import helm_release, local_chart
 from todo_infra.settings import IMAGE_TAG_GRAMMAR, IMAGE_TAG_PATTERN, ConfigError, Environment, Settings
 
@@ -66,13 +67,13 @@ class TodoRelease(Construct):
                 raise ConfigError("values file", f"chart/{values_file}", "an existing file under chart/")
         chart = local_chart(self, CHART_DIR)
         image_tag = image_tag_variable(scope, env)
-        chart_values = {
-            "global.imageTag": image_tag.string_value,
-            "global.imageOwner": settings.ghcr_owner,
-            "ingress.host": env.host,
-            "ingress.className": settings.ingress_class,
-            "ingress.clusterIssuer": settings.cluster_issuer,
-        }
+        chart_values = chart_sets(
+            image_tag=image_tag.string_value,
+            image_owner=settings.ghcr_owner,
+            host=env.host,
+            ingress_class=settings.ingress_class,
+            cluster_issuer=settings.cluster_issuer,
+        )
         agrees_with_platform = Op.and_(
             Op.eq(platform.get_string("ingress_class"), settings.ingress_class),
             Op.eq(platform.get_string("cluster_issuer"), settings.cluster_issuer),

@@ -7,8 +7,9 @@ so bad input fails as one line and nothing is written to `cdktf.out/`.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,66 @@ ENV_OVERRIDES: Mapping[str, str] = {
 }
 
 
+#: Every key cdktf.json's `context` (and TODO_CONTEXT_JSON) may hold.
+CONTEXT_KEYS = (
+    "project",
+    "domain",
+    "region",
+    "ghcr_owner",
+    "operator_email",
+    "dns_on_digitalocean",
+    "state_backend",
+    "state_bucket",
+    "state_endpoint",
+    "cluster_name",
+    "kubernetes_minor_prefix",
+    "vpc_ip_range",
+    "node_size",
+    "node_min",
+    "node_max",
+    "ha_control_plane",
+    "maintenance_day",
+    "maintenance_start_time",
+    "environments",
+)
+ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag")
+#: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
+CONTEXT_OVERRIDE_ENV = "TODO_CONTEXT_JSON"
+#: "true" in the workflows: a deploy or plan must not fall back to the example defaults of cdktf.json.
+REQUIRE_ENV = "TODO_REQUIRE_CONFIGURATION"
+#: What a deploy must set explicitly: the GitHub repository variables.
+DEPLOY_REQUIRED = (
+    "TODO_DOMAIN",
+    "TODO_REGION",
+    "TODO_GHCR_OWNER",
+    "TODO_OPERATOR_EMAIL",
+    "TODO_STATE_BACKEND",
+    "TODO_STATE_BUCKET",
+    "TODO_STATE_ENDPOINT",
+)
+#: TODO_* variables that are not settings themselves.
+CONTROL_ENV = (CONTEXT_OVERRIDE_ENV, REQUIRE_ENV)
+
+
 class ConfigError(ValueError):
     """Bad input: names the field, the value and what is allowed, in one line."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         super().__init__(f"invalid {field}={value!r}: expected {allowed}")
+
+    @classmethod
+    def saying(cls, message: str) -> ConfigError:
+        """A refusal whose one line is not about a single field's value."""
+        error = cls.__new__(cls)
+        ValueError.__init__(error, message)
+        return error
+
+    @classmethod
+    def unknown(cls, name: str, known: Sequence[str], where: str) -> ConfigError:
+        """An unknown key or variable, with the closest known name."""
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return cls.saying(f"unknown {where} {name!r}: {hint}known: {', '.join(known)}")
 
 
 # --- the typed object ---------------------------------------------------------------------------
@@ -156,18 +212,21 @@ def _text(raw: Mapping[str, Any], field: str, pattern: re.Pattern[str], allowed:
 
 def _choice(raw: Mapping[str, Any], field: str, choices: tuple[str, ...]) -> str:
     value = raw.get(field)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ConfigError(field, value, "one of " + ", ".join(choices))
-    return str(value)
+    return value
 
 
 def _int(raw: Mapping[str, Any], field: str, low: int, high: int) -> int:
+    """A whole number: a JSON integer, or digits from an environment variable (never 3.7, never true)."""
     value = raw.get(field)
-    try:
-        number = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ConfigError(field, value, f"an integer from {low} to {high}") from None
-    if isinstance(value, bool) or not low <= number <= high:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ConfigError(field, value, f"an integer from {low} to {high}")
+    if not low <= number <= high:
         raise ConfigError(field, value, f"an integer from {low} to {high}")
     return number
 
@@ -181,12 +240,25 @@ def _bool(raw: Mapping[str, Any], field: str) -> bool:
     raise ConfigError(field, value, "true or false")
 
 
+def _selected(raw: Mapping[str, Any], table: Mapping[str, Any]) -> list[str]:
+    """The environments to build: all of the table, or TODO_ENVIRONMENTS' comma list (no empty item, no repeat)."""
+    selected = raw.get("environments_selected")
+    if selected is None:
+        return list(table)
+    names = [name.strip() for name in str(selected).split(",")]
+    allowed = "a comma list of " + ", ".join(ENVIRONMENTS) + ", each at most once"
+    if "" in names:
+        raise ConfigError("TODO_ENVIRONMENTS", selected, allowed + " (an empty item)")
+    if len(set(names)) != len(names):
+        raise ConfigError("TODO_ENVIRONMENTS", selected, allowed + " (a repeated item)")
+    return names
+
+
 def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...]:
     table = raw.get("environments")
     if not isinstance(table, Mapping) or not table:
         raise ConfigError("environments", table, "a map of " + " and ".join(ENVIRONMENTS))
-    selected = raw.get("environments_selected", ",".join(table))
-    names = [name.strip() for name in str(selected).split(",") if name.strip()]
+    names = _selected(raw, table)
     for name in [*table, *names]:
         if name not in ENVIRONMENTS:
             raise ConfigError("environments", name, "one of " + ", ".join(ENVIRONMENTS))
@@ -195,6 +267,9 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
         env = table.get(name)
         if not isinstance(env, Mapping):
             raise ConfigError(f"environments.{name}", env, "a map with host_prefix and optional default_image_tag")
+        for key in env:
+            if key not in ENVIRONMENT_KEYS:
+                raise ConfigError.unknown(key, ENVIRONMENT_KEYS, f"setting of environments.{name}")
         prefix = _text(env, "host_prefix", _NAME_DOTTED, "a DNS label prefix such as todo or staging.todo")
         tag = None
         if env.get("default_image_tag") is not None:
@@ -203,12 +278,39 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
     return tuple(result)
 
 
+def check_known_keys(context: Mapping[str, Any], where: str) -> None:
+    for key in context:
+        if key not in CONTEXT_KEYS:
+            raise ConfigError.unknown(key, CONTEXT_KEYS, f"setting in {where}")
+
+
+def _overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """Context fields set by TODO_* variables. An unknown TODO_* variable or an empty value is refused; with
+    TODO_REQUIRE_CONFIGURATION=true (the workflows), every repository variable must be set."""
+    if environ.get(REQUIRE_ENV, "").lower() == "true":
+        missing = [name for name in DEPLOY_REQUIRED if not environ.get(name)]
+        if missing:
+            raise ConfigError.saying(
+                f"a deploy needs its configuration set explicitly, not the example defaults: set {', '.join(missing)} "
+                "(GitHub repository variables)"
+            )
+    fields: dict[str, str] = {}
+    for name, value in environ.items():
+        if not name.startswith("TODO_") or name in CONTROL_ENV:
+            continue
+        if name not in ENV_OVERRIDES:
+            raise ConfigError.unknown(name, [*ENV_OVERRIDES, *CONTROL_ENV], "variable")
+        if value == "":
+            raise ConfigError(name, value, "a value: unset the variable to use the default of cdktf.json")
+        field = ENV_OVERRIDES[name]
+        fields["environments_selected" if field == "environments" else field] = value
+    return fields
+
+
 def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     """Merge `cdktf.json` context with `TODO_*` overrides and validate every field."""
-    raw: dict[str, Any] = dict(context)
-    for variable, field in ENV_OVERRIDES.items():
-        if environ.get(variable, "") != "":
-            raw["environments_selected" if field == "environments" else field] = environ[variable]
+    check_known_keys(context, "the configuration")
+    raw: dict[str, Any] = {**context, **_overrides(environ)}
 
     domain = _text(raw, "domain", _DOMAIN, "a lower-case DNS domain such as example.com")
     node_min = _int(raw, "node_min", 1, 50)

@@ -11,8 +11,9 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-from preflight.render import APP_RELEASE, Manifest, RenderedRelease, deep_merge, parse_documents, set_string
+from preflight.render import APP_RELEASE, Manifest, RenderedRelease, parse_documents, set_string
 from tests.synth import Synth
+from todo_infra.chart_values import deep_merge
 from todo_infra.settings import ENVIRONMENTS
 
 RELEASE_NAME = APP_RELEASE

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from preflight.render import SAMPLE_IMAGE_TAG
 from tests.chart.chart_support import (
     SAMPLE_OWNER,
     SERVICES,
@@ -28,6 +27,7 @@ from todo_infra.app_secrets import (
     APP_SECRETS_NAME,
     GHCR_PULL_SECRET_NAME,
 )
+from todo_infra.chart_values import SAMPLE_IMAGE_TAG
 
 SEED_PORTS = {"frontend": 3000, "backend": 8000, "mcp": 8001, "sse-gateway": 8003}
 

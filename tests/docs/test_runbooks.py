@@ -35,7 +35,7 @@ from tests.docs.runbook_checks import (
     workflow_names,
 )
 from tests.synth import CREDENTIAL_ENV, Synth
-from todo_infra.settings import ENV_OVERRIDES
+from todo_infra.settings import CONTROL_ENV, ENV_OVERRIDES
 
 DEPLOY = "docs/runbooks/deploy.md"
 ROLLBACK = "docs/runbooks/rollback.md"
@@ -74,6 +74,8 @@ def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
         | repo_variables
         | workflow_env
         | frozenset(ENV_OVERRIDES)
+        | frozenset(CONTROL_ENV)
+        | {"CDKTF_CONTEXT_JSON"}
         | frozenset(CREDENTIAL_ENV)
         | environ_reads(path.read_text() for path in python_sources),
         alerts=alerts,

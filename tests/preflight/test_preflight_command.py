@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from preflight.report import COMMENT_MARKER, CheckResult, render_text
+from preflight.run import configuration
 from tests.synth import Synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,7 @@ def test_preflight_passes_on_the_repo(run: Run) -> None:
     assert run.returncode == 0, problems
     assert run.report["ok"] is True
     assert [c["name"] for c in run.report["checks"]] == [
+        "configuration",
         "terraform",
         "policy",
         "consistency",
@@ -94,9 +96,10 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
 
 def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:
     text = render_text(list(results(run).values()))
-    assert text.count("\n== ") + text.startswith("== ") == 7
+    assert text.count("\n== ") + text.startswith("== ") == 8
     assert text.splitlines()[-1] == (
-        "PREFLIGHT PASSED: terraform ok, policy ok, consistency ok, secrets ok, runtime ok, capacity ok, cost ok"
+        "PREFLIGHT PASSED: configuration ok, terraform ok, policy ok, consistency ok, secrets ok, runtime ok, "
+        "capacity ok, cost ok"
     )
 
 
@@ -105,3 +108,13 @@ def test_markdown_summary_is_marked_for_the_pull_request_comment(run: Run) -> No
     assert lines[0] == COMMENT_MARKER
     assert "PREFLIGHT PASSED" in lines[1]
     assert len(lines) < 15, "a short section, not the whole report"
+
+
+def test_the_configuration_checked_is_what_was_synthesized(variant: Synth) -> None:
+    """Preflight reports the configuration its checks ran on: with TODO_* overrides, those."""
+    rows = dict(configuration(variant).rows)
+    assert rows["region"] == "nyc3"
+    assert rows["HA control plane"] == "on"
+    assert rows["hosts"] == "staging.todo.todo-demo.dev, todo.todo-demo.dev"
+    assert rows["state backend"] == "local"
+    assert rows["nodes"] == "s-2vcpu-4gb × 3–5 (autoscaling)"

@@ -1,50 +1,286 @@
-"""Bad configuration is refused as one line naming field, value and what is allowed; exit 2; nothing written."""
+"""Bad input through every channel an operator uses — main.py as the cdktf CLI runs it, `dev.py synth`,
+`dev.py preflight`, `dev.py cdktf synth|diff`, TODO_* variables, TODO_CONTEXT_JSON, the chart's values files — is
+refused the same way: exit code 2, one line naming what is wrong and what is allowed, no traceback, and nothing
+written to cdktf.out/.
+
+Each case runs in a sandbox copy of the repo (its own cdktf.out/, the installed tools linked in), all of them at
+once, so the whole table costs a few seconds.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.synth import run_main
+from tests.synth import Synth
 
-CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdktf.json").read_text())["context"]
-BAD_TAG = {**CONTEXT["environments"], "staging": {"host_prefix": "staging.todo", "default_image_tag": "latest"}}
-
-CASES = {
-    "unknown backend mode": ({"TODO_STATE_BACKEND": "gcs"}, "state_backend", "'gcs'", "s3, local"),
-    "malformed domain": ({"TODO_DOMAIN": "todo_app..com"}, "domain", "'todo_app..com'", "DNS domain"),
-    "unknown region": ({"TODO_REGION": "mars1"}, "region", "'mars1'", "fra1"),
-    "malformed e-mail": (
-        {"TODO_OPERATOR_EMAIL": "ops-at-example.com"},
-        "operator_email",
-        "'ops-at-example.com'",
-        "e-mail",
-    ),
-    "node min above max": ({"TODO_NODE_MIN": "6", "TODO_NODE_MAX": "5"}, "node_min", "6", "at most node_max (5)"),
-    "non-numeric node max": ({"TODO_NODE_MAX": "five"}, "node_max", "'five'", "an integer"),
-    "unknown environment": ({"TODO_ENVIRONMENTS": "staging,qa"}, "environments", "'qa'", "staging, production"),
-    "malformed image tag default": (
-        {"CDKTF_CONTEXT_JSON": json.dumps({"environments": BAD_TAG})},
-        "default_image_tag",
-        "'latest'",
-        "sha-<7 hex>",
-    ),
-    "context overlay not JSON": ({"CDKTF_CONTEXT_JSON": "{oops"}, "CDKTF_CONTEXT_JSON", "'{oops'", "JSON object"),
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+COPIED = (
+    "main.py",
+    "dev.py",
+    "cdktf.json",
+    "Pipfile.lock",
+    "package-lock.json",
+    "stacks",
+    "todo_infra",
+    "preflight",
+    "chart",
+    "k8s",
+)
+LINKED = (".venv", "node_modules", "toolchain")
+CONTEXT = json.loads((ROOT / "cdktf.json").read_text())["context"]
+DEPLOY_VARIABLES = {
+    "TODO_DOMAIN": "todo-demo.dev",
+    "TODO_REGION": "nyc3",
+    "TODO_GHCR_OWNER": "acme-apps",
+    "TODO_OPERATOR_EMAIL": "ops@todo-demo.dev",
+    "TODO_STATE_BACKEND": "s3",
+    "TODO_STATE_BUCKET": "todo-state",
 }
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_bad_input_is_refused_in_one_line_with_exit_2_and_nothing_written(tmp_path: Path, case: str) -> None:
-    overrides, field, value, allowed = CASES[case]
-    outdir = tmp_path / "cdktf.out"
-    process = run_main(outdir, overrides)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 2
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"main.py: invalid {field}={value}:")
-    assert allowed in lines[0]
-    assert "Traceback" not in stderr and stdout == ""
-    assert not outdir.exists()
+@dataclass(frozen=True)
+class Case:
+    channel: str
+    env: dict[str, str]
+    expect: str
+    #: chart/<file> -> (old text, new text) edited in the sandbox before the run.
+    edits: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+COMMANDS = {
+    "main.py": [str(PYTHON), "main.py"],
+    "dev.py synth": [sys.executable, "dev.py", "synth"],
+    "dev.py preflight": [sys.executable, "dev.py", "preflight"],
+    "dev.py cdktf synth": [sys.executable, "dev.py", "cdktf", "synth"],
+    "dev.py cdktf diff platform": [sys.executable, "dev.py", "cdktf", "diff", "platform", "--skip-synth"],
+    "dev.py cdktf diff app-production": [sys.executable, "dev.py", "cdktf", "diff", "app-production", "--skip-synth"],
+}
+
+
+def context(**changes: object) -> str:
+    return json.dumps(changes)
+
+
+def environments(**changes: object) -> str:
+    return json.dumps({"environments": {**CONTEXT["environments"], **changes}})
+
+
+AUTOSCALING = ("  frontend:\n    autoscaling: {enabled: true}", '  frontend:\n    autoscaling: {enabled: "yes"}')
+PULL_POLICY = ("  imagePullPolicy: Always", "  imagePulPolicy: Always")
+
+CASES: dict[str, Case] = {
+    # --- TODO_* variables, as the cdktf CLI runs main.py -------------------------------------------------------
+    "empty domain": Case("main.py", {"TODO_DOMAIN": ""}, "invalid TODO_DOMAIN='': expected a value"),
+    "empty environments": Case("main.py", {"TODO_ENVIRONMENTS": ""}, "invalid TODO_ENVIRONMENTS='': expected a value"),
+    "empty environment item": Case("main.py", {"TODO_ENVIRONMENTS": ","}, "(an empty item)"),
+    "repeated environment": Case("main.py", {"TODO_ENVIRONMENTS": "staging,staging"}, "(a repeated item)"),
+    "unknown environment": Case("main.py", {"TODO_ENVIRONMENTS": "staging,qa"}, "invalid environments='qa'"),
+    "unknown region": Case("main.py", {"TODO_REGION": "mars1"}, "invalid region='mars1': expected one of ams3"),
+    "malformed domain": Case("main.py", {"TODO_DOMAIN": "todo_app..com"}, "invalid domain='todo_app..com'"),
+    "malformed e-mail": Case("main.py", {"TODO_OPERATOR_EMAIL": "ops-at-example.com"}, "invalid operator_email="),
+    "unknown backend": Case(
+        "main.py", {"TODO_STATE_BACKEND": "gcs"}, "invalid state_backend='gcs': expected one of s3, local"
+    ),
+    "bucket name": Case("main.py", {"TODO_STATE_BUCKET": "Bad_Bucket"}, "invalid state_bucket='Bad_Bucket'"),
+    "plain http endpoint": Case(
+        "main.py", {"TODO_STATE_ENDPOINT": "http://fra1.digitaloceanspaces.com"}, "an https:// endpoint"
+    ),
+    "upper-case owner": Case("main.py", {"TODO_GHCR_OWNER": "Example-Org"}, "invalid ghcr_owner='Example-Org'"),
+    "fractional nodes": Case("main.py", {"TODO_NODE_MIN": "3.7"}, "invalid node_min='3.7': expected an integer"),
+    "nodes in words": Case("main.py", {"TODO_NODE_MAX": "five"}, "invalid node_max='five': expected an integer"),
+    "min above max": Case(
+        "main.py", {"TODO_NODE_MIN": "6", "TODO_NODE_MAX": "5"}, "invalid node_min=6: expected at most node_max (5)"
+    ),
+    "yes for a boolean": Case(
+        "main.py", {"TODO_HA_CONTROL_PLANE": "yes"}, "invalid ha_control_plane='yes': expected true or false"
+    ),
+    "1 for a boolean": Case("main.py", {"TODO_DNS_ON_DIGITALOCEAN": "1"}, "expected true or false"),
+    "misspelt variable": Case(
+        "main.py", {"TODO_REGOIN": "ams3"}, "unknown variable 'TODO_REGOIN': did you mean 'TODO_REGION'?"
+    ),
+    "deploy without configuration": Case(
+        "main.py", {"TODO_REQUIRE_CONFIGURATION": "true"}, "set TODO_DOMAIN, TODO_REGION, TODO_GHCR_OWNER"
+    ),
+    "deploy without one variable": Case(
+        "main.py",
+        {"TODO_REQUIRE_CONFIGURATION": "true", **DEPLOY_VARIABLES},
+        "not the example defaults: set TODO_STATE_ENDPOINT (GitHub",
+    ),
+    # --- TODO_CONTEXT_JSON --------------------------------------------------------------------------------------
+    "misspelt context key": Case("main.py", {"TODO_CONTEXT_JSON": context(regoin="ams3")}, "did you mean 'region'?"),
+    "fractional nodes in JSON": Case("main.py", {"TODO_CONTEXT_JSON": context(node_min=3.7)}, "invalid node_min=3.7"),
+    "boolean node count": Case("main.py", {"TODO_CONTEXT_JSON": context(node_max=True)}, "invalid node_max=True"),
+    "string for a JSON boolean": Case(
+        "main.py", {"TODO_CONTEXT_JSON": context(ha_control_plane="yes")}, "expected true or false"
+    ),
+    "number for a region": Case("main.py", {"TODO_CONTEXT_JSON": context(region=7)}, "invalid region=7"),
+    "not JSON": Case(
+        "main.py", {"TODO_CONTEXT_JSON": "{oops"}, "invalid TODO_CONTEXT_JSON='{oops': expected a JSON object"
+    ),
+    "a JSON list": Case("main.py", {"TODO_CONTEXT_JSON": "[1]"}, "expected a non-empty JSON object"),
+    "an empty object": Case("main.py", {"TODO_CONTEXT_JSON": "{}"}, "expected a non-empty JSON object"),
+    "half-hour window": Case(
+        "main.py", {"TODO_CONTEXT_JSON": context(maintenance_start_time="03:30")}, "a full hour HH:00"
+    ),
+    "misspelt environment key": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": environments(staging={"host_prefx": "staging.todo"})},
+        "did you mean 'host_prefix'?",
+    ),
+    "moving default tag": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": environments(staging={"host_prefix": "staging.todo", "default_image_tag": "latest"})},
+        "invalid default_image_tag='latest': expected sha-<7 hex>",
+    ),
+    # --- the chart's values files (checked by Helm's schema validation) ----------------------------------------
+    "yes for autoscaling": Case(
+        "main.py",
+        {},
+        "chart/values-production.yaml: services.frontend.autoscaling.enabled: got string, want boolean",
+        {"values-production.yaml": AUTOSCALING},
+    ),
+    "misspelt values key": Case(
+        "main.py",
+        {},
+        "chart/values-staging.yaml: global.imagePulPolicy: unknown key 'imagePulPolicy', "
+        "did you mean 'imagePullPolicy'?",
+        {"values-staging.yaml": PULL_POLICY},
+    ),
+    "missing values file": Case(
+        "main.py", {}, "chart/values-staging.yaml: missing", {"values-staging.yaml": ("", "<delete>")}
+    ),
+    "values through preflight": Case(
+        "dev.py preflight",
+        {},
+        "preflight: chart/values-production.yaml: services.frontend.autoscaling.enabled",
+        {"values-production.yaml": AUTOSCALING},
+    ),
+    "values through dev.py synth": Case(
+        "dev.py synth",
+        {},
+        "main.py: chart/values-staging.yaml: global.imagePulPolicy",
+        {"values-staging.yaml": PULL_POLICY},
+    ),
+    # --- dev.py synth, preflight, cdktf ---------------------------------------------------------------------------
+    "synth: unknown region": Case("dev.py synth", {"TODO_REGION": "mars1"}, "main.py: invalid region='mars1'"),
+    "synth: empty environment item": Case("dev.py synth", {"TODO_ENVIRONMENTS": ","}, "(an empty item)"),
+    "synth: the CLI's own variable": Case(
+        "dev.py synth", {"CDKTF_CONTEXT_JSON": context(region="mars1")}, "CDKTF_CONTEXT_JSON belongs to the cdktf CLI"
+    ),
+    "preflight: unknown region": Case(
+        "dev.py preflight", {"TODO_REGION": "mars1"}, "preflight: invalid region='mars1'"
+    ),
+    "preflight: min above max": Case(
+        "dev.py preflight", {"TODO_NODE_MIN": "6", "TODO_NODE_MAX": "5"}, "preflight: invalid node_min=6"
+    ),
+    "preflight: misspelt key": Case(
+        "dev.py preflight", {"TODO_CONTEXT_JSON": context(regoin="ams3")}, "did you mean 'region'?"
+    ),
+    "cdktf synth: unknown region": Case(
+        "dev.py cdktf synth", {"TODO_REGION": "mars1"}, "main.py: invalid region='mars1'"
+    ),
+    "cdktf synth: the CLI's own variable": Case(
+        "dev.py cdktf synth", {"CDKTF_CONTEXT_JSON": context(region="mars1")}, "put overrides in TODO_CONTEXT_JSON"
+    ),
+    "diff without credentials": Case(
+        "dev.py cdktf diff platform",
+        {},
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (the Spaces keys of the state bucket); DIGITALOCEAN_TOKEN",
+    ),
+    "diff with a short digest key": Case(
+        "dev.py cdktf diff platform",
+        {
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "DIGITALOCEAN_TOKEN": "t",
+            "TF_VAR_grafana_admin_password": "p",
+            "SECRETS_DIGEST_KEY": "short",
+        },
+        "SECRETS_DIGEST_KEY must be set to a random string of at least 32 characters",
+    ),
+    "production diff without its tag": Case(
+        "dev.py cdktf diff app-production",
+        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "DIGITALOCEAN_TOKEN": "t"},
+        "TF_VAR_image_tag (a setting of the deploy)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    untouched: bool
+
+
+def _sandbox(base: Path, case: Case) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="case-", dir=base))
+    for name in COPIED:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+    for name in LINKED:
+        (root / name).symlink_to(ROOT / name)
+    for file, (old, new) in case.edits.items():
+        path = root / "chart" / file
+        if new == "<delete>":
+            path.unlink()
+        else:
+            text = path.read_text()
+            assert old in text, f"{file} no longer has {old!r}: update the case"
+            path.write_text(text.replace(old, new))
+    return root
+
+
+def _snapshot(outdir: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(outdir)), p.stat().st_mtime_ns) for p in outdir.rglob("*"))
+
+
+def _run(base: Path, synth: Synth, case: Case) -> Outcome:
+    root = _sandbox(base, case)
+    shutil.copytree(synth.outdir, root / "cdktf.out")
+    before = _snapshot(root / "cdktf.out")
+    keep = ("TODO_", "TF_VAR_", "CDKTF_", "AWS_", "DIGITALOCEAN_", "SECRETS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(keep)} | case.env
+    result = subprocess.run(
+        COMMANDS[case.channel], cwd=root, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    return Outcome(result.returncode, result.stdout, result.stderr, _snapshot(root / "cdktf.out") == before)
+
+
+@pytest.fixture(scope="module")
+def outcomes(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    base = tmp_path_factory.mktemp("bad-input")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_run, base, synth, case) for name, case in CASES.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def test_every_channel_has_cases() -> None:
+    assert len(CASES) >= 40
+    assert {case.channel for case in CASES.values()} == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_is_refused_in_one_line_with_exit_2_and_nothing_written(
+    outcomes: dict[str, Outcome], name: str
+) -> None:
+    outcome, case = outcomes[name], CASES[name]
+    lines = outcome.stderr.strip().splitlines()
+    assert outcome.returncode == 2, outcome.stderr[-2000:]
+    assert len(lines) == 1, outcome.stderr
+    assert case.expect in lines[0]
+    assert lines[0].split(":", 1)[0] in ("main.py", "dev.py", "preflight")
+    assert "Traceback" not in outcome.stderr and outcome.stdout == ""
+    assert outcome.untouched, "cdktf.out/ changed"

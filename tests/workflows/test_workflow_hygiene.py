@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.workflows.gha_support import REPO, WORKFLOWS_DIR, all_jobs, step_using, steps
+from todo_infra.settings import DEPLOY_REQUIRED, REQUIRE_ENV
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
 PINNED = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9a-f]{40})$")
@@ -166,3 +167,20 @@ def test_jobs_that_run_this_repo_set_up_python_first(workflows: dict[str, dict[s
             setup = step_using(job, "actions/setup-python")
             first_dev = next(i for i, s in enumerate(steps(job)) if "dev.py" in str(s.get("run", "")))
             assert steps(job).index(setup) < first_dev, f"{name}:{job_id}"
+
+
+def test_jobs_with_the_repository_variables_never_fall_back_to_the_example_defaults(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    """Every job that passes the TODO_* repository variables sets TODO_REQUIRE_CONFIGURATION, and passes exactly the
+    ones a deploy needs (todo_infra.settings.DEPLOY_REQUIRED): a missing one stops the synth, naming it."""
+    jobs = 0
+    for name, job_id, job in all_jobs(workflows):
+        env = job.get("env") or {}
+        passed = {key for key, value in env.items() if str(value) == f"${{{{ vars.{key} }}}}"}
+        if not passed:
+            continue
+        jobs += 1
+        assert passed == set(DEPLOY_REQUIRED), f"{name}:{job_id}"
+        assert env.get(REQUIRE_ENV) == "true", f"{name}:{job_id}"
+    assert jobs >= 2

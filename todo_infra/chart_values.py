@@ -1,0 +1,124 @@
+"""The values each app release installs, checked by Helm's own schema validation before anything is written.
+
+Helm merges values.yaml, values-<env>.yaml and the release's `set` keys and checks the result against
+chart/values.schema.json only at install time — too late for a green pull request. Synth and preflight run the
+same check (helm-python-sdk embeds Helm's engine) and name, for each violation, the file the bad key comes from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
+BASE_VALUES = "values.yaml"
+#: Stands in for the image tag where only a deploy names it (production has no default; plans get sha-<7>).
+SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
+#: One violation in Helm's schema error: "- at '/global': additional properties 'x' not allowed".
+_VIOLATION = re.compile(r"^- at '(?P<pointer>[^']*)': (?P<message>.*)$")
+_EXTRA = re.compile(r"additional propert(?:y|ies) (?P<names>.+?) not allowed")
+
+
+def chart_sets(
+    *, image_tag: str, image_owner: str, host: str, ingress_class: str, cluster_issuer: str
+) -> dict[str, str]:
+    """The keys an app release `set`s over its values files: what differs per deploy or comes from settings."""
+    return {
+        "global.imageTag": image_tag,
+        "global.imageOwner": image_owner,
+        "ingress.host": host,
+        "ingress.className": ingress_class,
+        "ingress.clusterIssuer": cluster_issuer,
+    }
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of -f files and --set: maps merge recursively, anything else is replaced."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def nested(sets: Mapping[str, str]) -> dict[str, Any]:
+    """`a.b.c=value` set keys as the nested map Helm builds from them."""
+    tree: dict[str, Any] = {}
+    for dotted, value in sets.items():
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return tree
+
+
+def _load(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _holds(document: Mapping[str, Any], keys: list[str]) -> bool:
+    node: Any = document
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _at(document: Mapping[str, Any], keys: list[str]) -> Mapping[str, Any]:
+    node: Any = document
+    for key in keys:
+        node = node.get(key, {}) if isinstance(node, Mapping) else {}
+    return node if isinstance(node, Mapping) else {}
+
+
+def values_problems(values_file: str, sets: Mapping[str, str], chart_dir: Path = CHART_DIR) -> list[str]:
+    """One line per schema violation of the values a release installs: `chart/<file>: <key path>: <what>`."""
+    import helm_python as helm  # noqa: PLC0415  (Helm's engine, loaded only when values are checked)
+
+    for required in (BASE_VALUES, values_file):
+        if not (chart_dir / required).is_file():
+            return [f"chart/{required}: missing: every configured environment needs its chart/values-<env>.yaml"]
+    sources = [
+        (f"chart/{BASE_VALUES}", _load(chart_dir / BASE_VALUES)),
+        (f"chart/{values_file}", _load(chart_dir / values_file)),
+        ("the app stack's set keys", nested(sets)),
+    ]
+    merged: dict[str, Any] = {}
+    for _, document in sources:
+        merged = deep_merge(merged, document)
+    chart = helm.Chart.load(chart_dir)
+    try:
+        chart.validate_schema(merged)
+    except Exception as error:
+        lines = str(error).splitlines()
+    else:
+        return []
+    finally:
+        chart.close()
+    problems = []
+    for line in lines:
+        match = _VIOLATION.match(line.strip())
+        if not match:
+            continue
+        keys = [key for key in match["pointer"].split("/") if key]
+        message = match["message"]
+        extra = _EXTRA.search(message)
+        culprit = keys
+        if extra:
+            name = extra["names"].split(",")[0].strip(" '")
+            culprit = [*keys, name]
+            close = difflib.get_close_matches(name, list(_at(sources[0][1], keys)), n=1)
+            message = f"unknown key {name!r}" + (f", did you mean {close[0]!r}?" if close else "")
+        where = next((name for name, document in reversed(sources) if _holds(document, culprit)), "chart values")
+        problems.append(f"{where}: {'.'.join(culprit) or '(top level)'}: {message}")
+    return problems or [f"chart values: {' '.join(lines)[:300]}"]

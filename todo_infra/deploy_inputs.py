@@ -1,0 +1,57 @@
+"""What a plan or deploy of a stack needs from the environment, read from its synthesized JSON.
+
+`dev.py cdktf diff|deploy|destroy` checks these before Terraform starts, so a missing Spaces key is named as such
+instead of surfacing as "No valid credential sources found … EC2 IMDS" from the S3 backend. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from todo_infra.secret_revisions import DIGEST_KEY_ENV, revision_inputs
+
+#: Credentials by what needs them, with what they are.
+STATE_KEYS = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "the Spaces keys of the state bucket")
+PROVIDER_TOKENS = {"digitalocean": {"DIGITALOCEAN_TOKEN": "DigitalOcean API token"}}
+
+
+def _uses_s3(stack: Mapping[str, Any]) -> bool:
+    remote = stack.get("data", {}).get("terraform_remote_state", {}).values()
+    return "s3" in stack.get("terraform", {}).get("backend", {}) or any(r.get("backend") == "s3" for r in remote)
+
+
+def required_inputs(stack: Mapping[str, Any]) -> dict[str, str]:
+    """Environment variable -> what it is, for one stack: state keys, provider tokens, variables without default
+    (the secrets' revisions excepted: dev.py derives them)."""
+    needed: dict[str, str] = {}
+    if _uses_s3(stack):
+        needed |= STATE_KEYS
+    for provider in stack.get("provider", {}):
+        needed |= PROVIDER_TOKENS.get(provider, {})
+    derived = set(revision_inputs(stack))
+    if derived:
+        needed[DIGEST_KEY_ENV] = "key of the write-only secrets' revisions"
+    for name, spec in stack.get("variable", {}).items():
+        if "default" not in spec and name not in derived:
+            needed[f"TF_VAR_{name}"] = "a secret of the stack" if spec.get("sensitive") else "a setting of the deploy"
+    return needed
+
+
+def missing_inputs(stacks: Mapping[str, Mapping[str, Any]], environ: Mapping[str, str]) -> dict[str, str]:
+    """What the stacks need that environ lacks (empty counts as missing)."""
+    missing: dict[str, str] = {}
+    for stack in stacks.values():
+        for name, what in required_inputs(stack).items():
+            if not environ.get(name):
+                missing[name] = what
+    return missing
+
+
+def describe_missing(command: str, stacks: list[str], missing: Mapping[str, str]) -> str:
+    """One line: what is missing, grouped by what it is."""
+    groups: dict[str, list[str]] = {}
+    for name, what in missing.items():
+        groups.setdefault(what, []).append(name)
+    parts = [f"{', '.join(names)} ({what})" for what, names in groups.items()]
+    return f"cdktf {command} {' '.join(stacks)} needs values for: {'; '.join(parts)}"
