@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG, chart_sets, values_problems
+from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK
 from todo_infra.settings import CONTEXT_OVERRIDE_ENV, ConfigError, Settings, check_known_keys, load_settings
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ def build_app(*, outdir: str | None = None, settings: Settings | None = None) ->
 
     settings = settings or load_settings(embedded_context(), {})
     app = App(outdir=outdir) if outdir else App()
-    cluster = ClusterStack(app, "cluster", settings=settings)
-    platform = PlatformStack(app, "platform", settings=settings)
+    cluster = ClusterStack(app, CLUSTER_STACK, settings=settings)
+    platform = PlatformStack(app, PLATFORM_STACK, settings=settings)
     platform.add_dependency(cluster)
     for env in settings.environments:
         AppStack(app, env.stack_id, settings=settings, env=env).add_dependency(platform)

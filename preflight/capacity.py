@@ -1,9 +1,10 @@
 """Capacity: every pod's requests against the node pool, at minimum replicas and at every HPA's maximum.
 
-Add-on charts cannot be rendered offline (their repositories are out of reach), so their pods are modelled
-below from the chart documentation: which values key holds each container's resources, how many replicas,
-and whether it is a DaemonSet. The requests themselves are read from the values the platform stack deploys;
-a key missing from those values fails the check, so the model cannot silently drift from them.
+Add-on charts cannot be rendered offline (their repositories are out of reach), so their pods are modelled in
+each add-on's definition (todo_infra/addons.py) from the chart's values.yaml: which values key holds each
+container's resources, how many replicas, whether it is a DaemonSet. The requests themselves are read from all
+the values documents the platform stack deploys; a key missing from them, or a release without a pod model, fails
+the check, so the model cannot silently drift from what is deployed.
 """
 
 from __future__ import annotations
@@ -12,21 +13,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from preflight.quantities import cpu_millicores, mebibytes
-from preflight.render import RenderedRelease
+from preflight.render import RenderedRelease, inline_values
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
+from todo_infra.addons import ADDONS
+from todo_infra.contracts import BOOTSTRAP_RELEASE, CLUSTER_STACK, PLATFORM_STACK
 
 # --- node and system figures, with their sources -------------------------------------------------------------
 
-#: DigitalOcean docs (DESIGN §7): allocatable memory of an s-2vcpu-4gb DOKS node is 2.5 GiB.
+# Sources and reasoning: docs/architecture.md, "Capacity model".
+#: Allocatable memory of an s-2vcpu-4gb DOKS node: 2.5 GiB (DigitalOcean, "Kubernetes Limits", allocatable memory:
+#: https://docs.digitalocean.com/products/kubernetes/details/limits/).
 NODE_MEMORY_MIB = 2560.0
-#: Allocatable CPU is not published; ~1.9 vCPU inferred (DESIGN §7).
+#: Allocatable CPU is not published; ~1.9 vCPU inferred (2 vCPU less the kubelet's reservation).
 NODE_CPU_M = 1900.0
 #: DOKS system pods on every node (cilium, do-node-agent, cpc-bridge-proxy, csi node plugin): ~0.5 vCPU
-#: requested per node (DESIGN §7). Their memory requests are not published; 300 MiB is this repo's estimate
+#: requested per node (inferred). Their memory requests are not published; 300 MiB is this repo's estimate
 #: (check with `kubectl describe node` and adjust).
 SYSTEM_PER_NODE_CPU_M = 500.0
 SYSTEM_PER_NODE_MEMORY_MIB = 300.0
@@ -36,85 +39,6 @@ SYSTEM_CLUSTER_MEMORY_MIB = 2 * 70.0
 #: At minimum scale the requests must leave 15 % of the pool free; at maximum scale they must fit.
 MIN_SCALE_LIMIT = 0.85
 MAX_SCALE_LIMIT = 1.0
-
-
-@dataclass(frozen=True)
-class AddonPod:
-    """One pod of an add-on chart: resources keys of its containers, replicas, DaemonSet or not, PVC sizes."""
-
-    release: str
-    pod: str
-    containers: tuple[str, ...]
-    replicas: int | str = 1
-    daemonset: bool = False
-    volumes: tuple[str, ...] = ()
-
-
-ADDON_PODS: tuple[AddonPod, ...] = (
-    AddonPod(
-        release="ingress-nginx",
-        pod="controller",
-        containers=("controller.resources",),
-        replicas="controller.replicaCount",
-    ),
-    AddonPod(release="cert-manager", pod="controller", containers=("resources",), replicas="replicaCount"),
-    AddonPod(release="cert-manager", pod="webhook", containers=("webhook.resources",), replicas="webhook.replicaCount"),
-    AddonPod(
-        release="cert-manager",
-        pod="cainjector",
-        containers=("cainjector.resources",),
-        replicas="cainjector.replicaCount",
-    ),
-    AddonPod(release="dapr", pod="operator", containers=("dapr_operator.resources",)),
-    AddonPod(release="dapr", pod="placement", containers=("dapr_placement.resources",)),
-    AddonPod(release="dapr", pod="sentry", containers=("dapr_sentry.resources",)),
-    AddonPod(release="dapr", pod="sidecar-injector", containers=("dapr_sidecar_injector.resources",)),
-    # The scheduler always runs 3 members of an embedded etcd, each with its own PVC.
-    AddonPod(
-        release="dapr",
-        pod="scheduler",
-        containers=("dapr_scheduler.resources",),
-        replicas=3,
-        volumes=("dapr_scheduler.cluster.storageSize",),
-    ),
-    AddonPod(
-        release="kube-prometheus-stack",
-        pod="prometheus",
-        containers=("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
-        volumes=("prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",),
-    ),
-    AddonPod(
-        release="kube-prometheus-stack",
-        pod="alertmanager",
-        containers=("alertmanager.alertmanagerSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
-        replicas="alertmanager.alertmanagerSpec.replicas",
-        volumes=("alertmanager.alertmanagerSpec.storage.volumeClaimTemplate.spec.resources.requests.storage",),
-    ),
-    # Grafana runs the dashboards and datasources sidecars, both sized by grafana.sidecar.resources.
-    AddonPod(
-        release="kube-prometheus-stack",
-        pod="grafana",
-        containers=("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources"),
-        volumes=("grafana.persistence.size",),
-    ),
-    AddonPod(release="kube-prometheus-stack", pod="operator", containers=("prometheusOperator.resources",)),
-    AddonPod(release="kube-prometheus-stack", pod="kube-state-metrics", containers=("kube-state-metrics.resources",)),
-    AddonPod(
-        release="kube-prometheus-stack",
-        pod="node-exporter",
-        containers=("prometheus-node-exporter.resources",),
-        daemonset=True,
-    ),
-    AddonPod(
-        release="loki",
-        pod="single-binary",
-        containers=("singleBinary.resources", "sidecar.resources"),
-        replicas="singleBinary.replicas",
-        volumes=("singleBinary.persistence.size",),
-    ),
-    AddonPod(release="promtail", pod="promtail", containers=("resources",), daemonset=True),
-    AddonPod(release="metrics-server", pod="metrics-server", containers=("resources",), replicas="replicas"),
-)
 
 
 @dataclass
@@ -144,29 +68,43 @@ def _dig(values: Mapping[str, Any], path: str) -> Any:
 
 
 def addon_consumers(synth: Synthesized) -> tuple[list[Consumer], list[str]]:
-    releases = {r["name"]: r for r in synth.resources("platform", "helm_release").values()}
+    """The steady-state pods of every add-on the platform releases, sized by all of each release's values
+    documents. A release with no add-on definition or no pod model is a problem: it could not be counted."""
+    definitions = {addon.release: addon for addon in ADDONS}
     consumers, problems = [], []
-    for pod in ADDON_PODS:
-        values = yaml.safe_load(releases[pod.release]["values"][0])
-        try:
-            requests = [_dig(values, f"{path}.requests") for path in pod.containers]
-            replicas = pod.replicas if isinstance(pod.replicas, int) else int(_dig(values, pod.replicas))
-            volumes = [mebibytes(_dig(values, path)) / 1024 for path in pod.volumes]
-        except KeyError as missing:
-            problems.append(f"{pod.release}/{pod.pod}: values set no {missing.args[0]}")
-            continue
-        consumers.append(
-            Consumer(
-                group=f"platform/{pod.release}",
-                name=pod.pod,
-                cpu_m=sum(cpu_millicores(r["cpu"]) for r in requests),
-                memory_mib=sum(mebibytes(r["memory"]) for r in requests),
-                replicas_min=replicas,
-                replicas_max=replicas,
-                per_node=pod.daemonset,
-                volumes_gib=volumes * replicas,
+    for release in synth.resources(PLATFORM_STACK, "helm_release").values():
+        addon = definitions.get(release["name"])
+        if release["name"] == BOOTSTRAP_RELEASE:
+            continue  # custom resources only: no pods
+        if addon is None or not addon.pods:
+            problems.append(
+                f"platform release {release['name']} has no pod model in todo_infra/addons.py: "
+                "capacity and cost cannot count it"
             )
-        )
+            continue
+        values = inline_values(release)
+        for pod in addon.pods:
+            try:
+                requests = [_dig(values, f"{path}.requests") for path in pod.containers]
+                replicas = pod.replicas if isinstance(pod.replicas, int) else int(_dig(values, pod.replicas))
+                volumes = [mebibytes(_dig(values, path)) / 1024 for path in pod.volumes]
+            except KeyError as missing:
+                problems.append(f"{addon.release}/{pod.name}: values set no {missing.args[0]}")
+                continue
+            if pod.transient:
+                continue
+            consumers.append(
+                Consumer(
+                    group=f"platform/{addon.release}",
+                    name=pod.name,
+                    cpu_m=sum(cpu_millicores(r["cpu"]) for r in requests),
+                    memory_mib=sum(mebibytes(r["memory"]) for r in requests),
+                    replicas_min=replicas,
+                    replicas_max=replicas,
+                    per_node=pod.daemonset,
+                    volumes_gib=volumes * replicas,
+                )
+            )
     return consumers, problems
 
 
@@ -221,7 +159,7 @@ def system_consumers() -> list[Consumer]:
 
 
 def node_pool(synth: Synthesized) -> tuple[int, int]:
-    pool = synth.one("cluster", "digitalocean_kubernetes_cluster")["node_pool"]
+    pool = synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster")["node_pool"]
     return int(pool["min_nodes"]), int(pool["max_nodes"])
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from preflight.render import RenderedRelease, inline_values, values_file_paths
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
-from todo_infra.addons import PREEXISTING_NAMESPACES
+from todo_infra.addons import INGRESS_NGINX, PREEXISTING_NAMESPACES
 from todo_infra.app_secrets import APP_SECRETS_NAME
+from todo_infra.contracts import BASE_VALUES, CLUSTER_ISSUER, INGRESS_CLASS, PLATFORM_STACK, values_file
 
 Row = list[str]
 
@@ -62,16 +63,16 @@ def _values_files(synth: Synthesized, release: RenderedRelease) -> tuple[Row, li
         for path in paths
         if not path.is_file()
     ]
-    expected = ["values.yaml", f"values-{release.namespace}.yaml"]
+    expected = [BASE_VALUES, values_file(release.namespace)]
     if names != expected:
         problems.append(f"{release.stack}: release reads {names}, expected {expected}")
     return [release.stack, "values files", ", ".join(names)], problems
 
 
 def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRelease) -> tuple[Row, list[str]]:
-    outputs = synth.stacks["platform"]["output"]
-    ingress_class, issuer = outputs["ingress_class"]["value"], outputs["cluster_issuer"]["value"]
-    controller = inline_values(synth.release("platform", "ingress-nginx")).get("controller", {})
+    outputs = synth.stacks[PLATFORM_STACK]["output"]
+    ingress_class, issuer = outputs[INGRESS_CLASS.name]["value"], outputs[CLUSTER_ISSUER.name]["value"]
+    controller = inline_values(synth.release(PLATFORM_STACK, INGRESS_NGINX.release)).get("controller", {})
     created_class = controller.get("ingressClassResource", {}).get("name")
     problems = []
     if created_class != ingress_class:
@@ -116,15 +117,15 @@ def _namespaces(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list
 
 
 def _platform_namespaces(synth: Synthesized) -> tuple[Row, list[str]]:
-    created = {ns["metadata"]["name"] for ns in synth.resources("platform", "kubernetes_namespace_v1").values()}
+    created = {ns["metadata"]["name"] for ns in synth.resources(PLATFORM_STACK, "kubernetes_namespace_v1").values()}
     created |= set(PREEXISTING_NAMESPACES)
-    releases = synth.resources("platform", "helm_release").values()
+    releases = synth.resources(PLATFORM_STACK, "helm_release").values()
     problems = [
         f"platform: release {r['name']} installs into {r['namespace']!r}, which the stack does not create"
         for r in releases
         if r["namespace"] not in created
     ]
-    return ["platform", "add-on namespaces", ", ".join(sorted(created))], problems
+    return [PLATFORM_STACK, "add-on namespaces", ", ".join(sorted(created))], problems
 
 
 def _dapr(release: RenderedRelease) -> tuple[Row, list[str]]:

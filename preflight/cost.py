@@ -7,7 +7,8 @@ from typing import Any
 from preflight.capacity import Consumer
 from preflight.report import CheckResult
 
-#: DigitalOcean list prices in USD per month, as recorded in DESIGN §7 (checked 2026-11).
+#: DigitalOcean list prices in USD per month (https://www.digitalocean.com/pricing, checked 2026-11;
+#: docs/architecture.md, "Capacity model").
 PRICES_AS_OF = "2026-11"
 NODE_S_2VCPU_4GB = 24.0
 HA_CONTROL_PLANE = 40.0

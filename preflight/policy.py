@@ -76,11 +76,7 @@ def check_policy(
     synth: Synthesized, releases: Iterable[RenderedRelease], config: Mapping[str, Any], *, workflows: Path
 ) -> CheckResult:
     skips: Mapping[str, str] = config.get("skip") or {}
-    problems = [
-        f"skip {check} has no written reason in preflight/config.yaml"
-        for check, why in skips.items()
-        if not str(why or "").strip()
-    ]
+    problems = [f"skip {check} has no written reason in preflight/config.yaml" for check in unexplained_skips(skips)]
     with tempfile.TemporaryDirectory(prefix="preflight-policy-") as folder:
         stage(synth, releases, workflows, Path(folder))
         try:

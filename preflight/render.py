@@ -17,10 +17,9 @@ import yaml
 
 from preflight.synth import Synthesized
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG, deep_merge
+from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, BOOTSTRAP_RELEASE, PLATFORM_STACK
 
 Manifest = dict[str, Any]
-APP_RELEASE = "todo-app"
-BOOTSTRAP_RELEASE = "cluster-bootstrap"
 _FILE_CALL = re.compile(r'^\$\{file\("(?P<path>[^"]+)"\)\}$')
 #: Kinds Helm installs without a namespace of their own.
 CLUSTER_SCOPED = {"ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
@@ -110,14 +109,14 @@ def inline_values(release: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_bootstrap_release(synth: Synthesized) -> RenderedRelease:
-    release = synth.release("platform", BOOTSTRAP_RELEASE)
+    release = synth.release(PLATFORM_STACK, BOOTSTRAP_RELEASE)
     values = inline_values(release)
-    chart_dir = synth.outdir / "stacks" / "platform" / release["chart"]
+    chart_dir = synth.outdir / "stacks" / PLATFORM_STACK / release["chart"]
     documents = render_chart(chart_dir, values, release=BOOTSTRAP_RELEASE, namespace=release["namespace"])
-    return RenderedRelease("platform", BOOTSTRAP_RELEASE, release["namespace"], values, documents)
+    return RenderedRelease(PLATFORM_STACK, BOOTSTRAP_RELEASE, release["namespace"], values, documents)
 
 
 def app_stacks(synth: Synthesized) -> list[str]:
     return sorted(
-        stack for stack in synth.stacks if synth.resources(stack, "helm_release") and stack.startswith("app-")
+        stack for stack in synth.stacks if synth.resources(stack, "helm_release") and stack.startswith(APP_STACK_PREFIX)
     )

@@ -10,17 +10,18 @@ from preflight.capacity import check_capacity, gather_consumers, node_pool
 from preflight.consistency import check_consistency
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
-from preflight.render import APP_RELEASE, app_stacks, render_app_release, render_bootstrap_release
+from preflight.render import app_stacks, render_app_release, render_bootstrap_release
 from preflight.report import CheckResult, load_config
 from preflight.runtime import check_runtime
 from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized, load_synthesized, synthesize
 from preflight.terraform import check_terraform, scratch_dir
+from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, CLUSTER_STACK
 
 
 def configuration(synth: Synthesized) -> CheckResult:
     """What was checked, read from the synthesized stacks: the configuration as the stacks carry it."""
-    cluster = synth.one("cluster", "digitalocean_kubernetes_cluster")
+    cluster = synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster")
     pool = cluster["node_pool"]
     hosts = sorted(
         item["value"]
@@ -28,12 +29,12 @@ def configuration(synth: Synthesized) -> CheckResult:
         for item in synth.release(stack, APP_RELEASE)["set"]
         if item["name"] == "ingress.host"
     )
-    backend = next(iter(synth.stacks["cluster"]["terraform"]["backend"]))
+    backend = next(iter(synth.stacks[CLUSTER_STACK]["terraform"]["backend"]))
     rows = [
         ["region", str(cluster["region"])],
         ["nodes", f"{pool['size']} × {pool['min_nodes']}–{pool['max_nodes']} (autoscaling)"],
         ["HA control plane", "on" if cluster.get("ha") else "off"],
-        ["environments", ", ".join(stack.removeprefix("app-") for stack in app_stacks(synth))],
+        ["environments", ", ".join(stack.removeprefix(APP_STACK_PREFIX) for stack in app_stacks(synth))],
         ["hosts", ", ".join(hosts)],
         ["state backend", backend],
     ]
@@ -58,7 +59,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
     progress("consistency, capacity and cost")
     consumers, model_problems = gather_consumers(synth, apps)
     min_nodes, max_nodes = node_pool(synth)
-    ha = bool(synth.one("cluster", "digitalocean_kubernetes_cluster").get("ha"))
+    ha = bool(synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster").get("ha"))
     return [
         configuration(synth),
         terraform,

@@ -27,6 +27,7 @@ from preflight.render import Manifest, RenderedRelease, inline_values
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
 from todo_infra.addons import DAPR
+from todo_infra.contracts import PLATFORM_STACK
 from todo_infra.pod_security import LEVEL as PSA_LEVEL
 from todo_infra.pod_security import MODES as PSA_MODES
 
@@ -365,7 +366,7 @@ def pod_templates(manifests: Iterable[Manifest]) -> Iterator[tuple[str, dict[str
 def check_runtime(synth: Synthesized, apps: Iterable[RenderedRelease]) -> CheckResult:
     """Every pod in the app namespaces, as the cluster will run it (daprd injected), meets Pod Security
     "restricted", which those namespaces enforce; and every daprd can start."""
-    injector = InjectorSettings.from_chart_values(inline_values(synth.release("platform", DAPR.release)))
+    injector = InjectorSettings.from_chart_values(inline_values(synth.release(PLATFORM_STACK, DAPR.release)))
     rows: list[list[str]] = []
     problems: list[str] = []
     for release in apps:

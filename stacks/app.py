@@ -4,12 +4,13 @@ from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from constructs import Construct
 
+from todo_infra.contracts import CLUSTER_NAME
 from todo_infra.kube import KubeAccess
 from todo_infra.pod_security import namespace_labels
 from todo_infra.release import TodoRelease
 from todo_infra.secrets import AppSecrets, GhcrPullSecret
 from todo_infra.settings import Environment, Settings
-from todo_infra.state import remote_state, state_backend
+from todo_infra.state import Upstream, state_backend
 
 
 class AppStack(TerraformStack):
@@ -18,9 +19,8 @@ class AppStack(TerraformStack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, env: Environment) -> None:
         super().__init__(scope, id_)
         state_backend(self, settings.state)
-        cluster = remote_state(self, settings.state, stack_id="cluster")
-        platform = remote_state(self, settings.state, stack_id="platform")
-        KubeAccess(self, "kube", cluster_name=cluster.get_string("cluster_name"))
+        upstream = Upstream(self, settings.state)
+        KubeAccess(self, "kube", cluster_name=upstream.string(CLUSTER_NAME))
 
         namespace = NamespaceV1(
             self,
@@ -36,7 +36,7 @@ class AppStack(TerraformStack):
             "todo-app",
             settings=settings,
             env=env,
-            platform=platform,
+            upstream=upstream,
             depends_on=[app_secrets.secret, pull_secret.secret],
         )
 

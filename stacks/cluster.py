@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import TerraformStack
 from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
 from constructs import Construct
 
 from todo_infra.cluster import DoksCluster
+from todo_infra.contracts import CLUSTER_ID, CLUSTER_NAME, CLUSTER_REGION, VPC_ID
 from todo_infra.settings import Settings
-from todo_infra.state import state_backend
+from todo_infra.state import publish, state_backend
 
 
 class ClusterStack(TerraformStack):
@@ -18,7 +19,7 @@ class ClusterStack(TerraformStack):
         DigitaloceanProvider(self, "digitalocean")  # token from DIGITALOCEAN_TOKEN
         doks = DoksCluster(self, "doks", cluster=settings.cluster, tags=[settings.project])
 
-        TerraformOutput(self, "cluster_name", value=doks.cluster.name, static_id=True)
-        TerraformOutput(self, "cluster_id", value=doks.cluster.id, static_id=True)
-        TerraformOutput(self, "region", value=doks.cluster.region, static_id=True)
-        TerraformOutput(self, "vpc_id", value=doks.vpc.id, static_id=True)
+        publish(self, CLUSTER_NAME, doks.cluster.name)
+        publish(self, CLUSTER_ID, doks.cluster.id)
+        publish(self, CLUSTER_REGION, doks.cluster.region)
+        publish(self, VPC_ID, doks.vpc.id)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import TerraformStack
 from cdktf_cdktf_provider_digitalocean.data_digitalocean_loadbalancer import DataDigitaloceanLoadbalancer
 from cdktf_cdktf_provider_digitalocean.record import Record
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
@@ -19,10 +19,18 @@ from todo_infra.addons import (
     AddonRelease,
 )
 from todo_infra.bootstrap import ClusterBootstrap
+from todo_infra.contracts import (
+    CLUSTER_ISSUER,
+    CLUSTER_NAME,
+    DAPR_NAMESPACE,
+    INGRESS_CLASS,
+    LOAD_BALANCER_IP,
+    MONITORING_NAMESPACE,
+)
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
 from todo_infra.settings import Settings
-from todo_infra.state import remote_state, state_backend
+from todo_infra.state import Upstream, publish, state_backend
 
 
 class PlatformStack(TerraformStack):
@@ -31,8 +39,8 @@ class PlatformStack(TerraformStack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings) -> None:
         super().__init__(scope, id_)
         state_backend(self, settings.state)
-        cluster = remote_state(self, settings.state, stack_id="cluster")
-        KubeAccess(self, "kube", cluster_name=cluster.get_string("cluster_name"))
+        upstream = Upstream(self, settings.state)
+        KubeAccess(self, "kube", cluster_name=upstream.string(CLUSTER_NAME))
 
         namespaces = {
             name: NamespaceV1(self, f"namespace-{name}", metadata=NamespaceV1Metadata(name=name))
@@ -93,11 +101,11 @@ class PlatformStack(TerraformStack):
                     ttl=300,
                 )
 
-        TerraformOutput(self, "ingress_class", value=settings.ingress_class, static_id=True)
-        TerraformOutput(self, "cluster_issuer", value=settings.cluster_issuer, static_id=True)
-        TerraformOutput(self, "load_balancer_ip", value=load_balancer.ip, static_id=True)
-        TerraformOutput(self, "monitoring_namespace", value=KUBE_PROMETHEUS_STACK.namespace, static_id=True)
-        TerraformOutput(self, "dapr_namespace", value=DAPR.namespace, static_id=True)
+        publish(self, INGRESS_CLASS, settings.ingress_class)
+        publish(self, CLUSTER_ISSUER, settings.cluster_issuer)
+        publish(self, LOAD_BALANCER_IP, load_balancer.ip)
+        publish(self, MONITORING_NAMESPACE, KUBE_PROMETHEUS_STACK.namespace)
+        publish(self, DAPR_NAMESPACE, DAPR.namespace)
 
 
 def _ingress_service(settings: Settings, load_balancer_name: str) -> dict[str, object]:

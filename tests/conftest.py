@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from preflight.terraform import Terraform
+from tests.skips import ALLOWED, unexplained
 from tests.synth import CANARY, CREDENTIAL_ENV, SECRET_VARIABLES, VARIANT_OVERRIDES, Synth, finish, run_main
 
 
@@ -34,3 +35,28 @@ def variant(_synth_runs: dict[str, Synth]) -> Synth:
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     """The pinned Terraform, offline: its own CLI configuration whose only provider source is an empty mirror."""
     return Terraform(tmp_path_factory.mktemp("terraform-cli"))
+
+
+_SKIPPED: dict[str, list[str]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        _SKIPPED.setdefault(reason, []).append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skip for a reason tests/skips.py does not list fails the run."""
+    if unexplained(_SKIPPED) and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for reason, tests in sorted(_SKIPPED.items()):
+        if reason in ALLOWED:
+            terminalreporter.write_line(f"not run here ({len(tests)} tests): {reason} — {ALLOWED[reason]}")
+        else:
+            terminalreporter.write_line(
+                f"FAILED: {len(tests)} tests skipped for a reason tests/skips.py does not allow: {reason}", red=True
+            )

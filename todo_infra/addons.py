@@ -1,4 +1,5 @@
-"""Pinned third-party Helm releases of the platform (DESIGN §6), one table row each.
+"""Pinned third-party Helm releases of the platform (docs/architecture.md, "Platform add-ons"), one definition each:
+chart, version, namespace, values and the pods it runs, the one place capacity, cost and the tests read them from.
 
 Static values live in `k8s/addons/<release>.yaml` (read at synth time, so a diff shows every change);
 values that depend on settings or Terraform expressions are passed as a second YAML document.
@@ -20,13 +21,36 @@ ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
 
 
 @dataclass(frozen=True, kw_only=True)
+class AddonPod:
+    """One kind of pod an add-on chart runs, described by the values keys that size it (read from the chart's
+    values.yaml): the resources of each container, the replica count (a number, or the values key holding it),
+    whether it runs once per node, its volumes' sizes. Transient pods (hook Jobs) and init containers must set
+    requests too, but are not counted in the steady-state capacity."""
+
+    name: str
+    containers: tuple[str, ...]
+    replicas: int | str = 1
+    daemonset: bool = False
+    volumes: tuple[str, ...] = ()
+    transient: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class Addon:
+    """A pinned chart of the platform: where it comes from, where it runs, and the pods it runs (the capacity and
+    cost checks count exactly these; an add-on without them is refused there)."""
+
     release: str
     chart: str
     repository: str
     version: str
     namespace: str
+    pods: tuple[AddonPod, ...] = ()
     timeout: int = 600
+
+    @property
+    def values_file(self) -> Path:
+        return ADDON_VALUES_DIR / f"{self.release}.yaml"
 
 
 INGRESS_NGINX = Addon(
@@ -35,6 +59,17 @@ INGRESS_NGINX = Addon(
     repository="https://kubernetes.github.io/ingress-nginx",
     version="4.15.1",
     namespace="ingress-nginx",
+    pods=(
+        AddonPod(name="controller", containers=("controller.resources",), replicas="controller.replicaCount"),
+        AddonPod(
+            name="admission jobs",
+            containers=(
+                "controller.admissionWebhooks.createSecretJob.resources",
+                "controller.admissionWebhooks.patchWebhookJob.resources",
+            ),
+            transient=True,
+        ),
+    ),
 )
 CERT_MANAGER = Addon(
     release="cert-manager",
@@ -42,6 +77,12 @@ CERT_MANAGER = Addon(
     repository="https://charts.jetstack.io",
     version="v1.21.2",
     namespace="cert-manager",
+    pods=(
+        AddonPod(name="controller", containers=("resources",), replicas="replicaCount"),
+        AddonPod(name="webhook", containers=("webhook.resources",), replicas="webhook.replicaCount"),
+        AddonPod(name="cainjector", containers=("cainjector.resources",), replicas="cainjector.replicaCount"),
+        AddonPod(name="startupapicheck", containers=("startupapicheck.resources",), transient=True),
+    ),
 )
 DAPR = Addon(
     release="dapr",
@@ -49,6 +90,19 @@ DAPR = Addon(
     repository="https://dapr.github.io/helm-charts",
     version="1.18.7",
     namespace="dapr-system",
+    pods=(
+        AddonPod(name="operator", containers=("dapr_operator.resources",)),
+        AddonPod(name="placement", containers=("dapr_placement.resources",)),
+        AddonPod(name="sentry", containers=("dapr_sentry.resources",)),
+        AddonPod(name="sidecar-injector", containers=("dapr_sidecar_injector.resources",)),
+        # The scheduler always runs 3 members of an embedded etcd, each with its own PVC.
+        AddonPod(
+            name="scheduler",
+            containers=("dapr_scheduler.resources",),
+            replicas=3,
+            volumes=("dapr_scheduler.cluster.storageSize",),
+        ),
+    ),
 )
 KUBE_PROMETHEUS_STACK = Addon(
     release="kube-prometheus-stack",
@@ -57,6 +111,37 @@ KUBE_PROMETHEUS_STACK = Addon(
     version="88.5.3",
     namespace="monitoring",
     timeout=900,
+    pods=(
+        AddonPod(
+            name="prometheus",
+            containers=("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
+            volumes=("prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",),
+        ),
+        AddonPod(
+            name="alertmanager",
+            containers=(
+                "alertmanager.alertmanagerSpec.resources",
+                "prometheusOperator.prometheusConfigReloader.resources",
+            ),
+            replicas="alertmanager.alertmanagerSpec.replicas",
+            volumes=("alertmanager.alertmanagerSpec.storage.volumeClaimTemplate.spec.resources.requests.storage",),
+        ),
+        # Grafana runs the dashboards and datasources sidecars, both sized by grafana.sidecar.resources.
+        AddonPod(
+            name="grafana",
+            containers=("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources"),
+            volumes=("grafana.persistence.size",),
+        ),
+        AddonPod(name="grafana init", containers=("grafana.initChownData.resources",), transient=True),
+        AddonPod(name="operator", containers=("prometheusOperator.resources",)),
+        AddonPod(
+            name="operator admission job",
+            containers=("prometheusOperator.admissionWebhooks.patch.resources",),
+            transient=True,
+        ),
+        AddonPod(name="kube-state-metrics", containers=("kube-state-metrics.resources",)),
+        AddonPod(name="node-exporter", containers=("prometheus-node-exporter.resources",), daemonset=True),
+    ),
 )
 LOKI = Addon(
     release="loki",
@@ -64,6 +149,14 @@ LOKI = Addon(
     repository="https://grafana-community.github.io/helm-charts",
     version="18.11.0",
     namespace="monitoring",
+    pods=(
+        AddonPod(
+            name="single-binary",
+            containers=("singleBinary.resources", "sidecar.resources"),
+            replicas="singleBinary.replicas",
+            volumes=("singleBinary.persistence.size",),
+        ),
+    ),
 )
 PROMTAIL = Addon(
     release="promtail",
@@ -71,6 +164,7 @@ PROMTAIL = Addon(
     repository="https://grafana.github.io/helm-charts",
     version="6.17.1",
     namespace="monitoring",
+    pods=(AddonPod(name="promtail", containers=("resources",), daemonset=True),),
 )
 
 # DOKS does not ship metrics-server (DigitalOcean offers it as a Marketplace 1-Click); the HPAs need its
@@ -81,6 +175,7 @@ METRICS_SERVER = Addon(
     repository="https://kubernetes-sigs.github.io/metrics-server/",
     version="3.14.0",
     namespace="kube-system",
+    pods=(AddonPod(name="metrics-server", containers=("resources",), replicas="replicas"),),
 )
 
 ADDONS: tuple[Addon, ...] = (
@@ -98,7 +193,7 @@ PREEXISTING_NAMESPACES = ("kube-system",)
 
 def addon_values(addon: Addon) -> str:
     """The committed static values of one add-on."""
-    return (ADDON_VALUES_DIR / f"{addon.release}.yaml").read_text()
+    return addon.values_file.read_text()
 
 
 class AddonRelease(Construct):

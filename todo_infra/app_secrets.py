@@ -1,4 +1,4 @@
-"""The keys of the per-namespace `app-secrets` Secret (seed §3).
+"""The keys of the per-namespace `app-secrets` Secret (docs/architecture.md, "Secrets").
 
 This tuple is the single source of truth: the app stacks create one sensitive Terraform variable per key,
 and the chart tests check every `secretKeyRef` against it.

@@ -1,4 +1,5 @@
-"""The local `k8s/cluster-bootstrap` chart: ClusterIssuer and Dapr Configuration (DESIGN §3).
+"""The local `k8s/cluster-bootstrap` chart: ClusterIssuer and Dapr Configuration
+(docs/architecture.md, "Platform add-ons").
 
 Custom resources go through Helm, not `kubernetes_manifest`, because their CRDs are installed by
 cert-manager and Dapr in the same apply and `kubernetes_manifest` needs CRDs at plan time.

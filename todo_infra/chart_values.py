@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
+from todo_infra.contracts import BASE_VALUES
+
 CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
-BASE_VALUES = "values.yaml"
 #: Stands in for the image tag where only a deploy names it (production has no default; plans get sha-<7>).
 SAMPLE_IMAGE_TAG = "sha-1a2b3c4"
 #: One violation in Helm's schema error: "- at '/global': additional properties 'x' not allowed".

@@ -1,7 +1,7 @@
 """What every `helm_release` of this repo shares, written once.
 
 Releases wait for readiness and roll back atomically when they fail (a half-applied release never stays),
-and keep 10 revisions of history so `helm rollback` can reach any of the last 10 (seed §2).
+and keep 10 revisions of history so `helm rollback` can reach any of the last 10 (docs/architecture.md, "Releases").
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from todo_infra.contracts import app_stack_id, values_file
+
 # --- grammars -----------------------------------------------------------------------------------
 
 #: Image tag grammar (docs/architecture.md, "Images"): sha-<7 hex>, main-latest, staging-latest, v<semver>.
@@ -40,7 +42,7 @@ BACKEND_MODES = ("s3", "local")
 ENVIRONMENTS = ("staging", "production")
 WEEKDAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-#: Names the platform creates and the chart refers to (DESIGN §3, seed §7).
+#: Names the platform creates and the chart refers to (docs/architecture.md, "Platform add-ons").
 INGRESS_CLASS = "nginx"
 CLUSTER_ISSUER = "letsencrypt-prod"
 
@@ -173,11 +175,11 @@ class Environment:
 
     @property
     def stack_id(self) -> str:
-        return f"app-{self.name}"
+        return app_stack_id(self.name)
 
     @property
     def values_file(self) -> str:
-        return f"values-{self.name}.yaml"
+        return values_file(self.name)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,9 @@
-"""Remote state: one key per stack, and the matching remote-state reader, built from the same settings.
+"""Remote state: one key per stack, and the outputs stacks share, written and read from the same settings.
 
-DESIGN §2: S3 backend on DigitalOcean Spaces (Terraform >= 1.6.3 settings), `use_lockfile` added as an
-override because cdktf 0.21's S3Backend has no such property; a `local` mode for offline work.
+S3 backend on DigitalOcean Spaces (Terraform >= 1.6.3 settings), `use_lockfile` added as an override because
+cdktf 0.21's S3Backend has no such property; a `local` mode for offline work (docs/architecture.md, "State").
+Outputs other stacks read are declared with `publish` and read with `Upstream`, both from the contract names in
+todo_infra/contracts.py.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from cdktf import (
     DataTerraformRemoteStateS3,
     LocalBackend,
     S3Backend,
+    TerraformOutput,
     TerraformRemoteState,
     TerraformStack,
 )
 from constructs import Construct
 
 import toolchain
+from todo_infra.contracts import StackOutput
 from todo_infra.settings import StateSettings
 
 #: Terraform runs inside cdktf.out/stacks/<id>/; local state files land at the project root.
@@ -58,3 +62,23 @@ def remote_state(scope: Construct, state: StateSettings, *, stack_id: str) -> Te
     if state.backend == "local":
         return DataTerraformRemoteStateLocal(scope, f"state-{stack_id}", path=_LOCAL_STATE.format(stack_id=stack_id))
     return DataTerraformRemoteStateS3(scope, f"state-{stack_id}", **_s3_settings(state, stack_id))
+
+
+def publish(stack: TerraformStack, output: StackOutput, value: str) -> TerraformOutput:
+    """Declare one of the outputs other stacks read (todo_infra/contracts.py), under its contract name."""
+    if stack.node.id != output.producer:
+        raise ValueError(f"{output.name} is an output of {output.producer}, not of {stack.node.id}")
+    return TerraformOutput(stack, output.name, value=value, static_id=True)
+
+
+class Upstream:
+    """The outputs of other stacks a stack reads, through one remote-state data source per producer."""
+
+    def __init__(self, scope: Construct, state: StateSettings) -> None:
+        self._scope, self._state = scope, state
+        self._remotes: dict[str, TerraformRemoteState] = {}
+
+    def string(self, output: StackOutput) -> str:
+        if output.producer not in self._remotes:
+            self._remotes[output.producer] = remote_state(self._scope, self._state, stack_id=output.producer)
+        return self._remotes[output.producer].get_string(output.name)

@@ -18,7 +18,7 @@ from typing import Any
 
 DECLARATION = Path(__file__).resolve().parent.parent / "images.json"
 
-#: `v<semver>` as a release tag (seed §1). No `+build` part: `+` is not allowed in an image tag.
+#: `v<semver>` as a release tag (docs/architecture.md, "Images"). No `+build` part: `+` is not allowed in an image tag.
 RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 #: `sha-<7>`: the tag build.yml gives the images of one commit, the only tag a deploy uses.
 COMMIT_TAG = re.compile(r"^sha-[0-9a-f]{7}$")

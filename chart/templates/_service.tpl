@@ -177,7 +177,7 @@ spec:
 {{- end }}
 
 {{/*
-todo.hpa — autoscaling/v2 HPA on the app container's CPU utilisation (seed §6). Renders nothing unless
+todo.hpa — autoscaling/v2 HPA on the app container's CPU utilisation (docs/architecture.md, "Autoscaling"). Renders nothing unless
 services.<name>.autoscaling.enabled.
 */}}
 {{- define "todo.hpa" -}}
@@ -235,7 +235,7 @@ spec:
 {{- end }}
 
 {{/*
-todo.serviceMonitor — Prometheus Operator ServiceMonitor scraping /metrics on the `http` port every 30 s (seed §8).
+todo.serviceMonitor — Prometheus Operator ServiceMonitor scraping /metrics on the `http` port every 30 s (docs/architecture.md, "Monitoring").
 Renders nothing unless monitoring.serviceMonitors.enabled and services.<name>.metrics.enabled.
 */}}
 {{- define "todo.serviceMonitor" -}}

@@ -14,6 +14,7 @@ import yaml
 import toolchain
 from preflight.render import RenderedRelease, render_app_release
 from tests.synth import Synth
+from todo_infra.contracts import app_stack_id
 
 TESTS = Path(__file__).resolve().parent / "alerts.test.yaml"
 OTHER = {"staging": "production", "production": "staging"}
@@ -21,7 +22,7 @@ OTHER = {"staging": "production", "production": "staging"}
 
 @pytest.fixture(scope="module")
 def releases(synth: Synth) -> dict[str, RenderedRelease]:
-    return {env: render_app_release(synth, f"app-{env}") for env in OTHER}
+    return {env: render_app_release(synth, app_stack_id(env)) for env in OTHER}
 
 
 def rule_groups(release: RenderedRelease, *, annotations: bool = True) -> dict[str, Any]:

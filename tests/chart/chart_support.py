@@ -11,9 +11,11 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-from preflight.render import APP_RELEASE, Manifest, RenderedRelease, parse_documents, set_string
+from preflight.render import Manifest, RenderedRelease, parse_documents, set_string
 from tests.synth import Synth
+from todo_infra import contracts
 from todo_infra.chart_values import deep_merge
+from todo_infra.contracts import APP_RELEASE, app_stack_id
 from todo_infra.settings import ENVIRONMENTS
 
 RELEASE_NAME = APP_RELEASE
@@ -41,7 +43,7 @@ class Rendered(RenderedRelease):
     environment: str = ""
 
 
-def values_file(name: str) -> dict[str, Any]:
+def load_values(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / name).read_text()) or {}
     return loaded
 
@@ -49,14 +51,14 @@ def values_file(name: str) -> dict[str, Any]:
 def stack_sets(synth: Synth) -> dict[str, str]:
     """What each app stack's todo-app release `set`s, read from its synthesized JSON (the image-tag variable
     given a sample value), so the chart is tested with exactly what the stacks release."""
-    return {env: set_string(synth.release(f"app-{env}", RELEASE_NAME)) for env in ENVIRONMENTS}
+    return {env: set_string(synth.release(app_stack_id(env), RELEASE_NAME)) for env in ENVIRONMENTS}
 
 
 def release_values(environment: str, sets: Mapping[str, str]) -> dict[str, Any]:
     """values.yaml, then values-<env>.yaml, then the stack's --set keys; `base` is values.yaml alone."""
-    values = values_file("values.yaml")
+    values = load_values(contracts.BASE_VALUES)
     if environment != "base":
-        values = deep_merge(values, values_file(f"values-{environment}.yaml"))
+        values = deep_merge(values, load_values(contracts.values_file(environment)))
         values = deep_merge(values, helm.parse_set_string(sets[environment]))
     return values
 
@@ -70,7 +72,7 @@ def render_environment(chart: helm.Chart, environment: str, sets: Mapping[str, s
     values = release_values(environment, sets)
     documents = render(chart, values, namespace)
     return Rendered(
-        stack=f"app-{environment}",
+        stack=app_stack_id(environment),
         release=RELEASE_NAME,
         namespace=namespace,
         values=values,
@@ -99,16 +101,6 @@ def app_container(deployment: Manifest) -> dict[str, Any]:
     containers: list[dict[str, Any]] = pod_spec(deployment)["containers"]
     assert len(containers) == 1, "the chart renders one container per pod; Dapr injects the sidecar"
     return containers[0]
-
-
-def cpu_millis(quantity: str | float) -> int:
-    text = str(quantity)
-    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
-
-
-def memory_mib(quantity: str) -> float:
-    units = {"Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}
-    return float(quantity[:-2]) * units[quantity[-2:]]
 
 
 def fullname(service: str) -> str:

@@ -1,4 +1,4 @@
-"""HPAs (seed §6, production only), replicas ownership and PodDisruptionBudgets."""
+"""HPAs (docs/architecture.md, "Autoscaling": production only), replicas ownership and PodDisruptionBudgets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Dapr components (seed §4) with the real pubsub.kafka / state.redis metadata, scopes and Subscriptions."""
+"""Dapr components (docs/architecture.md, "Dapr components"): the real pubsub.kafka / state.redis metadata, scopes
+and Subscriptions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Ingress (seed §5): host per environment, path routing, TLS via cert-manager, SSE settings on /sse/."""
+"""Ingress (docs/architecture.md, "Ingress"): host per environment, path routing, TLS via cert-manager, SSE
+settings on /sse/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ServiceMonitors (seed §8) and the PrometheusRule with the six alerts of seed §9."""
+"""ServiceMonitors and the PrometheusRule with the six alerts (docs/architecture.md, "Monitoring", "Alerts")."""
 
 from __future__ import annotations
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import helm_python as helm
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
+from preflight.render import render_bootstrap_release
 from tests.chart.chart_support import (
     CHART_DIR,
     SERVICES,
@@ -14,11 +18,14 @@ from tests.chart.chart_support import (
     fullname,
     release_values,
 )
-from tests.chart.crd_schemas import crd_errors, has_crd_schema
+from tests.chart.crd_schemas import can_validate, crd_errors, registry_errors
+from tests.synth import Synth
+from tests.upstream import upstream, upstream_dir
 
 # The cluster's pinned minor (cdktf.json); kubernetes-validate 1.37.0 ships schemas up to 1.37, so no fallback is needed
 # (test_kubernetes_validate_ships_the_cluster_minor fails loudly if the pin outgrows the package).
 KUBERNETES_VERSION = cluster_kubernetes_version()
+#: API groups of custom resources (validated against their CRDs; kubernetes-validate knows built-in kinds only).
 CUSTOM_GROUPS = ("dapr.io/", "monitoring.coreos.com/")
 
 
@@ -53,25 +60,60 @@ def test_builtin_kinds_are_valid_for_kubernetes_strict(rendered: Rendered) -> No
             pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {error.message}")
 
 
-def test_custom_resources_are_valid_against_their_crds(rendered: Rendered) -> None:
-    custom = [doc for doc in rendered.manifests if doc["apiVersion"].startswith(CUSTOM_GROUPS)]
-    assert {doc["kind"] for doc in custom} >= {
-        "Component",
-        "ServiceMonitor",
-        "PrometheusRule",
-        "Subscription",
-        "Configuration",
-    }
+def _custom(documents: list[dict[str, Any]], groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [doc for doc in documents if doc["apiVersion"].startswith(groups)]
+
+
+def test_monitoring_custom_resources_are_valid(rendered: Rendered) -> None:
+    """ServiceMonitors and the PrometheusRule, against the upstream CRDs (or the registry models without them)."""
+    custom = _custom(rendered.manifests, ("monitoring.coreos.com/",))
+    assert {doc["kind"] for doc in custom} == {"ServiceMonitor", "PrometheusRule"}
     for doc in custom:
-        assert has_crd_schema(doc["apiVersion"], doc["kind"]), f"no CRD copy for {doc['apiVersion']} {doc['kind']}"
         assert crd_errors(doc) == [], f"{doc['kind']}/{doc['metadata']['name']}"
 
 
+def test_dapr_custom_resources_are_valid(rendered: Rendered) -> None:
+    upstream("crds")  # no registry package models the Dapr kinds
+    custom = _custom(rendered.manifests, ("dapr.io/",))
+    assert {doc["kind"] for doc in custom} >= {"Component", "Subscription", "Configuration"}
+    for doc in custom:
+        assert can_validate(doc["apiVersion"], doc["kind"]), f"no CRD for {doc['apiVersion']} {doc['kind']}"
+        assert crd_errors(doc) == [], f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def test_bootstrap_custom_resources_are_valid(synth: Synth) -> None:
+    """The ClusterIssuer (and, with the upstream CRDs, the Dapr Configuration) of the cluster-bootstrap chart."""
+    documents = render_bootstrap_release(synth).manifests
+    issuers = [doc for doc in documents if doc["kind"] == "ClusterIssuer"]
+    assert len(issuers) == 1 and crd_errors(issuers[0]) == []
+    if upstream_dir() is not None:
+        for doc in _custom(documents, ("dapr.io/",)):
+            assert crd_errors(doc) == [], f"{doc['kind']}/{doc['metadata']['name']}"
+
+
 def test_crd_validation_rejects_a_misspelt_field(production: Rendered) -> None:
-    """The strict conversion is real: an unknown field in a custom resource is an error."""
+    """The strict conversion of the upstream schemas is real: an unknown field in a custom resource is an error."""
+    upstream("crds")
     monitor = dict(production.get("ServiceMonitor", fullname("backend")))
     monitor["spec"] = {**monitor["spec"], "endpoint": monitor["spec"]["endpoints"]}
     assert any("endpoint" in error for error in crd_errors(monitor))
+
+
+def test_registry_models_validate_the_monitoring_kinds_and_the_issuer(production: Rendered, synth: Synth) -> None:
+    """The fallback for clones without the upstream CRDs works: good documents pass, a wrong type fails."""
+    monitor = production.get("ServiceMonitor", fullname("backend"))
+    (rule,) = production.of_kind("PrometheusRule")
+    (issuer,) = [d for d in render_bootstrap_release(synth).manifests if d["kind"] == "ClusterIssuer"]
+    broken = copy.deepcopy(monitor)
+    broken["spec"]["endpoints"][0]["interval"] = 30
+    component = production.get("Component", "pubsub")
+    assert registry_errors([monitor, rule, issuer, broken, component]) == [
+        [],
+        [],
+        [],
+        ["data/spec/endpoints/0/interval must be string", "data/spec/endpoints/0/interval must be string"],
+        None,
+    ]
 
 
 def test_strict_kubernetes_validation_rejects_a_misspelt_field(

@@ -9,8 +9,9 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, release_values, values_file
+from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, load_values, release_values
 from todo_infra.app_secrets import APP_SECRET_KEYS
+from todo_infra.contracts import BASE_VALUES, values_file
 from todo_infra.settings import IMAGE_TAG_PATTERN
 
 
@@ -162,8 +163,8 @@ def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
 def test_environment_files_hold_only_deltas(environment: str) -> None:
-    base = _leaves(values_file("values.yaml"))
-    delta = _leaves(values_file(f"values-{environment}.yaml"))
+    base = _leaves(load_values(BASE_VALUES))
+    delta = _leaves(load_values(values_file(environment)))
     assert delta, "an environment file with no deltas"
     for key, value in delta.items():
         assert key in base, f"{key} is not a values.yaml key"

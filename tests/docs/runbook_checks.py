@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: The runbooks (issue 6) and the README that links them, relative to the repo root.
+#: The runbooks and the README that links them, relative to the repo root.
 RUNBOOKS = (
     "k8s/cluster-bootstrap/README.md",
     "docs/runbooks/deploy.md",
@@ -261,12 +261,18 @@ def check_paths(doc: str, text: str, facts: Facts) -> list[str]:
         path = word.split("#", 1)[0]
         if not (facts.root / path).exists():
             problems.append(f"{doc}: `{word}` does not exist in the repository")
-    here = (facts.root / doc).parent
-    for target in dict.fromkeys(_LINK.findall(markdown.prose)):
+    return problems + check_links(doc, text, facts.root)
+
+
+def check_links(doc: str, text: str, root: Path) -> list[str]:
+    """Relative links of a Markdown file resolve, anchors included."""
+    problems = []
+    here = (root / doc).parent
+    for target in dict.fromkeys(_LINK.findall(parse(text).prose)):
         if re.match(r"^[a-z]+:", target):
             continue  # http(s), mailto
         path, _, anchor = target.partition("#")
-        file = (here / path).resolve() if path else facts.root / doc
+        file = (here / path).resolve() if path else root / doc
         if not file.exists():
             problems.append(f"{doc}: link ({target}) points to a missing file")
         elif anchor and file.suffix == ".md":

@@ -146,7 +146,7 @@ def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("case", SEEDED)
 def test_each_restricted_rule_refuses_its_seeded_case(apps: list[RenderedRelease], case: str) -> None:
     _, template = next(pod_templates(app(apps, "app-staging").manifests))
-    assert restricted_violations(template["spec"]) == [], "the seed must start from an admitted pod"
+    assert restricted_violations(template["spec"]) == [], "the seeded case must start from an admitted pod"
     change, check = SEEDED[case]
     violations = restricted_violations(_merged(template["spec"], change))
     assert violations, case

@@ -1,4 +1,5 @@
-"""build.yml: tests first, then the five images with the tags of seed §1; pushed except on pull requests."""
+"""build.yml: tests first, then the five images with the tags of docs/architecture.md, "Images"; pushed except on
+pull requests."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.workflows.gha_support import (
     step_using,
     triggers,
 )
+from todo_infra import settings
 
 SEED_SERVICES = {"frontend", "backend", "mcp", "notification", "sse-gateway"}
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -69,7 +71,7 @@ def test_a_newer_push_cancels_only_pull_request_runs(build: dict[str, Any]) -> N
         assert interpolate(expression, github_context(event_name=event, ref=ref)) == str(cancels).lower()
 
 
-# --- tags (seed §1) -----------------------------------------------------------------------------------
+# --- tags (docs/architecture.md, "Images") ------------------------------------------------------------------
 
 
 def test_branch_push_tags_sha_and_branch_latest(build: dict[str, Any]) -> None:
@@ -89,7 +91,6 @@ def test_release_tag_adds_main_latest_and_the_version(build: dict[str, Any], tag
 
 
 def test_deployable_tags_follow_the_image_tag_grammar(build: dict[str, Any]) -> None:
-    settings = pytest.importorskip("todo_infra.settings")
     for ref in ["refs/heads/main", "refs/tags/v1.2.3", "refs/tags/v3.0.0-beta.2"]:
         for tag in tags_for(build, event_name="push", ref=ref):
             assert re.fullmatch(settings.IMAGE_TAG_PATTERN, tag), tag
@@ -195,7 +196,6 @@ def test_images_script_lists_the_images_of_one_commit_and_nothing_else() -> None
 
 
 def test_release_tags_are_image_tags_the_app_accepts() -> None:
-    settings = pytest.importorskip("todo_infra.settings")
     images = load_script("images")
 
     for tag in ["v0.1.0", "v1.2.3", "v10.20.30-rc.1", "v1.0.0-alpha.beta-1"]:
@@ -207,10 +207,7 @@ def test_release_tags_are_image_tags_the_app_accepts() -> None:
 
 def test_the_declaration_matches_the_chart() -> None:
     """The chart pulls the images build.yml pushes: same registry, repository and service names."""
-    values_file = REPO / "chart" / "values.yaml"
-    if not values_file.exists():
-        pytest.skip("chart/values.yaml is not there yet")
-    values = yaml.safe_load(values_file.read_text())
+    values = yaml.safe_load((REPO / "chart" / "values.yaml").read_text())
     declaration = json.loads((GITHUB_DIR / "images.json").read_text())
     assert declaration["registry"] == values["global"]["imageRegistry"]
     assert declaration["repository"] == values["global"]["imageRepository"]

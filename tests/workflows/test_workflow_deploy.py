@@ -23,6 +23,8 @@ from tests.workflows.gha_support import (
     stub_command,
     triggers,
 )
+from todo_infra import settings
+from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
 
 require_tf_vars = load_script("require_tf_vars")
 
@@ -32,13 +34,11 @@ SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 @pytest.fixture(scope="module")
 def app_secret_keys() -> tuple[str, ...]:
-    module = pytest.importorskip("todo_infra.app_secrets")
-    return tuple(module.APP_SECRET_KEYS)
+    return APP_SECRET_KEYS
 
 
 def tf_var(key: str) -> str:
-    module = pytest.importorskip("todo_infra.app_secrets")
-    return "TF_VAR_" + getattr(module, "variable_name", str.lower)(key)
+    return "TF_VAR_" + variable_name(key)
 
 
 @pytest.fixture(scope="module")
@@ -126,16 +126,7 @@ def test_pull_secret_platform_secrets_provider_and_state_credentials_reach_the_d
 
 
 def test_configuration_comes_from_repository_variables(workflows: dict[str, dict[str, Any]]) -> None:
-    settings = pytest.importorskip("todo_infra.settings")
-    contract = {
-        "TODO_DOMAIN",
-        "TODO_REGION",
-        "TODO_GHCR_OWNER",
-        "TODO_OPERATOR_EMAIL",
-        "TODO_STATE_BACKEND",
-        "TODO_STATE_BUCKET",
-        "TODO_STATE_ENDPOINT",
-    }
+    contract = set(settings.DEPLOY_REQUIRED)
     assert contract <= set(settings.ENV_OVERRIDES)
     for file, job_id in [("deploy.yml", "deploy"), ("cdktf-diff.yml", "synth")]:
         env = workflows[file]["jobs"][job_id]["env"]

@@ -24,6 +24,7 @@ from tests.workflows.gha_support import (
     stub_command,
     triggers,
 )
+from todo_infra import app_secrets
 from todo_infra.secret_revisions import revision, revisions
 
 plan_report = load_script("plan_report")
@@ -213,7 +214,6 @@ def test_plan_job_reads_only_the_cloud_read_credentials(diff: dict[str, Any]) ->
 
 def sensitive_variables(synth: Synth) -> set[str]:
     """Every sensitive variable of the synthesized stacks, plus one per app-secrets key."""
-    app_secrets = pytest.importorskip("todo_infra.app_secrets")
     declared = {
         name
         for stack in synth.stacks.values()

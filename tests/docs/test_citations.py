@@ -1,0 +1,77 @@
+"""The repo stands on its own: no file cites a document a clone does not have; every Markdown link and every
+`docs/architecture.md, "<section>"` reference resolves; the add-on table of docs/architecture.md names the pinned
+versions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from tests.docs.runbook_checks import anchors, check_links, headings
+from todo_infra.addons import ADDONS
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHITECTURE = "docs/architecture.md"
+#: Citations of documents that are not in the repo (the specification and design notes it was built from).
+FOREIGN = re.compile(r"\b(?:seed|DESIGN|STYLE)\s?§|\.\./shared\b|data-model\.md|\bDESIGN\.md|\bSTYLE\.md")
+_SECTION_REFERENCE = re.compile(r'docs/architecture\.md,? "(?P<section>[^"]+)"')
+_ANCHOR_REFERENCE = re.compile(r"docs/architecture\.md#(?P<anchor>[a-z0-9-]+)")
+
+
+def tracked_text_files() -> dict[str, str]:
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    texts = {}
+    for name in names:
+        if name.endswith(("Pipfile.lock", "package-lock.json")) or not (ROOT / name).is_file():
+            continue
+        try:
+            texts[name] = (ROOT / name).read_text()
+        except UnicodeDecodeError:
+            continue
+    return texts
+
+
+def problems(path: str, text: str, architecture: str) -> list[str]:
+    found = [f"{path}: cites {match.group(0)!r}, which is not in the repo" for match in FOREIGN.finditer(text)]
+    sections = {title for _, title in headings(architecture)}
+    found += [
+        f"{path}: docs/architecture.md has no section {match['section']!r}"
+        for match in _SECTION_REFERENCE.finditer(text)
+        if match["section"] not in sections
+    ]
+    found += [
+        f"{path}: docs/architecture.md has no section #{match['anchor']}"
+        for match in _ANCHOR_REFERENCE.finditer(text)
+        if match["anchor"] not in anchors(architecture)
+    ]
+    return found + (check_links(path, text, ROOT) if path.endswith(".md") else [])
+
+
+def test_no_file_cites_a_document_the_repo_lacks_and_every_reference_resolves() -> None:
+    texts = tracked_text_files()
+    assert ARCHITECTURE in texts and len(texts) > 50
+    found = [problem for path, text in texts.items() for problem in problems(path, text, texts[ARCHITECTURE])]
+    assert found == []
+
+
+def test_the_check_finds_each_kind_of_broken_reference() -> None:
+    """Seeded failures, one of each kind."""
+    text = (
+        'See seed §4 and DESIGN §2; docs/architecture.md, "Nowhere"; docs/architecture.md#no-such-section; '
+        "[gone](missing.md); [ok](../README.md); [web](https://example.com/x.md)"
+    )
+    found = problems("docs/example.md", text, "# Architecture\n\n## Stacks\n")
+    assert found == [
+        "docs/example.md: cites 'seed §', which is not in the repo",
+        "docs/example.md: cites 'DESIGN §', which is not in the repo",
+        "docs/example.md: docs/architecture.md has no section 'Nowhere'",
+        "docs/example.md: docs/architecture.md has no section #no-such-section",
+        "docs/example.md: link (missing.md) points to a missing file",
+    ]
+
+
+def test_the_add_on_table_names_the_pinned_versions() -> None:
+    text = (ROOT / ARCHITECTURE).read_text()
+    for addon in ADDONS:
+        assert f"| {addon.release} | {addon.version} | {addon.namespace} |" in text, addon.release

@@ -1,0 +1,61 @@
+"""The names that tie the stacks, the charts and the checks together, each written once.
+
+Stack ids, the outputs one stack produces for another, release names and values files are used on both sides of
+a contract (producer and consumer, stack and preflight, code and tests); they are declared here and imported
+everywhere, so a rename is one edit and a mismatch cannot be typed. Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Stack ids, in deploy order (docs/architecture.md, "Stacks"). App stacks are `app-<environment>`.
+CLUSTER_STACK = "cluster"
+PLATFORM_STACK = "platform"
+APP_STACK_PREFIX = "app-"
+
+#: The app's Helm release, and the platform's local chart of cluster-wide custom resources.
+APP_RELEASE = "todo-app"
+BOOTSTRAP_RELEASE = "cluster-bootstrap"
+
+#: The chart's values files: the base, then one delta file per environment.
+BASE_VALUES = "values.yaml"
+
+
+def app_stack_id(environment: str) -> str:
+    return f"{APP_STACK_PREFIX}{environment}"
+
+
+def values_file(environment: str) -> str:
+    return f"values-{environment}.yaml"
+
+
+@dataclass(frozen=True)
+class StackOutput:
+    """A named output one stack produces and others read through `terraform_remote_state`."""
+
+    producer: str
+    name: str
+
+
+CLUSTER_NAME = StackOutput(CLUSTER_STACK, "cluster_name")
+CLUSTER_ID = StackOutput(CLUSTER_STACK, "cluster_id")
+CLUSTER_REGION = StackOutput(CLUSTER_STACK, "region")
+VPC_ID = StackOutput(CLUSTER_STACK, "vpc_id")
+INGRESS_CLASS = StackOutput(PLATFORM_STACK, "ingress_class")
+CLUSTER_ISSUER = StackOutput(PLATFORM_STACK, "cluster_issuer")
+LOAD_BALANCER_IP = StackOutput(PLATFORM_STACK, "load_balancer_ip")
+MONITORING_NAMESPACE = StackOutput(PLATFORM_STACK, "monitoring_namespace")
+DAPR_NAMESPACE = StackOutput(PLATFORM_STACK, "dapr_namespace")
+
+OUTPUTS = (
+    CLUSTER_NAME,
+    CLUSTER_ID,
+    CLUSTER_REGION,
+    VPC_ID,
+    INGRESS_CLASS,
+    CLUSTER_ISSUER,
+    LOAD_BALANCER_IP,
+    MONITORING_NAMESPACE,
+    DAPR_NAMESPACE,
+)
