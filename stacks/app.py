@@ -7,6 +7,7 @@ from constructs import Construct
 from todo_infra.contracts import CLUSTER_NAME
 from todo_infra.kube import KubeAccess
 from todo_infra.pod_security import namespace_labels
+from todo_infra.protection import protect
 from todo_infra.release import TodoRelease
 from todo_infra.secrets import AppSecrets, GhcrPullSecret
 from todo_infra.settings import Environment, Settings
@@ -39,6 +40,7 @@ class AppStack(TerraformStack):
             upstream=upstream,
             depends_on=[app_secrets.secret, pull_secret.secret],
         )
+        protect(namespace, release.release)  # Redis' volume claim lives in this release and namespace
 
         TerraformOutput(self, "namespace", value=namespace.metadata.name, static_id=True)
         TerraformOutput(self, "host", value=env.host, static_id=True)

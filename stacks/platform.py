@@ -29,6 +29,7 @@ from todo_infra.contracts import (
 )
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
+from todo_infra.protection import protect
 from todo_infra.settings import Settings
 from todo_infra.state import Upstream, publish, state_backend
 
@@ -47,6 +48,7 @@ class PlatformStack(TerraformStack):
             for name in dict.fromkeys(addon.namespace for addon in ADDONS)
             if name not in PREEXISTING_NAMESPACES
         }
+        protect(*(namespaces[addon.namespace] for addon in ADDONS if addon.holds))
         load_balancer_name = f"{settings.project}-ingress"
         ingress = AddonRelease(
             self,

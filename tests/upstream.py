@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-UPSTREAM_ENV = "UPSTREAM_DATA_DIR"
 MISSING_REASON = "upstream data (CRD schemas, Dapr component metadata) not present"
 
 
 def upstream_dir() -> Path | None:
-    configured = os.environ.get(UPSTREAM_ENV)
+    configured = os.environ.get("UPSTREAM_DATA_DIR")
     candidate = Path(configured) if configured else REPO.parent / "shared"
     return candidate if (candidate / "crds").is_dir() and (candidate / "dapr").is_dir() else None
 

@@ -16,6 +16,7 @@ from cdktf import ITerraformDependable
 from constructs import Construct
 
 from todo_infra.helm import helm_release, values_document
+from todo_infra.protection import protect
 
 ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
 
@@ -36,6 +37,19 @@ class AddonPod:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Verified:
+    """Where a pinned version was seen to exist, so that a platform apply never asks for a chart no index lists."""
+
+    #: The public chart index or release tag that lists the version.
+    source: str
+    #: Commit of that index or tag, and its date.
+    commit: str
+    dated: str
+    #: When this repo read it.
+    read_on: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Addon:
     """A pinned chart of the platform: where it comes from, where it runs, and the pods it runs (the capacity and
     cost checks count exactly these; an add-on without them is refused there)."""
@@ -45,7 +59,11 @@ class Addon:
     repository: str
     version: str
     namespace: str
+    verified: Verified
     pods: tuple[AddonPod, ...] = ()
+    #: What destroying the release loses for good (volumes, an IP that DNS points at). When set, Terraform refuses
+    #: to destroy the release and its namespace (todo_infra/protection.py).
+    holds: str = ""
     timeout: int = 600
 
     @property
@@ -59,6 +77,13 @@ INGRESS_NGINX = Addon(
     repository="https://kubernetes.github.io/ingress-nginx",
     version="4.15.1",
     namespace="ingress-nginx",
+    holds="the load balancer, whose IP the DNS records point at",
+    verified=Verified(
+        source="https://github.com/kubernetes/ingress-nginx/blob/gh-pages/index.yaml",
+        commit="5298c4d892ceb0fa3560bf892e20479cd3f1c3f9",
+        dated="2026-03-19",
+        read_on="2026-11-26",
+    ),
     pods=(
         AddonPod(name="controller", containers=("controller.resources",), replicas="controller.replicaCount"),
         AddonPod(
@@ -75,8 +100,14 @@ CERT_MANAGER = Addon(
     release="cert-manager",
     chart="cert-manager",
     repository="https://charts.jetstack.io",
-    version="v1.21.2",
+    version="v1.21.1",
     namespace="cert-manager",
+    verified=Verified(
+        source="https://github.com/cert-manager/cert-manager/releases/tag/v1.21.1",
+        commit="24e33194fb39488eff2bbf10c6dc640f407cad44",
+        dated="2026-07-29",
+        read_on="2026-11-26",
+    ),
     pods=(
         AddonPod(name="controller", containers=("resources",), replicas="replicaCount"),
         AddonPod(name="webhook", containers=("webhook.resources",), replicas="webhook.replicaCount"),
@@ -88,8 +119,15 @@ DAPR = Addon(
     release="dapr",
     chart="dapr",
     repository="https://dapr.github.io/helm-charts",
-    version="1.18.7",
+    version="1.18.3",
     namespace="dapr-system",
+    holds="the scheduler's etcd volumes (jobs and reminders)",
+    verified=Verified(
+        source="https://github.com/dapr/helm-charts/blob/master/index.yaml",
+        commit="3fe57fa5b8f66882a3cc83dda7f4d2e9899090e9",
+        dated="2026-08-20",
+        read_on="2026-11-26",
+    ),
     pods=(
         AddonPod(name="operator", containers=("dapr_operator.resources",)),
         AddonPod(name="placement", containers=("dapr_placement.resources",)),
@@ -110,7 +148,14 @@ KUBE_PROMETHEUS_STACK = Addon(
     repository="https://prometheus-community.github.io/helm-charts",
     version="88.5.3",
     namespace="monitoring",
+    verified=Verified(
+        source="https://github.com/prometheus-community/helm-charts/blob/gh-pages/index.yaml",
+        commit="ea930baeebeba39f56d6b44e351f23b2a072a600",
+        dated="2026-08-21",
+        read_on="2026-11-26",
+    ),
     timeout=900,
+    holds="Prometheus' metrics and Grafana's volume",
     pods=(
         AddonPod(
             name="prometheus",
@@ -149,6 +194,13 @@ LOKI = Addon(
     repository="https://grafana-community.github.io/helm-charts",
     version="18.11.0",
     namespace="monitoring",
+    verified=Verified(
+        source="https://github.com/grafana-community/helm-charts/blob/gh-pages/index.yaml",
+        commit="9ab78dc8a0376c610b740276b2bd0bf1d4a8c3e3",
+        dated="2026-08-20",
+        read_on="2026-11-26",
+    ),
+    holds="the logs volume",
     pods=(
         AddonPod(
             name="single-binary",
@@ -164,6 +216,12 @@ PROMTAIL = Addon(
     repository="https://grafana.github.io/helm-charts",
     version="6.17.1",
     namespace="monitoring",
+    verified=Verified(
+        source="https://github.com/grafana/helm-charts/blob/gh-pages/index.yaml",
+        commit="970fce783fe06c7be65d1aebd3979097013a5676",
+        dated="2026-08-20",
+        read_on="2026-11-26",
+    ),
     pods=(AddonPod(name="promtail", containers=("resources",), daemonset=True),),
 )
 
@@ -173,8 +231,14 @@ METRICS_SERVER = Addon(
     release="metrics-server",
     chart="metrics-server",
     repository="https://kubernetes-sigs.github.io/metrics-server/",
-    version="3.14.0",
+    version="3.13.1",
     namespace="kube-system",
+    verified=Verified(
+        source="https://github.com/kubernetes-sigs/metrics-server/blob/gh-pages/index.yaml",
+        commit="c6db65fff4d479ece5dd43b8df90a483f5c2011f",
+        dated="2026-06-11",
+        read_on="2026-11-26",
+    ),
     pods=(AddonPod(name="metrics-server", containers=("resources",), replicas="replicas"),),
 )
 
@@ -223,3 +287,5 @@ class AddonRelease(Construct):
             timeout=addon.timeout,
             depends_on=depends_on,
         )
+        if addon.holds:
+            protect(self.release)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import Fn, Postcondition, TerraformResourceLifecycle, TerraformStack
 from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_versions import (
     DataDigitaloceanKubernetesVersions,
 )
@@ -15,6 +15,7 @@ from cdktf_cdktf_provider_digitalocean.vpc import Vpc
 from constructs import Construct
 
 from todo_infra.kube import TOKEN_LIFETIME_SECONDS
+from todo_infra.protection import protect
 from todo_infra.settings import ClusterSettings
 
 
@@ -28,7 +29,23 @@ class DoksCluster(Construct):
     def __init__(self, scope: Construct, id_: str, *, cluster: ClusterSettings, tags: list[str]) -> None:
         super().__init__(scope, id_)
         self.vpc = Vpc(self, "vpc", name=f"{cluster.name}-vpc", region=cluster.region, ip_range=cluster.vpc_ip_range)
-        versions = DataDigitaloceanKubernetesVersions(self, "versions", version_prefix=cluster.kubernetes_minor_prefix)
+        minor = cluster.kubernetes_minor_prefix
+        versions = DataDigitaloceanKubernetesVersions(
+            self,
+            "versions",
+            version_prefix=minor,
+            lifecycle=TerraformResourceLifecycle(
+                postcondition=[
+                    Postcondition(
+                        condition="${length(self.valid_versions) > 0}",
+                        error_message=(
+                            f"DigitalOcean offers no Kubernetes {minor}x any more: move kubernetes_minor_prefix to the "
+                            "next minor (docs/runbooks/deploy.md, Upgrade Kubernetes to a new minor version)."
+                        ),
+                    )
+                ]
+            ),
+        )
         self.cluster = KubernetesCluster(
             self,
             "cluster",
@@ -56,4 +73,19 @@ class DoksCluster(Construct):
             # Auto-upgrade moves the version inside the maintenance window; without this, any apply after a
             # new patch release would upgrade immediately (or fight the upgrade). Minor upgrades: runbook.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["version"]),
+        )
+        protect(self.vpc, self.cluster)
+        # ignore_changes hides the version from plans; this check shows, on every plan, a cluster whose minor is no
+        # longer the pinned one (DigitalOcean force-upgrades a minor after its end of support).
+        TerraformStack.of(self).add_override(
+            "check.kubernetes_minor.assert",
+            [
+                {
+                    "condition": Fn.startswith(self.cluster.version, minor),
+                    "error_message": (
+                        f"The cluster does not run Kubernetes {minor}x any more (DigitalOcean upgraded it): set "
+                        "kubernetes_minor_prefix to its minor and follow docs/runbooks/deploy.md."
+                    ),
+                }
+            ],
         )

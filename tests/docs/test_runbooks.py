@@ -62,7 +62,13 @@ def alerts(synth: Synth) -> Iterator[dict[str, str]]:
 def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
     workflows = [path.read_text() for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))]
     secrets, repo_variables, workflow_env = workflow_names(workflows)
-    python_sources = [REPO_ROOT / "main.py", REPO_ROOT / "dev.py", *sorted((REPO_ROOT / "todo_infra").glob("*.py"))]
+    python_sources = [
+        REPO_ROOT / "main.py",
+        REPO_ROOT / "dev.py",
+        *sorted((REPO_ROOT / "todo_infra").glob("*.py")),
+        *sorted((REPO_ROOT / "preflight").glob("*.py")),
+        REPO_ROOT / "tests" / "upstream.py",  # the test suite's one setting (README, "Tests")
+    ]
     return Facts(
         root=REPO_ROOT,
         stacks={stack_id: frozenset(stack["dependencies"]) for stack_id, stack in synth.manifest["stacks"].items()},

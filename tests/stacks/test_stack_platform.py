@@ -109,6 +109,15 @@ def test_loki_is_monolithic_on_filesystem_with_small_caches(releases: dict[str, 
     assert all(values[target]["replicas"] == 0 for target in ("read", "write", "backend"))
 
 
+def test_grafana_recreates_its_pod_because_its_volume_is_read_write_once(
+    releases: dict[str, dict[str, Any]],
+) -> None:
+    """A rolling update would start the new pod while the old one holds the volume: it never attaches."""
+    grafana = static_values(releases["kube-prometheus-stack"])["grafana"]
+    assert grafana["persistence"]["accessModes"] == ["ReadWriteOnce"]
+    assert grafana["deploymentStrategy"] == {"type": "Recreate"}
+
+
 def test_promtail_ships_to_loki(releases: dict[str, dict[str, Any]]) -> None:
     clients = static_values(releases["promtail"])["config"]["clients"]
     assert [c["url"] for c in clients] == ["http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"]

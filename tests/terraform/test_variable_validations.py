@@ -4,12 +4,13 @@ stack's `variable` blocks exactly as synthesized is planned with accepted and re
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from preflight.terraform import Outcome, Terraform, write_config
+from preflight.terraform import Outcome, Terraform, evaluate, write_config
 from tests.synth import Synth
 from todo_infra.settings import IMAGE_TAG_PATTERN
 
@@ -77,18 +78,38 @@ def test_every_validated_variable_has_cases(synth: Synth) -> None:
 
 
 def test_terraform_accepts_and_refuses_every_revision(terraform: Terraform, synth: Synth, tmp_path: Path) -> None:
+    """All revisions of a stack get the same value in one plan: a refused value is refused once per revision."""
     accepted, refused = REVISION_CASES
-    for (stack_id, name), variable in validated_variables(synth).items():
-        if not name.endswith("_revision"):
-            continue
-        variables = synth.stacks[stack_id]["variable"]
-        for index, value in enumerate(accepted + refused):
-            outcome = plan(terraform, tmp_path / stack_id / name / str(index), variables, {name: value})
-            if value in accepted:
-                assert outcome.returncode == 0, f"{stack_id} {name}={value}: {outcome.first_error()}"
-            else:
-                assert outcome.returncode != 0, f"{stack_id} {name}={value} accepted"
-                assert variable["validation"][0]["error_message"] in outcome.first_error()
+    revisions: dict[str, list[str]] = {}
+    for stack_id, name in validated_variables(synth):
+        if name.endswith("_revision"):
+            revisions.setdefault(stack_id, []).append(name)
+    jobs = {
+        (stack_id, value): (
+            tmp_path / stack_id / str(index),
+            synth.stacks[stack_id]["variable"],
+            dict.fromkeys(names, value),
+        )
+        for stack_id, names in revisions.items()
+        for index, value in enumerate(accepted + refused)
+    }
+    outcomes = in_parallel(terraform, jobs)
+    for (stack_id, value), outcome in outcomes.items():
+        if value in accepted:
+            assert outcome.returncode == 0, f"{stack_id} revisions={value}: {outcome.first_error()}"
+        else:
+            messages = [e.detail for e in outcome.errors if e.summary == "Invalid value for variable"]
+            assert len(messages) == len(revisions[stack_id]), f"{stack_id} revisions={value}: {outcome.first_error()}"
+            assert all("is a positive integer that dev.py computes" in m for m in messages)
+
+
+def in_parallel(
+    terraform: Terraform, jobs: dict[tuple[str, str], tuple[Path, dict[str, Any], dict[str, str]]]
+) -> dict[tuple[str, str], Outcome]:
+    """Plans of provider-free configurations, four at a time (each is a separate Terraform process)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(plan, terraform, *job) for key, job in jobs.items()}
+    return {key: future.result() for key, future in futures.items()}
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +119,12 @@ def tag_outcomes(
     """Terraform's verdict on every image_tag case, in both app stacks (planned once per module)."""
     scratch = tmp_path_factory.mktemp("image-tag-plans")
     accepted, refused = CASES["image_tag"]
-    return {
-        (stack_id, value): plan(
-            terraform, scratch / stack_id / str(index), synth.stacks[stack_id]["variable"], {"image_tag": value}
-        )
+    jobs = {
+        (stack_id, value): (scratch / stack_id / str(index), synth.stacks[stack_id]["variable"], {"image_tag": value})
         for stack_id in ("app-staging", "app-production")
         for index, value in enumerate(accepted + refused)
     }
+    return in_parallel(terraform, jobs)
 
 
 @pytest.mark.parametrize("stack_id", ["app-staging", "app-production"])
@@ -141,3 +161,30 @@ def test_production_without_a_tag_is_refused_and_staging_falls_back_to_main_late
     assert 'input variable "image_tag" is not set' in production.errors[0].detail
     staging = plan(terraform, tmp_path / "staging", synth.stacks["app-staging"]["variable"], {}, unset="image_tag")
     assert staging.returncode == 0, staging.first_error()
+
+
+def test_the_kubernetes_minor_conditions_as_terraform_evaluates_them(
+    terraform: Terraform, synth: Synth, tmp_path: Path
+) -> None:
+    """The cluster stack's check (the cluster left the pinned minor) and the versions lookup's postcondition
+    (DigitalOcean offers the minor no more), evaluated by Terraform with the resource and `self` standing in."""
+    stack = synth.stacks["cluster"]
+    (check,) = stack["check"]["kubernetes_minor"]["assert"]
+    (lookup,) = stack["data"]["digitalocean_kubernetes_versions"].values()
+    (postcondition,) = lookup["lifecycle"]["postcondition"]
+    (cluster,) = stack["resource"]["digitalocean_kubernetes_cluster"]
+    cases = {
+        "still_pinned": (check["condition"], {"version": "1.35.4-do.1"}, True),
+        "upgraded_away": (check["condition"], {"version": "1.36.1-do.0"}, False),
+        "offered": (postcondition["condition"], {"valid_versions": ["1.35.4-do.1"]}, True),
+        "no_longer_offered": (postcondition["condition"], {"valid_versions": []}, False),
+    }
+    expressions = {
+        name: condition.replace(f"digitalocean_kubernetes_cluster.{cluster}", f"local.{name}").replace(
+            "self.", f"local.{name}."
+        )
+        for name, (condition, _, _) in cases.items()
+    }
+    stand_ins = {"locals": {name: value for name, (_, value, _) in cases.items()}}
+    values = evaluate(terraform, tmp_path, stack_dir=tmp_path, stack=stand_ins, expressions=expressions, variables={})
+    assert values == {name: expected for name, (_, _, expected) in cases.items()}
