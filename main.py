@@ -54,13 +54,7 @@ def configuration_problems(settings: Settings) -> list[str]:
     """Violations of the chart's values schema by the values each configured app release installs."""
     problems = []
     for env in settings.environments:
-        sets = chart_sets(
-            image_tag=env.default_image_tag or SAMPLE_IMAGE_TAG,
-            image_owner=settings.ghcr_owner,
-            host=env.host,
-            ingress_class=settings.ingress_class,
-            cluster_issuer=settings.cluster_issuer,
-        )
+        sets = chart_sets(settings, env, image_tag=env.default_image_tag or SAMPLE_IMAGE_TAG)
         problems += values_problems(env.values_file, sets)
     return list(dict.fromkeys(problems))
 

@@ -18,7 +18,7 @@ from preflight.render import RenderedRelease, inline_values
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
 from todo_infra.addons import ADDONS
-from todo_infra.contracts import BOOTSTRAP_RELEASE, CLUSTER_STACK, PLATFORM_STACK
+from todo_infra.contracts import BOOTSTRAP_RELEASE, CLUSTER_STACK, PLATFORM_STACK, PRIORITIES
 
 # --- node and system figures, with their sources -------------------------------------------------------------
 
@@ -36,6 +36,13 @@ SYSTEM_PER_NODE_MEMORY_MIB = 300.0
 #: Cluster-wide DOKS system pods: CoreDNS, 2 replicas at the upstream manifest's 100m / 70Mi.
 SYSTEM_CLUSTER_CPU_M = 2 * 100.0
 SYSTEM_CLUSTER_MEMORY_MIB = 2 * 70.0
+#: Kubernetes' built-in PriorityClasses (kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption), and
+#: the ones the platform creates. A pod naming none has priority 0.
+PRIORITY_VALUES = {
+    "system-node-critical": 2_000_001_000,
+    "system-cluster-critical": 2_000_000_000,
+    **{priority.name: priority.value for priority in PRIORITIES},
+}
 #: At minimum scale the requests must leave 15 % of the pool free; at maximum scale they must fit.
 MIN_SCALE_LIMIT = 0.85
 MAX_SCALE_LIMIT = 1.0
@@ -53,6 +60,12 @@ class Consumer:
     replicas_max: int
     per_node: bool = False
     volumes_gib: list[float] = field(default_factory=list)
+    #: The PriorityClass its pods name ("" for none).
+    priority_class: str = ""
+
+    @property
+    def priority(self) -> int:
+        return PRIORITY_VALUES.get(self.priority_class, 0)
 
     def count(self, nodes: int, *, maximum: bool) -> int:
         return nodes if self.per_node else (self.replicas_max if maximum else self.replicas_min)
@@ -103,6 +116,7 @@ def addon_consumers(synth: Synthesized) -> tuple[list[Consumer], list[str]]:
                     replicas_max=replicas,
                     per_node=pod.daemonset,
                     volumes_gib=volumes * replicas,
+                    priority_class=addon.priority_class,
                 )
             )
     return consumers, problems
@@ -145,16 +159,42 @@ def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], 
                 for v in template["spec"].get("volumes", [])
                 if "persistentVolumeClaim" in v and v["persistentVolumeClaim"]["claimName"] in claims
             ]
-            consumers.append(Consumer(release.namespace, name, cpu, memory, low, high, volumes_gib=volumes))
+            consumers.append(
+                Consumer(
+                    release.namespace,
+                    name,
+                    cpu,
+                    memory,
+                    low,
+                    high,
+                    volumes_gib=volumes,
+                    priority_class=template["spec"].get("priorityClassName", ""),
+                )
+            )
     return consumers, problems
 
 
 def system_consumers() -> list[Consumer]:
     return [
         Consumer(
-            "doks-system", "per-node agents", SYSTEM_PER_NODE_CPU_M, SYSTEM_PER_NODE_MEMORY_MIB, 0, 0, per_node=True
+            "doks-system",
+            "per-node agents",
+            SYSTEM_PER_NODE_CPU_M,
+            SYSTEM_PER_NODE_MEMORY_MIB,
+            0,
+            0,
+            per_node=True,
+            priority_class="system-node-critical",
         ),
-        Consumer("doks-system", "coredns (2)", SYSTEM_CLUSTER_CPU_M, SYSTEM_CLUSTER_MEMORY_MIB, 1, 1),
+        Consumer(
+            "doks-system",
+            "coredns (2)",
+            SYSTEM_CLUSTER_CPU_M,
+            SYSTEM_CLUSTER_MEMORY_MIB,
+            1,
+            1,
+            priority_class="system-cluster-critical",
+        ),
     ]
 
 
@@ -231,4 +271,76 @@ def check_capacity(
         rows=rows,
         problems=problems,
         figures=figures,
+    )
+
+
+#: The pods that may wait for a node when one is lost: staging's. Anything else waiting fails the check.
+MAY_WAIT = frozenset({"staging"})
+
+
+def check_node_loss(consumers: list[Consumer], *, min_nodes: int) -> CheckResult:
+    """N−1: the pool at minimum scale loses a node (a failure, or a drain the autoscaler has not yet replaced).
+
+    The remaining nodes' allocatable is filled pod by pod in the scheduler's order — highest priority first — and
+    a pod that no longer fits waits until the autoscaler adds a node (minutes). Requests are summed over the
+    nodes, not packed per node, so the answer is a lower bound on what waits. Per-node pods run on every remaining
+    node."""
+    nodes = min_nodes - 1
+    cpu_left, memory_left = nodes * NODE_CPU_M, nodes * NODE_MEMORY_MIB
+    placed: dict[int, list[int]] = {}  # consumer index -> [running, waiting]
+    order = sorted(range(len(consumers)), key=lambda i: (-consumers[i].priority, not consumers[i].per_node))
+    for index in order:
+        consumer = consumers[index]
+        running = waiting = 0
+        for _ in range(consumer.count(nodes, maximum=False)):
+            if consumer.per_node or (consumer.cpu_m <= cpu_left and consumer.memory_mib <= memory_left):
+                cpu_left -= consumer.cpu_m
+                memory_left -= consumer.memory_mib
+                running += 1
+            else:
+                waiting += 1
+        placed[index] = [running, waiting]
+    rows, problems = [], []
+    for index in order:
+        consumer = consumers[index]
+        running, waiting = placed[index]
+        if running + waiting == 0:
+            continue
+        rows.append(
+            [
+                consumer.priority_class or "(none)",
+                f"{consumer.group}/{consumer.name}",
+                f"{consumer.memory_mib:.0f}Mi",
+                str(running),
+                str(waiting) if waiting else "",
+            ]
+        )
+        if waiting and consumer.group not in MAY_WAIT:
+            problems.append(
+                f"losing a node at minimum scale leaves {waiting} × {consumer.group}/{consumer.name} pending "
+                f"(only {', '.join(sorted(MAY_WAIT))} may wait)"
+            )
+    waiting_pods = [(consumers[i], placed[i][1]) for i in order if placed[i][1]]
+    waiting_memory = sum(c.memory_mib * n for c, n in waiting_pods)
+    rows.append(
+        [
+            f"TOTAL on {nodes} nodes",
+            f"{sum(n for _, n in waiting_pods)} pods wait",
+            f"{waiting_memory:.0f}Mi waits",
+            f"{100 * (1 - memory_left / (nodes * NODE_MEMORY_MIB)):.1f}% memory used",
+            "",
+        ]
+    )
+    return CheckResult(
+        name="node-loss",
+        title=f"Node loss (requests on {nodes} of {min_nodes} nodes, highest priority first)",
+        headers=["priority class", "pods", "memory each", "run", "wait"],
+        rows=rows,
+        problems=problems,
+        figures={
+            "nodes": nodes,
+            "waiting_pods": sum(n for _, n in waiting_pods),
+            "waiting_memory_mib": round(waiting_memory),
+            "waiting_groups": sorted({c.group for c, _ in waiting_pods}),
+        },
     )

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from preflight.capacity import check_capacity, gather_consumers, node_pool
+from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
 from preflight.consistency import check_consistency
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
@@ -68,6 +68,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
         check_secret_flow(synth),
         check_runtime(synth, apps),
         check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
+        check_node_loss(consumers, min_nodes=min_nodes),
         check_cost(
             consumers,
             min_nodes=min_nodes,

@@ -30,6 +30,7 @@ from todo_infra.contracts import (
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
 from todo_infra.protection import protect
+from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
 from todo_infra.settings import Settings
 from todo_infra.state import Upstream, publish, state_backend
 
@@ -49,18 +50,20 @@ class PlatformStack(TerraformStack):
             if name not in PREEXISTING_NAMESPACES
         }
         protect(*(namespaces[addon.namespace] for addon in ADDONS if addon.holds))
+        priorities = PriorityClasses(self, "priority-classes").classes
         load_balancer_name = f"{settings.project}-ingress"
         ingress = AddonRelease(
             self,
             "ingress-nginx",
             addon=INGRESS_NGINX,
             extra_values=_ingress_service(settings, load_balancer_name),
-            depends_on=[namespaces[INGRESS_NGINX.namespace]],
+            depends_on=[namespaces[INGRESS_NGINX.namespace], *priorities],
         )
         cert_manager = AddonRelease(
-            self, "cert-manager", addon=CERT_MANAGER, depends_on=[namespaces[CERT_MANAGER.namespace]]
+            self, "cert-manager", addon=CERT_MANAGER, depends_on=[namespaces[CERT_MANAGER.namespace], *priorities]
         )
-        dapr = AddonRelease(self, "dapr", addon=DAPR, depends_on=[namespaces[DAPR.namespace]])
+        dapr = AddonRelease(self, "dapr", addon=DAPR, depends_on=[namespaces[DAPR.namespace], *priorities])
+        DaprDisruptionBudgets(self, "dapr-disruption-budgets", namespace=namespaces[DAPR.namespace].metadata.name)
         monitoring_secrets = MonitoringSecrets(
             self, "monitoring-secrets", namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
         )
@@ -69,9 +72,9 @@ class PlatformStack(TerraformStack):
             "kube-prometheus-stack",
             addon=KUBE_PROMETHEUS_STACK,
             extra_values=monitoring_secrets.chart_values(),
-            depends_on=[monitoring_secrets.grafana, monitoring_secrets.alertmanager],
+            depends_on=[monitoring_secrets.grafana, monitoring_secrets.alertmanager, *priorities],
         )
-        loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace]])
+        loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace], *priorities])
         AddonRelease(self, "promtail", addon=PROMTAIL, depends_on=[loki.release])
         AddonRelease(self, "metrics-server", addon=METRICS_SERVER)
         ClusterBootstrap(

@@ -15,6 +15,8 @@ from typing import Any
 from cdktf import ITerraformDependable
 from constructs import Construct
 
+from todo_infra.chart_values import deep_merge, nested
+from todo_infra.contracts import PLATFORM_PRIORITY
 from todo_infra.helm import helm_release, values_document
 from todo_infra.protection import protect
 
@@ -30,6 +32,8 @@ class AddonPod:
 
     name: str
     containers: tuple[str, ...]
+    #: The values key that sets the pod's priorityClassName (read from the chart's templates).
+    priority: str
     replicas: int | str = 1
     daemonset: bool = False
     volumes: tuple[str, ...] = ()
@@ -61,10 +65,16 @@ class Addon:
     namespace: str
     verified: Verified
     pods: tuple[AddonPod, ...] = ()
+    #: The PriorityClass its pods get: the platform's, unless the chart's own default is higher.
+    priority_class: str = PLATFORM_PRIORITY.name
     #: What destroying the release loses for good (volumes, an IP that DNS points at). When set, Terraform refuses
     #: to destroy the release and its namespace (todo_infra/protection.py).
     holds: str = ""
     timeout: int = 600
+
+    def priority_values(self) -> dict[str, Any]:
+        """The values that give every pod of the release its PriorityClass."""
+        return nested({pod.priority: self.priority_class for pod in self.pods})
 
     @property
     def values_file(self) -> Path:
@@ -85,9 +95,16 @@ INGRESS_NGINX = Addon(
         read_on="2026-11-26",
     ),
     pods=(
-        AddonPod(name="controller", containers=("controller.resources",), replicas="controller.replicaCount"),
+        AddonPod(
+            name="controller",
+            containers=("controller.resources",),
+            priority="controller.priorityClassName",
+            replicas="controller.replicaCount",
+        ),
         AddonPod(
             name="admission jobs",
+            # Both hook Jobs (create-secret and patch-webhook) read this one key.
+            priority="controller.admissionWebhooks.patch.priorityClassName",
             containers=(
                 "controller.admissionWebhooks.createSecretJob.resources",
                 "controller.admissionWebhooks.patchWebhookJob.resources",
@@ -109,10 +126,27 @@ CERT_MANAGER = Addon(
         read_on="2026-11-26",
     ),
     pods=(
-        AddonPod(name="controller", containers=("resources",), replicas="replicaCount"),
-        AddonPod(name="webhook", containers=("webhook.resources",), replicas="webhook.replicaCount"),
-        AddonPod(name="cainjector", containers=("cainjector.resources",), replicas="cainjector.replicaCount"),
-        AddonPod(name="startupapicheck", containers=("startupapicheck.resources",), transient=True),
+        AddonPod(
+            name="controller", containers=("resources",), priority="global.priorityClassName", replicas="replicaCount"
+        ),
+        AddonPod(
+            name="webhook",
+            containers=("webhook.resources",),
+            priority="global.priorityClassName",
+            replicas="webhook.replicaCount",
+        ),
+        AddonPod(
+            name="cainjector",
+            containers=("cainjector.resources",),
+            priority="global.priorityClassName",
+            replicas="cainjector.replicaCount",
+        ),
+        AddonPod(
+            name="startupapicheck",
+            containers=("startupapicheck.resources",),
+            priority="global.priorityClassName",
+            transient=True,
+        ),
     ),
 )
 DAPR = Addon(
@@ -129,14 +163,30 @@ DAPR = Addon(
         read_on="2026-11-26",
     ),
     pods=(
-        AddonPod(name="operator", containers=("dapr_operator.resources",)),
-        AddonPod(name="placement", containers=("dapr_placement.resources",)),
-        AddonPod(name="sentry", containers=("dapr_sentry.resources",)),
-        AddonPod(name="sidecar-injector", containers=("dapr_sidecar_injector.resources",)),
+        AddonPod(
+            name="operator",
+            containers=("dapr_operator.resources",),
+            priority="global.priorityClassName",
+            replicas="dapr_operator.replicaCount",
+        ),
+        AddonPod(name="placement", containers=("dapr_placement.resources",), priority="global.priorityClassName"),
+        AddonPod(
+            name="sentry",
+            containers=("dapr_sentry.resources",),
+            priority="global.priorityClassName",
+            replicas="dapr_sentry.replicaCount",
+        ),
+        AddonPod(
+            name="sidecar-injector",
+            containers=("dapr_sidecar_injector.resources",),
+            priority="global.priorityClassName",
+            replicas="dapr_sidecar_injector.replicaCount",
+        ),
         # The scheduler always runs 3 members of an embedded etcd, each with its own PVC.
         AddonPod(
             name="scheduler",
             containers=("dapr_scheduler.resources",),
+            priority="global.priorityClassName",
             replicas=3,
             volumes=("dapr_scheduler.cluster.storageSize",),
         ),
@@ -159,11 +209,13 @@ KUBE_PROMETHEUS_STACK = Addon(
     pods=(
         AddonPod(
             name="prometheus",
+            priority="prometheus.prometheusSpec.priorityClassName",
             containers=("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
             volumes=("prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",),
         ),
         AddonPod(
             name="alertmanager",
+            priority="alertmanager.alertmanagerSpec.priorityClassName",
             containers=(
                 "alertmanager.alertmanagerSpec.resources",
                 "prometheusOperator.prometheusConfigReloader.resources",
@@ -174,18 +226,38 @@ KUBE_PROMETHEUS_STACK = Addon(
         # Grafana runs the dashboards and datasources sidecars, both sized by grafana.sidecar.resources.
         AddonPod(
             name="grafana",
+            priority="grafana.priorityClassName",
             containers=("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources"),
             volumes=("grafana.persistence.size",),
         ),
-        AddonPod(name="grafana init", containers=("grafana.initChownData.resources",), transient=True),
-        AddonPod(name="operator", containers=("prometheusOperator.resources",)),
+        AddonPod(
+            name="grafana init",
+            containers=("grafana.initChownData.resources",),
+            priority="grafana.priorityClassName",
+            transient=True,
+        ),
+        AddonPod(
+            name="operator",
+            containers=("prometheusOperator.resources",),
+            priority="prometheusOperator.priorityClassName",
+        ),
         AddonPod(
             name="operator admission job",
+            priority="prometheusOperator.admissionWebhooks.patch.priorityClassName",
             containers=("prometheusOperator.admissionWebhooks.patch.resources",),
             transient=True,
         ),
-        AddonPod(name="kube-state-metrics", containers=("kube-state-metrics.resources",)),
-        AddonPod(name="node-exporter", containers=("prometheus-node-exporter.resources",), daemonset=True),
+        AddonPod(
+            name="kube-state-metrics",
+            containers=("kube-state-metrics.resources",),
+            priority="kube-state-metrics.priorityClassName",
+        ),
+        AddonPod(
+            name="node-exporter",
+            containers=("prometheus-node-exporter.resources",),
+            priority="prometheus-node-exporter.priorityClassName",
+            daemonset=True,
+        ),
     ),
 )
 LOKI = Addon(
@@ -204,6 +276,7 @@ LOKI = Addon(
     pods=(
         AddonPod(
             name="single-binary",
+            priority="singleBinary.priorityClassName",
             containers=("singleBinary.resources", "sidecar.resources"),
             replicas="singleBinary.replicas",
             volumes=("singleBinary.persistence.size",),
@@ -222,7 +295,7 @@ PROMTAIL = Addon(
         dated="2026-08-20",
         read_on="2026-11-26",
     ),
-    pods=(AddonPod(name="promtail", containers=("resources",), daemonset=True),),
+    pods=(AddonPod(name="promtail", containers=("resources",), priority="priorityClassName", daemonset=True),),
 )
 
 # DOKS does not ship metrics-server (DigitalOcean offers it as a Marketplace 1-Click); the HPAs need its
@@ -239,7 +312,12 @@ METRICS_SERVER = Addon(
         dated="2026-06-11",
         read_on="2026-11-26",
     ),
-    pods=(AddonPod(name="metrics-server", containers=("resources",), replicas="replicas"),),
+    # The chart's default class (values.yaml `priorityClassName`), above the platform's: the production HPAs stop
+    # scaling without the metrics API.
+    priority_class="system-cluster-critical",
+    pods=(
+        AddonPod(name="metrics-server", containers=("resources",), priority="priorityClassName", replicas="replicas"),
+    ),
 )
 
 ADDONS: tuple[Addon, ...] = (
@@ -273,9 +351,7 @@ class AddonRelease(Construct):
         depends_on: Sequence[ITerraformDependable] = (),
     ) -> None:
         super().__init__(scope, id_)
-        values = [addon_values(addon)]
-        if extra_values:
-            values.append(values_document(extra_values))
+        values = [addon_values(addon), values_document(deep_merge(addon.priority_values(), extra_values or {}))]
         self.release = helm_release(
             self,
             name=addon.release,

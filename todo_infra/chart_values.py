@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from todo_infra.contracts import BASE_VALUES
+from todo_infra.contracts import APP_PRIORITIES, BASE_VALUES
+from todo_infra.settings import Environment, Settings
 
 CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
 #: Stands in for the image tag where only a deploy names it (production has no default; plans get sha-<7>).
@@ -25,16 +26,15 @@ _VIOLATION = re.compile(r"^- at '(?P<pointer>[^']*)': (?P<message>.*)$")
 _EXTRA = re.compile(r"additional propert(?:y|ies) (?P<names>.+?) not allowed")
 
 
-def chart_sets(
-    *, image_tag: str, image_owner: str, host: str, ingress_class: str, cluster_issuer: str
-) -> dict[str, str]:
+def chart_sets(settings: Settings, env: Environment, *, image_tag: str) -> dict[str, str]:
     """The keys an app release `set`s over its values files: what differs per deploy or comes from settings."""
     return {
+        "global.priorityClassName": APP_PRIORITIES[env.name].name,
         "global.imageTag": image_tag,
-        "global.imageOwner": image_owner,
-        "ingress.host": host,
-        "ingress.className": ingress_class,
-        "ingress.clusterIssuer": cluster_issuer,
+        "global.imageOwner": settings.ghcr_owner,
+        "ingress.host": env.host,
+        "ingress.className": settings.ingress_class,
+        "ingress.clusterIssuer": settings.cluster_issuer,
     }
 
 

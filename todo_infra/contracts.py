@@ -59,3 +59,25 @@ OUTPUTS = (
     MONITORING_NAMESPACE,
     DAPR_NAMESPACE,
 )
+
+
+@dataclass(frozen=True)
+class Priority:
+    """A PriorityClass the platform creates and the pods of this repo name: when nodes are short (a node lost, a
+    drain), the scheduler places higher values first and may evict lower ones to do so (docs/architecture.md,
+    "Priorities")."""
+
+    name: str
+    value: int
+    description: str
+
+
+PLATFORM_PRIORITY = Priority(
+    "todo-platform", 100_000, "Platform add-ons of hackathon-todo: ingress, certificates, Dapr, monitoring, logs."
+)
+#: Per environment, in the order the scheduler serves them.
+APP_PRIORITIES = {
+    "production": Priority("todo-production", 10_000, "The hackathon-todo app in production."),
+    "staging": Priority("todo-staging", 1_000, "The hackathon-todo app in staging: waits first when nodes are short."),
+}
+PRIORITIES = (PLATFORM_PRIORITY, *APP_PRIORITIES.values())

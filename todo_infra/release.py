@@ -68,13 +68,7 @@ class TodoRelease(Construct):
                 raise ConfigError("values file", f"chart/{values_file}", "an existing file under chart/")
         chart = local_chart(self, CHART_DIR)
         image_tag = image_tag_variable(self, env)
-        chart_values = chart_sets(
-            image_tag=image_tag.string_value,
-            image_owner=settings.ghcr_owner,
-            host=env.host,
-            ingress_class=settings.ingress_class,
-            cluster_issuer=settings.cluster_issuer,
-        )
+        chart_values = chart_sets(settings, env, image_tag=image_tag.string_value)
         agrees_with_platform = Op.and_(
             Op.eq(upstream.string(INGRESS_CLASS), settings.ingress_class),
             Op.eq(upstream.string(CLUSTER_ISSUER), settings.cluster_issuer),

@@ -56,6 +56,9 @@ spec:
       {{- end }}
     spec:
       automountServiceAccountToken: {{ $root.Values.podDefaults.automountServiceAccountToken }}
+      {{- with $root.Values.global.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
       imagePullSecrets:
         - name: {{ $root.Values.global.imagePullSecretName }}
       terminationGracePeriodSeconds: {{ $root.Values.podDefaults.terminationGracePeriodSeconds }}

@@ -1,4 +1,4 @@
-"""The six alerts, judged by Prometheus's own rule engine: `promtool test rules` over the PrometheusRule each
+"""The eight alerts, judged by Prometheus's own rule engine: `promtool test rules` over the PrometheusRule each
 environment renders, with the unit tests of alerts.test.yaml (thresholds, durations, severities, labels, and the
 other environment's namespace ignored)."""
 
@@ -70,7 +70,7 @@ def test_promtool_checks_the_rendered_rules(releases: dict[str, RenderedRelease]
         [str(toolchain.find("promtool")), "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def _with_expr(rules: dict[str, Any], alert: str, expr: str) -> dict[str, Any]:
@@ -110,3 +110,19 @@ def test_a_rule_that_ignores_the_namespace_fails(releases: dict[str, RenderedRel
     )
     assert result.returncode != 0
     assert "HighMemory" in result.stdout + result.stderr
+
+
+def test_a_sidecar_check_without_the_running_clause_pages_for_pending_pods(
+    releases: dict[str, RenderedRelease], tmp_path: Path
+) -> None:
+    """Seeded failure: DaprSidecarMissing as a bare `annotated unless daprd` also fires for a pod that has no
+    containers yet (Pending), which PodNotReady already reports."""
+    rules = rule_groups(releases["staging"], annotations=False)
+    (missing,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "DaprSidecarMissing"]
+    running = ' and on (namespace, pod) kube_pod_container_info{namespace="staging"}'
+    assert running in missing["expr"]
+    result = promtool_test(
+        tmp_path, _with_expr(rules, "DaprSidecarMissing", missing["expr"].replace(running, "")), "staging"
+    )
+    assert result.returncode != 0
+    assert 'pod="todo-app-mcp-5c8b9d7f6b-q9w2z"' in (result.stdout + result.stderr).split("got:", 1)[1]

@@ -2,7 +2,7 @@
 
 Upstream CRD files stay out of the repo. With the workplace's upstream data at hand (tests/upstream.py), every kind
 is validated against its CRD's `openAPIV3Schema` there. Without it, the kinds that registry packages model
-(ServiceMonitor, PrometheusRule, ClusterIssuer: the npm packages @kubernetes-models/prometheus-operator and
+(ServiceMonitor, PodMonitor, PrometheusRule, ClusterIssuer: the npm packages @kubernetes-models/prometheus-operator and
 @kubernetes-models/cert-manager) are validated with those; the Dapr kinds cannot be, and the tests that need them
 skip with the one reason tests/skips.py lists.
 
@@ -33,6 +33,7 @@ REGISTRY_VALIDATOR = Path(__file__).resolve().parent / "validate_custom_resource
 #: Kinds the registry packages model, validated even without the upstream CRD files.
 REGISTRY_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("cert-manager.io/v1", "ClusterIssuer"),
 }

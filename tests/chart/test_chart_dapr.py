@@ -194,3 +194,30 @@ def test_component_names_reach_only_the_app_ids_in_their_scopes(rendered: Render
                 seen.add((app_id, env["name"]))
     assert ("backend", "DAPR_STATESTORE_NAME") in seen and ("mcp", "DAPR_PUBSUB_NAME") in seen
     assert ("mcp", "DAPR_STATESTORE_NAME") not in seen and ("sse-gateway", "DAPR_STATESTORE_NAME") not in seen
+
+
+@pytest.mark.parametrize(("component", "timeout"), [("statestore", "5s"), ("pubsub", "20s")])
+def test_a_sidecar_starts_while_its_backing_service_is_down(rendered: Rendered, component: str, timeout: str) -> None:
+    """ignoreErrors: daprd keeps running without the component instead of exiting, and its hot-reload reconciler
+    re-queues every component missing from its store each 60 s, so the component loads once Redis / the brokers
+    answer (dapr/dapr v1.18.3: pkg/runtime/processor/components.go `processComponents`;
+    pkg/runtime/hotreload/reconciler/reconciler.go `defaultReconcileInterval`, loader/operator/resource.go `List`;
+    HotReload on by default in pkg/config/configuration.go). initTimeout bounds each attempt (default 5s,
+    pkg/runtime/processor/processor.go)."""
+    spec = rendered.get("Component", component)["spec"]
+    assert spec["ignoreErrors"] is True
+    assert spec["initTimeout"] == timeout
+
+
+def test_a_component_may_still_be_made_fatal(chart: helm.Chart, sets: dict[str, str]) -> None:
+    values = release_values("production", sets)
+    values["dapr"]["statestore"].update(ignoreErrors=False, initTimeout="30s")
+    (spec,) = [doc["spec"] for _, doc in render(chart, values, "production") if doc["metadata"]["name"] == "statestore"]
+    assert (spec["ignoreErrors"], spec["initTimeout"]) == (False, "30s")
+
+
+def test_seeded_an_init_timeout_that_is_no_duration_is_refused(chart: helm.Chart, sets: dict[str, str]) -> None:
+    values = release_values("production", sets)
+    values["dapr"]["pubsub"]["initTimeout"] = "twenty seconds"
+    with pytest.raises(Exception, match="initTimeout"):
+        render(chart, values, "production")

@@ -1,4 +1,5 @@
-"""ServiceMonitors and the PrometheusRule with the six alerts (docs/architecture.md, "Monitoring", "Alerts")."""
+"""ServiceMonitors, the Dapr sidecars' PodMonitor and the PrometheusRule: the six alerts of the alert table plus
+the two that watch the sidecars (docs/architecture.md, "Monitoring", "Alerts")."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ SEED_ALERTS = {
     "HighCPU": ("10m", "warning", 0.85),
     "HighMemory": ("5m", "critical", 0.90),
 }
+#: The sidecar alerts: name -> (for, severity).
+DAPR_ALERTS = {"DaprSidecarMissing": ("5m", "critical"), "DaprComponentInitFailing": ("5m", "warning")}
 # The real series each alert must read: the services' request counter, kube-state-metrics, cAdvisor.
 ALERT_METRICS = {
     "HighErrorRate": {"http_requests_total"},
@@ -32,6 +35,8 @@ ALERT_METRICS = {
         "container_memory_working_set_bytes",
         "kube_pod_container_resource_limits",
     },
+    "DaprSidecarMissing": {"kube_pod_annotations", "kube_pod_container_info"},
+    "DaprComponentInitFailing": {"dapr_runtime_component_init_fail_total"},
 }
 
 
@@ -76,10 +81,12 @@ def test_the_six_alerts_have_seed_names_durations_and_severities(
     rendered: Rendered,
 ) -> None:
     alerts = _alerts(rendered)
-    assert set(alerts) == set(SEED_ALERTS)
+    assert set(alerts) == set(SEED_ALERTS) | set(DAPR_ALERTS)
     for name, (duration, severity, _) in SEED_ALERTS.items():
         assert alerts[name]["for"] == duration
         assert alerts[name]["labels"]["severity"] == severity
+    for name, (duration, severity) in DAPR_ALERTS.items():
+        assert (alerts[name]["for"], alerts[name]["labels"]["severity"]) == (duration, severity)
 
 
 @pytest.mark.parametrize("alert", sorted(SEED_ALERTS))
@@ -94,6 +101,43 @@ def test_alert_expressions_are_promql_over_real_metrics_in_the_namespace(rendere
     for selector in selectors:
         namespaces = [m.value for m in selector.matchers.matchers if m.name == "namespace"]
         assert namespaces == [rendered.namespace], selector.name
+
+
+@pytest.mark.parametrize("alert", sorted(DAPR_ALERTS))
+def test_sidecar_alerts_read_real_series_in_the_namespace(rendered: Rendered, alert: str) -> None:
+    selectors = _selectors(_alerts(rendered)[alert]["expr"])
+    assert {s.name for s in selectors} == ALERT_METRICS[alert]
+    for selector in selectors:
+        namespaces = [m.value for m in selector.matchers.matchers if m.name == "namespace"]
+        assert namespaces == [rendered.namespace], selector.name
+
+
+def test_the_sidecar_pod_monitor_scrapes_daprd_in_every_pod_with_a_sidecar(rendered: Rendered) -> None:
+    """daprd's metrics port is the container port the injector names `dapr-metrics` (dapr/dapr v1.18.3
+    pkg/injector/consts/consts.go SidecarMetricsPortName; pkg/injector/patcher/sidecar_container.go)."""
+    (monitor,) = rendered.of_kind("PodMonitor")
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [rendered.namespace]}
+    assert monitor["spec"]["podMetricsEndpoints"] == [
+        {"port": "dapr-metrics", "path": "/", "interval": "30s", "scheme": "http"}
+    ]
+    selector = monitor["spec"]["selector"]
+    selected = [
+        d
+        for d in rendered.of_kind("Deployment")
+        if selector["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        and d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        in selector["matchExpressions"][0]["values"]
+    ]
+    with_sidecar = [
+        d
+        for d in rendered.of_kind("Deployment")
+        if d["spec"]["template"]["metadata"].get("annotations", {}).get("dapr.io/enabled") == "true"
+    ]
+    assert selected == with_sidecar and len(selected) == 4
+    for deployment in selected:
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["dapr.io/enable-metrics"] == "true"
+        assert annotations["dapr.io/metrics-port"] == str(rendered.values["dapr"]["metricsPort"])
 
 
 def test_error_rate_alerts_count_5xx_responses(rendered: Rendered) -> None:

@@ -65,9 +65,9 @@ def _custom(documents: list[dict[str, Any]], groups: tuple[str, ...]) -> list[di
 
 
 def test_monitoring_custom_resources_are_valid(rendered: Rendered) -> None:
-    """ServiceMonitors and the PrometheusRule, against the upstream CRDs (or the registry models without them)."""
+    """ServiceMonitors, the PodMonitor and the PrometheusRule, against the upstream CRDs (or the registry models)."""
     custom = _custom(rendered.manifests, ("monitoring.coreos.com/",))
-    assert {doc["kind"] for doc in custom} == {"ServiceMonitor", "PrometheusRule"}
+    assert {doc["kind"] for doc in custom} == {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
     for doc in custom:
         assert crd_errors(doc) == [], f"{doc['kind']}/{doc['metadata']['name']}"
 

@@ -50,6 +50,31 @@ def test_base_values_render_without_any_set(base: Rendered) -> None:
     assert base.get("Ingress", "todo-app")["spec"]["rules"][0]["host"] == "todo.localhost"
 
 
+def _pod_templates(env: Rendered) -> dict[str, dict[str, Any]]:
+    """kind/name -> pod spec of every workload the chart renders (Deployments, Redis, CronJobs)."""
+    specs = {}
+    for kind, path in (("Deployment", ("spec", "template")), ("CronJob", ("spec", "jobTemplate", "spec", "template"))):
+        for document in env.of_kind(kind):
+            node = document
+            for key in path:
+                node = node[key]
+            specs[f"{kind}/{document['metadata']['name']}"] = node["spec"]
+    return specs
+
+
+def test_every_pod_names_its_environments_priority_class(
+    staging: Rendered, production: Rendered, base: Rendered
+) -> None:
+    """Production's pods outrank staging's when nodes are short; the classes come from the platform stack."""
+    for env in (staging, production):
+        specs = _pod_templates(env)
+        assert len(specs) >= 6
+        assert {name: spec.get("priorityClassName") for name, spec in specs.items()} == dict.fromkeys(
+            specs, f"todo-{env.environment}"
+        )
+    assert not any("priorityClassName" in spec for spec in _pod_templates(base).values())
+
+
 def test_every_service_pulls_with_the_ghcr_secret(rendered: Rendered) -> None:
     for service in SERVICES:
         spec = pod_spec(rendered.get("Deployment", fullname(service)))

@@ -3,11 +3,12 @@
 // tests/chart/crd_schemas.py when the upstream CRD schemas themselves are not at hand (a clone without the
 // workplace's data). Reads a JSON array of documents on stdin; writes one result per document:
 // {"errors": [...]} or {"unsupported": true} for a kind no package models.
-import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { PodMonitor, PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { ClusterIssuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1";
 
 const MODELS = {
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
+  "monitoring.coreos.com/v1/PodMonitor": PodMonitor,
   "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
   "cert-manager.io/v1/ClusterIssuer": ClusterIssuer,
 };

@@ -82,6 +82,8 @@ class Facts:
     alerts: Mapping[str, str]
     #: top-level folders whose contents are generated or installed, never committed (.gitignore)
     generated: frozenset[str]
+    #: how many of each countable thing the code has: "stacks", "add-ons", "helm releases" (platform), "alerts"
+    counts: Mapping[str, int]
 
 
 def dev_py_commands() -> frozenset[str]:
@@ -313,6 +315,37 @@ def check_secret_coverage(doc: str, text: str, facts: Facts) -> list[str]:
     return problems
 
 
+_NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+)
+_COUNTED = re.compile(
+    r"\b(" + "|".join(_NUMBER_WORDS) + r"|\d+) (stacks|add-ons|helm releases|alerts)\b", re.IGNORECASE
+)
+
+
+def check_counts(doc: str, text: str, counts: Mapping[str, int]) -> list[str]:
+    """ "four stacks", "seven add-ons", "8 Helm releases", "eight alerts": each number agrees with the code."""
+    problems = []
+    for match in _COUNTED.finditer(text):
+        word, thing = match.group(1).lower(), match.group(2).lower()
+        number = int(word) if word.isdigit() else _NUMBER_WORDS.index(word)
+        if number != counts[thing]:
+            problems.append(f"{doc}: says {match.group(0)!r}, the code has {counts[thing]}")
+    return problems
+
+
 def alert_sections(text: str) -> list[str]:
     """Titles of the level-3 headings inside the level-2 section `Alerts`."""
     sections: list[str] = []
@@ -347,6 +380,7 @@ def check_document(doc: str, text: str, facts: Facts) -> list[str]:
         *check_dev_commands(doc, text, facts.dev_commands),
         *check_paths(doc, text, facts),
         *check_names(doc, text, facts),
+        *check_counts(doc, text, facts.counts),
     ]
     if doc == BOOTSTRAP_GUIDE:
         problems += check_secret_coverage(doc, text, facts)

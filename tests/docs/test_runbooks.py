@@ -22,6 +22,7 @@ from tests.docs.runbook_checks import (
     Facts,
     alert_sections,
     check_alerts,
+    check_counts,
     check_dev_commands,
     check_document,
     check_names,
@@ -35,6 +36,7 @@ from tests.docs.runbook_checks import (
     workflow_names,
 )
 from tests.synth import CREDENTIAL_ENV, Synth
+from todo_infra.addons import ADDONS
 from todo_infra.settings import CONTROL_ENV, ENV_OVERRIDES
 
 DEPLOY = "docs/runbooks/deploy.md"
@@ -86,6 +88,12 @@ def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
         | environ_reads(path.read_text() for path in python_sources),
         alerts=alerts,
         generated=gitignored_top_level((REPO_ROOT / ".gitignore").read_text()),
+        counts={
+            "stacks": len(synth.stacks),
+            "add-ons": len(ADDONS),
+            "helm releases": len(synth.resources("platform", "helm_release")),
+            "alerts": len(alerts),
+        },
     )
 
 
@@ -110,7 +118,8 @@ def test_the_facts_are_read_from_the_code(facts: Facts) -> None:
     assert {"image_tag", "database_url", "grafana_admin_password"} <= facts.variables
     assert {"DIGITALOCEAN_TOKEN", "GHCR_TOKEN", "ALERTMANAGER_SLACK_WEBHOOK_URL"} <= facts.workflow_secrets
     assert "TODO_DOMAIN" in facts.repo_variables
-    assert len(facts.alerts) == 6
+    assert len(facts.alerts) == 8
+    assert facts.counts == {"stacks": 4, "add-ons": 7, "helm releases": 8, "alerts": 8}
     assert "cdktf.out" in facts.generated
 
 
@@ -209,6 +218,15 @@ def test_drift_renamed_alert_section(texts: dict[str, str], alerts: dict[str, st
         f"{MONITORING_RUNBOOK}: no section for alert HighCPU",
         f"{MONITORING_RUNBOOK}: section 'HighCpuUsage' is not an alert of the chart",
         f"{MONITORING_RUNBOOK}: runbook_url of HighCPU ends in #highcpu, which has no section",
+    ]
+
+
+def test_drift_a_count_the_code_outgrew(texts: dict[str, str], facts: Facts) -> None:
+    """Seeded: the rollback page as it was before metrics-server, and a stack count in digits."""
+    text = _replace(texts["docs/runbooks/rollback.md"], "the seven add-ons", "the six add-ons") + "\n5 stacks\n"
+    assert check_counts("docs/runbooks/rollback.md", text, facts.counts) == [
+        "docs/runbooks/rollback.md: says 'six add-ons', the code has 7",
+        "docs/runbooks/rollback.md: says '5 stacks', the code has 4",
     ]
 
 

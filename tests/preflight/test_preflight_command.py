@@ -60,6 +60,7 @@ def test_preflight_passes_on_the_repo(run: Run) -> None:
         "secrets",
         "runtime",
         "capacity",
+        "node-loss",
         "cost",
     ]
 
@@ -96,10 +97,10 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
 
 def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:
     text = render_text(list(results(run).values()))
-    assert text.count("\n== ") + text.startswith("== ") == 8
+    assert text.count("\n== ") + text.startswith("== ") == 9
     assert text.splitlines()[-1] == (
         "PREFLIGHT PASSED: configuration ok, terraform ok, policy ok, consistency ok, secrets ok, runtime ok, "
-        "capacity ok, cost ok"
+        "capacity ok, node-loss ok, cost ok"
     )
 
 

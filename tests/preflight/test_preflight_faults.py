@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from preflight.capacity import check_capacity, gather_consumers, node_pool
+from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
 from preflight.consistency import check_consistency
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy, unexplained_skips
@@ -195,6 +195,28 @@ def test_capacity_fails_when_a_values_override_requests_too_much_memory_and_name
     assert len(memory) == 1, problems
     assert "largest consumers: production/todo-app-backend" in memory[0]
     assert figures["min_memory_used_pct"] > 85
+
+
+def test_losing_a_node_leaves_only_staging_pods_waiting(synth: Synth, apps: list[RenderedRelease]) -> None:
+    consumers, _ = gather_consumers(synth, apps)
+    result = check_node_loss(consumers, min_nodes=node_pool(synth)[0])
+    assert result.problems == []
+    assert result.figures["nodes"] == 2
+    assert result.figures["waiting_groups"] == ["staging"] and result.figures["waiting_pods"] >= 1
+    waiting = {row[1] for row in result.rows if row[4]}
+    assert waiting and all(name.startswith("staging/") for name in waiting)
+
+
+def test_seeded_without_priority_classes_production_waits_too(synth: Synth, apps: list[RenderedRelease]) -> None:
+    """The same pods with no PriorityClass on the apps: staging's are as likely to run as production's."""
+    consumers, _ = gather_consumers(synth, apps)
+    unranked = [
+        dataclasses.replace(c, priority_class="") if c.group in ("staging", "production") else c for c in consumers
+    ]
+    # Production's pods are listed after staging's here, so the scheduler's order alone decides.
+    unranked.sort(key=lambda c: c.group != "staging")
+    problems = check_node_loss(unranked, min_nodes=node_pool(synth)[0]).problems
+    assert problems and all("production/" in problem for problem in problems)
 
 
 def test_capacity_fails_when_one_pod_cannot_fit_on_any_node(synth: Synth, apps: list[RenderedRelease]) -> None:

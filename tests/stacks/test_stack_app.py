@@ -78,8 +78,9 @@ def test_release_uses_base_values_then_the_environment_file_from_the_chart_asset
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, variant: Synth, stack: str) -> None:
-    _, host = ENVIRONMENTS[stack]
+    namespace, host = ENVIRONMENTS[stack]
     assert chart_values(synth.release(stack, "todo-app")) == {
+        "global.priorityClassName": f"todo-{namespace}",
         "global.imageTag": "${var.image_tag}",
         "global.imageOwner": "example-org",
         "ingress.host": host,

@@ -178,3 +178,51 @@ def test_outputs_name_what_the_app_stacks_need(synth: Synth) -> None:
     assert outputs["ingress_class"]["value"] == "nginx"
     assert outputs["cluster_issuer"]["value"] == "letsencrypt-prod"
     assert "load_balancer_ip" in outputs
+
+
+# --- who waits when nodes are short, and what a drain may take ------------------------------------------------
+
+
+def test_priority_classes_rank_platform_over_production_over_staging(synth: Synth) -> None:
+    classes = {c["metadata"]["name"]: c for c in synth.resources("platform", "kubernetes_priority_class_v1").values()}
+    assert list(classes) == ["todo-platform", "todo-production", "todo-staging"]
+    values = [classes[name]["value"] for name in classes]
+    assert values == sorted(values, reverse=True) and len(set(values)) == 3
+    assert not any(c["global_default"] for c in classes.values())
+
+
+def test_every_addon_pod_gets_its_priority_class_before_it_is_created(
+    synth: Synth, releases: dict[str, dict[str, Any]]
+) -> None:
+    """Each pod's priorityClassName key (read from the chart's templates at the pinned tag) carries the class, and
+    every release whose pods name a class of the platform's depends on the classes."""
+    for addon in ADDONS:
+        values = inline_values(releases[addon.release])
+        for pod in addon.pods:
+            assert dig(values, pod.priority) == addon.priority_class, f"{addon.release}/{pod.name}"
+    own = {addon.release for addon in ADDONS if addon.priority_class == "todo-platform"}
+    for name in own - {"promtail"}:  # promtail waits for loki, which waits for the classes
+        assert any("kubernetes_priority_class_v1" in d for d in releases[name]["depends_on"]), name
+    assert {a.release: a.priority_class for a in ADDONS}["metrics-server"] == "system-cluster-critical"
+
+
+def test_dapr_control_plane_survives_a_concurrent_drain(synth: Synth, releases: dict[str, dict[str, Any]]) -> None:
+    """Two replicas of the operator, sentry and injector, each with a budget of one unavailable pod; the
+    scheduler's three members have the chart's own budget."""
+    values = inline_values(releases["dapr"])
+    assert values["global"]["ha"]["enabled"] is False
+    for component in ("dapr_operator", "dapr_sentry", "dapr_sidecar_injector"):
+        assert values[component]["replicaCount"] == 2, component
+    budgets = synth.resources("platform", "kubernetes_pod_disruption_budget_v1").values()
+    assert {
+        b["metadata"]["name"]: (b["metadata"]["namespace"], b["spec"]["max_unavailable"], b["spec"]["selector"])
+        for b in budgets
+    } == {
+        app: ("${kubernetes_namespace_v1.namespace-dapr-system.metadata[0].name}", "1", {"match_labels": {"app": app}})
+        for app in ("dapr-operator", "dapr-sentry", "dapr-sidecar-injector")
+    }
+
+
+def test_kube_state_metrics_exports_the_dapr_annotation(releases: dict[str, dict[str, Any]]) -> None:
+    values = static_values(releases["kube-prometheus-stack"])
+    assert values["kube-state-metrics"]["metricAnnotationsAllowList"] == ["pods=[dapr.io/enabled]"]
