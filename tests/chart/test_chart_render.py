@@ -136,7 +136,9 @@ def test_inventory_per_environment(base: Rendered, staging: Rendered, production
     for env in (base, staging, production):
         assert env.names("Deployment") == services | {fullname("redis")}
         assert env.names("Service") == services | {fullname("redis")}
-        assert env.names("PersistentVolumeClaim") == {fullname("redis")}
+        assert env.names("PersistentVolumeClaim") == {fullname("redis"), fullname("redis-backup")}
+        assert env.names("CronJob") == {fullname("redis-backup"), fullname("redis-restore")}
+        assert env.names("ConfigMap") == {fullname("redis-backup-scripts")}
         assert env.names("Component") == {"pubsub", "statestore"}
         assert env.names("Configuration") == {"appconfig"}
         assert env.names("ServiceMonitor") == {fullname(s) for s in ("backend", "notification", "sse-gateway")}

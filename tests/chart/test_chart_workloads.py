@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from preflight.runtime import pod_templates
 from tests.chart.chart_support import (
     SAMPLE_OWNER,
     SERVICES,
@@ -51,15 +52,8 @@ def test_base_values_render_without_any_set(base: Rendered) -> None:
 
 
 def _pod_templates(env: Rendered) -> dict[str, dict[str, Any]]:
-    """kind/name -> pod spec of every workload the chart renders (Deployments, Redis, CronJobs)."""
-    specs = {}
-    for kind, path in (("Deployment", ("spec", "template")), ("CronJob", ("spec", "jobTemplate", "spec", "template"))):
-        for document in env.of_kind(kind):
-            node = document
-            for key in path:
-                node = node[key]
-            specs[f"{kind}/{document['metadata']['name']}"] = node["spec"]
-    return specs
+    """kind/name -> pod spec of every workload the chart renders (preflight's own walk of the manifests)."""
+    return {name: template["spec"] for name, template in pod_templates(env.manifests)}
 
 
 def test_every_pod_names_its_environments_priority_class(
@@ -230,7 +224,8 @@ def test_redis_keeps_state_on_a_volume_with_aof(rendered: Rendered) -> None:
     (volume,) = [v for v in pod_spec(redis)["volumes"] if v["name"] == data[0]["name"]]
     assert volume["persistentVolumeClaim"]["claimName"] == fullname("redis")
     pvc = rendered.get("PersistentVolumeClaim", fullname("redis"))
-    assert pvc["spec"]["storageClassName"] == "do-block-storage"
+    assert pvc["spec"]["storageClassName"] == "do-block-storage-retain"
+    assert pvc["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
     service = rendered.get("Service", fullname("redis"))

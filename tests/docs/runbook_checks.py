@@ -111,6 +111,14 @@ def environ_reads(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(a or b for text in texts for a, b in _ENVIRON_READ.findall(text))
 
 
+_SHELL_READ = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
+
+
+def shell_reads(texts: Iterable[str]) -> frozenset[str]:
+    """Environment variables shell scripts read (`$X`, `${X}`, `${X:-...}`)."""
+    return frozenset(name for text in texts for name in _SHELL_READ.findall(text))
+
+
 def gitignored_top_level(gitignore: str) -> frozenset[str]:
     return frozenset(
         line.strip().strip("/") for line in gitignore.splitlines() if re.fullmatch(r"[\w.-]+/", line.strip())

@@ -8,6 +8,7 @@ one problem that was planted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import helm_python as helm
@@ -32,6 +33,7 @@ from tests.docs.runbook_checks import (
     dev_py_commands,
     environ_reads,
     gitignored_top_level,
+    shell_reads,
     stack_commands,
     workflow_names,
 )
@@ -85,7 +87,8 @@ def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
         | frozenset(CONTROL_ENV)
         | {"CDKTF_CONTEXT_JSON"}
         | frozenset(CREDENTIAL_ENV)
-        | environ_reads(path.read_text() for path in python_sources),
+        | environ_reads(path.read_text() for path in python_sources)
+        | shell_reads(path.read_text() for path in sorted((REPO_ROOT / "chart" / "files").glob("*.sh"))),
         alerts=alerts,
         generated=gitignored_top_level((REPO_ROOT / ".gitignore").read_text()),
         counts={
@@ -255,3 +258,25 @@ def test_drift_secret_the_workflows_gain(texts: dict[str, str], facts: Facts) ->
     assert check_secret_coverage(BOOTSTRAP_GUIDE, texts[BOOTSTRAP_GUIDE], grown) == [
         f"{BOOTSTRAP_GUIDE}: GitHub secret SENTRY_DSN is not listed"
     ]
+
+
+def import_table_types(text: str) -> set[str]:
+    """The resource types the rollback runbook's import table (section "Lost state bucket") gives an ID for."""
+    section = text.split("### Lost state bucket", 1)[1].split("\n### ", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE))
+
+
+def test_the_lost_state_runbook_can_import_every_resource_type(
+    texts: dict[str, str], synth: Synth, variant: Synth
+) -> None:
+    """A state rebuilt by import must cover every type the stacks manage (the variant adds the DNS records)."""
+    managed = {kind for build in (synth, variant) for stack in build.stacks.values() for kind in stack["resource"]}
+    assert import_table_types(texts["docs/runbooks/rollback.md"]) == managed
+
+
+def test_drift_a_resource_type_without_an_import_row() -> None:
+    table = (
+        "### Lost state bucket\n| `helm_release` | `<namespace>/<name>` | x |\n"
+        "### Next\n| `digitalocean_vpc` | x | x |\n"
+    )
+    assert import_table_types(table) == {"helm_release"}
