@@ -18,10 +18,12 @@ from typing import Any
 
 DECLARATION = Path(__file__).resolve().parent.parent / "images.json"
 
-#: `v<semver>` as a release tag (seed §1). No `+build` part: `+` is not allowed in an image tag.
+#: `v<semver>` as a release tag (docs/architecture.md, "Images"). No `+build` part: `+` is not allowed in an image tag.
 RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 #: `sha-<7>`: the tag build.yml gives the images of one commit, the only tag a deploy uses.
 COMMIT_TAG = re.compile(r"^sha-[0-9a-f]{7}$")
+#: The digest pull-request plans give every image: all zeros, public, never the digest of a real image.
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
 
 class DeclarationError(ValueError):
@@ -73,6 +75,11 @@ def commit_refs(declaration: dict[str, Any], *, owner: str, tag: str) -> list[st
     return [f"{image_name(declaration, owner=owner, service=e['service'])}:{tag}" for e in declaration["services"]]
 
 
+def placeholder_digests(declaration: dict[str, Any]) -> dict[str, str]:
+    """`image_digests` for a pull-request plan: every service, the public placeholder digest."""
+    return {entry["service"]: PLACEHOLDER_DIGEST for entry in declaration["services"]}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +90,7 @@ def main(argv: list[str]) -> int:
     refs = commands.add_parser("refs", help="print the image references of one commit (sha-<7>), one per line")
     refs.add_argument("--owner", required=True)
     refs.add_argument("--tag", required=True)
+    commands.add_parser("placeholder-digests", help="print image_digests for a pull-request plan (JSON, one line)")
     args = parser.parse_args(argv)
     try:
         declaration = load()
@@ -90,6 +98,8 @@ def main(argv: list[str]) -> int:
             print(json.dumps(build_matrix(declaration, owner=args.owner), separators=(",", ":")))
         elif args.command == "release-tag":
             print(check_release_tag(args.tag))
+        elif args.command == "placeholder-digests":
+            print(json.dumps(placeholder_digests(declaration), separators=(",", ":")))
         else:
             print("\n".join(commit_refs(declaration, owner=args.owner, tag=args.tag)))
     except DeclarationError as error:

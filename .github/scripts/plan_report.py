@@ -22,14 +22,16 @@ PLAN_BUDGET = 60_000
 TAIL_KEPT = 3_000
 #: Environment variables whose values go into the comment unchanged although they are TF_VAR_s.
 IMAGE_TAG_VARIABLE = "TF_VAR_" + "image_tag"  # Terraform variable names are case-sensitive
-NOT_SECRET = frozenset({IMAGE_TAG_VARIABLE})
+IMAGE_DIGESTS_VARIABLE = "TF_VAR_" + "image_digests"
+NOT_SECRET = frozenset({IMAGE_TAG_VARIABLE, IMAGE_DIGESTS_VARIABLE})
 #: The value cdktf-diff.yml gives every sensitive variable of a pull-request plan: public, so not scrubbed.
 PLACEHOLDER = "plan-placeholder"
 PLACEHOLDER_NOTE = (
     f"> **Secrets are placeholders in this plan.** A pull request never receives the real values: every "
     f"sensitive variable is `{PLACEHOLDER}`, so the revisions of the write-only Secrets (`app-secrets`, the GHCR "
     "pull secret, Grafana's login, the Alertmanager configuration) show as changes here; no plan ever shows a "
-    "secret value. A deploy uses the values of its GitHub environment instead."
+    "secret value. The image digests are the all-zero placeholder too: a deploy uses the digests it verified, and the "
+    "values of its GitHub environment."
 )
 #: Credentials that are not TF_VAR_s.
 CREDENTIALS = ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

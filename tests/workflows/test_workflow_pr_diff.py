@@ -26,6 +26,7 @@ from tests.workflows.gha_support import (
 )
 from todo_infra.secret_revisions import revision, revisions
 
+images = load_script("images")
 plan_report = load_script("plan_report")
 require_tf_vars = load_script("require_tf_vars")
 
@@ -135,6 +136,8 @@ def run_plan_step(
         'echo "$@" >> "$TF_CALLS"\n'
         'echo "database_url=${TF_VAR_database_url}" >> "$TF_CALLS.env"\n'
         'echo "revision=${TF_VAR_app_secrets_revision}" >> "$TF_CALLS.env"\n'
+        'echo "image_tag=${TF_VAR_image_tag}" >> "$TF_CALLS.images"\n'
+        'echo "image_digests=${TF_VAR_image_digests}" >> "$TF_CALLS.images"\n'
         'if [ "$2" = init ]; then echo "Terraform has been successfully initialized!"; exit 0; fi\n'
         f'cat "$PLAN_TEXT"\nexit {plan_exit}\n',
     )
@@ -235,11 +238,28 @@ def test_placeholders_satisfy_the_required_variables_of_every_stack(diff: dict[s
     step has derived the revisions (as `dev.py revisions` does, from the placeholders)."""
     step = step_named(diff["jobs"]["plan"], "terraform plan")
     env = step_env(step, {**pr_context(head_repo="o/r"), "matrix": {"stack": "-", "environment": "-"}, "secrets": {}})
-    env["TF_VAR_image_tag"] = f"sha-{BASE[:7]}"  # exported by the step itself
+    env["TF_VAR_image_tag"] = f"sha-{BASE[:7]}"  # exported by the step itself, as is the next one
+    env["TF_VAR_image_digests"] = json.dumps(images.placeholder_digests(images.load()))
     assert synth.stacks
     for stack_id, stack in synth.stacks.items():
         derived = {f"TF_VAR_{name}": str(value) for name, value in revisions(stack, env).items()}
         assert require_tf_vars.missing_variables(stack, env | derived) == [], stack_id
+
+
+def test_plan_step_plans_the_base_commit_tag_with_placeholder_digests(
+    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
+) -> None:
+    """Every service gets the public all-zero digest (a plan never resolves a real image), the tag is the base's."""
+    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets=CREDENTIALS)
+    assert result.returncode == 0, result.text
+    seen = dict(line.split("=", 1) for line in (tmp_path / "tf-calls.images").read_text().splitlines())
+    assert seen["image_tag"] == f"sha-{BASE[:7]}"
+    placeholders = json.loads(seen["image_digests"])
+    assert set(placeholders) == {entry["service"] for entry in images.load()["services"]}
+    assert set(placeholders.values()) == {images.PLACEHOLDER_DIGEST}
+    report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
+    assert plan_report.secret_values({"TF_VAR_image_digests": seen["image_digests"]}) == [], "public, not scrubbed"
+    assert "image digests are the all-zero placeholder" in report
 
 
 def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
