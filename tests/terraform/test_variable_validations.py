@@ -3,6 +3,7 @@ stack's `variable` blocks exactly as synthesized is planned with accepted and re
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "image_digests": (
-        [digests(), digests(mcp="sha256:" + "f" * 64)],
+        # HCL as an operator writes it, and the one-line JSON deploy.yml's gate passes (images.py verify).
+        [digests(), digests(mcp="sha256:" + "f" * 64), json.dumps(dict.fromkeys(SERVICES, GOOD_DIGEST))],
         [
             "{}",
             digests(sse_gateway=None),

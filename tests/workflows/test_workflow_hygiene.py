@@ -15,8 +15,15 @@ VERSION_COMMENT = re.compile(r"^\s+# (?P<version>v\d+\.\d+\.\d+)$")
 #: The only write grants of the pipeline: (workflow, job, scope).
 WRITE_GRANTS = {
     ("build.yml", "images", "packages"),
+    ("build.yml", "images", "id-token"),
+    ("build.yml", "images", "attestations"),
     ("cdktf-diff.yml", "comment", "pull-requests"),
+    ("release.yml", "deploy-production", "actions"),
+    ("deploy-production.yml", "stop-releases", "actions"),
+    ("drift.yml", "issues", "issues"),
 }
+#: A step that runs one of the repository's shell scripts runs its commands too.
+SCRIPT_CALL = re.compile(r"\bbash (\.github/scripts/[\w.-]+\.sh)\b")
 
 
 def uses_lines() -> list[tuple[str, str, str]]:
@@ -41,7 +48,7 @@ def test_every_job_grants_its_own_permissions(workflows: dict[str, dict[str, Any
             assert level in ("read", "write", "none"), f"{name}:{job_id} {scope}={level}"
 
 
-def test_write_permissions_only_where_images_are_pushed_or_plans_commented(
+def test_write_permissions_only_where_images_are_pushed_plans_commented_deploys_started_or_drift_reported(
     workflows: dict[str, dict[str, Any]],
 ) -> None:
     grants = {
@@ -141,10 +148,16 @@ def test_tool_versions_are_pinned_once(workflows: dict[str, dict[str, Any]]) -> 
         assert "TERRAFORM_VERSION" not in (WORKFLOWS_DIR / name).read_text(), name
 
 
+def expanded_run(step: dict[str, Any]) -> str:
+    """A step's script with the text of every repository shell script it runs appended."""
+    run = str(step.get("run", ""))
+    return run + "".join("\n" + (REPO / path).read_text() for path in SCRIPT_CALL.findall(run))
+
+
 def test_every_job_running_terraform_gets_the_pinned_one_from_dev_py(workflows: dict[str, dict[str, Any]]) -> None:
     users = 0
     for name, job_id, job in all_jobs(workflows):
-        runs = [str(step.get("run", "")) for step in steps(job)]
+        runs = [expanded_run(step) for step in steps(job)]
         calls_terraform = any(re.search(r"^\s*terraform\s", run, flags=re.MULTILINE) for run in runs)
         deploys = any("dev.py cdktf" in run for run in runs)
         if calls_terraform:
@@ -155,7 +168,7 @@ def test_every_job_running_terraform_gets_the_pinned_one_from_dev_py(workflows: 
         if deploys:
             users += 1
             assert "python3 dev.py bootstrap" in runs, f"{name}:{job_id}"
-    assert users >= 2
+    assert users >= 3  # the pull-request plans, the drift check, the deploy
 
 
 def test_jobs_that_run_this_repo_set_up_python_first(workflows: dict[str, dict[str, Any]]) -> None:
@@ -166,3 +179,25 @@ def test_jobs_that_run_this_repo_set_up_python_first(workflows: dict[str, dict[s
             setup = step_using(job, "actions/setup-python")
             first_dev = next(i for i, s in enumerate(steps(job)) if "dev.py" in str(s.get("run", "")))
             assert steps(job).index(setup) < first_dev, f"{name}:{job_id}"
+
+
+def concurrency_blocks(workflows: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    found = [(name, workflow["concurrency"]) for name, workflow in workflows.items() if "concurrency" in workflow]
+    found += [
+        (f"{name}:{job_id}", job["concurrency"]) for name, job_id, job in all_jobs(workflows) if "concurrency" in job
+    ]
+    return found
+
+
+def test_no_queue_of_real_work_drops_a_waiting_run(workflows: dict[str, dict[str, Any]]) -> None:
+    """GitHub keeps one pending run per concurrency group unless `queue: max`: every group that does not cancel
+    superseded work (deploys, releases, rollbacks, drift checks) keeps all that wait. Only pull-request runs, which a
+    newer push supersedes, are cancelled."""
+    blocks = concurrency_blocks(workflows)
+    assert len(blocks) >= 6
+    for where, block in blocks:
+        if block["cancel-in-progress"] is False:
+            assert block.get("queue") == "max", where
+        else:
+            assert "queue" not in block, f"{where}: queue: max cannot be combined with cancel-in-progress"
+            assert "pull_request" in str(block["cancel-in-progress"]) or block["cancel-in-progress"] is True, where

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -227,21 +229,40 @@ def sensitive_variables(synth: Synth) -> set[str]:
 
 
 def test_every_sensitive_variable_is_a_placeholder_in_plans(diff: dict[str, Any], synth: Synth) -> None:
+    """The workflow gives a plan no TF_VAR_ value at all; plan_stack.sh exports the placeholder for every sensitive
+    variable the synthesized stack declares, so a secret added to a stack can never reach a plan."""
     env = step_named(diff["jobs"]["plan"], "terraform plan")["env"]
-    fed = {name.removeprefix("TF_VAR_"): value for name, value in env.items() if name.startswith("TF_VAR_")}
-    assert set(fed) == sensitive_variables(synth)
-    assert set(fed.values()) == {plan_report.PLACEHOLDER}
+    assert not [name for name in env if name.startswith("TF_VAR_")]
+    exported: set[str] = set()
+    for stack in synth.stacks.values():
+        for line in plan_report.placeholder_exports(stack):
+            name, _, value = line.removeprefix("export TF_VAR_").partition("=")
+            assert value == plan_report.PLACEHOLDER
+            exported.add(name)
+    assert exported == sensitive_variables(synth)
 
 
-def test_placeholders_satisfy_the_required_variables_of_every_stack(diff: dict[str, Any], synth: Synth) -> None:
+def test_placeholder_exports_refuse_a_name_that_is_not_a_plain_variable() -> None:
+    """The exports are eval'd by plan_stack.sh: a name that could carry shell syntax is refused, not printed."""
+    assert plan_report.placeholder_exports({"variable": {"ok_name": {"sensitive": True}, "x": {}}}) == [
+        "export TF_VAR_ok_name=plan-placeholder"
+    ]
+    with pytest.raises(ValueError, match="is not lower_snake_case"):
+        plan_report.placeholder_exports({"variable": {"a;touch pwned": {"sensitive": True}}})
+
+
+def test_placeholders_satisfy_the_required_variables_of_every_stack(synth: Synth) -> None:
     """require_tf_vars.py still guards plans: with no app secret given, no synthesized stack lacks a value once the
-    step has derived the revisions (as `dev.py revisions` does, from the placeholders)."""
-    step = step_named(diff["jobs"]["plan"], "terraform plan")
-    env = step_env(step, {**pr_context(head_repo="o/r"), "matrix": {"stack": "-", "environment": "-"}, "secrets": {}})
-    env["TF_VAR_image_tag"] = f"sha-{BASE[:7]}"  # exported by the step itself, as is the next one
-    env["TF_VAR_image_digests"] = json.dumps(images.placeholder_digests(images.load()))
+    step has exported the placeholders, the image tag and digests, and derived the revisions (as `dev.py revisions`
+    does, from the placeholders)."""
     assert synth.stacks
     for stack_id, stack in synth.stacks.items():
+        env = dict(line.removeprefix("export ").split("=", 1) for line in plan_report.placeholder_exports(stack))
+        env |= {
+            "TF_VAR_image_tag": f"sha-{BASE[:7]}",
+            "TF_VAR_image_digests": json.dumps(images.placeholder_digests(images.load())),
+            "SECRETS_DIGEST_KEY": "plan-placeholder-digest-key-is-not-secret",
+        }
         derived = {f"TF_VAR_{name}": str(value) for name, value in revisions(stack, env).items()}
         assert require_tf_vars.missing_variables(stack, env | derived) == [], stack_id
 
@@ -346,6 +367,46 @@ def test_report_scrubs_credentials_but_not_the_image_tag() -> None:
     assert (
         plan_report.scrub("dop_v1_abcdef sha-1234567 abc", plan_report.secret_values(environ)) == "*** sha-1234567 abc"
     )
+
+
+SECRET = "hunter2:p@ss/word+more"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        SECRET,
+        urllib.parse.quote(SECRET, safe=""),
+        urllib.parse.quote_plus(SECRET),
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.b64encode(b"user:" + SECRET.encode() + b"@host").decode(),
+        base64.urlsafe_b64encode(b"ab" + SECRET.encode()).decode(),
+        f"postgres://app:{urllib.parse.quote(SECRET, safe='')}@db.neon.tech/todo",
+    ],
+    ids=["as-is", "url-encoded", "form-encoded", "base64", "base64-inside", "base64-url-offset", "in-a-url"],
+)
+def test_report_scrubs_a_secret_in_every_form_a_plan_prints_it(printed: str) -> None:
+    """Issue scenario: only exact values were scrubbed, so a secret printed base64- or URL-encoded (a dockerconfigjson,
+    a connection string) reached the comment."""
+    body = plan_report.render(
+        stack="app-staging",
+        exit_code=2,
+        plan=f"  ~ data = {printed}\n",
+        commit=HEAD,
+        run_url="u",
+        image_tag="-",
+        environ={"TF_VAR_database_url": SECRET},
+    )
+    assert "***" in body
+    for form in plan_report.variants(SECRET):
+        assert form not in body
+    assert "hunter2" not in body and "aHVudGVyMj" not in body
+
+
+def test_report_does_not_scrub_ordinary_text_that_shares_a_short_fragment() -> None:
+    """Fragments shorter than MIN_FRAGMENT are not scrubbed: a short secret's base64 would match ordinary words."""
+    assert all(len(v) >= 4 for v in plan_report.variants("abcd"))
+    assert plan_report.scrub("the plan: 1 to change", ["zzzz"]) == "the plan: 1 to change"
 
 
 def test_report_notes_placeholders_only_when_the_plan_used_them() -> None:
