@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.workflows.gha_support import REPO, WORKFLOWS_DIR, all_jobs, step_using, steps
+from tests.workflows.gha_support import GITHUB_DIR, REPO, WORKFLOWS_DIR, all_jobs, load_script, step_using, steps
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
 PINNED = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9a-f]{40})$")
@@ -201,3 +202,77 @@ def test_no_queue_of_real_work_drops_a_waiting_run(workflows: dict[str, dict[str
         else:
             assert "queue" not in block, f"{where}: queue: max cannot be combined with cancel-in-progress"
             assert "pull_request" in str(block["cancel-in-progress"]) or block["cancel-in-progress"] is True, where
+
+
+# --- the README's settings are the ones the workflows need -------------------------------------------------
+
+
+def readme_settings() -> str:
+    text = (REPO / "README.md").read_text()
+    return text[text.index("### GitHub settings they need") : text.index("## Layout")]
+
+
+def environment_entries(settings: str) -> dict[str, str]:
+    """environment -> its bullet in README's settings list (one bullet may name two environments)."""
+    entries: dict[str, str] = {}
+    for bullet in settings.split("\n- ")[1:]:
+        head = bullet.split(":", 1)[0]
+        if head.startswith("**Environment"):
+            for name in re.findall(r"`([a-z-]+)`", head):
+                entries[name] = bullet
+    return entries
+
+
+def used_environments(workflows: dict[str, dict[str, Any]]) -> set[str]:
+    """Every environment a job names, with the expressions resolved from the callers and the plan matrix."""
+    found = set()
+    for _, _, job in all_jobs(workflows):
+        environment = job.get("environment") or (job.get("with") or {}).get("environment")
+        if environment and "${{" not in environment:
+            found.add(environment)
+    plan = workflows["cdktf-diff.yml"]["jobs"]["plan"]
+    found |= {f"{entry['environment']}-plan" for entry in plan["strategy"]["matrix"]["include"]}
+    return found
+
+
+def settings_problems(settings: str, used: set[str]) -> list[str]:
+    """What README's settings list misses: an environment the workflows use, or a protection the gate enforces."""
+    gate = load_script("deploy_gate")
+    entries = environment_entries(settings)
+    problems = [f"environment {name} is not listed" for name in sorted(used - set(entries))]
+    problems += [f"environment {name} is listed but unused" for name in sorted(set(entries) - used)]
+    required = {name: ["the branch `main` only"] for name in gate.CALLERS}
+    for name in gate.REVIEWED:
+        required[name] += ["required reviewers", "*Prevent self-review* on", "*Allow administrators to bypass* off"]
+    required |= {name: ["required reviewers"] for name in used if name.endswith("-plan")}
+    for name, settings_needed in required.items():
+        problems += [f"{name}: no '{text}'" for text in settings_needed if text not in entries.get(name, "")]
+    return problems
+
+
+def test_readme_lists_every_environment_with_the_protection_the_gate_enforces(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    used = used_environments(workflows)
+    assert used == {"staging", "production", "staging-plan", "production-plan", "drift"}
+    assert settings_problems(readme_settings(), used) == []
+
+
+def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    used = used_environments(workflows)
+    weakened = readme_settings().replace("*Prevent self-review* on;", "")
+    assert settings_problems(weakened, used) == ["production: no '*Prevent self-review* on'"]
+    without_drift = readme_settings().replace("**Environment `drift`**", "**Nightly**")
+    assert settings_problems(without_drift, used) == [
+        "environment drift is not listed",
+        "drift: no 'the branch `main` only'",
+    ]
+
+
+def test_readme_lists_every_secret_and_variable_the_workflows_read() -> None:
+    config = yaml.safe_load((GITHUB_DIR / "actionlint.yaml").read_text())
+    settings = readme_settings()
+    for name in [*config["config-secrets"], *config["config-variables"]]:
+        assert f"`{name}`" in settings, name
