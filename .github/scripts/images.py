@@ -129,15 +129,22 @@ def _reason(done: subprocess.CompletedProcess[str]) -> str:
     return lines[-1] if lines else f"exit code {done.returncode}"
 
 
-def resolve_digest(reference: str) -> str | None:
+#: What the registry answers for a tag it does not have.
+ABSENT = re.compile(r"\bnot found\b|manifest unknown|name unknown", flags=re.IGNORECASE)
+#: What GHCR answers for a package that does not exist yet (before a repository's first push) as for one the token
+#: may not read: absent for build.yml (a token that may not read may not push either, so nothing is overwritten).
+DENIED = re.compile(r"\bdenied\b|unauthorized", flags=re.IGNORECASE)
+
+
+def resolve_digest(reference: str, *, denied_is_absent: bool = False) -> str | None:
     """The digest `reference` (image:tag) points to, or None when the registry has no such tag.
 
-    Any other failure raises: a registry that cannot be read must never count as "absent", or build.yml would push
-    over a `sha-<7>` tag that is written once.
+    Any other failure raises: a registry that cannot be read (an outage) must never count as "absent", or build.yml
+    would push over a `sha-<7>` tag that is written once.
     """
     done = _run(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"])
     if done.returncode != 0:
-        if re.search(r"\bnot found\b|manifest unknown", done.stderr, flags=re.IGNORECASE):
+        if ABSENT.search(done.stderr) or (denied_is_absent and DENIED.search(done.stderr)):
             return None
         raise RegistryError(f"cannot read {reference} from the registry: {_reason(done)}")
     try:
@@ -237,7 +244,7 @@ def _dispatch(declaration: dict[str, Any], args: argparse.Namespace) -> int:
     elif args.command == "placeholder-digests":
         print(json.dumps(placeholder_digests(declaration), separators=(",", ":")))
     elif args.command == "existing":
-        print(f"digest={resolve_digest(args.reference) or ''}")
+        print(f"digest={resolve_digest(args.reference, denied_is_absent=True) or ''}")
     elif args.command == "sbom":
         try:
             inspected = json.load(sys.stdin)

@@ -257,10 +257,18 @@ def test_a_first_build_of_a_main_commit_pushes(job: dict[str, Any], tmp_path: Pa
 
 
 def test_an_unreadable_registry_stops_the_build_instead_of_overwriting(job: dict[str, Any], tmp_path: Path) -> None:
-    result = run_existing(job, tmp_path, 'echo "ERROR: unexpected status: 401 Unauthorized" >&2\nexit 1\n')
+    result = run_existing(job, tmp_path, 'echo "ERROR: unexpected status: 503 Service Unavailable" >&2\nexit 1\n')
     assert result.returncode != 0
-    assert "cannot read ghcr.io/o/x:sha-4b825dc from the registry: ERROR: unexpected status: 401" in result.stderr
+    assert "cannot read ghcr.io/o/x:sha-4b825dc from the registry: ERROR: unexpected status: 503" in result.stderr
     assert "digest" not in result.outputs
+
+
+def test_the_first_push_of_a_new_package_is_not_blocked(job: dict[str, Any], tmp_path: Path) -> None:
+    """GHCR answers `denied` for a package that does not exist yet; a token that may not read may not push either,
+    so taking it as absent cannot overwrite anything."""
+    result = run_existing(job, tmp_path, 'echo "ERROR: failed to authorize: denied: denied" >&2\nexit 1\n')
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"digest": ""}
 
 
 @pytest.mark.parametrize("digest", ["", "sha256:abc", "sha512:" + "0" * 128])

@@ -6,6 +6,8 @@ real git checkout and a faked GitHub."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -322,3 +324,17 @@ def test_the_run_name_marks_release_runs_for_the_rollback_to_find(production: di
     assert deploy_gate.waiting_releases(
         {"workflow_runs": [{"id": 1, "status": "waiting", "display_title": name}]}, current_run=2
     ) == [1]
+
+
+def test_the_rollback_runbook_names_the_commit_of_an_annotated_release_tag(release_checkout: dict[str, str]) -> None:
+    """Issue scenario: `git rev-parse --short=7 <tag>` printed the tag object of an annotated tag, not the commit
+    whose sha-<7> production runs. The command the runbook shows is run here against an annotated tag."""
+    text = (REPO / "docs" / "runbooks" / "rollback.md").read_text()
+    (command,) = set(re.findall(r"`(git rev-parse --short=7 [^`]+)`", text))
+    tag_argument = shlex.split(command)[-1]
+    assert tag_argument.startswith("v1.4.1")
+    shown = git(Path(release_checkout["work"]), "rev-parse", "--short=7", tag_argument.replace("v1.4.1", "v1.4.0"))
+    assert shown == release_checkout["release"][:7]
+    assert git(Path(release_checkout["work"]), "rev-parse", "--short=7", "v1.4.0") != shown, (
+        "the fixture's tag is annotated"
+    )
