@@ -492,3 +492,30 @@ def install_fakes(directory: Path, world: Mapping[str, Any]) -> Fakes:
             f'exec python3 -S "{FAKE_CLI}" --world "{fakes.world_file}" --calls "{fakes.calls_file}" {tool} "$@"\n',
         )
     return fakes
+
+
+# --- a checkout for the plan steps ----------------------------------------------------------------------------
+
+
+def plan_checkout(work: Path, stack_id: str, variables: Mapping[str, Any]) -> Path:
+    """A checkout stand-in for plan_stack.sh: the real .github, toolchain, todo_infra and a copy of dev.py (dev.py
+    finds cdktf.out/ beside itself), and one synthesized stack with `variables` whose Secret is written through
+    data_wo, so the step derives its revision from the placeholders as `dev.py revisions` does."""
+    stack_dir = work / "cdktf.out" / "stacks" / stack_id
+    stack_dir.mkdir(parents=True)
+    secret = {"data_wo": {"DATABASE_URL": "${var.database_url}"}, "data_wo_revision": "${var.app_secrets_revision}"}
+    stack = {
+        "variable": {
+            "database_url": {"sensitive": True, "ephemeral": True},
+            "app_secrets_revision": {"type": "number"},
+            **variables,
+        },
+        "resource": {"kubernetes_secret_v1": {"s": secret}},
+    }
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(stack))
+    manifest = {"stacks": {stack_id: {"synthesizedStackPath": f"stacks/{stack_id}/cdk.tf.json"}}}
+    (work / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest))
+    for name in (".github", "toolchain", "todo_infra"):
+        (work / name).symlink_to(REPO / name)
+    shutil.copy(REPO / "dev.py", work / "dev.py")
+    return work

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,12 @@ import pytest
 from tests.synth import Synth
 from tests.workflows.gha_support import (
     GITHUB_DIR,
-    REPO,
     Fakes,
     StepResult,
     evaluate,
     install_fakes,
     load_script,
+    plan_checkout,
     run_script,
     step_env,
     step_named,
@@ -118,34 +117,9 @@ def test_only_main_s_drift_workflow_gets_the_drift_environment(drift: dict[str, 
 
 @pytest.fixture
 def plan_workspace(tmp_path: Path) -> Path:
-    """A checkout stand-in: the real .github, dev.py and what it imports; one synthesized stack with a write-only
-    Secret and a required image digest map."""
-    work = tmp_path / "work"
-    stack_dir = work / "cdktf.out" / "stacks" / "app-production"
-    stack_dir.mkdir(parents=True)
-    stack = {
-        "variable": {
-            "database_url": {"sensitive": True, "ephemeral": True},
-            "app_secrets_revision": {"type": "number"},
-            "image_tag": {"type": "string"},
-            "image_digests": {"type": "map(string)"},
-        },
-        "resource": {
-            "kubernetes_secret_v1": {
-                "s": {
-                    "data_wo": {"DATABASE_URL": "${var.database_url}"},
-                    "data_wo_revision": "${var.app_secrets_revision}",
-                }
-            }
-        },
-    }
-    (stack_dir / "cdk.tf.json").write_text(json.dumps(stack))
-    manifest = {"stacks": {"app-production": {"synthesizedStackPath": "stacks/app-production/cdk.tf.json"}}}
-    (work / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest))
-    for name in (".github", "toolchain", "todo_infra"):
-        (work / name).symlink_to(REPO / name)
-    shutil.copy(REPO / "dev.py", work / "dev.py")
-    return work
+    """A checkout whose one stack also requires the image tag and digests, as the app stacks do."""
+    variables = {"image_tag": {"type": "string"}, "image_digests": {"type": "map(string)"}}
+    return plan_checkout(tmp_path / "work", "app-production", variables)
 
 
 def run_drift_plan(drift: dict[str, Any], work: Path, tmp_path: Path, *, plan_exit: int, plan_text: str) -> StepResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ import pytest
 from preflight.report import COMMENT_MARKER
 from tests.synth import Synth
 from tests.workflows.gha_support import (
-    GITHUB_DIR,
     evaluate,
     load_script,
+    plan_checkout,
     run_script,
     step_env,
     step_named,
@@ -100,32 +99,7 @@ def test_plan_jobs_only_read_and_comment_job_holds_no_secret(diff: dict[str, Any
 
 @pytest.fixture
 def plan_workspace(tmp_path: Path) -> Path:
-    """A checkout stand-in: the real .github and dev.py (with what it imports), and one synthesized stack whose
-    Secret is written through data_wo, so the step derives its revision from the placeholders."""
-    work = tmp_path / "work"
-    stack_dir = work / "cdktf.out" / "stacks" / "app-staging"
-    stack_dir.mkdir(parents=True)
-    stack = {
-        "variable": {
-            "database_url": {"sensitive": True, "ephemeral": True},
-            "app_secrets_revision": {"type": "number"},
-        },
-        "resource": {
-            "kubernetes_secret_v1": {
-                "s": {
-                    "data_wo": {"DATABASE_URL": "${var.database_url}"},
-                    "data_wo_revision": "${var.app_secrets_revision}",
-                }
-            }
-        },
-    }
-    (stack_dir / "cdk.tf.json").write_text(json.dumps(stack))
-    manifest = {"stacks": {"app-staging": {"synthesizedStackPath": "stacks/app-staging/cdk.tf.json"}}}
-    (work / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest))
-    for name in (".github", "toolchain", "todo_infra"):
-        (work / name).symlink_to(GITHUB_DIR.parent / name)
-    shutil.copy(GITHUB_DIR.parent / "dev.py", work / "dev.py")  # a copy: dev.py finds cdktf.out/ beside itself
-    return work
+    return plan_checkout(tmp_path / "work", "app-staging", {})
 
 
 def run_plan_step(
