@@ -20,6 +20,9 @@ from todo_infra.chart_values import SAMPLE_IMAGE_TAG, deep_merge
 from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, BOOTSTRAP_RELEASE, PLATFORM_STACK
 
 Manifest = dict[str, Any]
+#: Stand-in for every entry of the `image_digests` variable (the verified digests exist only at deploy time).
+SAMPLE_IMAGE_DIGEST = "sha256:" + "1a2b3c4d" * 8
+_DIGEST_ENTRY = re.compile(r'\$\{var\.image_digests\["[a-z0-9-]+"\]\}')
 _FILE_CALL = re.compile(r'^\$\{file\("(?P<path>[^"]+)"\)\}$')
 #: Kinds Helm installs without a namespace of their own.
 CLUSTER_SCOPED = {"ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
@@ -50,9 +53,9 @@ class RenderedRelease:
 
 
 def set_string(release: Mapping[str, Any]) -> str:
-    """The release's `set` list as Helm's --set syntax, the image-tag variable given a sample value."""
+    """The release's `set` list as Helm's --set syntax, the image tag and digest variables given sample values."""
     pairs = ",".join(f"{item['name']}={item['value']}" for item in release.get("set", []))
-    return pairs.replace("${var.image_tag}", SAMPLE_IMAGE_TAG)
+    return _DIGEST_ENTRY.sub(SAMPLE_IMAGE_DIGEST, pairs.replace("${var.image_tag}", SAMPLE_IMAGE_TAG))
 
 
 def values_file_paths(synth: Synthesized, stack: str, release: Mapping[str, Any]) -> list[Path]:

@@ -1,9 +1,12 @@
-"""The `todo-app` helm release of ./chart for one environment (docs/architecture.md, "Releases")."""
+"""The `todo-app` helm release of ./chart for one environment: base values, the environment's file, and the image
+tag and per-service digests the deploy workflow verified (docs/architecture.md, "Releases", "Images")."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import yaml
 from cdktf import (
     Fn,
     ITerraformDependable,
@@ -24,6 +27,17 @@ from todo_infra.state import Upstream
 CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
 #: Five Deployments with Dapr sidecars, a Redis PVC to bind and atomic rollback on failure: 10 minutes.
 TIMEOUT_SECONDS = 600
+#: The Terraform variable of the per-service digests (a name the workflows and preflight use too).
+IMAGE_DIGESTS = "image_digests"
+#: An image digest as the registry reports it and the chart schema accepts it.
+IMAGE_DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
+
+
+def chart_services() -> tuple[str, ...]:
+    """The services the chart runs (`services` in chart/values.yaml): the keys `image_digests` must have, read from
+    the chart so the two cannot disagree."""
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    return tuple(values["services"])
 
 
 def image_tag_variable(scope: Construct, env: Environment) -> TerraformVariable:
@@ -42,6 +56,37 @@ def image_tag_variable(scope: Construct, env: Environment) -> TerraformVariable:
         error_message=f"image_tag must be {IMAGE_TAG_GRAMMAR}.",
     )
     return variable
+
+
+def image_digests_variable(scope: Construct, services: tuple[str, ...]) -> TerraformVariable:
+    """`image_digests`: service -> sha256 digest of the image the deploy workflow verified, for exactly the chart's
+    services. No default, in either environment: a release without verified digests is refused at plan time."""
+    variable = TerraformVariable(
+        scope,
+        IMAGE_DIGESTS,
+        type="map(string)",
+        nullable=False,
+        description="Digest (sha256:<64 hex>) of each service's verified image: " + ", ".join(services),
+    )
+    # Written as Terraform text, not cdktf tokens: a token nested in a `for` expression is emitted as `${...}` inside
+    # the outer interpolation, which Terraform refuses.
+    every_digest = (
+        f"alltrue([for service in {json.dumps(list(services))} : "
+        f'can(regex("{IMAGE_DIGEST_PATTERN}", lookup(var.{IMAGE_DIGESTS}, service, "")))])'
+    )
+    variable.add_validation(
+        condition=f"${{length(var.{IMAGE_DIGESTS}) == {len(services)} && {every_digest}}}",
+        error_message=(
+            f"image_digests must map each of {', '.join(services)} (and nothing else) to sha256:<64 hex>, "
+            "the digests the deploy workflow verified."
+        ),
+    )
+    return variable
+
+
+def image_digest_sets(services: tuple[str, ...]) -> dict[str, str]:
+    """One chart key per service: `global.imageDigests.<service>` from the variable's entry for it."""
+    return {f"global.imageDigests.{service}": f'${{var.{IMAGE_DIGESTS}["{service}"]}}' for service in services}
 
 
 class TodoRelease(Construct):
@@ -68,7 +113,12 @@ class TodoRelease(Construct):
                 raise ConfigError("values file", f"chart/{values_file}", "an existing file under chart/")
         chart = local_chart(self, CHART_DIR)
         image_tag = image_tag_variable(self, env)
-        chart_values = chart_sets(settings, env, image_tag=image_tag.string_value)
+        services = chart_services()
+        image_digests_variable(scope, services)
+        chart_values = {
+            **chart_sets(settings, env, image_tag=image_tag.string_value),
+            **image_digest_sets(services),
+        }
         agrees_with_platform = Op.and_(
             Op.eq(upstream.string(INGRESS_CLASS), settings.ingress_class),
             Op.eq(upstream.string(CLUSTER_ISSUER), settings.cluster_issuer),

@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     missing = missing_variables(json.loads(args.stack_json.read_text()), os.environ, also_required=tuple(args.require))
     for name in missing:
         if name in args.require:
-            where = f"a deploy must give it explicitly (the workflow input {name.replace('_', '-')})"
+            where = "a deploy must give it explicitly (deploy.yml's gate sets it from the images it verified)"
         else:
             where = f"set the secret {name.upper()} in the GitHub environment '{args.environment}'"
         print(f"::error title=Missing value for {name}::stack {stack} needs TF_VAR_{name}: {where}")

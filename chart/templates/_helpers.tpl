@@ -83,11 +83,15 @@ Takes (dict "root" $ "name" <service>); returns YAML, use with fromYaml.
 {{- end }}
 
 {{/*
-todo.image — ghcr.io/<owner>/hackathon-todo/<service>:<global.imageTag>. Takes (dict "root" $ "name" <service>).
+todo.image — ghcr.io/<owner>/hackathon-todo/<service>:<global.imageTag>, followed by @<digest> when
+global.imageDigests names one for the service (the app stacks always do: the runtime then pulls exactly that build,
+and the tag only tells people which commit it is). Takes (dict "root" $ "name" <service>).
 */}}
 {{- define "todo.image" -}}
 {{- $g := .root.Values.global }}
-{{- printf "%s/%s/%s/%s:%s" $g.imageRegistry $g.imageOwner $g.imageRepository .name $g.imageTag }}
+{{- $reference := printf "%s/%s/%s/%s:%s" $g.imageRegistry $g.imageOwner $g.imageRepository .name $g.imageTag }}
+{{- $digest := get ($g.imageDigests | default dict) .name }}
+{{- if $digest }}{{ printf "%s@%s" $reference $digest }}{{ else }}{{ $reference }}{{ end }}
 {{- end }}
 
 {{/*

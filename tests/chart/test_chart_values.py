@@ -9,7 +9,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, load_values, release_values
+from tests.chart.chart_support import CHART_DIR, RELEASE_NAME, SERVICES, load_values, release_values
 from todo_infra.app_secrets import APP_SECRET_KEYS
 from todo_infra.contracts import BASE_VALUES, values_file
 from todo_infra.settings import IMAGE_TAG_PATTERN
@@ -64,6 +64,40 @@ def test_schema_rejects_bad_values_with_helms_error(
     chart: helm.Chart, overrides: dict[str, Any], message: str, sets: dict[str, str]
 ) -> None:
     assert message in _render_error(chart, overrides, sets)
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_schema_accepts_a_digest_per_service(chart: helm.Chart) -> None:
+    chart.validate_schema({"global": {"imageDigests": dict.fromkeys(SERVICES, DIGEST)}})
+    chart.validate_schema({"global": {"imageDigests": {}}})
+
+
+@pytest.mark.parametrize(
+    ("digests", "where"),
+    [
+        ({"backend": DIGEST.upper().replace("SHA256", "sha256")}, "/global/imageDigests/backend"),
+        ({"backend": DIGEST[:-1]}, "/global/imageDigests/backend"),
+        ({"backend": "sha512:" + "0" * 128}, "/global/imageDigests/backend"),
+        ({"backend": DIGEST.removeprefix("sha256:")}, "/global/imageDigests/backend"),
+        ({"worker": DIGEST}, "additional properties 'worker' not allowed"),
+    ],
+    ids=["upper-case", "short", "sha512", "no-algorithm", "unknown-service"],
+)
+def test_schema_rejects_a_malformed_digest_or_an_unknown_service(
+    chart: helm.Chart, digests: dict[str, str], where: str
+) -> None:
+    with pytest.raises(helm.HelmValuesError, match=re.escape(where)):
+        chart.validate_schema({"global": {"imageDigests": digests}})
+
+
+@pytest.mark.parametrize(
+    "image", ["docker.io/library/redis:7.4.2-alpine", "docker.io/library/redis@" + DIGEST, "redis:7.4.2@sha256:abc"]
+)
+def test_schema_requires_redis_to_be_pinned_by_tag_and_digest(chart: helm.Chart, image: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match="/redis/image"):
+        chart.validate_schema({"redis": {"image": image}})
 
 
 @pytest.mark.parametrize("tag", ["sha-1a2b3c4", "main-latest", "staging-latest", "v1.2.3", "v2.0.0-rc.1"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from preflight.render import SAMPLE_IMAGE_DIGEST
 from preflight.runtime import pod_templates
 from tests.chart.chart_support import (
     SAMPLE_OWNER,
@@ -38,11 +39,20 @@ def _secret_refs(node: object) -> list[dict[str, str]]:
     return [item["secretKeyRef"] for item in walk(node) if isinstance(item, dict) and "secretKeyRef" in item]
 
 
-def test_images_come_from_ghcr_with_the_release_tag(cloud: Rendered) -> None:
+def test_images_come_from_ghcr_with_the_release_tag_and_the_verified_digest(cloud: Rendered) -> None:
+    """The stacks set a digest per service: pods pull exactly that build; the tag stays for people."""
     for service in SERVICES:
         container = app_container(cloud.get("Deployment", fullname(service)))
         assert container["imagePullPolicy"] == "Always"
-        assert container["image"] == f"ghcr.io/{SAMPLE_OWNER}/hackathon-todo/{service}:{SAMPLE_IMAGE_TAG}"
+        expected = f"ghcr.io/{SAMPLE_OWNER}/hackathon-todo/{service}:{SAMPLE_IMAGE_TAG}@{SAMPLE_IMAGE_DIGEST}"
+        assert container["image"] == expected
+    assert cloud.values["global"]["imageDigests"] == dict.fromkeys(SERVICES, SAMPLE_IMAGE_DIGEST)
+
+
+def test_every_container_the_chart_runs_is_pinned_by_digest(cloud: Rendered) -> None:
+    images = [c["image"] for doc in cloud.of_kind("Deployment") for c in doc["spec"]["template"]["spec"]["containers"]]
+    assert len(images) == len(SERVICES) + 1  # and Redis
+    assert all(re.search(r"@sha256:[0-9a-f]{64}$", image) for image in images), images
 
 
 def test_base_values_render_without_any_set(base: Rendered) -> None:

@@ -80,6 +80,27 @@ def test_policy_fails_on_a_privileged_container_and_names_it(
     assert any(p.startswith("CKV_K8S_16 ") and "todo-app-backend" in p for p in result.problems), result.problems
 
 
+def test_policy_fails_on_an_image_without_a_digest_and_names_it(
+    synth: Synth, apps: list[RenderedRelease], config: dict[str, Any]
+) -> None:
+    """Deploy-by-digest is enforced by checkov itself (CKV_K8S_43 is no longer skipped): the release rendered without
+    the digests the stack sets fails, naming the workload; Redis loses its pinned digest in the same render."""
+    staging = app(apps, "app-staging")
+    assert "CKV_K8S_43" not in config["policy"]["skip"]
+    documents = copy.deepcopy(staging.documents)
+    for _, doc in documents:
+        if doc["kind"] == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                container["image"] = container["image"].split("@", 1)[0]
+    bad = dataclasses.replace(staging, documents=documents)
+    result = check_policy(synth, [bad], config["policy"], workflows=WORKFLOWS)
+    assert not result.ok
+    named = {p.split()[0]: p for p in result.problems if p.startswith("CKV_K8S_43 ")}
+    assert named, result.problems
+    assert any("todo-app-backend" in p for p in result.problems if p.startswith("CKV_K8S_43 ")), result.problems
+    assert any("todo-app-redis" in p for p in result.problems if p.startswith("CKV_K8S_43 ")), result.problems
+
+
 def test_every_policy_skip_needs_a_written_reason(config: dict[str, Any]) -> None:
     assert unexplained_skips(config["policy"]["skip"]) == []
     assert unexplained_skips({"CKV_K8S_16": "", "CKV_K8S_43": "tags by design"}) == ["CKV_K8S_16"]

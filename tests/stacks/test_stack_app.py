@@ -8,6 +8,7 @@ import pytest
 
 from tests.synth import Synth
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+from todo_infra.release import IMAGE_DIGESTS, chart_services
 from todo_infra.settings import IMAGE_TAG_PATTERN
 
 ENVIRONMENTS = {
@@ -82,6 +83,7 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
     assert chart_values(synth.release(stack, "todo-app")) == {
         "global.priorityClassName": f"todo-{namespace}",
         "global.imageTag": "${var.image_tag}",
+        **{f"global.imageDigests.{s}": f'${{var.image_digests["{s}"]}}' for s in chart_services()},
         "global.imageOwner": "example-org",
         "ingress.host": host,
         "ingress.className": "nginx",
@@ -113,3 +115,15 @@ def test_staging_defaults_to_main_latest_and_production_must_be_told_its_tag(syn
     assert staging["default"] == "main-latest"
     assert "default" not in production, "a production deploy never falls back to a moving tag"
     assert "sensitive" not in staging and "sensitive" not in production
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_both_environments_must_be_given_the_verified_digest_of_every_service(synth: Synth, stack: str) -> None:
+    """No default anywhere: a plan without the digests the deploy workflow verified is refused. Which maps Terraform
+    accepts is decided by Terraform itself (tests/terraform/test_variable_validations.py)."""
+    variable = synth.stacks[stack]["variable"][IMAGE_DIGESTS]
+    assert "default" not in variable
+    assert variable["type"] == "map(string)"
+    assert variable["nullable"] is False
+    assert "sensitive" not in variable
+    assert chart_services() == ("frontend", "backend", "mcp", "notification", "sse-gateway")

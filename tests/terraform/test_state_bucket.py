@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.terraform.conftest import S3_CREDENTIALS, LocalS3
 from todo_infra.settings import StateSettings
-from todo_infra.state_bucket import run
+from todo_infra.state_bucket import problems, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +74,23 @@ def test_main_checks_the_configured_bucket_and_skips_local_state() -> None:
         timeout=60,
     )
     assert (local.returncode, local.stdout) == (0, "state backend is local: no bucket to check\n")
+
+
+class _AclDenied:
+    """A key that may read the bucket's versioning but not its ACL (the bucket-limited Spaces keys may be such)."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def get_bucket_acl(self, **_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "GetBucketAcl")
+
+
+def test_an_unreadable_acl_is_reported_not_fatal(local_s3: LocalS3, capsys: pytest.CaptureFixture[str]) -> None:
+    local_s3.client.create_bucket(Bucket="limited-key-state")
+    local_s3.client.put_bucket_versioning(Bucket="limited-key-state", VersioningConfiguration={"Status": "Enabled"})
+    assert problems(_AclDenied(local_s3.client), "limited-key-state") == []
+    assert "ACL is not readable with this key (AccessDenied); privacy not checked" in capsys.readouterr().out

@@ -3,6 +3,7 @@ stack's `variable` blocks exactly as synthesized is planned with accepted and re
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +17,23 @@ from todo_infra.settings import IMAGE_TAG_PATTERN
 
 #: Accepted and refused values of the write-only secrets' revisions (every `<secret>_revision` variable).
 REVISION_CASES = (["1", "2375483147220029", "4503599627370495"], ["0", "-3", "1.5"])
+SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
+GOOD_DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def digests(**changes: str | None) -> str:
+    """An image_digests map as HCL (how -var and TF_VAR_ pass a map): a good digest for every service, with
+    `changes` applied (None drops the service; `_` in a key stands for `-`)."""
+    entries = dict.fromkeys(SERVICES, GOOD_DIGEST)
+    for key, value in changes.items():
+        service = key.replace("_", "-")
+        if value is None:
+            entries.pop(service)
+        else:
+            entries[service] = value
+    return "{" + ", ".join(f'"{name}" = "{value}"' for name, value in entries.items()) + "}"
+
+
 #: (variable, accepted values, refused values) for every validated variable of the stacks.
 CASES: dict[str, tuple[list[str], list[str]]] = {
     "image_tag": (
@@ -31,6 +49,22 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "feature-latest",
             "",
             "v1.2.3+build",
+        ],
+    ),
+    "image_digests": (
+        # HCL as an operator writes it, and the one-line JSON deploy.yml's gate passes (images.py verify).
+        [digests(), digests(mcp="sha256:" + "f" * 64), json.dumps(dict.fromkeys(SERVICES, GOOD_DIGEST))],
+        [
+            "{}",
+            digests(sse_gateway=None),
+            digests(worker=GOOD_DIGEST),
+            digests(backend=GOOD_DIGEST.upper().replace("SHA256", "sha256")),
+            digests(backend=GOOD_DIGEST[:-1]),
+            digests(backend=GOOD_DIGEST + "0"),
+            digests(backend=GOOD_DIGEST.removeprefix("sha256:")),
+            digests(backend="sha512:" + "0" * 128),
+            digests(backend=""),
+            digests(frontend="main-latest"),
         ],
     ),
 }
@@ -188,3 +222,28 @@ def test_the_kubernetes_minor_conditions_as_terraform_evaluates_them(
     stand_ins = {"locals": {name: value for name, (_, value, _) in cases.items()}}
     values = evaluate(terraform, tmp_path, stack_dir=tmp_path, stack=stand_ins, expressions=expressions, variables={})
     assert values == {name: expected for name, (_, _, expected) in cases.items()}
+
+
+@pytest.mark.parametrize("stack_id", ["app-staging", "app-production"])
+def test_terraform_accepts_and_refuses_image_digest_maps(
+    terraform: Terraform, synth: Synth, tmp_path: Path, stack_id: str
+) -> None:
+    """Exactly the five services, each with a sha256 digest: anything else stops the plan with the stack's message."""
+    accepted, refused = CASES["image_digests"]
+    variables = synth.stacks[stack_id]["variable"]
+    message = variables["image_digests"]["validation"][0]["error_message"]
+    for index, value in enumerate(accepted + refused):
+        outcome = plan(terraform, tmp_path / str(index), variables, {"image_digests": value})
+        if value in accepted:
+            assert outcome.returncode == 0, f"{value!r} refused: {outcome.first_error()}"
+        else:
+            assert outcome.returncode != 0, f"{value!r} accepted"
+            assert [e.summary for e in outcome.errors] == ["Invalid value for variable"], outcome.first_error()
+            assert message in outcome.errors[0].detail
+
+
+def test_a_deploy_without_digests_is_refused(terraform: Terraform, synth: Synth, tmp_path: Path) -> None:
+    for stack_id in ("app-staging", "app-production"):
+        outcome = plan(terraform, tmp_path / stack_id, synth.stacks[stack_id]["variable"], {}, unset="image_digests")
+        assert outcome.returncode != 0
+        assert 'input variable "image_digests" is not set' in outcome.errors[0].detail

@@ -5,12 +5,13 @@ docker/metadata-action's tag rules applied, and `run:` scripts executed the way 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -83,12 +84,15 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate the subset of the GitHub expression language these workflows use.
 
     Supported: literals, context paths (`github.ref`), ==, !=, !, &&, || (returning operands, as GitHub
-    does), parentheses, startsWith/endsWith/contains/format. Anything else raises, so a workflow that
-    grows an expression this evaluator does not understand fails the test instead of passing blindly.
+    does), parentheses, startsWith/endsWith/contains/format, and the status functions always/cancelled/success/
+    failure (from `needs.*.result` and `run.cancelled`). Anything else raises, so a workflow that grows an
+    expression this evaluator does not understand fails the test instead of passing blindly.
     """
     tokens: list[tuple[str, str]] = []
     position = 0
     text = expression.strip()
+    if text.startswith("${{") and text.endswith("}}"):  # `if: ${{ ... }}`, needed where a condition starts with `!`
+        text = text[3:-2].strip()
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
@@ -106,6 +110,33 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 
 def _truthy(value: Any) -> bool:
     return value not in (None, False, 0, "")
+
+
+def _as_number(value: Any) -> float:
+    """GitHub's coercion for comparing values of different types: null 0, booleans 0/1, strings parsed ('' is 0,
+    anything unparsable NaN), objects and arrays NaN."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) if value.strip() else 0.0
+        except ValueError:
+            return float("nan")
+    return float("nan")
+
+
+def _loosely_equal(left: Any, right: Any) -> bool:
+    """`==` as GitHub evaluates it: strings case-insensitively, other same-typed values as they are, mixed types as
+    numbers (so a missing output, null, equals '')."""
+    if isinstance(left, str) and isinstance(right, str):
+        return left.lower() == right.lower()
+    if type(left) is type(right):
+        return bool(left == right)
+    return _as_number(left) == _as_number(right)
 
 
 def _lookup(context: Mapping[str, Any], path: str) -> Any:
@@ -156,11 +187,7 @@ class _Parser:
         if token in (("op", "=="), ("op", "!=")):
             self.take()
             right = self.unary()
-            equal = (
-                (str(left).lower() == str(right).lower())
-                if isinstance(left, str) and isinstance(right, str)
-                else left == right
-            )
+            equal = _loosely_equal(left, right)
             return equal if token[1] == "==" else not equal
         return left
 
@@ -192,11 +219,15 @@ class _Parser:
 
     def call(self, name: str) -> Any:
         self.take("(")
-        args = [self.or_()]
+        args = [] if self.peek() == ("op", ")") else [self.or_()]
         while self.peek() == ("op", ","):
             self.take()
             args.append(self.or_())
         self.take(")")
+        if name in _STATUS_FUNCTIONS:
+            if args:
+                raise ExpressionError(f"{name}() takes no argument in {self.source!r}")
+            return _STATUS_FUNCTIONS[name](self.context)
         text = [str(a if a is not None else "") for a in args]
         if name == "startsWith":
             return text[0].lower().startswith(text[1].lower())
@@ -207,6 +238,21 @@ class _Parser:
         if name == "format":
             return re.sub(r"\{(\d+)\}", lambda m: text[1 + int(m.group(1))], text[0])
         raise ExpressionError(f"function {name} is not supported by this evaluator")
+
+
+def _needs_results(context: Mapping[str, Any]) -> list[str]:
+    return [str(job.get("result")) for job in (context.get("needs") or {}).values()]
+
+
+#: Status-check functions, judged from the context: `needs.<job>.result`, and `run.cancelled` for a cancelled run.
+_STATUS_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "always": lambda context: True,
+    "cancelled": lambda context: bool(_lookup(context, "run.cancelled")),
+    "success": lambda context: (
+        not _lookup(context, "run.cancelled") and all(result == "success" for result in _needs_results(context))
+    ),
+    "failure": lambda context: any(result == "failure" for result in _needs_results(context)),
+}
 
 
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
@@ -405,3 +451,71 @@ def find_tool(name: str) -> str:
             "workflow tests run; `python3 dev.py bootstrap` installs it"
         )
     return found
+
+
+# --- GitHub, the registry and the attestation service, faked -------------------------------------------------
+
+FAKE_CLI = Path(__file__).resolve().parent / "fake_cli.py"
+
+
+@dataclass
+class Fakes:
+    """`gh` and `docker` on PATH answering from `world` (see fake_cli.py); `calls` lists what they were asked."""
+
+    bin_dir: Path
+    world_file: Path
+    calls_file: Path
+
+    def update(self, world: Mapping[str, Any]) -> None:
+        self.world_file.write_text(json.dumps(world))
+
+    @property
+    def calls(self) -> list[list[str]]:
+        if not self.calls_file.exists():
+            return []
+        calls: list[list[str]] = [json.loads(line) for line in self.calls_file.read_text().splitlines()]
+        return calls
+
+    def called(self, tool: str, *prefix: str) -> list[list[str]]:
+        """The calls of `tool` whose arguments start with `prefix`, arguments only."""
+        return [call[1:] for call in self.calls if call[0] == tool and call[1 : 1 + len(prefix)] == list(prefix)]
+
+
+def install_fakes(directory: Path, world: Mapping[str, Any]) -> Fakes:
+    directory.mkdir(parents=True, exist_ok=True)
+    fakes = Fakes(directory / "bin", directory / "world.json", directory / "calls.jsonl")
+    fakes.update(world)
+    for tool in ("gh", "docker"):
+        stub_command(
+            fakes.bin_dir,
+            tool,
+            f'exec python3 -S "{FAKE_CLI}" --world "{fakes.world_file}" --calls "{fakes.calls_file}" {tool} "$@"\n',
+        )
+    return fakes
+
+
+# --- a checkout for the plan steps ----------------------------------------------------------------------------
+
+
+def plan_checkout(work: Path, stack_id: str, variables: Mapping[str, Any]) -> Path:
+    """A checkout stand-in for plan_stack.sh: the real .github, toolchain, todo_infra and a copy of dev.py (dev.py
+    finds cdktf.out/ beside itself), and one synthesized stack with `variables` whose Secret is written through
+    data_wo, so the step derives its revision from the placeholders as `dev.py revisions` does."""
+    stack_dir = work / "cdktf.out" / "stacks" / stack_id
+    stack_dir.mkdir(parents=True)
+    secret = {"data_wo": {"DATABASE_URL": "${var.database_url}"}, "data_wo_revision": "${var.app_secrets_revision}"}
+    stack = {
+        "variable": {
+            "database_url": {"sensitive": True, "ephemeral": True},
+            "app_secrets_revision": {"type": "number"},
+            **variables,
+        },
+        "resource": {"kubernetes_secret_v1": {"s": secret}},
+    }
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(stack))
+    manifest = {"stacks": {stack_id: {"synthesizedStackPath": f"stacks/{stack_id}/cdk.tf.json"}}}
+    (work / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest))
+    for name in (".github", "toolchain", "todo_infra"):
+        (work / name).symlink_to(REPO / name)
+    shutil.copy(REPO / "dev.py", work / "dev.py")
+    return work

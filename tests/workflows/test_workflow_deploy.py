@@ -1,35 +1,46 @@
-"""The reusable deploy workflow and its three callers: staging after main's build, production on a release,
-cluster and platform by hand. Stack ids are read from the app (main.build_app), never listed here."""
+"""The reusable deploy workflow (gate, then the deploy behind the environment) and staging's deploy after main's build.
+Stack ids are read from the app (main.build_app), never listed here. GitHub, the registry and the attestation
+service are faked (fake_cli.py); every `run:` step is executed."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.synth import Synth
+from tests.workflows import worlds
 from tests.workflows.gha_support import (
     GITHUB_DIR,
+    REPO,
+    Fakes,
+    StepResult,
     evaluate,
+    install_fakes,
     load_script,
     run_script,
     step_env,
     step_named,
-    step_using,
-    stub_command,
+    steps,
     triggers,
 )
+from tests.workflows.worlds import MAIN, REPOSITORY, SERVICES, build_run, build_runs, built, environment, world
 from todo_infra import settings
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
 
 require_tf_vars = load_script("require_tf_vars")
+deploy_gate = load_script("deploy_gate")
 
 CALLERS = ("deploy-staging.yml", "deploy-production.yml", "deploy-infrastructure.yml")
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+NEWER = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+OLDER = "1111111111111111111111111111111111111111"
+#: Another commit with the same 7-digit prefix as SHA.
+SAME_PREFIX = "4b825dc0000000000000000000000000000000ff"
+PROVENANCE = worlds.images.PREDICATES["provenance"]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +55,12 @@ def tf_var(key: str) -> str:
 @pytest.fixture(scope="module")
 def deploy(workflows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     job: dict[str, Any] = workflows["deploy.yml"]["jobs"]["deploy"]
+    return job
+
+
+@pytest.fixture(scope="module")
+def gate(workflows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    job: dict[str, Any] = workflows["deploy.yml"]["jobs"]["gate"]
     return job
 
 
@@ -73,22 +90,76 @@ def deployed_stacks(workflows: dict[str, dict[str, Any]]) -> dict[str, str]:
     return found
 
 
+def github(event: str, *, workflow: str, ref: str = MAIN, sha: str = SHA) -> dict[str, Any]:
+    """The `github` context of a run of `workflow` (github.workflow_ref is the caller's in a reusable workflow)."""
+    return {
+        "event_name": event,
+        "ref": ref,
+        "sha": sha,
+        "repository": REPOSITORY,
+        "repository_owner": REPOSITORY.split("/", 1)[0],
+        "workflow_ref": f"{REPOSITORY}/.github/workflows/{workflow}@{ref}",
+        "token": "ghs_fake",
+        "actor": "someone",
+    }
+
+
+def gate_context(
+    environment_name: str, stack: str, *, event: str, workflow: str, ref: str = MAIN, **inputs: Any
+) -> dict[str, Any]:
+    return {
+        "github": github(event, workflow=workflow, ref=ref),
+        "inputs": {"environment": environment_name, "stack": stack, "commit": "", "newest-main-build": False} | inputs,
+        "vars": {"TODO_GHCR_OWNER": worlds.OWNER},
+        "secrets": {"GITHUB_TOKEN": "ghs_fake"},
+        "steps": {},
+    }
+
+
+def run_gate_step(
+    gate: dict[str, Any], name: str, context: dict[str, Any], tmp_path: Path, fakes_world: dict[str, Any]
+) -> tuple[StepResult, Fakes]:
+    """Run one step of the gate against a faked GitHub; the result and what the fakes were asked."""
+    step = step_named(gate, name)
+    fakes = install_fakes(tmp_path / "fakes", fakes_world)
+    result = run_script(
+        step["run"], env=step_env(step, context), cwd=REPO, tmp_path=tmp_path, path_prepend=fakes.bin_dir
+    )
+    return result, fakes
+
+
 # --- the reusable workflow ----------------------------------------------------------------------------
 
 
-def test_deploy_is_reusable_with_an_environment_input(workflows: dict[str, dict[str, Any]]) -> None:
+def test_deploy_is_reusable_with_environment_stack_and_commit_inputs(workflows: dict[str, dict[str, Any]]) -> None:
     on = triggers(workflows["deploy.yml"])
     assert set(on) == {"workflow_call"}
     inputs = on["workflow_call"]["inputs"]
     assert inputs["environment"]["required"] is True and inputs["environment"]["type"] == "string"
     assert inputs["stack"]["required"] is True
+    assert inputs["commit"]["default"] == ""
+    assert inputs["newest-main-build"]["type"] == "boolean" and inputs["newest-main-build"]["default"] is False
 
 
-def test_deploy_runs_in_the_given_environment_one_apply_per_stack_never_cancelled(deploy: dict[str, Any]) -> None:
+def test_the_gate_holds_no_secret_and_runs_before_the_environment(gate: dict[str, Any], deploy: dict[str, Any]) -> None:
+    """Refusals happen before a reviewer is asked and before any environment secret exists in a job."""
+    assert "environment" not in gate
+    assert not [name for name in json.dumps(gate).split("secrets.")[1:] if not name.startswith("GITHUB_TOKEN")]
+    assert gate["permissions"] == {"contents": "read", "actions": "read", "packages": "read", "attestations": "read"}
+    assert deploy["needs"] == "gate"
+    assert "if" not in deploy, "a failed gate must skip the deploy (no always())"
+
+
+def test_deploy_runs_in_the_given_environment_one_apply_per_stack_never_cancelled_never_dropped(
+    deploy: dict[str, Any],
+) -> None:
     assert deploy["environment"] == "${{ inputs.environment }}"
-    assert deploy["concurrency"]["group"] == "cdktf-deploy-${{ inputs.stack }}"
-    assert deploy["concurrency"]["cancel-in-progress"] is False
-    assert deploy["permissions"] == {"contents": "read"}
+    assert deploy["concurrency"] == {
+        "group": "cdktf-deploy-${{ inputs.stack }}",
+        "cancel-in-progress": False,
+        "queue": "max",
+    }
+    assert deploy["permissions"] == {"contents": "read", "actions": "read"}
 
 
 def test_deploy_bootstraps_the_project_and_its_terraform_then_deploys_one_stack(deploy: dict[str, Any]) -> None:
@@ -98,6 +169,13 @@ def test_deploy_bootstraps_the_project_and_its_terraform_then_deploys_one_stack(
     script = deploy_step(deploy)["run"]
     assert 'python3 dev.py cdktf deploy "${STACK}" --auto-approve --ignore-missing-stack-dependencies' in script
     assert deploy_step(deploy)["env"]["STACK"] == "${{ inputs.stack }}"
+
+
+def test_the_deploy_checks_out_the_gate_s_commit_and_its_scripts_from_main(deploy: dict[str, Any]) -> None:
+    trusted, deployed = [s for s in steps(deploy) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert trusted["with"]["path"] == "gate" and "ref" not in trusted["with"], "this workflow's own commit of main"
+    assert deployed["with"]["ref"] == "${{ needs.gate.outputs.commit }}"
+    assert "gate/.github/scripts/deploy_gate.py" in step_named(deploy, "Still the commit to deploy?")["run"]
 
 
 def test_every_app_secret_reaches_terraform_from_its_github_secret(
@@ -110,14 +188,15 @@ def test_every_app_secret_reaches_terraform_from_its_github_secret(
         assert key in declared
 
 
-def test_pull_secret_platform_secrets_provider_and_state_credentials_reach_the_deploy(deploy: dict[str, Any]) -> None:
+def test_verified_images_pull_secret_platform_secrets_and_credentials_reach_the_deploy(deploy: dict[str, Any]) -> None:
     env = deploy_step(deploy)["env"]
     expected = {
         "TF_VAR_ghcr_username": "${{ secrets.GHCR_USERNAME }}",
         "TF_VAR_ghcr_token": "${{ secrets.GHCR_TOKEN }}",
         "TF_VAR_grafana_admin_password": "${{ secrets.GRAFANA_ADMIN_PASSWORD }}",
         "TF_VAR_alertmanager_slack_webhook_url": "${{ secrets.ALERTMANAGER_SLACK_WEBHOOK_URL }}",
-        "TF_VAR_image_tag": "${{ inputs.image-tag }}",
+        "TF_VAR_image_tag": "${{ needs.gate.outputs.image_tag }}",
+        "TF_VAR_image_digests": "${{ needs.gate.outputs.image_digests }}",
         "DIGITALOCEAN_TOKEN": "${{ secrets.DIGITALOCEAN_TOKEN }}",
         "AWS_ACCESS_KEY_ID": "${{ secrets.SPACES_ACCESS_KEY_ID }}",
         "AWS_SECRET_ACCESS_KEY": "${{ secrets.SPACES_SECRET_ACCESS_KEY }}",
@@ -128,7 +207,7 @@ def test_pull_secret_platform_secrets_provider_and_state_credentials_reach_the_d
 def test_configuration_comes_from_repository_variables(workflows: dict[str, dict[str, Any]]) -> None:
     contract = set(settings.DEPLOY_REQUIRED)
     assert contract <= set(settings.ENV_OVERRIDES)
-    for file, job_id in [("deploy.yml", "deploy"), ("cdktf-diff.yml", "synth")]:
+    for file, job_id in [("deploy.yml", "deploy"), ("cdktf-diff.yml", "synth"), ("drift.yml", "synth")]:
         env = workflows[file]["jobs"][job_id]["env"]
         assert {name: env.get(name) for name in contract} == {n: f"${{{{ vars.{n} }}}}" for n in contract}
 
@@ -141,6 +220,15 @@ def test_callers_pass_only_secrets_the_deploy_declares(workflows: dict[str, dict
         assert all(value == f"${{{{ secrets.{name} }}}}" for name, value in passed.items()), file
 
 
+def test_callers_grant_exactly_what_the_called_jobs_use(workflows: dict[str, dict[str, Any]]) -> None:
+    """A called workflow cannot have more than its caller grants: every caller grants the union of the gate's and
+    the deploy job's read scopes, and nothing more."""
+    called = workflows["deploy.yml"]["jobs"]
+    needed = {scope: "read" for job in called.values() for scope in job["permissions"]}
+    for file in CALLERS:
+        assert caller_job(workflows, file)["permissions"] == needed, file
+
+
 def test_app_deploys_pass_every_app_secret(
     workflows: dict[str, dict[str, Any]], app_secret_keys: tuple[str, ...]
 ) -> None:
@@ -149,16 +237,305 @@ def test_app_deploys_pass_every_app_secret(
         assert set(app_secret_keys) | {"GHCR_USERNAME", "GHCR_TOKEN", "DIGITALOCEAN_TOKEN"} <= passed, file
 
 
-# --- the deploy step, run -----------------------------------------------------------------------------
+# --- the gate: which runs an environment serves -------------------------------------------------------------
+
+
+RUN_STEP = "Refuse a run this environment does not serve"
+
+
+@pytest.mark.parametrize(
+    ("environment_name", "event", "workflow", "ref", "allowed"),
+    [
+        ("staging", "workflow_run", "deploy-staging.yml", MAIN, True),
+        ("production", "workflow_dispatch", "deploy-production.yml", MAIN, True),
+        ("production", "workflow_dispatch", "deploy-infrastructure.yml", MAIN, True),
+        # Issue scenario: a same-repository pull request edits a workflow to use staging's secrets.
+        ("staging", "pull_request", "cdktf-diff.yml", "refs/pull/7/merge", False),
+        ("staging", "push", "build.yml", "refs/heads/feature", False),
+        # Issue scenario: a release ran the tagged commit's own workflow file.
+        ("production", "release", "deploy-production.yml", "refs/tags/v1.4.0", False),
+        ("production", "workflow_dispatch", "deploy-production.yml", "refs/heads/feature", False),
+        ("production", "workflow_dispatch", "deploy-production.yml", "refs/tags/v1.4.0", False),
+        ("production", "workflow_run", "deploy-staging.yml", MAIN, False),
+        ("staging", "workflow_dispatch", "deploy-production.yml", MAIN, False),
+        ("preview", "workflow_dispatch", "deploy-production.yml", MAIN, False),
+    ],
+)
+def test_the_gate_serves_only_the_environment_s_own_callers_from_main(  # noqa: PLR0917 - parameters
+    gate: dict[str, Any],
+    tmp_path: Path,
+    environment_name: str,
+    event: str,
+    workflow: str,
+    ref: str,
+    allowed: bool,
+) -> None:
+    context = gate_context(environment_name, "app-staging", event=event, workflow=workflow, ref=ref)
+    result, _fakes = run_gate_step(gate, RUN_STEP, context, tmp_path, {})
+    if allowed:
+        assert result.returncode == 0, result.text
+        return
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("::error title=Deploy refused::")
+    assert "Traceback" not in result.text
+
+
+def test_the_gate_refuses_a_caller_file_taken_from_another_ref() -> None:
+    """github.workflow_ref names the caller's file *and* its ref: a branch's copy of deploy-production.yml is not
+    main's, even if the run's ref were main."""
+    with pytest.raises(deploy_gate.GateError, match=re.escape("deploy-production.yml@refs/heads/evil")):
+        deploy_gate.check_run(
+            "production",
+            ref=MAIN,
+            event="workflow_dispatch",
+            workflow_ref=f"{REPOSITORY}/.github/workflows/deploy-production.yml@refs/heads/evil",
+            repository=REPOSITORY,
+        )
+
+
+# --- the gate: the environment's settings --------------------------------------------------------------------
+
+
+ENV_STEP = "Refuse an environment weaker than the required settings"
+
+
+@pytest.mark.parametrize("environment_name", ["staging", "production"])
+def test_the_documented_settings_pass(gate: dict[str, Any], tmp_path: Path, environment_name: str) -> None:
+    reviewed = environment_name == "production"
+    context = gate_context(environment_name, "app-staging", event="workflow_dispatch", workflow="deploy-production.yml")
+    result, fakes = run_gate_step(gate, ENV_STEP, context, tmp_path, environment(environment_name, reviewers=reviewed))
+    assert result.returncode == 0, result.text
+    assert fakes.called("gh", "api") == [
+        ["api", f"repos/{REPOSITORY}/environments/{environment_name}"],
+        ["api", f"repos/{REPOSITORY}/environments/{environment_name}/deployment-branch-policies"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environment_name", "settings", "problem"),
+    [
+        # Issue scenario: the setup docs restricted only production, so pull-request code could pick staging.
+        ("staging", {"custom": False}, "deployment branches must be the branch main alone"),
+        ("staging", {"custom": False, "protected": True}, "deployment branches must be the branch main alone"),
+        ("staging", {"branches": [("branch", "main"), ("branch", "*")]}, "deployment branches must be the branch main"),
+        ("production", {"branches": [("branch", "main"), ("tag", "v*")]}, "deployment branches must be the branch"),
+        ("production", {"reviewers": False}, "required reviewers: none set"),
+        ("production", {"self_review": True}, "prevent self-review is off"),
+        ("production", {"admins_bypass": True}, "administrators may bypass the protection rules"),
+    ],
+)
+def test_a_weaker_environment_stops_the_deploy(
+    gate: dict[str, Any], tmp_path: Path, environment_name: str, settings: dict[str, Any], problem: str
+) -> None:
+    context = gate_context(environment_name, "app-staging", event="workflow_dispatch", workflow="x.yml")
+    result, _fakes = run_gate_step(gate, ENV_STEP, context, tmp_path, environment(environment_name, **settings))
+    assert result.returncode == 1
+    assert f"::error title=Deploy refused::environment {environment_name} is weaker than required" in result.stderr
+    assert problem in result.stderr
+
+
+def test_a_missing_environment_stops_the_deploy(gate: dict[str, Any], tmp_path: Path) -> None:
+    context = gate_context("production", "app-production", event="workflow_dispatch", workflow="x.yml")
+    result, _fakes = run_gate_step(gate, ENV_STEP, context, tmp_path, {})
+    assert result.returncode != 0
+    assert "Not Found" in result.stderr
+
+
+# --- the gate: the commit ---------------------------------------------------------------------------------------
+
+
+COMMIT_STEP = "Commit to deploy"
+
+
+def test_staging_deploys_main_s_newest_successful_build_whatever_triggered_the_run(
+    gate: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue scenario: builds finish out of order, and the run of an older build must not leave staging on it. A
+    failed build and a fork's pull request from its own `main` are not candidates."""
+    runs = build_runs(
+        build_run(OLDER, event="pull_request"),
+        build_run(NEWER, conclusion="failure"),
+        build_run(SHA),
+        build_run(OLDER),
+    )
+    context = gate_context("staging", "app-staging", event="workflow_run", workflow="deploy-staging.yml")
+    context["inputs"]["newest-main-build"] = True
+    result, fakes = run_gate_step(gate, COMMIT_STEP, context, tmp_path, runs)
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"commit": SHA}
+    (call,) = fakes.called("gh", "api")
+    assert call[1].startswith(f"repos/{REPOSITORY}/actions/workflows/build.yml/runs?branch=main&event=push")
+
+
+def test_staging_with_no_successful_build_deploys_nothing(gate: dict[str, Any], tmp_path: Path) -> None:
+    context = gate_context("staging", "app-staging", event="workflow_run", workflow="deploy-staging.yml")
+    context["inputs"]["newest-main-build"] = True
+    result, _fakes = run_gate_step(
+        gate, COMMIT_STEP, context, tmp_path, build_runs(build_run(SHA, conclusion="failure"))
+    )
+    assert result.returncode == 1
+    assert "main has no successful build yet" in result.stderr
+    assert result.outputs == {}
+
+
+@pytest.mark.parametrize(
+    ("commit", "expected"), [(NEWER, NEWER), ("", SHA), ("v1.4.0", None), (NEWER[:7], None), (NEWER.upper(), None)]
+)
+def test_other_deploys_take_the_given_commit_or_the_run_s_own(
+    gate: dict[str, Any], tmp_path: Path, commit: str, expected: str | None
+) -> None:
+    context = gate_context(
+        "production", "app-production", event="workflow_dispatch", workflow="deploy-production.yml", commit=commit
+    )
+    result, fakes = run_gate_step(gate, COMMIT_STEP, context, tmp_path, {})
+    if expected:
+        assert result.returncode == 0, result.text
+        assert result.outputs == {"commit": expected}
+    else:
+        assert result.returncode == 1
+        assert "is not a full commit id" in result.stderr
+    assert fakes.called("gh") == []
+
+
+# --- the gate: the images, verified -----------------------------------------------------------------------
+
+
+IMAGES_STEP = "Resolve and verify the images of the commit"
+
+
+def run_images(
+    gate: dict[str, Any], tmp_path: Path, fakes_world: dict[str, Any], commit: str = SHA
+) -> tuple[StepResult, Fakes]:
+    context = gate_context("production", "app-production", event="workflow_dispatch", workflow="x.yml")
+    context["steps"] = {"commit": {"outputs": {"commit": commit}}}
+    return run_gate_step(gate, IMAGES_STEP, context, tmp_path, fakes_world)
+
+
+def test_the_images_main_built_and_attested_are_verified_and_their_digests_passed_on(
+    gate: dict[str, Any], tmp_path: Path
+) -> None:
+    result, fakes = run_images(gate, tmp_path, built(SHA))
+    assert result.returncode == 0, result.text
+    assert result.outputs["image_tag"] == "sha-4b825dc"
+    assert json.loads(result.outputs["image_digests"]) == {s: worlds.digest(s, SHA) for s in SERVICES}
+    verifies = fakes.called("gh", "attestation", "verify")
+    assert len(verifies) == 2 * len(SERVICES), "provenance and SBOM of every image"
+    for call in verifies:
+        assert call[call.index("--repo") + 1] == REPOSITORY
+        assert call[call.index("--signer-workflow") + 1] == worlds.BUILD_WORKFLOW
+        assert call[call.index("--source-ref") + 1] == MAIN
+        assert call[call.index("--source-digest") + 1] == SHA
+        assert "--deny-self-hosted-runners" in call
+
+
+@pytest.mark.parametrize(
+    ("fakes_world", "refused", "why"),
+    [
+        # Never built on main (or the build has not finished): the tag is not there.
+        (built(SHA, services=SERVICES[1:]), SERVICES[0], "it is not on ghcr.io"),
+        # Issue scenario: a tag build re-pushed sha-<7>: its provenance says refs/tags/v1.4.0, not main.
+        (built(SHA, ref="refs/tags/v1.4.0"), SERVICES[0], "provenance attestation does not verify"),
+        # Issue scenario: a branch commit with the same prefix pushed sha-<7>; signed for another commit.
+        (built(SAME_PREFIX, tag="sha-4b825dc"), SERVICES[0], "provenance attestation does not verify"),
+        # Signed by another workflow of the repository, or another repository's build.
+        (built(SHA, workflow=f"{REPOSITORY}/.github/workflows/other.yml"), SERVICES[0], "does not verify"),
+        (built(SHA, repository="someone/fork"), SERVICES[0], "does not verify"),
+        (built(SHA, self_hosted=True), SERVICES[0], "does not verify"),
+        # Pushed by hand, never attested; attested without its SBOM.
+        ({"registry": built(SHA)["registry"]}, SERVICES[0], "provenance attestation does not verify"),
+        (built(SHA, predicates=[PROVENANCE]), SERVICES[0], "its SBOM attestation does not verify"),
+        ({**built(SHA), "registry_error": "ERROR: unexpected status: 503"}, SERVICES[0], "cannot read"),
+    ],
+    ids=[
+        "missing",
+        "tag-build",
+        "same-prefix",
+        "other-workflow",
+        "fork",
+        "self-hosted",
+        "unattested",
+        "no-sbom",
+        "registry-down",
+    ],
+)
+def test_any_image_that_fails_verification_is_refused_with_one_line_each(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fakes_world: dict[str, Any],
+    refused: str,
+    why: str,
+) -> None:
+    """The verification itself, in process against the same fakes (many cases, no shell needed); the step is run
+    end to end by the tests around this one."""
+    monkeypatch.setattr(worlds.images, "_run", worlds.in_process(fakes_world))
+    code = worlds.images.main(["verify", "--owner", worlds.OWNER, "--repository", REPOSITORY, "--commit", SHA])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out == "", "no digest is printed, so none reaches the deploy"
+    errors = captured.err.splitlines()[:-1]
+    assert errors and all(line.startswith("::error title=Image of ") for line in errors)
+    assert any(f"::error title=Image of {refused} not verified::not deploying commit 4b825dc:" in e for e in errors)
+    assert any(why in e for e in errors), errors
+    assert all("docs/runbooks/deploy.md, 'Image verification failed'" in e for e in errors)
+    assert captured.err.splitlines()[-1].startswith("images.py: ")
+
+
+def test_a_refused_image_stops_the_step_and_passes_nothing_on(gate: dict[str, Any], tmp_path: Path) -> None:
+    result, _fakes = run_images(gate, tmp_path, built(SHA, ref="refs/tags/v1.4.0"))
+    assert result.returncode != 0
+    assert result.outputs == {}, "no digest reaches the deploy"
+    assert "::error title=Image of frontend not verified::" in result.stderr
+
+
+def verified_in_process(monkeypatch: pytest.MonkeyPatch, fakes_world: dict[str, Any]) -> dict[str, str]:
+    monkeypatch.setattr(worlds.images, "_run", worlds.in_process(fakes_world))
+    digests, refused = worlds.images.verified_digests(
+        worlds.images.load(), owner=worlds.OWNER, repository=REPOSITORY, commit=SHA
+    )
+    assert refused == {}
+    return dict(digests)
+
+
+def test_a_rebuild_of_the_same_commit_verifies_but_only_the_tag_s_digest_is_deployed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The digest deployed is the one `sha-<7>` names (written once by main's first build), not any other image
+    attested for the commit."""
+    first, rebuild = built(SHA), built(SHA, build="rerun")
+    assert verified_in_process(monkeypatch, world(rebuild, first)) == {s: worlds.digest(s, SHA) for s in SERVICES}
+
+
+def test_cluster_and_platform_have_no_images_to_verify(gate: dict[str, Any]) -> None:
+    for name in (IMAGES_STEP, "Log in to ghcr.io (read only)"):
+        step = step_named(gate, name)
+        for stack, verifies in [("cluster", False), ("platform", False), ("app-staging", True)]:
+            assert evaluate(step["if"], {"inputs": {"stack": stack}}) is verifies
+
+
+def test_the_verified_digests_are_what_the_release_sets(monkeypatch: pytest.MonkeyPatch, synth: Synth) -> None:
+    """Digests reach the helm release: the gate's JSON is TF_VAR_image_digests, whose entries the release sets as
+    global.imageDigests.<service>, one per service the images declaration names."""
+    digests = verified_in_process(monkeypatch, built(SHA))
+    for stack in ("app-staging", "app-production"):
+        sets = {item["name"]: item["value"] for item in synth.release(stack, "todo-app")["set"]}
+        assert {name.removeprefix("global.imageDigests.") for name in sets if "imageDigests" in name} == set(digests)
+        for service in digests:
+            assert sets[f"global.imageDigests.{service}"] == f'${{var.image_digests["{service}"]}}'
+
+
+# --- the deploy job -------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def deploy_workspace(tmp_path: Path) -> Path:
-    """A checkout stand-in: the real .github, a dev.py that records its arguments (and, for `revisions`, prints a
-    revision as the real one does, or refuses without a digest key), a synthesized stack."""
+    """A checkout stand-in: the real .github (also as gate/), a dev.py that records its arguments (and, for
+    `revisions`, prints a revision as the real one does, or refuses without a digest key), a synthesized stack."""
     work = tmp_path / "work"
     (work / "cdktf.out" / "stacks" / "app-staging").mkdir(parents=True)
     (work / ".github").symlink_to(GITHUB_DIR)
+    (work / "gate").mkdir()
+    (work / "gate" / ".github").symlink_to(GITHUB_DIR)
     recorder = (
         "import json, os, sys\n"
         "open('dev-calls.json', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
@@ -166,6 +543,9 @@ def deploy_workspace(tmp_path: Path) -> Path:
         "    if not os.environ.get('SECRETS_DIGEST_KEY'):\n"
         "        sys.exit('dev.py: SECRETS_DIGEST_KEY must be set')\n"
         "    print('export TF_VAR_app_secrets_revision=7')\n"
+        "if sys.argv[1] == 'cdktf':\n"
+        "    open('deployed-with.json', 'w').write(json.dumps({k: v for k, v in os.environ.items()"
+        " if k.startswith('TF_VAR_image')}))\n"
     )
     (work / "dev.py").write_text(recorder)
     stack = {
@@ -173,6 +553,7 @@ def deploy_workspace(tmp_path: Path) -> Path:
             "database_url": {"sensitive": True, "ephemeral": True},
             "redis_password": {"default": ""},
             "image_tag": {"default": "main-latest"},
+            "image_digests": {"type": "map(string)"},
             "app_secrets_revision": {"type": "number"},
         }
     }
@@ -181,6 +562,7 @@ def deploy_workspace(tmp_path: Path) -> Path:
 
 
 DIGEST_KEY = {"SECRETS_DIGEST_KEY": "k" * 32}
+DIGESTS = json.dumps({s: worlds.digest(s, SHA) for s in SERVICES})
 
 
 def dev_calls(work: Path) -> list[list[str]]:
@@ -188,11 +570,15 @@ def dev_calls(work: Path) -> list[list[str]]:
     return calls
 
 
-def deploy_context(*, secrets: dict[str, str], image_tag: str) -> dict[str, Any]:
-    return {"inputs": {"stack": "app-staging", "environment": "staging", "image-tag": image_tag}, "secrets": secrets}
+def deploy_context(*, secrets: dict[str, str], image_tag: str, image_digests: str = DIGESTS) -> dict[str, Any]:
+    return {
+        "inputs": {"stack": "app-staging", "environment": "staging"},
+        "secrets": secrets,
+        "needs": {"gate": {"outputs": {"commit": SHA, "image_tag": image_tag, "image_digests": image_digests}}},
+    }
 
 
-def test_deploy_step_deploys_when_every_needed_value_is_set(
+def test_deploy_step_deploys_the_verified_images_when_every_needed_value_is_set(
     deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
 ) -> None:
     step = deploy_step(deploy)
@@ -205,6 +591,8 @@ def test_deploy_step_deploys_when_every_needed_value_is_set(
         ["revisions", "app-staging"],
         ["cdktf", "deploy", "app-staging", "--auto-approve", "--ignore-missing-stack-dependencies", "--skip-synth"],
     ]
+    deployed = json.loads((deploy_workspace / "deployed-with.json").read_text())
+    assert deployed == {"TF_VAR_image_tag": "sha-4b825dc", "TF_VAR_image_digests": DIGESTS}
 
 
 def test_deploy_step_stops_before_terraform_without_the_digest_key(
@@ -219,10 +607,17 @@ def test_deploy_step_stops_before_terraform_without_the_digest_key(
 
 
 @pytest.mark.parametrize(
-    ("secrets", "image_tag", "missing", "hint"),
+    ("secrets", "image_tag", "image_digests", "missing", "hint"),
     [
-        (DIGEST_KEY, "sha-4b825dc", "database_url", "set the secret DATABASE_URL in the GitHub environment 'staging'"),
-        ({"DATABASE_URL": "postgres://x", **DIGEST_KEY}, "", "image_tag", "the workflow input image-tag"),
+        (
+            DIGEST_KEY,
+            "sha-4b825dc",
+            DIGESTS,
+            "database_url",
+            "set the secret DATABASE_URL in the GitHub environment 'staging'",
+        ),
+        ({"DATABASE_URL": "postgres://x", **DIGEST_KEY}, "", DIGESTS, "image_tag", "deploy.yml's gate sets it"),
+        ({"DATABASE_URL": "postgres://x", **DIGEST_KEY}, "sha-4b825dc", "", "image_digests", "deploy.yml's gate"),
     ],
 )
 def test_deploy_step_refuses_an_empty_value_before_deploying(  # noqa: PLR0917 - fixtures and parameters
@@ -231,11 +626,12 @@ def test_deploy_step_refuses_an_empty_value_before_deploying(  # noqa: PLR0917 -
     tmp_path: Path,
     secrets: dict[str, str],
     image_tag: str,
+    image_digests: str,
     missing: str,
     hint: str,
 ) -> None:
     step = deploy_step(deploy)
-    env = step_env(step, deploy_context(secrets=secrets, image_tag=image_tag))
+    env = step_env(step, deploy_context(secrets=secrets, image_tag=image_tag, image_digests=image_digests))
     result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
     assert result.returncode == 1
     assert f"::error title=Missing value for {missing}::stack app-staging needs TF_VAR_{missing}" in result.stdout
@@ -253,7 +649,75 @@ def test_require_tf_vars_reads_what_is_needed_from_the_stack() -> None:
     assert require_tf_vars.missing_variables(undeclared, {}, also_required=("image_tag",)) == []
 
 
+CURRENT_STEP = "Still the commit to deploy?"
+
+
+def run_current(
+    deploy: dict[str, Any], workspace: Path, tmp_path: Path, *, newest: bool, fakes_world: dict[str, Any]
+) -> tuple[StepResult, Fakes]:
+    step = step_named(deploy, CURRENT_STEP)
+    context = {
+        "github": github("workflow_run", workflow="deploy-staging.yml"),
+        "inputs": {"newest-main-build": newest},
+        "needs": {"gate": {"outputs": {"commit": SHA}}},
+    }
+    fakes = install_fakes(tmp_path / "fakes", fakes_world)
+    result = run_script(
+        step["run"], env=step_env(step, context), cwd=workspace, tmp_path=tmp_path, path_prepend=fakes.bin_dir
+    )
+    return result, fakes
+
+
+def deploy_steps_run(deploy: dict[str, Any], outputs: dict[str, str]) -> list[str]:
+    context = {"steps": {"current": {"outputs": outputs}}}
+    return [
+        str(step.get("name") or step.get("uses"))
+        for step in steps(deploy)
+        if "if" not in step or evaluate(step["if"], context)
+    ]
+
+
+def test_a_staging_deploy_of_main_s_newest_build_goes_ahead(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
+) -> None:
+    result, _fakes = run_current(
+        deploy, deploy_workspace, tmp_path, newest=True, fakes_world=build_runs(build_run(SHA))
+    )
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"deploy": "true"}
+    assert deploy_step(deploy)["name"] in deploy_steps_run(deploy, result.outputs)
+
+
+def test_rerunning_an_old_staging_run_does_not_deploy_an_older_commit(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
+) -> None:
+    """Issue scenario: "Re-run failed jobs" reused the old run's "still the tip" answer and deployed an older commit.
+    The deploy job asks again: main has a newer build, so this run stands down and deploys nothing."""
+    fakes_world = build_runs(build_run(NEWER), build_run(SHA))
+    result, _fakes = run_current(deploy, deploy_workspace, tmp_path, newest=True, fakes_world=fakes_world)
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"deploy": "false"}
+    assert f"::notice title=Not deploying 4b825dc::main's newest build is now {NEWER[:7]}" in result.stdout
+    ran = deploy_steps_run(deploy, result.outputs)
+    assert deploy_step(deploy)["name"] not in ran
+    assert ran == ["actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8", CURRENT_STEP]
+
+
+def test_production_and_infrastructure_deploys_do_not_ask_about_main_s_builds(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
+) -> None:
+    result, fakes = run_current(deploy, deploy_workspace, tmp_path, newest=False, fakes_world={})
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"deploy": "true"}
+    assert fakes.calls == []
+
+
 # --- staging ------------------------------------------------------------------------------------------
+
+
+def workflow_run(conclusion: str, event: str, branch: str = "main", repo: str = REPOSITORY) -> dict[str, Any]:
+    payload = {"conclusion": conclusion, "event": event, "head_branch": branch, "head_repository": {"full_name": repo}}
+    return {"github": {"repository": REPOSITORY, "event": {"workflow_run": payload}}}
 
 
 def test_staging_deploys_after_a_successful_build_of_main(workflows: dict[str, dict[str, Any]]) -> None:
@@ -262,213 +726,36 @@ def test_staging_deploys_after_a_successful_build_of_main(workflows: dict[str, d
     assert on["workflow_run"]["workflows"] == [workflows["build.yml"]["name"]]
     assert on["workflow_run"]["types"] == ["completed"]
     assert on["workflow_run"]["branches"] == ["main"]
-    gate = workflows["deploy-staging.yml"]["jobs"]["image-tag"]["if"]
-
-    def run(conclusion: str, event: str, branch: str = "main", repo: str = "o/r") -> bool:
-        payload = {
-            "conclusion": conclusion,
-            "event": event,
-            "head_branch": branch,
-            "head_repository": {"full_name": repo},
-        }
-        return bool(evaluate(gate, {"github": {"repository": "o/r", "event": {"workflow_run": payload}}}))
-
-    assert run("success", "push")
-    assert not run("failure", "push")
-    assert not run("success", "pull_request")
-    assert not run("success", "push", repo="fork/r")
+    gate_if = caller_job(workflows, "deploy-staging.yml")["if"]
+    assert evaluate(gate_if, workflow_run("success", "push"))
+    assert not evaluate(gate_if, workflow_run("failure", "push"))
+    assert not evaluate(gate_if, workflow_run("success", "pull_request"))
+    assert not evaluate(gate_if, workflow_run("success", "push", repo="fork/r"))
 
 
-def test_staging_deploys_app_staging_in_environment_staging_with_the_commit_image(
+def test_a_fork_s_pull_request_from_its_main_cannot_displace_a_staging_deploy(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    """Issue scenario: a fork's pull request opened from the fork's `main` matches `branches: [main]`; its run, all
+    jobs skipped, took the workflow's concurrency group and cancelled the valid deploy pending there. Now no group is
+    taken until a job really deploys: the workflow has none, the caller job is skipped, and the only group is the
+    deploy job's, with a queue that keeps every waiting deploy."""
+    staging = workflows["deploy-staging.yml"]
+    assert "concurrency" not in staging
+    job = caller_job(workflows, "deploy-staging.yml")
+    assert "concurrency" not in job
+    assert not evaluate(job["if"], workflow_run("success", "pull_request", repo="someone/hackathon-todo-infra"))
+    assert workflows["deploy.yml"]["jobs"]["deploy"]["concurrency"]["queue"] == "max"
+    assert "concurrency" not in workflows["deploy.yml"]["jobs"]["gate"]
+
+
+def test_staging_deploys_app_staging_in_environment_staging_from_main_s_newest_build(
     workflows: dict[str, dict[str, Any]],
 ) -> None:
     job = caller_job(workflows, "deploy-staging.yml")
-    assert job["with"]["environment"] == "staging"
-    assert job["with"]["stack"] == "app-staging"
-    assert job["with"]["image-tag"] == "${{ needs.image-tag.outputs.image_tag }}"
-    assert job["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}"
-
-
-@pytest.mark.parametrize(("tip", "current"), [(SHA, "true"), ("f" * 40, "false")])
-def test_staging_image_tag_is_sha_7_and_only_the_tip_of_main_deploys(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, tip: str, current: str
-) -> None:
-    step = workflows["deploy-staging.yml"]["jobs"]["image-tag"]["steps"][0]
-    stub_command(tmp_path / "bin", "gh", f'echo "{tip}"\n')
-    env = step_env(step, {"github": {"repository": "o/r", "token": "t", "event": {"workflow_run": {"head_sha": SHA}}}})
-    result = run_script(step["run"], env=env, cwd=tmp_path, tmp_path=tmp_path, path_prepend=tmp_path / "bin")
-    assert result.returncode == 0, result.text
-    assert result.outputs == {"image_tag": "sha-4b825dc", "current": current}
-    deploy_if = workflows["deploy-staging.yml"]["jobs"]["deploy"]["if"]
-    assert evaluate(deploy_if, {"needs": {"image-tag": {"outputs": result.outputs}}}) is (current == "true")
-
-
-# --- production ---------------------------------------------------------------------------------------
-
-
-def test_production_deploys_on_a_published_release(workflows: dict[str, dict[str, Any]]) -> None:
-    on = triggers(workflows["deploy-production.yml"])
-    assert on["release"]["types"] == ["published"]
-    assert set(on) == {"release", "workflow_dispatch"}  # dispatch: redeploy an earlier release (rollback)
-
-
-def test_production_uses_environment_production_and_app_production(workflows: dict[str, dict[str, Any]]) -> None:
-    job = caller_job(workflows, "deploy-production.yml")
-    assert job["with"]["environment"] == "production"
-    assert job["with"]["stack"] == "app-production"
-    assert job["needs"] == "images-exist"
-    assert job["with"]["image-tag"] == "${{ needs.images-exist.outputs.image_tag }}"
-    # The code deployed is the very commit whose images were checked, not whatever the tag points to later.
-    assert job["with"]["ref"] == "${{ needs.images-exist.outputs.commit }}"
-    check = workflows["deploy-production.yml"]["jobs"]["images-exist"]
-    assert check["outputs"] == {
-        "commit": "${{ steps.check.outputs.commit }}",
-        "image_tag": "${{ steps.check.outputs.image_tag }}",
-    }
-    assert step_named(check, "Refuse a release")["id"] == "check"
-    # The release tag and main are resolved from the checkout: it must hold every tag and branch.
-    assert step_using(check, "actions/checkout")["with"]["fetch-depth"] == 0
-
-
-def git(work: Path, *args: str) -> str:
-    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t"}
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), **identity}
-    env["GIT_COMMITTER_EMAIL"] = "t@example.org"
-    done = subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True, timeout=30)
-    return done.stdout.strip()
-
-
-@pytest.fixture
-def release_checkout(tmp_path: Path) -> dict[str, str]:
-    """A checkout as `fetch-depth: 0` leaves it: main with two commits, a branch commit, and release tags.
-
-    v1.4.0 is annotated (its own object id differs from its commit's), v1.3.2 lightweight on an older
-    commit of main, v9.9.9 on a commit that never reached main.
-    """
-    work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "--quiet", "--initial-branch=main")
-    git(work, "commit", "--quiet", "--allow-empty", "-m", "older")
-    older = git(work, "rev-parse", "HEAD")
-    git(work, "tag", "v1.3.2")
-    git(work, "commit", "--quiet", "--allow-empty", "-m", "release")
-    release = git(work, "rev-parse", "HEAD")
-    git(work, "tag", "-a", "v1.4.0", "-m", "v1.4.0")
-    git(work, "update-ref", "refs/remotes/origin/main", release)
-    git(work, "checkout", "--quiet", "-b", "feature")
-    git(work, "commit", "--quiet", "--allow-empty", "-m", "unmerged")
-    unmerged = git(work, "rev-parse", "HEAD")
-    git(work, "tag", "v9.9.9")
-    git(work, "checkout", "--quiet", "--detach", "v1.4.0")
-    (work / ".github").symlink_to(GITHUB_DIR)
-    assert git(work, "rev-parse", "v1.4.0") != release, "v1.4.0 must be an annotated tag"
-    return {"work": str(work), "older": older, "release": release, "unmerged": unmerged}
-
-
-def run_image_check(
-    workflows: dict[str, dict[str, Any]],
-    tmp_path: Path,
-    *,
-    tag: str,
-    absent: str = "",
-    inputs: dict[str, str] | None = None,
-) -> Any:
-    job = workflows["deploy-production.yml"]["jobs"]["images-exist"]
-    assert job["permissions"] == {"contents": "read", "packages": "read"}
-    step = step_named(job, "Refuse a release")
-    # A docker that knows every image except those whose reference contains `absent`; it logs each lookup.
-    stub_command(
-        tmp_path / "bin",
-        "docker",
-        f'[ "$1 $2" = "manifest inspect" ] || exit 9\necho "$3" >> "{tmp_path}/inspected"\n'
-        f'if [ -n "{absent}" ] && [[ "$3" == *"{absent}"* ]]; then exit 1; fi\necho "{{}}"\n',
-    )
-    env = step_env(
-        step,
-        {
-            "github": {"repository_owner": "Example-Org", "event": {"release": {"tag_name": tag}}},
-            "inputs": inputs or {},
-        },
-    )
-    work = tmp_path / "work"
-    return run_script(step["run"], env=env, cwd=work, tmp_path=tmp_path, path_prepend=tmp_path / "bin")
-
-
-def inspected(tmp_path: Path) -> list[str]:
-    path = tmp_path / "inspected"
-    return path.read_text().split() if path.exists() else []
-
-
-def test_production_deploys_the_sha_images_staging_ran_for_the_release_commit(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
-) -> None:
-    result = run_image_check(workflows, tmp_path, tag="v1.4.0")
-    assert result.returncode == 0, result.text
-    commit = release_checkout["release"]
-    assert result.outputs == {"commit": commit, "image_tag": f"sha-{commit[:7]}"}
-    assert result.stdout.count("found ghcr.io/example-org/hackathon-todo/") == 5
-    # Only the images of the commit are looked up, never the v<semver> rebuilds of the tag build.
-    assert {ref.rsplit(":", 1)[1] for ref in inspected(tmp_path)} == {f"sha-{commit[:7]}"}
-    assert len(inspected(tmp_path)) == 5
-
-
-def test_production_refuses_a_release_commit_that_was_never_built_on_main(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
-) -> None:
-    result = run_image_check(workflows, tmp_path, tag="v1.4.0", absent="sse-gateway")
-    short = release_checkout["release"][:7]
-    assert result.returncode == 1
-    assert result.outputs == {}
-    assert "::error title=Images of v1.4.0 do not exist::" in result.stdout
-    assert f"ghcr.io/example-org/hackathon-todo/sse-gateway:sha-{short} not found" in result.stdout
-    assert "the release commit was never built on main" in result.stdout
-    assert "backend:" not in result.stdout.split("::error", 1)[1], "only the missing images are named"
-
-
-def test_production_refuses_a_release_whose_commit_is_not_on_main(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
-) -> None:
-    result = run_image_check(workflows, tmp_path, tag="v9.9.9")
-    assert result.returncode == 1
-    assert result.outputs == {}
-    assert "::error title=v9.9.9 is not on main::" in result.stdout
-    assert f"commit {release_checkout['unmerged'][:7]} is not on main" in result.stdout
-    assert inspected(tmp_path) == []
-
-
-def test_production_refuses_a_tag_that_does_not_exist(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
-) -> None:
-    result = run_image_check(workflows, tmp_path, tag="v2.0.0")
-    assert result.returncode == 1
-    assert "::error title=No tag v2.0.0::" in result.stdout
-    assert result.outputs == {}
-
-
-def test_production_refuses_a_release_tag_that_is_not_semver(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
-) -> None:
-    for tag in ["release-2026", "main", "v1.4.0^{commit}"]:
-        result = run_image_check(workflows, tmp_path, tag=tag)
-        assert result.returncode != 0, tag
-        assert f"{tag!r} is not v<semver>" in result.stderr
-        assert result.outputs == {}
-
-
-def test_rollback_by_hand_deploys_the_commit_images_of_the_given_release(
-    workflows: dict[str, dict[str, Any]], tmp_path: Path, release_checkout: dict[str, str]
-) -> None:
-    result = run_image_check(workflows, tmp_path, tag="", inputs={"release-tag": "v1.3.2"})
-    assert result.returncode == 0, result.text
-    older = release_checkout["older"]
-    assert result.outputs == {"commit": older, "image_tag": f"sha-{older[:7]}"}
-
-
-def test_redeploy_by_hand_takes_the_given_tag_over_the_event(workflows: dict[str, dict[str, Any]]) -> None:
-    step = step_named(workflows["deploy-production.yml"]["jobs"]["images-exist"], "Refuse a release")
-    dispatched = step_env(step, {"inputs": {"release-tag": "v1.3.2"}, "github": {"event": {}}})
-    released = step_env(step, {"inputs": {}, "github": {"event": {"release": {"tag_name": "v1.4.0"}}}})
-    assert (dispatched["RELEASE_TAG"], released["RELEASE_TAG"]) == ("v1.3.2", "v1.4.0")
+    assert job["with"] == {"environment": "staging", "stack": "app-staging", "newest-main-build": True}
+    assert job["cache-mode"] == "none"
+    assert "workflow_run" not in json.dumps(job["with"]), "nothing taken from the triggering run's payload"
 
 
 # --- cluster and platform, and the stacks of the app --------------------------------------------------
@@ -481,6 +768,7 @@ def test_cluster_and_platform_deploy_only_by_hand(workflows: dict[str, dict[str,
     assert stack_input["type"] == "choice"
     automatic = {caller_job(workflows, f)["with"]["stack"] for f in ("deploy-staging.yml", "deploy-production.yml")}
     assert not set(stack_input["options"]) & automatic
+    assert "commit" not in caller_job(workflows, "deploy-infrastructure.yml")["with"], "this run's commit of main"
 
 
 def test_deploy_workflows_name_exactly_the_stacks_of_the_app(
@@ -493,6 +781,7 @@ def test_shared_stacks_and_production_wait_for_production_reviewers(workflows: d
     environments = deployed_stacks(workflows)
     assert environments.pop("app-staging") == "staging"
     assert set(environments.values()) == {"production"}
+    assert {"production"} == deploy_gate.REVIEWED
 
 
 def test_the_diff_matrix_plans_exactly_the_stacks_of_the_app_in_their_deploy_environments(
@@ -513,3 +802,15 @@ def test_app_stacks_declare_every_variable_the_workflows_feed(
     fed = {name.removeprefix("TF_VAR_") for name in deploy_step(deploy)["env"] if name.startswith("TF_VAR_")}
     assert fed <= declared, f"fed but not declared by any stack: {sorted(fed - declared)}"
     assert {tf_var(k).removeprefix("TF_VAR_") for k in app_secret_keys} <= declared
+
+
+def test_no_deploy_writes_state_to_an_unchecked_bucket(deploy: dict[str, Any]) -> None:
+    """The state bucket check (todo_infra/state_bucket.py) runs with the state credentials after the synth (it reads
+    the configured bucket) and before the deploy step, under the same condition."""
+    names = [step.get("name", "") for step in steps(deploy)]
+    check = step_named(deploy, "State bucket")
+    assert check["run"] == "python3 dev.py state-bucket"
+    assert set(check["env"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert check["if"] == step_named(deploy, "cdktf deploy")["if"]
+    position = names.index(check["name"])
+    assert names.index("Synthesize") < position < names.index("cdktf deploy ${{ inputs.stack }}")

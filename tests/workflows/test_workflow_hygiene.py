@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.workflows.gha_support import REPO, WORKFLOWS_DIR, all_jobs, step_using, steps
+from tests.workflows.gha_support import GITHUB_DIR, REPO, WORKFLOWS_DIR, all_jobs, load_script, step_using, steps
 from todo_infra.settings import DEPLOY_REQUIRED, REQUIRE_ENV
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
@@ -16,8 +17,15 @@ VERSION_COMMENT = re.compile(r"^\s+# (?P<version>v\d+\.\d+\.\d+)$")
 #: The only write grants of the pipeline: (workflow, job, scope).
 WRITE_GRANTS = {
     ("build.yml", "images", "packages"),
+    ("build.yml", "images", "id-token"),
+    ("build.yml", "images", "attestations"),
     ("cdktf-diff.yml", "comment", "pull-requests"),
+    ("release.yml", "deploy-production", "actions"),
+    ("deploy-production.yml", "stop-releases", "actions"),
+    ("drift.yml", "issues", "issues"),
 }
+#: A step that runs one of the repository's shell scripts runs its commands too.
+SCRIPT_CALL = re.compile(r"\bbash (\.github/scripts/[\w.-]+\.sh)\b")
 
 
 def uses_lines() -> list[tuple[str, str, str]]:
@@ -42,7 +50,7 @@ def test_every_job_grants_its_own_permissions(workflows: dict[str, dict[str, Any
             assert level in ("read", "write", "none"), f"{name}:{job_id} {scope}={level}"
 
 
-def test_write_permissions_only_where_images_are_pushed_or_plans_commented(
+def test_write_permissions_only_where_images_are_pushed_plans_commented_deploys_started_or_drift_reported(
     workflows: dict[str, dict[str, Any]],
 ) -> None:
     grants = {
@@ -142,10 +150,16 @@ def test_tool_versions_are_pinned_once(workflows: dict[str, dict[str, Any]]) -> 
         assert "TERRAFORM_VERSION" not in (WORKFLOWS_DIR / name).read_text(), name
 
 
+def expanded_run(step: dict[str, Any]) -> str:
+    """A step's script with the text of every repository shell script it runs appended."""
+    run = str(step.get("run", ""))
+    return run + "".join("\n" + (REPO / path).read_text() for path in SCRIPT_CALL.findall(run))
+
+
 def test_every_job_running_terraform_gets_the_pinned_one_from_dev_py(workflows: dict[str, dict[str, Any]]) -> None:
     users = 0
     for name, job_id, job in all_jobs(workflows):
-        runs = [str(step.get("run", "")) for step in steps(job)]
+        runs = [expanded_run(step) for step in steps(job)]
         calls_terraform = any(re.search(r"^\s*terraform\s", run, flags=re.MULTILINE) for run in runs)
         deploys = any("dev.py cdktf" in run for run in runs)
         if calls_terraform:
@@ -156,7 +170,7 @@ def test_every_job_running_terraform_gets_the_pinned_one_from_dev_py(workflows: 
         if deploys:
             users += 1
             assert "python3 dev.py bootstrap" in runs, f"{name}:{job_id}"
-    assert users >= 2
+    assert users >= 3  # the pull-request plans, the drift check, the deploy
 
 
 def test_jobs_that_run_this_repo_set_up_python_first(workflows: dict[str, dict[str, Any]]) -> None:
@@ -184,3 +198,99 @@ def test_jobs_with_the_repository_variables_never_fall_back_to_the_example_defau
         assert passed == set(DEPLOY_REQUIRED), f"{name}:{job_id}"
         assert env.get(REQUIRE_ENV) == "true", f"{name}:{job_id}"
     assert jobs >= 2
+
+
+def concurrency_blocks(workflows: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    found = [(name, workflow["concurrency"]) for name, workflow in workflows.items() if "concurrency" in workflow]
+    found += [
+        (f"{name}:{job_id}", job["concurrency"]) for name, job_id, job in all_jobs(workflows) if "concurrency" in job
+    ]
+    return found
+
+
+def test_no_queue_of_real_work_drops_a_waiting_run(workflows: dict[str, dict[str, Any]]) -> None:
+    """GitHub keeps one pending run per concurrency group unless `queue: max`: every group that does not cancel
+    superseded work (deploys, releases, rollbacks, drift checks) keeps all that wait. Only pull-request runs, which a
+    newer push supersedes, are cancelled."""
+    blocks = concurrency_blocks(workflows)
+    assert len(blocks) >= 6
+    for where, block in blocks:
+        if block["cancel-in-progress"] is False:
+            assert block.get("queue") == "max", where
+        else:
+            assert "queue" not in block, f"{where}: queue: max cannot be combined with cancel-in-progress"
+            assert "pull_request" in str(block["cancel-in-progress"]) or block["cancel-in-progress"] is True, where
+
+
+# --- the README's settings are the ones the workflows need -------------------------------------------------
+
+
+def readme_settings() -> str:
+    text = (REPO / "README.md").read_text()
+    return text[text.index("### GitHub settings they need") : text.index("## Layout")]
+
+
+def environment_entries(settings: str) -> dict[str, str]:
+    """environment -> its bullet in README's settings list (one bullet may name two environments)."""
+    entries: dict[str, str] = {}
+    for bullet in settings.split("\n- ")[1:]:
+        head = bullet.split(":", 1)[0]
+        if head.startswith("**Environment"):
+            for name in re.findall(r"`([a-z-]+)`", head):
+                entries[name] = bullet
+    return entries
+
+
+def used_environments(workflows: dict[str, dict[str, Any]]) -> set[str]:
+    """Every environment a job names, with the expressions resolved from the callers and the plan matrix."""
+    found = set()
+    for _, _, job in all_jobs(workflows):
+        environment = job.get("environment") or (job.get("with") or {}).get("environment")
+        if environment and "${{" not in environment:
+            found.add(environment)
+    plan = workflows["cdktf-diff.yml"]["jobs"]["plan"]
+    found |= {f"{entry['environment']}-plan" for entry in plan["strategy"]["matrix"]["include"]}
+    return found
+
+
+def settings_problems(settings: str, used: set[str]) -> list[str]:
+    """What README's settings list misses: an environment the workflows use, or a protection the gate enforces."""
+    gate = load_script("deploy_gate")
+    entries = environment_entries(settings)
+    problems = [f"environment {name} is not listed" for name in sorted(used - set(entries))]
+    problems += [f"environment {name} is listed but unused" for name in sorted(set(entries) - used)]
+    required = {name: ["the branch `main` only"] for name in gate.CALLERS}
+    for name in gate.REVIEWED:
+        required[name] += ["required reviewers", "*Prevent self-review* on", "*Allow administrators to bypass* off"]
+    required |= {name: ["required reviewers"] for name in used if name.endswith("-plan")}
+    for name, settings_needed in required.items():
+        problems += [f"{name}: no '{text}'" for text in settings_needed if text not in entries.get(name, "")]
+    return problems
+
+
+def test_readme_lists_every_environment_with_the_protection_the_gate_enforces(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    used = used_environments(workflows)
+    assert used == {"staging", "production", "staging-plan", "production-plan", "drift"}
+    assert settings_problems(readme_settings(), used) == []
+
+
+def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
+    workflows: dict[str, dict[str, Any]],
+) -> None:
+    used = used_environments(workflows)
+    weakened = readme_settings().replace("*Prevent self-review* on;", "")
+    assert settings_problems(weakened, used) == ["production: no '*Prevent self-review* on'"]
+    without_drift = readme_settings().replace("**Environment `drift`**", "**Nightly**")
+    assert settings_problems(without_drift, used) == [
+        "environment drift is not listed",
+        "drift: no 'the branch `main` only'",
+    ]
+
+
+def test_readme_lists_every_secret_and_variable_the_workflows_read() -> None:
+    config = yaml.safe_load((GITHUB_DIR / "actionlint.yaml").read_text())
+    settings = readme_settings()
+    for name in [*config["config-secrets"], *config["config-variables"]]:
+        assert f"`{name}`" in settings, name

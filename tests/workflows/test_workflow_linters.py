@@ -1,8 +1,9 @@
-"""The workflows pass GitHub's workflow schema and zizmor, offline; each zizmor exception is the justified one."""
+"""The workflows pass GitHub's workflow schema, zizmor and actionlint, offline; each exception is the justified one."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from tests.workflows.gha_support import GITHUB_DIR, REPO, WORKFLOWS_DIR, find_tool
 
 ZIZMOR_CONFIG = GITHUB_DIR / "zizmor.yml"
+ACTIONLINT_CONFIG = GITHUB_DIR / "actionlint.yaml"
 #: The findings .github/zizmor.yml silences, each with its reason written there: (audit, file).
 JUSTIFIED = {
     ("dangerous-triggers", "deploy-staging.yml"),
@@ -106,3 +108,82 @@ def test_zizmor_finds_injection_and_unpinned_actions_offline(tmp_path: Path) -> 
     result = zizmor("--no-config", "--format=json", ".", cwd=tmp_path)
     idents = {f["ident"] for f in json.loads(result.stdout)}
     assert {"template-injection", "unpinned-uses", "artipacked"} <= idents
+
+
+# --- actionlint ---------------------------------------------------------------------------------------
+
+
+def actionlint(*paths: Path, cwd: Path = REPO, config: Path = ACTIONLINT_CONFIG) -> subprocess.CompletedProcess[str]:
+    """actionlint with this repo's config. Its shellcheck and pyflakes integrations are off: neither tool is pinned
+    in Pipfile.lock, and a check that depends on what a machine happens to have installed is not reproducible."""
+    return subprocess.run(
+        [
+            find_tool("actionlint"),
+            "-no-color",
+            "-oneline",
+            "-shellcheck=",
+            "-pyflakes=",
+            f"-config-file={config}",
+            *map(str, paths),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_actionlint_reports_no_finding() -> None:
+    result = actionlint(*sorted(WORKFLOWS_DIR.glob("*.y*ml")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_actionlint_is_the_current_fork_that_knows_vars_and_ubuntu_24_04() -> None:
+    version = subprocess.run(
+        [find_tool("actionlint"), "-version"], check=False, capture_output=True, text=True, timeout=30
+    ).stdout
+    assert version.splitlines()[0].endswith(" 1.17.0"), version
+
+
+def seeded(tmp_path: Path, workflow: str) -> subprocess.CompletedProcess[str]:
+    """actionlint over one workflow written into a scratch repository, with this repo's config."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "seeded.yml").write_text(workflow)
+    return actionlint(workflows / "seeded.yml", cwd=tmp_path)
+
+
+SEEDED_HEAD = "on:\n  workflow_dispatch:\npermissions: {}\njobs:\n  job:\n    runs-on: ubuntu-24.04\n"
+
+
+def test_actionlint_finds_an_unknown_secret_and_a_missing_timeout_offline(tmp_path: Path) -> None:
+    """The config's lists and policies are really applied: a typo in a secret name and a job without
+    timeout-minutes or permissions are reported."""
+    result = seeded(tmp_path, SEEDED_HEAD + '    steps:\n      - run: echo "${{ secrets.DATABSE_URL }}"\n')
+    assert result.returncode == 1
+    assert 'undefined secret "databse_url"' in result.stdout
+    assert "[require-job-timeout]" in result.stdout
+    assert "[require-permissions]" in result.stdout
+
+
+def test_actionlint_finds_an_unrestricted_cache_in_a_workflow_run_call(tmp_path: Path) -> None:
+    """The fork's cache rule, the one finding it had here before `cache-mode: none`, still fires when it is missing."""
+    result = seeded(
+        tmp_path,
+        "on:\n  workflow_run:\n    workflows: [build]\n    types: [completed]\npermissions: {}\njobs:\n"
+        "  call:\n    permissions: {}\n    uses: ./.github/workflows/called.yml\n",
+    )
+    assert "[cache-call-unrestricted]" in result.stdout, result.stdout + result.stderr
+
+
+def test_actionlint_config_lists_exactly_the_names_the_workflows_use() -> None:
+    """config-secrets and config-variables are the contract an operator fulfils (README lists them): no stale
+    entry, and nothing the workflows read missing (actionlint reports that one)."""
+    config = yaml.safe_load(ACTIONLINT_CONFIG.read_text())
+    text = "\n".join(path.read_text() for path in sorted(WORKFLOWS_DIR.glob("*.y*ml")))
+    used_secrets = set(re.findall(r"secrets\.([A-Z][A-Z0-9_]*)", text)) - {"GITHUB_TOKEN"}
+    used_variables = set(re.findall(r"vars\.([A-Z][A-Z0-9_]*)", text))
+    assert set(config["config-secrets"]) == used_secrets
+    assert set(config["config-variables"]) == used_variables

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
-import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ import pytest
 from preflight.report import COMMENT_MARKER
 from tests.synth import Synth
 from tests.workflows.gha_support import (
-    GITHUB_DIR,
     evaluate,
     load_script,
+    plan_checkout,
     run_script,
     step_env,
     step_named,
@@ -27,6 +28,7 @@ from tests.workflows.gha_support import (
 from todo_infra import app_secrets
 from todo_infra.secret_revisions import revision, revisions
 
+images = load_script("images")
 plan_report = load_script("plan_report")
 require_tf_vars = load_script("require_tf_vars")
 
@@ -98,32 +100,7 @@ def test_plan_jobs_only_read_and_comment_job_holds_no_secret(diff: dict[str, Any
 
 @pytest.fixture
 def plan_workspace(tmp_path: Path) -> Path:
-    """A checkout stand-in: the real .github and dev.py (with what it imports), and one synthesized stack whose
-    Secret is written through data_wo, so the step derives its revision from the placeholders."""
-    work = tmp_path / "work"
-    stack_dir = work / "cdktf.out" / "stacks" / "app-staging"
-    stack_dir.mkdir(parents=True)
-    stack = {
-        "variable": {
-            "database_url": {"sensitive": True, "ephemeral": True},
-            "app_secrets_revision": {"type": "number"},
-        },
-        "resource": {
-            "kubernetes_secret_v1": {
-                "s": {
-                    "data_wo": {"DATABASE_URL": "${var.database_url}"},
-                    "data_wo_revision": "${var.app_secrets_revision}",
-                }
-            }
-        },
-    }
-    (stack_dir / "cdk.tf.json").write_text(json.dumps(stack))
-    manifest = {"stacks": {"app-staging": {"synthesizedStackPath": "stacks/app-staging/cdk.tf.json"}}}
-    (work / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest))
-    for name in (".github", "toolchain", "todo_infra"):
-        (work / name).symlink_to(GITHUB_DIR.parent / name)
-    shutil.copy(GITHUB_DIR.parent / "dev.py", work / "dev.py")  # a copy: dev.py finds cdktf.out/ beside itself
-    return work
+    return plan_checkout(tmp_path / "work", "app-staging", {})
 
 
 def run_plan_step(
@@ -136,6 +113,8 @@ def run_plan_step(
         'echo "$@" >> "$TF_CALLS"\n'
         'echo "database_url=${TF_VAR_database_url}" >> "$TF_CALLS.env"\n'
         'echo "revision=${TF_VAR_app_secrets_revision}" >> "$TF_CALLS.env"\n'
+        'echo "image_tag=${TF_VAR_image_tag}" >> "$TF_CALLS.images"\n'
+        'echo "image_digests=${TF_VAR_image_digests}" >> "$TF_CALLS.images"\n'
         'if [ "$2" = init ]; then echo "Terraform has been successfully initialized!"; exit 0; fi\n'
         f'cat "$PLAN_TEXT"\nexit {plan_exit}\n',
     )
@@ -224,22 +203,58 @@ def sensitive_variables(synth: Synth) -> set[str]:
 
 
 def test_every_sensitive_variable_is_a_placeholder_in_plans(diff: dict[str, Any], synth: Synth) -> None:
+    """The workflow gives a plan no TF_VAR_ value at all; plan_stack.sh exports the placeholder for every sensitive
+    variable the synthesized stack declares, so a secret added to a stack can never reach a plan."""
     env = step_named(diff["jobs"]["plan"], "terraform plan")["env"]
-    fed = {name.removeprefix("TF_VAR_"): value for name, value in env.items() if name.startswith("TF_VAR_")}
-    assert set(fed) == sensitive_variables(synth)
-    assert set(fed.values()) == {plan_report.PLACEHOLDER}
+    assert not [name for name in env if name.startswith("TF_VAR_")]
+    exported: set[str] = set()
+    for stack in synth.stacks.values():
+        for line in plan_report.placeholder_exports(stack):
+            name, _, value = line.removeprefix("export TF_VAR_").partition("=")
+            assert value == plan_report.PLACEHOLDER
+            exported.add(name)
+    assert exported == sensitive_variables(synth)
 
 
-def test_placeholders_satisfy_the_required_variables_of_every_stack(diff: dict[str, Any], synth: Synth) -> None:
+def test_placeholder_exports_refuse_a_name_that_is_not_a_plain_variable() -> None:
+    """The exports are eval'd by plan_stack.sh: a name that could carry shell syntax is refused, not printed."""
+    assert plan_report.placeholder_exports({"variable": {"ok_name": {"sensitive": True}, "x": {}}}) == [
+        "export TF_VAR_ok_name=plan-placeholder"
+    ]
+    with pytest.raises(ValueError, match="is not lower_snake_case"):
+        plan_report.placeholder_exports({"variable": {"a;touch pwned": {"sensitive": True}}})
+
+
+def test_placeholders_satisfy_the_required_variables_of_every_stack(synth: Synth) -> None:
     """require_tf_vars.py still guards plans: with no app secret given, no synthesized stack lacks a value once the
-    step has derived the revisions (as `dev.py revisions` does, from the placeholders)."""
-    step = step_named(diff["jobs"]["plan"], "terraform plan")
-    env = step_env(step, {**pr_context(head_repo="o/r"), "matrix": {"stack": "-", "environment": "-"}, "secrets": {}})
-    env["TF_VAR_image_tag"] = f"sha-{BASE[:7]}"  # exported by the step itself
+    step has exported the placeholders, the image tag and digests, and derived the revisions (as `dev.py revisions`
+    does, from the placeholders)."""
     assert synth.stacks
     for stack_id, stack in synth.stacks.items():
+        env = dict(line.removeprefix("export ").split("=", 1) for line in plan_report.placeholder_exports(stack))
+        env |= {
+            "TF_VAR_image_tag": f"sha-{BASE[:7]}",
+            "TF_VAR_image_digests": json.dumps(images.placeholder_digests(images.load())),
+            "SECRETS_DIGEST_KEY": "plan-placeholder-digest-key-is-not-secret",
+        }
         derived = {f"TF_VAR_{name}": str(value) for name, value in revisions(stack, env).items()}
         assert require_tf_vars.missing_variables(stack, env | derived) == [], stack_id
+
+
+def test_plan_step_plans_the_base_commit_tag_with_placeholder_digests(
+    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
+) -> None:
+    """Every service gets the public all-zero digest (a plan never resolves a real image), the tag is the base's."""
+    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets=CREDENTIALS)
+    assert result.returncode == 0, result.text
+    seen = dict(line.split("=", 1) for line in (tmp_path / "tf-calls.images").read_text().splitlines())
+    assert seen["image_tag"] == f"sha-{BASE[:7]}"
+    placeholders = json.loads(seen["image_digests"])
+    assert set(placeholders) == {entry["service"] for entry in images.load()["services"]}
+    assert set(placeholders.values()) == {images.PLACEHOLDER_DIGEST}
+    report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
+    assert plan_report.secret_values({"TF_VAR_image_digests": seen["image_digests"]}) == [], "public, not scrubbed"
+    assert "image digests are the all-zero placeholder" in report
 
 
 def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
@@ -326,6 +341,46 @@ def test_report_scrubs_credentials_but_not_the_image_tag() -> None:
     assert (
         plan_report.scrub("dop_v1_abcdef sha-1234567 abc", plan_report.secret_values(environ)) == "*** sha-1234567 abc"
     )
+
+
+SECRET = "hunter2:p@ss/word+more"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        SECRET,
+        urllib.parse.quote(SECRET, safe=""),
+        urllib.parse.quote_plus(SECRET),
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.b64encode(b"user:" + SECRET.encode() + b"@host").decode(),
+        base64.urlsafe_b64encode(b"ab" + SECRET.encode()).decode(),
+        f"postgres://app:{urllib.parse.quote(SECRET, safe='')}@db.neon.tech/todo",
+    ],
+    ids=["as-is", "url-encoded", "form-encoded", "base64", "base64-inside", "base64-url-offset", "in-a-url"],
+)
+def test_report_scrubs_a_secret_in_every_form_a_plan_prints_it(printed: str) -> None:
+    """Issue scenario: only exact values were scrubbed, so a secret printed base64- or URL-encoded (a dockerconfigjson,
+    a connection string) reached the comment."""
+    body = plan_report.render(
+        stack="app-staging",
+        exit_code=2,
+        plan=f"  ~ data = {printed}\n",
+        commit=HEAD,
+        run_url="u",
+        image_tag="-",
+        environ={"TF_VAR_database_url": SECRET},
+    )
+    assert "***" in body
+    for form in plan_report.variants(SECRET):
+        assert form not in body
+    assert "hunter2" not in body and "aHVudGVyMj" not in body
+
+
+def test_report_does_not_scrub_ordinary_text_that_shares_a_short_fragment() -> None:
+    """Fragments shorter than MIN_FRAGMENT are not scrubbed: a short secret's base64 would match ordinary words."""
+    assert all(len(v) >= 4 for v in plan_report.variants("abcd"))
+    assert plan_report.scrub("the plan: 1 to change", ["zzzz"]) == "the plan: 1 to change"
 
 
 def test_report_notes_placeholders_only_when_the_plan_used_them() -> None:
