@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from todo_infra.trees import walk
+
 DIGEST_KEY_ENV = "SECRETS_DIGEST_KEY"
 MIN_KEY_LENGTH = 32
 #: Revisions are JSON numbers in state; 52 bits keep them exact in every JSON reader.
@@ -34,14 +36,7 @@ class DigestKeyError(ValueError):
 
 
 def _strings(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, Mapping):
-        for value in node.values():
-            yield from _strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _strings(value)
+    return (value for value in walk(node) if isinstance(value, str))
 
 
 def revision_inputs(stack: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,17 +79,6 @@ def render_environment(chart: helm.Chart, environment: str, sets: Mapping[str, s
         documents=documents,
         environment=environment,
     )
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """Every dict and list nested in node, node included (depth first)."""
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 def pod_spec(workload: Manifest) -> dict[str, Any]:

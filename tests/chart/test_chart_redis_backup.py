@@ -142,19 +142,24 @@ def run_script(env: Rendered, script: str, **variables: str) -> subprocess.Compl
     )
 
 
+def back_up(env: Rendered, redis: Redis, backups: Path, *, keep: int = 7) -> subprocess.CompletedProcess[str]:
+    """The backup CronJob's script against `redis`, as the job's environment sets it."""
+    return run_script(
+        env,
+        "redis-backup.sh",
+        REDIS_HOST="127.0.0.1",
+        REDIS_PORT=str(redis.port),
+        BACKUP_DIR=str(backups),
+        KEEP=str(keep),
+    )
+
+
 def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: Redis, tmp_path: Path) -> None:
     backups = tmp_path / "backups"
     backups.mkdir()
     for index in range(200):
         redis.cli("set", f"todo:{index}", f"value-{index}")
-    result = run_script(
-        production,
-        "redis-backup.sh",
-        REDIS_HOST="127.0.0.1",
-        REDIS_PORT=str(redis.port),
-        BACKUP_DIR=str(backups),
-        KEEP="7",
-    )
+    result = back_up(production, redis, backups)
     assert result.returncode == 0, result.stderr
     (backup,) = backups.glob("redis-*.rdb")
     assert re.fullmatch(r"redis-\d{8}T\d{6}Z\.rdb", backup.name)
@@ -185,14 +190,7 @@ def test_seeded_a_restore_to_dump_rdb_brings_redis_back_empty(
     backups = tmp_path / "backups"
     backups.mkdir()
     redis.cli("set", "todo:1", "x")
-    run_script(
-        production,
-        "redis-backup.sh",
-        REDIS_HOST="127.0.0.1",
-        REDIS_PORT=str(redis.port),
-        BACKUP_DIR=str(backups),
-        KEEP="7",
-    )
+    assert back_up(production, redis, backups).returncode == 0
     redis.stop()
     for item in (redis.data / "appendonlydir").iterdir():
         item.unlink()
@@ -211,12 +209,11 @@ def test_backups_keep_the_newest_and_a_failed_one_leaves_no_file(
         old = backups / f"redis-2026110{day}T031700Z.rdb"
         old.write_bytes(b"REDIS0011")
         os.utime(old, (1_700_000_000 + day * 86_400,) * 2)
-    variables = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups), "KEEP": "3"}
-    assert run_script(production, "redis-backup.sh", **variables).returncode == 0
+    assert back_up(production, redis, backups, keep=3).returncode == 0
     kept = sorted(path.name for path in backups.glob("redis-*.rdb"))
     assert len(kept) == 3 and kept[:2] == ["redis-20261104T031700Z.rdb", "redis-20261105T031700Z.rdb"]
     redis.stop()
-    failed = run_script(production, "redis-backup.sh", **variables)
+    failed = back_up(production, redis, backups, keep=3)
     assert failed.returncode != 0
     assert sorted(path.name for path in backups.iterdir()) == kept
 

@@ -22,7 +22,6 @@ from tests.chart.chart_support import (
     app_container,
     fullname,
     pod_spec,
-    walk,
 )
 from todo_infra.app_secrets import (
     APP_SECRET_KEYS,
@@ -30,6 +29,7 @@ from todo_infra.app_secrets import (
     GHCR_PULL_SECRET_NAME,
 )
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG
+from todo_infra.trees import walk
 
 SEED_PORTS = {"frontend": 3000, "backend": 8000, "mcp": 8001, "sse-gateway": 8003}
 
