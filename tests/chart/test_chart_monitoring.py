@@ -10,6 +10,8 @@ import promql_parser
 import pytest
 
 from tests.chart.chart_support import Rendered, fullname, release_values, render
+from tests.promql_checks import promql_problems
+from todo_infra.metrics_catalog import catalog, series_labels
 
 SEED_ALERTS = {
     "HighErrorRate": ("5m", "warning", 0.05),
@@ -156,6 +158,28 @@ def test_alerts_have_summary_description_and_runbook(rendered: Rendered) -> None
         annotations = rule["annotations"]
         assert annotations["summary"] and "{{ $labels." in annotations["description"]
         assert annotations["runbook_url"].endswith(f"docs/runbooks/monitoring.md#{name.lower()}")
+
+
+def test_every_alert_reads_series_the_platform_scrapes(rendered: Rendered) -> None:
+    """Each expression's series and label matchers are in the metrics catalog (todo_infra/metrics_catalog.py), the
+    services' own metrics as this render's values name them."""
+    known = series_labels(catalog(rendered.values))
+    for name, rule in _alerts(rendered).items():
+        assert promql_problems(rule["expr"], known, {}) == [], name
+
+
+def test_an_alert_over_a_series_nobody_produces_is_refused(rendered: Rendered) -> None:
+    known = series_labels(catalog(rendered.values))
+    expr = _alerts(rendered)["DaprComponentInitFailing"]["expr"]
+    broken = expr.replace("dapr_runtime_component_init_fail_total", "dapr_runtime_component_init_failed_total")
+    assert promql_problems(broken, known, {}) == [
+        f"{broken!r} reads dapr_runtime_component_init_failed_total, which no scrape target of the platform produces"
+    ]
+    mislabelled = expr.replace("namespace=", "kubernetes_namespace=")
+    assert promql_problems(mislabelled, known, {}) == [
+        f"{mislabelled!r} matches dapr_runtime_component_init_fail_total on kubernetes_namespace, a label it does "
+        "not have"
+    ]
 
 
 def test_promql_parser_rejects_broken_expressions() -> None:
