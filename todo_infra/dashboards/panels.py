@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 from grafana_foundation_sdk.models.dashboard import Threshold as ThresholdStep
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from todo_infra.dashboards.grafana import Datasource
 
@@ -52,7 +53,7 @@ def _targets(source: Datasource, queries: Sequence[Query], *, instant: bool = Fa
         target = prometheus.Dataquery().expr(query.expr).ref_id(chr(ord("A") + index)).datasource(ref(source))
         if query.legend:
             target = target.legend_format(query.legend)
-        built.append(target.instant() if instant else target.range())
+        built.append(target.instant().format(PromQueryFormat.TABLE) if instant else target.range())
     return built
 
 
