@@ -27,6 +27,7 @@ from todo_infra.contracts import (
     LOAD_BALANCER_IP,
     MONITORING_NAMESPACE,
 )
+from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
 from todo_infra.protection import protect
@@ -73,6 +74,9 @@ class PlatformStack(TerraformStack):
             addon=KUBE_PROMETHEUS_STACK,
             extra_values=monitoring_secrets.chart_values(),
             depends_on=[monitoring_secrets.grafana, monitoring_secrets.alertmanager, *priorities],
+        )
+        Dashboards(
+            self, "dashboards", settings=settings, namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
         )
         loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace], *priorities])
         AddonRelease(self, "promtail", addon=PROMTAIL, depends_on=[loki.release])

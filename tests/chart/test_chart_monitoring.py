@@ -4,12 +4,17 @@ the two that watch the sidecars (docs/architecture.md, "Monitoring", "Alerts")."
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import helm_python as helm
 import promql_parser
 import pytest
 
 from tests.chart.chart_support import Rendered, fullname, release_values, render
+from tests.dashboards.dashboard_checks import panels, synthesized
+from tests.promql_checks import metric_names, promql_problems
+from tests.synth import Synth
+from todo_infra.metrics_catalog import catalog, series_labels
 
 SEED_ALERTS = {
     "HighErrorRate": ("5m", "warning", 0.05),
@@ -156,6 +161,47 @@ def test_alerts_have_summary_description_and_runbook(rendered: Rendered) -> None
         annotations = rule["annotations"]
         assert annotations["summary"] and "{{ $labels." in annotations["description"]
         assert annotations["runbook_url"].endswith(f"docs/runbooks/monitoring.md#{name.lower()}")
+        assert annotations["dashboard_url"].startswith("http://localhost:3000/d/todo-app-")
+
+
+def test_every_alert_reads_series_the_platform_scrapes(rendered: Rendered) -> None:
+    """Each expression's series and label matchers are in the metrics catalog (todo_infra/metrics_catalog.py), the
+    services' own metrics as this render's values name them."""
+    known = series_labels(catalog(rendered.values))
+    for name, rule in _alerts(rendered).items():
+        assert promql_problems(rule["expr"], known, {}) == [], name
+
+
+def test_an_alert_over_a_series_nobody_produces_is_refused(rendered: Rendered) -> None:
+    known = series_labels(catalog(rendered.values))
+    expr = _alerts(rendered)["DaprComponentInitFailing"]["expr"]
+    broken = expr.replace("dapr_runtime_component_init_fail_total", "dapr_runtime_component_init_failed_total")
+    assert promql_problems(broken, known, {}) == [
+        f"{broken!r} reads dapr_runtime_component_init_failed_total, which no scrape target of the platform produces"
+    ]
+    mislabelled = expr.replace("namespace=", "kubernetes_namespace=")
+    assert promql_problems(mislabelled, known, {}) == [
+        f"{mislabelled!r} matches dapr_runtime_component_init_fail_total on kubernetes_namespace, a label it does "
+        "not have"
+    ]
+
+
+def test_each_alert_links_the_dashboard_panel_that_shows_it(cloud: Rendered, synth: Synth) -> None:
+    """dashboard_url opens, for the alert's namespace, a panel of the platform's dashboards that reads every series
+    the alert reads."""
+    dashboards = synthesized(synth)
+    base = cloud.values["monitoring"]["alerts"]["dashboardBaseUrl"]
+    for name, rule in _alerts(cloud).items():
+        url = urlsplit(rule["annotations"]["dashboard_url"])
+        assert f"{url.scheme}://{url.netloc}" == base
+        uid = url.path.removeprefix("/d/")
+        query = parse_qs(url.query)
+        assert query["var-namespace"] == [cloud.namespace], name
+        (panel_key,) = query["viewPanel"]
+        (panel,) = [p for p in panels(dashboards[uid]) if f"panel-{p['id']}" == panel_key]
+        shown = set().union(*(metric_names(t["expr"]) for t in panel["targets"]))
+        assert metric_names(rule["expr"]) <= shown, (name, panel["title"])
+        assert name in panel["title"], (name, panel["title"])
 
 
 def test_promql_parser_rejects_broken_expressions() -> None:
