@@ -13,6 +13,7 @@ import pytest
 from tests.chart.chart_support import Rendered, fullname, release_values, render
 from tests.dashboards.dashboard_checks import panels, synthesized
 from tests.promql_checks import metric_names, promql_problems
+from tests.promql_checks import selectors as vector_selectors
 from tests.synth import Synth
 from todo_infra.metrics_catalog import catalog, series_labels
 
@@ -48,17 +49,6 @@ ALERT_METRICS = {
 def _alerts(env: Rendered) -> dict[str, dict[str, Any]]:
     (rule,) = env.of_kind("PrometheusRule")
     return {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
-
-
-def _selectors(expr: str) -> list[promql_parser.VectorSelector]:
-    found: list[promql_parser.VectorSelector] = []
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            found.append(node)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return found
 
 
 def test_service_monitors_scrape_metrics_every_30s(rendered: Rendered) -> None:
@@ -101,7 +91,7 @@ def test_alert_expressions_are_promql_over_real_metrics_in_the_namespace(rendere
     assert isinstance(expr, promql_parser.BinaryExpr)
     assert str(expr.op) in {">", "=="}
     assert float(str(expr.rhs)) == SEED_ALERTS[alert][2]
-    selectors = _selectors(rule["expr"])
+    selectors = vector_selectors(rule["expr"])
     assert {s.name for s in selectors} == ALERT_METRICS[alert]
     for selector in selectors:
         namespaces = [m.value for m in selector.matchers.matchers if m.name == "namespace"]
@@ -110,7 +100,7 @@ def test_alert_expressions_are_promql_over_real_metrics_in_the_namespace(rendere
 
 @pytest.mark.parametrize("alert", sorted(DAPR_ALERTS))
 def test_sidecar_alerts_read_real_series_in_the_namespace(rendered: Rendered, alert: str) -> None:
-    selectors = _selectors(_alerts(rendered)[alert]["expr"])
+    selectors = vector_selectors(_alerts(rendered)[alert]["expr"])
     assert {s.name for s in selectors} == ALERT_METRICS[alert]
     for selector in selectors:
         namespaces = [m.value for m in selector.matchers.matchers if m.name == "namespace"]
@@ -149,7 +139,7 @@ def test_error_rate_alerts_count_5xx_responses(rendered: Rendered) -> None:
     for alert in ("HighErrorRate", "CriticalErrorRate"):
         statuses = [
             m.value
-            for s in _selectors(_alerts(rendered)[alert]["expr"])
+            for s in vector_selectors(_alerts(rendered)[alert]["expr"])
             for m in s.matchers.matchers
             if m.name == "status"
         ]
@@ -218,6 +208,6 @@ def test_error_rate_alerts_read_the_metric_and_label_the_values_name(chart: helm
     (rule,) = [doc for doc in documents if doc["kind"] == "PrometheusRule"]
     alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
     for alert in ("HighErrorRate", "CriticalErrorRate"):
-        selectors = _selectors(alerts[alert]["expr"])
+        selectors = vector_selectors(alerts[alert]["expr"])
         assert {s.name for s in selectors} == {"todo_requests_total"}
         assert [m.value for s in selectors for m in s.matchers.matchers if m.name == "code"] == ["5.."]
