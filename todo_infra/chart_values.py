@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,12 @@ def nested(sets: Mapping[str, str]) -> dict[str, Any]:
 def _load(path: Path) -> dict[str, Any]:
     loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
     return loaded if isinstance(loaded, dict) else {}
+
+
+@cache
+def base_values() -> dict[str, Any]:
+    """chart/values.yaml as committed: the services, the metrics contract, the alerts' thresholds."""
+    return _load(CHART_DIR / BASE_VALUES)
 
 
 def _holds(document: Mapping[str, Any], keys: list[str]) -> bool:

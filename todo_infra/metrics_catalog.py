@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from todo_infra.chart_values import base_values
 
-CHART_VALUES = Path(__file__).resolve().parent.parent / "chart" / "values.yaml"
 _OPERATOR = "https://github.com/prometheus-operator/prometheus-operator/blob/v0.93.0/pkg/prometheus/promcfg.go"
 _KSM = "https://github.com/kubernetes/kube-state-metrics/blob/v2.20.0/docs/metrics"
 _DAPR = "https://github.com/dapr/dapr/blob/v1.18.3/pkg/diagnostics"
@@ -111,13 +108,6 @@ def contract(values: Mapping[str, Any]) -> MetricsContract:
     """The metrics contract as a chart values document states it (monitoring.alerts)."""
     alerts = values["monitoring"]["alerts"]
     return MetricsContract(alerts["requestsMetric"], alerts["statusLabel"], alerts["latencyMetric"])
-
-
-@cache
-def chart_values() -> dict[str, Any]:
-    """chart/values.yaml, the one place the metrics contract and the alerts' thresholds are written."""
-    loaded: dict[str, Any] = yaml.safe_load(CHART_VALUES.read_text())
-    return loaded
 
 
 def app_metrics(terms: MetricsContract) -> tuple[Metric, ...]:
@@ -303,7 +293,7 @@ PLATFORM_METRICS: tuple[Metric, ...] = (
 
 def catalog(values: Mapping[str, Any] | None = None) -> tuple[Metric, ...]:
     """Every metric a query may read; the app's from `values` (chart/values.yaml when None)."""
-    return (*app_metrics(contract(chart_values() if values is None else values)), *PLATFORM_METRICS)
+    return (*app_metrics(contract(base_values() if values is None else values)), *PLATFORM_METRICS)
 
 
 def series_labels(metrics: tuple[Metric, ...]) -> dict[str, frozenset[str]]:

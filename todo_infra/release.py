@@ -4,9 +4,7 @@ tag and per-service digests the deploy workflow verified (docs/architecture.md, 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
 from cdktf import (
     Fn,
     ITerraformDependable,
@@ -18,13 +16,12 @@ from cdktf import (
 from cdktf_cdktf_provider_helm.release import ReleaseSet
 from constructs import Construct
 
-from todo_infra.chart_values import chart_sets
+from todo_infra.chart_values import CHART_DIR, base_values, chart_sets
 from todo_infra.contracts import APP_RELEASE, BASE_VALUES, CLUSTER_ISSUER, INGRESS_CLASS
 from todo_infra.helm import helm_release, local_chart
 from todo_infra.settings import IMAGE_TAG_GRAMMAR, IMAGE_TAG_PATTERN, ConfigError, Environment, Settings
 from todo_infra.state import Upstream
 
-CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
 #: Five Deployments with Dapr sidecars, a Redis PVC to bind and atomic rollback on failure: 10 minutes.
 TIMEOUT_SECONDS = 600
 #: The Terraform variable of the per-service digests (a name the workflows and preflight use too).
@@ -36,8 +33,7 @@ IMAGE_DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
 def chart_services() -> tuple[str, ...]:
     """The services the chart runs (`services` in chart/values.yaml): the keys `image_digests` must have, read from
     the chart so the two cannot disagree."""
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-    return tuple(values["services"])
+    return tuple(base_values()["services"])
 
 
 def image_tag_variable(scope: Construct, env: Environment) -> TerraformVariable:

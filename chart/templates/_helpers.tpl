@@ -170,3 +170,31 @@ Takes (dict "root" $ "names" <list>).
   port: {{ $svc.port }}
 {{- end }}
 {{- end }}
+
+{{/*
+todo.dnsEgress — NetworkPolicy egress rule to cluster DNS (UDP and TCP 53 in networkPolicy.dnsNamespace).
+*/}}
+{{- define "todo.dnsEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dnsNamespace }}
+  ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+{{- end }}
+
+{{/*
+todo.redisPodSecurityContext — the pod securityContext of every pod that runs the Redis image (Redis, its backup and
+restore jobs): non-root as redis.runAsUser, the volumes group-owned by it, RuntimeDefault seccomp.
+*/}}
+{{- define "todo.redisPodSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.redis.runAsUser }}
+runAsGroup: {{ .Values.redis.runAsUser }}
+fsGroup: {{ .Values.redis.runAsUser }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}

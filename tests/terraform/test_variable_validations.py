@@ -232,8 +232,11 @@ def test_terraform_accepts_and_refuses_image_digest_maps(
     accepted, refused = CASES["image_digests"]
     variables = synth.stacks[stack_id]["variable"]
     message = variables["image_digests"]["validation"][0]["error_message"]
-    for index, value in enumerate(accepted + refused):
-        outcome = plan(terraform, tmp_path / str(index), variables, {"image_digests": value})
+    jobs = {
+        (stack_id, value): (tmp_path / str(index), variables, {"image_digests": value})
+        for index, value in enumerate(accepted + refused)
+    }
+    for (_, value), outcome in in_parallel(terraform, jobs).items():
         if value in accepted:
             assert outcome.returncode == 0, f"{value!r} refused: {outcome.first_error()}"
         else:

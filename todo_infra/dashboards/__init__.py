@@ -19,11 +19,11 @@ from constructs import Construct
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from todo_infra.chart_values import base_values
 from todo_infra.contracts import APP_RELEASE
 from todo_infra.dashboards import capacity, dapr, overview
 from todo_infra.dashboards.grafana import platform_provisioning
 from todo_infra.dashboards.inputs import Inputs
-from todo_infra.metrics_catalog import chart_values
 from todo_infra.settings import Settings
 
 #: The Grafana folder the dashboards land in.
@@ -67,7 +67,7 @@ def inputs(settings: Settings, chart: Mapping[str, Any] | None = None) -> Inputs
         namespaces=tuple(env.namespace for env in settings.environments),
         node_min=settings.cluster.node_min,
         node_max=settings.cluster.node_max,
-        chart=chart_values() if chart is None else chart,
+        chart=base_values() if chart is None else chart,
         grafana=platform_provisioning(),
     )
 
