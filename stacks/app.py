@@ -9,13 +9,13 @@ from todo_infra.kube import KubeAccess
 from todo_infra.pod_security import namespace_labels
 from todo_infra.protection import protect
 from todo_infra.release import TodoRelease
-from todo_infra.secrets import AppSecrets, GhcrPullSecret
+from todo_infra.secrets import AppSecrets, BackupSpacesSecret, GhcrPullSecret
 from todo_infra.settings import Environment, Settings
 from todo_infra.state import Upstream, state_backend
 
 
 class AppStack(TerraformStack):
-    """One environment's release of the todo app: namespace, secrets, helm release."""
+    """One environment's release of the todo app: namespace, secrets (app, image pull, backup key), helm release."""
 
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, env: Environment) -> None:
         super().__init__(scope, id_)
@@ -32,13 +32,14 @@ class AppStack(TerraformStack):
         )
         app_secrets = AppSecrets(self, "app-secrets", namespace=namespace.metadata.name)
         pull_secret = GhcrPullSecret(self, "ghcr-pull-secret", namespace=namespace.metadata.name)
+        backup_secret = BackupSpacesSecret(self, "redis-backup-spaces", namespace=namespace.metadata.name)
         release = TodoRelease(
             self,
             "todo-app",
             settings=settings,
             env=env,
             upstream=upstream,
-            depends_on=[app_secrets.secret, pull_secret.secret],
+            depends_on=[app_secrets.secret, pull_secret.secret, backup_secret.secret],
         )
         protect(namespace, release.release)  # Redis' volume claim lives in this release and namespace
 

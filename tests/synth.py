@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from preflight.synth import Synthesized, load_synthesized, start_synth
-from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+from todo_infra.app_secrets import APP_SECRET_KEYS, BACKUP_SPACES_VARIABLES, variable_name
 
 CANARY = "canary-7d1e0f-must-never-be-written"
 #: Every secret input the stacks take. The tests fail if a stack declares a sensitive variable not listed here.
@@ -21,6 +21,7 @@ SECRET_VARIABLES = (
     *(variable_name(key) for key in APP_SECRET_KEYS),
     "ghcr_username",
     "ghcr_token",
+    *BACKUP_SPACES_VARIABLES.values(),
     "grafana_admin_password",
     "alertmanager_slack_webhook_url",
 )
@@ -32,6 +33,7 @@ VARIANT_OVERRIDES = {
     "TODO_DOMAIN": "todo-demo.dev",
     "TODO_REGION": "nyc3",
     "TODO_GHCR_OWNER": "acme-apps",
+    "TODO_BACKUP_BUCKET": "acme-todo-backups",
 }
 
 

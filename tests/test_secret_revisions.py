@@ -29,6 +29,7 @@ def test_each_revision_carries_exactly_the_secrets_of_its_secret(synth: Synth) -
     assert revision_inputs(synth.stacks["app-staging"]) == {
         "app_secrets_revision": tuple(sorted(variable_name(key) for key in APP_SECRET_KEYS)),
         "ghcr_pull_secret_revision": ("ghcr_token", "ghcr_username"),
+        "redis_backup_spaces_revision": ("backup_spaces_access_key_id", "backup_spaces_secret_access_key"),
     }
     assert revision_inputs(synth.stacks["platform"]) == {
         "grafana_admin_revision": ("grafana_admin_password",),

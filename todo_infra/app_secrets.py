@@ -22,6 +22,15 @@ APP_SECRET_KEYS: tuple[str, ...] = (
 )
 
 
+#: The Spaces key of the Redis backups' offsite copy (chart: redis.backup.offsite.secretName): Secret key -> the
+#: Terraform variable (and `TF_VAR_*` suffix) that feeds it.
+BACKUP_SPACES_SECRET_NAME = "redis-backup-spaces"
+BACKUP_SPACES_VARIABLES: dict[str, str] = {
+    "ACCESS_KEY_ID": "backup_spaces_access_key_id",
+    "SECRET_ACCESS_KEY": "backup_spaces_secret_access_key",
+}
+
+
 def variable_name(key: str) -> str:
     """Terraform variable (and `TF_VAR_*` suffix) that feeds one secret key: DATABASE_URL → database_url."""
     return key.lower()

@@ -15,7 +15,14 @@ from cdktf import Fn, TerraformVariable
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
-from todo_infra.app_secrets import APP_SECRET_KEYS, APP_SECRETS_NAME, GHCR_PULL_SECRET_NAME, variable_name
+from todo_infra.app_secrets import (
+    APP_SECRET_KEYS,
+    APP_SECRETS_NAME,
+    BACKUP_SPACES_SECRET_NAME,
+    BACKUP_SPACES_VARIABLES,
+    GHCR_PULL_SECRET_NAME,
+    variable_name,
+)
 from todo_infra.secret_revisions import DIGEST_KEY_ENV
 
 GHCR_REGISTRY = "ghcr.io"
@@ -100,3 +107,16 @@ class GhcrPullSecret(Construct):
             type_="kubernetes.io/dockerconfigjson",
             data={".dockerconfigjson": config},
         )
+
+
+class BackupSpacesSecret(Construct):
+    """`redis-backup-spaces`: the Spaces key the Redis backup job copies backups off the cluster with (a key
+    limited to the backup bucket, read/write: the job writes, deletes the oldest and, on restore, reads)."""
+
+    def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
+        super().__init__(scope, id_)
+        data = {
+            key: secret_variable(self, variable, f"{BACKUP_SPACES_SECRET_NAME} {key}: Spaces key of the backup bucket")
+            for key, variable in BACKUP_SPACES_VARIABLES.items()
+        }
+        self.secret = write_only_secret(self, "secret", name=BACKUP_SPACES_SECRET_NAME, namespace=namespace, data=data)

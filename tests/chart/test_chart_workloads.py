@@ -26,6 +26,8 @@ from tests.chart.chart_support import (
 from todo_infra.app_secrets import (
     APP_SECRET_KEYS,
     APP_SECRETS_NAME,
+    BACKUP_SPACES_SECRET_NAME,
+    BACKUP_SPACES_VARIABLES,
     GHCR_PULL_SECRET_NAME,
 )
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG
@@ -93,14 +95,16 @@ def test_service_ports_match_the_seed(rendered: Rendered) -> None:
         assert container_ports == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
 
 
-def test_every_secret_key_ref_names_app_secrets_and_a_known_key(
+def test_every_secret_key_ref_names_a_secret_the_stacks_write_and_a_known_key(
     rendered: Rendered,
 ) -> None:
+    """Each reference points at a Secret an app stack writes, and at a key that Secret has."""
+    known = {APP_SECRETS_NAME: set(APP_SECRET_KEYS), BACKUP_SPACES_SECRET_NAME: set(BACKUP_SPACES_VARIABLES)}
     refs = [ref for doc in rendered.manifests for ref in _secret_refs(doc)]
     assert len(refs) >= 10
     for ref in refs:
-        assert ref["name"] == APP_SECRETS_NAME
-        assert ref["key"] in APP_SECRET_KEYS
+        assert ref["key"] in known[ref["name"]], ref
+    assert rendered.values["redis"]["backup"]["offsite"]["secretName"] == BACKUP_SPACES_SECRET_NAME
 
 
 def test_each_service_reads_only_the_secrets_it_declares(production: Rendered) -> None:

@@ -39,6 +39,7 @@ from tests.docs.runbook_checks import (
 )
 from tests.synth import CREDENTIAL_ENV, Synth
 from todo_infra.addons import ADDONS
+from todo_infra.app_secrets import BACKUP_SPACES_VARIABLES
 from todo_infra.settings import CONTROL_ENV, ENV_OVERRIDES
 
 DEPLOY = "docs/runbooks/deploy.md"
@@ -87,6 +88,7 @@ def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
         | frozenset(CONTROL_ENV)
         | {"CDKTF_CONTEXT_JSON"}
         | frozenset(CREDENTIAL_ENV)
+        | frozenset(BACKUP_SPACES_VARIABLES)  # keys of the Secret redis-backup-spaces
         | environ_reads(path.read_text() for path in python_sources)
         | shell_reads(path.read_text() for path in sorted((REPO_ROOT / "chart" / "files").glob("*.sh"))),
         alerts=alerts,

@@ -20,8 +20,8 @@ def test_no_secret_input_flows_anywhere_but_write_only_arguments(synth: Synth, v
         assert {row[0]: int(row[1]) for row in check.rows} == {
             "cluster": 0,
             "platform": 2,
-            "app-staging": 11,
-            "app-production": 11,
+            "app-staging": 13,
+            "app-production": 13,
         }
 
 

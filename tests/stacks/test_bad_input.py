@@ -115,7 +115,7 @@ CASES: dict[str, Case] = {
     "deploy without one variable": Case(
         "main.py",
         {"TODO_REQUIRE_CONFIGURATION": "true", **DEPLOY_VARIABLES},
-        "not the example defaults: set TODO_STATE_ENDPOINT (GitHub",
+        "not the example defaults: set TODO_STATE_ENDPOINT, TODO_BACKUP_BUCKET, TODO_BACKUP_ENDPOINT (GitHub",
     ),
     # --- TODO_CONTEXT_JSON --------------------------------------------------------------------------------------
     "misspelt context key": Case("main.py", {"TODO_CONTEXT_JSON": context(regoin="ams3")}, "did you mean 'region'?"),

@@ -64,8 +64,12 @@ def test_no_kubernetes_manifest_anywhere(synth: Synth, variant: Synth) -> None:
 #: Terraform addresses of the Secrets when they were written through `data`. The write-only layout keeps them, so
 #: the upgrade (docs/runbooks/deploy.md) changes every Secret in place instead of deleting and recreating it.
 ADDRESSES = {
-    "app-staging": {"app-secrets_secret_CE86DAB4", "ghcr-pull-secret_7D21386B"},
-    "app-production": {"app-secrets_secret_CE86DAB4", "ghcr-pull-secret_7D21386B"},
+    "app-staging": {"app-secrets_secret_CE86DAB4", "ghcr-pull-secret_7D21386B", "redis-backup-spaces_secret_426807BC"},
+    "app-production": {
+        "app-secrets_secret_CE86DAB4",
+        "ghcr-pull-secret_7D21386B",
+        "redis-backup-spaces_secret_426807BC",
+    },
     "platform": {"monitoring-secrets_grafana-admin_E7222E77", "monitoring-secrets_alertmanager-config_CC004108"},
 }
 

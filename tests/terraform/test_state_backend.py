@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from preflight.terraform import Terraform, write_config
+from tests.local_s3 import S3_CREDENTIALS, LocalS3
 from tests.synth import Synth
-from tests.terraform.conftest import S3_CREDENTIALS, LocalS3
 
 _REMOTE_OUTPUT = re.compile(r"data\.terraform_remote_state\.(?P<source>[\w-]+)\.outputs\.(?P<output>\w+)")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.terraform.conftest import S3_CREDENTIALS, LocalS3
+from tests.local_s3 import S3_CREDENTIALS, LocalS3
 from todo_infra.settings import StateSettings
 from todo_infra.state_bucket import problems, run
 
