@@ -321,6 +321,9 @@ def _bench(args: list[str]) -> int:
     if args[:1] == ["redis"]:
         bootstrap(("redis-server", "redis-cli"))
         return _in_venv(BIN / "python", "bench/redis_restart_benchmark.py", *args[1:])
+    if args[:1] == ["backup"]:
+        bootstrap(("redis-server", "redis-cli"))
+        return _in_venv(BIN / "python", "bench/redis_backup_benchmark.py", *args[1:])
     return _in_venv(BIN / "python", "bench/synth_benchmark.py", *args)
 
 
@@ -344,7 +347,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "bench": Command(
         _bench,
-        "benchmarks: `bench` (synth vs the import floor), `bench suite` (the test suite), `bench redis` (a restart)",
+        "benchmarks: `bench` (synth vs the import floor), `bench suite` (the test suite), `bench redis` (a restart), "
+        "`bench backup` (backup, offsite copy, restore)",
     ),
     "cdktf": Command(
         _cdktf, "the pinned cdktf CLI with the pinned Terraform first on PATH, e.g. `cdktf diff platform`"

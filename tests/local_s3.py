@@ -3,6 +3,7 @@ backend tests and the Redis offsite-backup tests."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -45,6 +46,7 @@ class LocalS3:
 @contextmanager
 def running_local_s3(*buckets: str) -> Iterator[LocalS3]:
     """moto on a free port of 127.0.0.1 with `buckets` created, stopped on exit."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

