@@ -43,7 +43,11 @@ def build(inputs: Inputs) -> Dashboard:
     containers = f'{pods}, container!="", container!="POD"'
     backup = f'{ns}, cronjob="{inputs.backup_cronjob}"'
     built = (
-        board(UID, TITLE, "Requests, errors and latency per service, pods, autoscaling, restarts, alerts and logs.")
+        board(
+            UID,
+            TITLE,
+            "Requests, errors and latency per service, pods, autoscaling, restarts, alerts, the Redis backup and logs.",
+        )
         .with_variable(namespace_variable(inputs.namespaces))
         .with_variable(
             query_variable(
