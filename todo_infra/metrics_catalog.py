@@ -224,6 +224,18 @@ PLATFORM_METRICS: tuple[Metric, ...] = (
         KUBE_STATE_METRICS,
         f"{_KSM}/workload/deployment-metrics.md",
     ),
+    # Set from the CronJob's metadata.creationTimestamp and status.lastSuccessfulTime (internal/store/cronjob.go); the
+    # last success is absent until a Job of the CronJob has succeeded once.
+    *(
+        _metric(
+            f"kube_cronjob_{name}",
+            "gauge",
+            "namespace cronjob",
+            KUBE_STATE_METRICS,
+            f"{_KSM}/workload/cronjob-metrics.md",
+        )
+        for name in ("created", "status_last_successful_time")
+    ),
     *(
         _metric(
             f"kube_horizontalpodautoscaler_{name}",

@@ -1,4 +1,4 @@
-"""The eight alerts, judged by Prometheus's own rule engine: `promtool test rules` over the PrometheusRule each
+"""The nine alerts, judged by Prometheus's own rule engine: `promtool test rules` over the PrometheusRule each
 environment renders, with the unit tests of alerts.test.yaml (thresholds, durations, severities, labels, and the
 other environment's namespace ignored)."""
 
@@ -70,7 +70,7 @@ def test_promtool_checks_the_rendered_rules(releases: dict[str, RenderedRelease]
         [str(toolchain.find("promtool")), "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def _with_expr(rules: dict[str, Any], alert: str, expr: str) -> dict[str, Any]:
@@ -126,3 +126,47 @@ def test_a_sidecar_check_without_the_running_clause_pages_for_pending_pods(
     )
     assert result.returncode != 0
     assert 'pod="todo-app-mcp-5c8b9d7f6b-q9w2z"' in (result.stdout + result.stderr).split("got:", 1)[1]
+
+
+def _rule(rules: dict[str, Any], alert: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
+    (rule,) = found
+    return rule
+
+
+def test_a_backup_check_over_the_last_success_alone_misses_a_backup_that_never_succeeded(
+    releases: dict[str, RenderedRelease], tmp_path: Path
+) -> None:
+    """Seeded failure: RedisBackupStale without its creation-time fallback. kube-state-metrics exports no
+    kube_cronjob_status_last_successful_time until a run has succeeded, so a backup that has failed since it was
+    created never alerts, and promtool says so."""
+    rules = rule_groups(releases["staging"], annotations=False)
+    stale = _rule(rules, "RedisBackupStale")
+    created = (
+        ' or max by (namespace, cronjob) (kube_cronjob_created{namespace="staging", cronjob="todo-app-redis-backup"})'
+    )
+    assert created in stale["expr"]
+    result = promtool_test(
+        tmp_path, _with_expr(rules, "RedisBackupStale", stale["expr"].replace(created, "")), "staging"
+    )
+    assert result.returncode != 0
+    # Only the backup that never succeeded goes unnoticed: expected at 2h10m, got nothing.
+    failures = (result.stdout + result.stderr).replace(" ", "").split("alertname:")[1:]
+    assert [failure.split(",", 2)[:2] for failure in failures] == [["RedisBackupStale", "time:2h10m"]]
+    assert 'cronjob="todo-app-redis-backup"' in failures[0] and "got:[]" in failures[0]
+
+
+def test_a_backup_check_over_every_cronjob_pages_for_the_suspended_restore(
+    releases: dict[str, RenderedRelease], tmp_path: Path
+) -> None:
+    """Seeded failure: RedisBackupStale without its cronjob matcher also fires for the restore CronJob, which is
+    suspended, never runs and so never succeeds."""
+    rules = rule_groups(releases["production"], annotations=False)
+    stale = _rule(rules, "RedisBackupStale")
+    scope = ', cronjob="todo-app-redis-backup"'
+    assert stale["expr"].count(scope) == 2
+    result = promtool_test(
+        tmp_path, _with_expr(rules, "RedisBackupStale", stale["expr"].replace(scope, "")), "production"
+    )
+    assert result.returncode != 0
+    assert 'cronjob="todo-app-redis-restore"' in (result.stdout + result.stderr).split("got:", 1)[1]

@@ -1,5 +1,6 @@
-"""ServiceMonitors, the Dapr sidecars' PodMonitor and the PrometheusRule: the six alerts of the alert table plus
-the two that watch the sidecars (docs/architecture.md, "Monitoring", "Alerts")."""
+"""ServiceMonitors, the Dapr sidecars' PodMonitor and the PrometheusRule: the six alerts of the alert table, the
+two that watch the sidecars and the one that watches the Redis backups (docs/architecture.md, "Monitoring",
+"Alerts")."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ SEED_ALERTS = {
 }
 #: The sidecar alerts: name -> (for, severity).
 DAPR_ALERTS = {"DaprSidecarMissing": ("5m", "critical"), "DaprComponentInitFailing": ("5m", "warning")}
+#: The backup alert: name -> (for, severity, threshold in hours).
+BACKUP_ALERTS = {"RedisBackupStale": ("5m", "warning", 26.0)}
 # The real series each alert must read: the services' request counter, kube-state-metrics, cAdvisor.
 ALERT_METRICS = {
     "HighErrorRate": {"http_requests_total"},
@@ -43,6 +46,7 @@ ALERT_METRICS = {
     },
     "DaprSidecarMissing": {"kube_pod_annotations", "kube_pod_container_info"},
     "DaprComponentInitFailing": {"dapr_runtime_component_init_fail_total"},
+    "RedisBackupStale": {"kube_cronjob_status_last_successful_time", "kube_cronjob_created"},
 }
 
 
@@ -76,11 +80,13 @@ def test_the_six_alerts_have_seed_names_durations_and_severities(
     rendered: Rendered,
 ) -> None:
     alerts = _alerts(rendered)
-    assert set(alerts) == set(SEED_ALERTS) | set(DAPR_ALERTS)
+    assert set(alerts) == set(SEED_ALERTS) | set(DAPR_ALERTS) | set(BACKUP_ALERTS)
     for name, (duration, severity, _) in SEED_ALERTS.items():
         assert alerts[name]["for"] == duration
         assert alerts[name]["labels"]["severity"] == severity
     for name, (duration, severity) in DAPR_ALERTS.items():
+        assert (alerts[name]["for"], alerts[name]["labels"]["severity"]) == (duration, severity)
+    for name, (duration, severity, _) in BACKUP_ALERTS.items():
         assert (alerts[name]["for"], alerts[name]["labels"]["severity"]) == (duration, severity)
 
 
@@ -105,6 +111,47 @@ def test_sidecar_alerts_read_real_series_in_the_namespace(rendered: Rendered, al
     for selector in selectors:
         namespaces = [m.value for m in selector.matchers.matchers if m.name == "namespace"]
         assert namespaces == [rendered.namespace], selector.name
+
+
+def test_the_backup_alert_reads_the_backup_cronjob_the_chart_renders(rendered: Rendered) -> None:
+    """RedisBackupStale: hours since the last success (or the creation) of the CronJob the chart runs the backups
+    with, and only that one, in the release namespace, above its threshold."""
+    rule = _alerts(rendered)["RedisBackupStale"]
+    expr = promql_parser.parse(rule["expr"])
+    assert isinstance(expr, promql_parser.BinaryExpr)
+    assert (str(expr.op), float(str(expr.rhs))) == (">", BACKUP_ALERTS["RedisBackupStale"][2])
+    (backup,) = [job for job in rendered.of_kind("CronJob") if not job["spec"].get("suspend")]
+    selectors = vector_selectors(rule["expr"])
+    assert {s.name for s in selectors} == ALERT_METRICS["RedisBackupStale"]
+    for selector in selectors:
+        matchers = {(m.name, m.value) for m in selector.matchers.matchers}
+        assert matchers == {("namespace", rendered.namespace), ("cronjob", backup["metadata"]["name"])}
+
+
+def test_the_backup_panel_shows_the_cronjob_the_backup_alert_reads(cloud: Rendered, synth: Synth) -> None:
+    rule = _alerts(cloud)["RedisBackupStale"]
+    url = urlsplit(rule["annotations"]["dashboard_url"])
+    (panel_key,) = parse_qs(url.query)["viewPanel"]
+    (panel,) = [p for p in panels(synthesized(synth)[url.path.removeprefix("/d/")]) if f"panel-{p['id']}" == panel_key]
+    shown = {
+        m.value
+        for t in panel["targets"]
+        for s in vector_selectors(t["expr"])
+        for m in s.matchers.matchers
+        if m.name == "cronjob"
+    }
+    read = {m.value for s in vector_selectors(rule["expr"]) for m in s.matchers.matchers if m.name == "cronjob"}
+    assert shown == read == {fullname("redis-backup")}
+
+
+def test_the_backup_alert_exists_only_with_the_backup(chart: helm.Chart, sets: dict[str, str]) -> None:
+    values = release_values("production", sets)
+    values["redis"]["backup"]["enabled"] = False
+    documents = [doc for _, doc in render(chart, values, "production")]
+    (rule,) = [doc for doc in documents if doc["kind"] == "PrometheusRule"]
+    alerts = {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert alerts == set(SEED_ALERTS) | set(DAPR_ALERTS)
+    assert "CronJob" not in {doc["kind"] for doc in documents}
 
 
 def test_the_sidecar_pod_monitor_scrapes_daprd_in_every_pod_with_a_sidecar(rendered: Rendered) -> None:

@@ -47,6 +47,11 @@ class Inputs:
         """The chart's enabled services, in values order."""
         return tuple(name for name, service in self.chart["services"].items() if service["enabled"])
 
+    @property
+    def backup_cronjob(self) -> str:
+        """The CronJob of the daily Redis backup (chart/templates/redis/backup.yaml: <fullname>-redis-backup)."""
+        return f"{APP_RELEASE}-redis-backup"
+
     def pods_of(self, services: str) -> str:
         """A regex matching the pods of the Deployments `services` (a regex of service names) names."""
         return f"{APP_RELEASE}-({services})-.+"

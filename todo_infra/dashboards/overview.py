@@ -26,7 +26,8 @@ TITLE = "Todo app / Overview"
 ALERTS, REQUEST_RATE, ERROR_RATIO, LATENCY = 1, 2, 3, 4
 READY, AUTOSCALING, NOT_READY, RESTARTS = 5, 6, 7, 8
 CPU, MEMORY = 9, 10
-FIRST_LOGS = 11
+REDIS_BACKUP = 11
+FIRST_LOGS = 12
 
 
 def build(inputs: Inputs) -> Dashboard:
@@ -40,8 +41,13 @@ def build(inputs: Inputs) -> Dashboard:
     latency = f"{metrics.latency}_bucket{{{services}}}"
     restarts = f"kube_pod_container_status_restarts_total{{{pods}}}"
     containers = f'{pods}, container!="", container!="POD"'
+    backup = f'{ns}, cronjob="{inputs.backup_cronjob}"'
     built = (
-        board(UID, TITLE, "Requests, errors and latency per service, pods, autoscaling, restarts, alerts and logs.")
+        board(
+            UID,
+            TITLE,
+            "Requests, errors and latency per service, pods, autoscaling, restarts, alerts, the Redis backup and logs.",
+        )
         .with_variable(namespace_variable(inputs.namespaces))
         .with_variable(
             query_variable(
@@ -212,6 +218,27 @@ def build(inputs: Inputs) -> Dashboard:
                 thresholds=[Threshold(inputs.threshold("highMemory"))],
                 description="Each container's working set over its memory limit; the next step past 100 % is an "
                 "OOM kill.",
+            )
+        )
+        .with_row(row(105, "Backups"))
+        .with_panel(
+            graph(
+                REDIS_BACKUP,
+                "Redis backup: hours since last success (RedisBackupStale)",
+                prom,
+                [
+                    Query(
+                        f"(time() - (max by (cronjob) (kube_cronjob_status_last_successful_time{{{backup}}}) "
+                        f"or max by (cronjob) (kube_cronjob_created{{{backup}}}))) / 3600",
+                        "{{cronjob}}",
+                    )
+                ],
+                unit="h",
+                width=FULL,
+                thresholds=[Threshold(inputs.threshold("redisBackupStale"))],
+                description="Hours since the daily backup CronJob last succeeded, or since it was created while it "
+                "has never succeeded, as RedisBackupStale computes it; above the dashed line for 5 minutes the alert "
+                "fires. A healthy line climbs to about 24 and drops to 0 at each backup.",
             )
         )
         .with_row(row(104, "Logs"))
