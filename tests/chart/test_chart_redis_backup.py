@@ -67,6 +67,20 @@ def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(c
         assert environment[variable] == {"secretKeyRef": {"name": BACKUP_SPACES_SECRET_NAME, "key": key}}
 
 
+def test_a_failed_offsite_copy_fails_the_job_instead_of_taking_another_snapshot(cloud: Rendered) -> None:
+    """A retried pod would run the snapshot again and push the oldest backup off the volume each time; a refused
+    copy therefore fails the job at once (a failed snapshot is still retried, backoffLimit 2)."""
+    job = cloud.get("CronJob", fullname("redis-backup"))["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 2
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "redis-offsite", "operator": "NotIn", "values": [0]},
+    }
+    for name in ("redis-fetch", "redis-restore"):
+        assert "podFailurePolicy" not in cloud.get("CronJob", fullname(name))["spec"]["jobTemplate"]["spec"]
+
+
 def test_restore_is_a_suspended_job_template_that_mounts_both_volumes(cloud: Rendered) -> None:
     restore = cloud.get("CronJob", fullname("redis-restore"))
     assert restore["spec"]["suspend"] is True
@@ -116,6 +130,7 @@ def test_without_a_bucket_there_is_no_offsite_copy(base: Rendered) -> None:
     spec = cron_pod(base, "redis-backup")
     assert [c["name"] for c in spec["containers"]] == ["redis-backup"] and "initContainers" not in spec
     assert fullname("redis-fetch") not in base.names("CronJob")
+    assert "podFailurePolicy" not in base.get("CronJob", fullname("redis-backup"))["spec"]["jobTemplate"]["spec"]
     assert BACKUP_SPACES_SECRET_NAME not in str(base.manifests)
     assert "ipBlock" not in str(base.get("NetworkPolicy", fullname("redis-backup")))
     scripts = base.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"]
