@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import toolchain
-from bench.redis_restart_benchmark import DATASETS, cli, free_port, start, stop
+from bench.redis_restart_benchmark import DATASETS, cli, fill, free_port, start, stop
 from preflight.backup_jobs import cron_pod, environment, rclone_environment, script_command
 from preflight.render import RenderedRelease, render_app_release
 from preflight.synth import load_synthesized
-from tests.local_s3 import S3_CREDENTIALS, running_local_s3
+from tests.local_s3 import LocalS3, running_local_s3
 
 STACK = "app-production"
 #: Random values, 200 characters: the RDB's LZF compression must not shrink the data below what the app stores.
@@ -39,15 +39,10 @@ VALUE_BYTES = 100
 MEMORY_FIELDS = ("RssAnon", "VmRSS")
 
 
-def fill(port: int, keys: int) -> None:
-    """`keys` keys of 200 random hex characters each (incompressible, unlike the restart benchmark's)."""
-    values = os.urandom(VALUE_BYTES * keys).hex()
-    size = 2 * VALUE_BYTES
-    commands = "".join(
-        f"*3\r\n$3\r\nSET\r\n${len(f'todo:{i}')}\r\ntodo:{i}\r\n${size}\r\n{values[i * size : (i + 1) * size]}\r\n"
-        for i in range(keys)
-    )
-    cli(port, "--pipe", stdin=commands.encode())
+def random_values(keys: int) -> list[str]:
+    """`keys` values of 200 random hex characters (incompressible, unlike the restart benchmark's)."""
+    text, size = os.urandom(VALUE_BYTES * keys).hex(), 2 * VALUE_BYTES
+    return [text[i * size : (i + 1) * size] for i in range(keys)]
 
 
 def rclone_memory() -> dict[str, int]:
@@ -84,15 +79,15 @@ def timed(release: RenderedRelease, script: str, variables: dict[str, str]) -> t
     return elapsed, peak
 
 
-def measure(release: RenderedRelease, keys: int, endpoint: str) -> dict[str, float]:
-    key = (S3_CREDENTIALS["AWS_ACCESS_KEY_ID"], S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+def measure(release: RenderedRelease, keys: int, s3: LocalS3) -> dict[str, float]:
+    endpoint, key = s3.endpoint, s3.key
     with tempfile.TemporaryDirectory(prefix="redis-backup-bench-") as folder:
         data, backups, fetched = (Path(folder) / name for name in ("data", "backups", "fetched"))
         for path in (data, backups, fetched):
             path.mkdir()
         port = free_port()
         process, _ = start(data, port)
-        fill(port, keys)
+        fill(port, keys, random_values(keys))
         backup_s, _ = timed(
             release,
             "redis-backup.sh",
@@ -142,7 +137,7 @@ def main() -> int:
     )
     for keys in args.keys:
         with running_local_s3(bucket) as s3:  # an empty bucket for each dataset
-            f = measure(release, keys, s3.endpoint)
+            f = measure(release, keys, s3)
             print(
                 f"{keys:>8}  {f['rdb_mib']:>5.1f} MiB  {f['backup_s']:>6.2f}s  {f['copy_s']:>5.2f}s  "
                 f"{f['rclone_anon_mib']:>13.0f} MiB  {f['rclone_rss_mib']:>4.0f} MiB  {f['fetch_s']:>5.2f}s  "

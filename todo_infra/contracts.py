@@ -26,6 +26,11 @@ def app_stack_id(environment: str) -> str:
     return f"{APP_STACK_PREFIX}{environment}"
 
 
+def app_component_name(component: str) -> str:
+    """What the chart names a component's objects (its `todo.componentName`: <release>-<component>)."""
+    return f"{APP_RELEASE}-{component}"
+
+
 def values_file(environment: str) -> str:
     return f"values-{environment}.yaml"
 

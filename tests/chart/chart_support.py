@@ -15,7 +15,7 @@ from preflight.render import Manifest, RenderedRelease, parse_documents, set_str
 from tests.synth import Synth
 from todo_infra import contracts
 from todo_infra.chart_values import deep_merge
-from todo_infra.contracts import APP_RELEASE, app_stack_id
+from todo_infra.contracts import APP_RELEASE, app_component_name, app_stack_id
 from todo_infra.settings import ENVIRONMENTS
 
 RELEASE_NAME = APP_RELEASE
@@ -93,4 +93,4 @@ def app_container(deployment: Manifest) -> dict[str, Any]:
 
 
 def fullname(service: str) -> str:
-    return f"{RELEASE_NAME}-{service}"
+    return app_component_name(service)

@@ -22,7 +22,6 @@ from preflight import backup_jobs
 from preflight.backup_jobs import cron_pod
 from preflight.backup_jobs import environment as container_env
 from tests.chart.chart_support import Rendered, app_container, fullname, load_values, release_values, render
-from tests.local_s3 import S3_CREDENTIALS as S3_KEY
 from tests.local_s3 import LocalS3, running_local_s3
 from todo_infra.app_secrets import BACKUP_SPACES_SECRET_NAME
 from todo_infra.contracts import BASE_VALUES
@@ -205,6 +204,14 @@ class Redis:
 
 
 @pytest.fixture
+def backups(tmp_path: Path) -> Path:
+    """The backup volume's folder, empty."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def redis(production: Rendered, tmp_path: Path) -> Iterator[Redis]:
     server = Redis(tmp_path / "data", _persistence_flags(production))
     yield server.start()
@@ -228,9 +235,7 @@ def back_up(env: Rendered, redis: Redis, backups: Path, *, keep: int = 7) -> sub
     )
 
 
-def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: Redis, tmp_path: Path) -> None:
-    backups = tmp_path / "backups"
-    backups.mkdir()
+def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: Redis, backups: Path) -> None:
     for index in range(200):
         redis.cli("set", f"todo:{index}", f"value-{index}")
     result = back_up(production, redis, backups)
@@ -258,11 +263,9 @@ def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: R
 
 
 def test_seeded_a_restore_to_dump_rdb_brings_redis_back_empty(
-    production: Rendered, redis: Redis, tmp_path: Path
+    production: Rendered, redis: Redis, backups: Path
 ) -> None:
     """Why the restore script rebuilds the append-only directory: with the AOF on, Redis ignores dump.rdb."""
-    backups = tmp_path / "backups"
-    backups.mkdir()
     redis.cli("set", "todo:1", "x")
     assert back_up(production, redis, backups).returncode == 0
     redis.stop()
@@ -275,10 +278,8 @@ def test_seeded_a_restore_to_dump_rdb_brings_redis_back_empty(
 
 
 def test_backups_keep_the_newest_and_a_failed_one_leaves_no_file(
-    production: Rendered, redis: Redis, tmp_path: Path
+    production: Rendered, redis: Redis, backups: Path
 ) -> None:
-    backups = tmp_path / "backups"
-    backups.mkdir()
     for day in range(1, 6):  # five older backups, oldest first
         old = backups / f"redis-2026110{day}T031700Z.rdb"
         old.write_bytes(b"REDIS0011")
@@ -292,10 +293,11 @@ def test_backups_keep_the_newest_and_a_failed_one_leaves_no_file(
     assert sorted(path.name for path in backups.iterdir()) == kept
 
 
-def test_restore_without_a_backup_refuses_and_touches_nothing(production: Rendered, tmp_path: Path) -> None:
-    data, backups = tmp_path / "data", tmp_path / "backups"
+def test_restore_without_a_backup_refuses_and_touches_nothing(
+    production: Rendered, backups: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
     data.mkdir()
-    backups.mkdir()
     (data / "dump.rdb").write_bytes(b"keep me")
     result = run_script(production, "redis-restore.sh", DATA_DIR=str(data), BACKUP_DIR=str(backups))
     assert result.returncode != 0 and "no backup to restore" in result.stderr
@@ -324,8 +326,7 @@ def bucket(spaces: LocalS3) -> LocalS3:
 def rclone_env(env: Rendered, job: str, s3: LocalS3, backups: Path) -> dict[str, str]:
     """The environment the chart gives the rclone container of `job` (remote type, provider, ACL, bucket check,
     OFFSITE), pointed at the local server."""
-    key = (S3_KEY["AWS_ACCESS_KEY_ID"], S3_KEY["AWS_SECRET_ACCESS_KEY"])
-    variables = backup_jobs.rclone_environment(env, job, backup_dir=backups, endpoint=s3.endpoint, key=key)
+    variables = backup_jobs.rclone_environment(env, job, backup_dir=backups, endpoint=s3.endpoint, key=s3.key)
     assert variables["OFFSITE"].startswith(f"spaces:{BUCKET}/")
     return variables
 
@@ -339,10 +340,8 @@ def test_the_tested_rclone_is_the_release_the_chart_runs() -> None:
 
 
 def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
-    production: Rendered, redis: Redis, bucket: LocalS3, tmp_path: Path
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
 ) -> None:
-    backups = tmp_path / "backups"
-    backups.mkdir()
     for index in range(200):
         redis.cli("set", f"todo:{index}", f"value-{index}")
     assert back_up(production, redis, backups).returncode == 0
@@ -368,13 +367,11 @@ def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
 
 
 def test_the_offsite_copy_catches_up_and_keeps_the_newest(
-    production: Rendered, redis: Redis, bucket: LocalS3, tmp_path: Path
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path
 ) -> None:
     folder = "redis/production"
     for day in range(1, 6):  # five older backups already in the bucket
         bucket.client.put_object(Bucket=BUCKET, Key=f"{folder}/redis-2026110{day}T031700Z.rdb", Body=b"REDIS0011")
-    backups = tmp_path / "backups"
-    backups.mkdir()
     (backups / "redis-20261106T031700Z.rdb").write_bytes(b"REDIS0011")  # yesterday's copy failed
     assert back_up(production, redis, backups).returncode == 0
     environment = rclone_env(production, "redis-backup", bucket, backups) | {"KEEP": "3"}
@@ -387,11 +384,9 @@ def test_the_offsite_copy_catches_up_and_keeps_the_newest(
 
 
 def test_seeded_a_missing_bucket_fails_the_offsite_copy(
-    production: Rendered, redis: Redis, bucket: LocalS3, tmp_path: Path
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path
 ) -> None:
     """The job's key may not create buckets (RCLONE_S3_NO_CHECK_BUCKET): a missing bucket must fail the job, loudly."""
-    backups = tmp_path / "backups"
-    backups.mkdir()
     assert back_up(production, redis, backups).returncode == 0
     environment = rclone_env(production, "redis-backup", bucket, backups)
     environment["OFFSITE"] = environment["OFFSITE"].replace(BUCKET, "no-such-bucket")
@@ -401,10 +396,8 @@ def test_seeded_a_missing_bucket_fails_the_offsite_copy(
 
 
 def test_fetch_from_an_empty_folder_refuses_and_writes_nothing(
-    production: Rendered, bucket: LocalS3, tmp_path: Path
+    production: Rendered, bucket: LocalS3, backups: Path
 ) -> None:
-    backups = tmp_path / "backups"
-    backups.mkdir()
     result = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
     assert result.returncode != 0 and "no backup in spaces:" in result.stderr
     assert list(backups.iterdir()) == []

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from todo_infra.contracts import APP_RELEASE
+from todo_infra.contracts import APP_RELEASE, app_component_name
 from todo_infra.dashboards.grafana import LOKI_TYPE, PROMETHEUS_TYPE, Datasource, Provisioning
 from todo_infra.metrics_catalog import MetricsContract, contract
 
@@ -50,7 +50,7 @@ class Inputs:
     @property
     def backup_cronjob(self) -> str:
         """The CronJob of the daily Redis backup (chart/templates/redis/backup.yaml: <fullname>-redis-backup)."""
-        return f"{APP_RELEASE}-redis-backup"
+        return app_component_name("redis-backup")
 
     def pods_of(self, services: str) -> str:
         """A regex matching the pods of the Deployments `services` (a regex of service names) names."""
