@@ -104,12 +104,12 @@ def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRe
 
 
 def _namespaces(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list[str]]:
-    created = {ns["metadata"]["name"] for ns in synth.resources(release.stack, "kubernetes_namespace_v1").values()}
+    created = {ns["metadata"]["name"] for ns in synth.resources(PLATFORM_STACK, "kubernetes_namespace_v1").values()}
     used = {d["metadata"]["namespace"] for d in release.manifests if "namespace" in d["metadata"]}
     problems = []
     if release.namespace not in created:
         problems.append(
-            f"{release.stack}: release installs into {release.namespace!r}, the stack creates {sorted(created)}"
+            f"{release.stack}: release installs into {release.namespace!r}, the platform creates {sorted(created)}"
         )
     if used - {release.namespace}:
         problems.append(f"{release.stack}: manifests name other namespaces {sorted(used - {release.namespace})}")

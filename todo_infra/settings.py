@@ -89,7 +89,7 @@ CONTEXT_KEYS = (
     "maintenance_start_time",
     "environments",
 )
-ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag")
+ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
 CONTEXT_OVERRIDE_ENV = "TODO_CONTEXT_JSON"
 #: "true" in the workflows: a deploy or plan must not fall back to the example defaults of cdktf.json.
@@ -178,6 +178,8 @@ class Environment:
     domain: str
     #: None: no default, every plan/deploy must name the tag (production).
     default_image_tag: str | None
+    #: Raised to rotate the environment's cluster tokens (todo_infra/access.py).
+    token_generation: int = 1
 
     @property
     def host(self) -> str:
@@ -283,7 +285,9 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
     for name in names:
         env = table.get(name)
         if not isinstance(env, Mapping):
-            raise ConfigError(f"environments.{name}", env, "a map with host_prefix and optional default_image_tag")
+            raise ConfigError(
+                f"environments.{name}", env, "a map with host_prefix and optional default_image_tag, token_generation"
+            )
         for key in env:
             if key not in ENVIRONMENT_KEYS:
                 raise ConfigError.unknown(key, ENVIRONMENT_KEYS, f"setting of environments.{name}")
@@ -291,7 +295,12 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
         tag = None
         if env.get("default_image_tag") is not None:
             tag = _text(env, "default_image_tag", re.compile(IMAGE_TAG_PATTERN), IMAGE_TAG_GRAMMAR)
-        result.append(Environment(name=name, host_prefix=prefix, domain=domain, default_image_tag=tag))
+        generation = _int(env, "token_generation", 1, 10_000) if "token_generation" in env else 1
+        result.append(
+            Environment(
+                name=name, host_prefix=prefix, domain=domain, default_image_tag=tag, token_generation=generation
+            )
+        )
     return tuple(result)
 
 

@@ -209,10 +209,11 @@ CASES: dict[str, Case] = {
         },
         "SECRETS_DIGEST_KEY must be set to a random string of at least 32 characters",
     ),
-    "production diff without its tag": Case(
+    "production diff without its tag and cluster identity": Case(
         "dev.py cdktf diff app-production",
-        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "DIGITALOCEAN_TOKEN": "t"},
-        "TF_VAR_image_tag (a setting of the deploy)",
+        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+        "TF_VAR_image_digests, TF_VAR_image_tag, TF_VAR_kube_ca_certificate, TF_VAR_kube_endpoint (a setting of the "
+        "deploy)",
     ),
 }
 
