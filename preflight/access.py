@@ -86,17 +86,18 @@ class Authorizer:
     def _of_kind(self, kind: str) -> Iterator[Manifest]:
         return (doc for doc in self.objects if doc.get("kind") == kind)
 
-    def _cluster_role_rules(self, name: str) -> list[Manifest]:
-        roles = [doc for doc in self._of_kind("ClusterRole") if doc["metadata"]["name"] == name]
+    def _cluster_role_rules(self, name: str, seen: frozenset[str] = frozenset()) -> list[Manifest]:
+        """A ClusterRole's rules; an aggregated one's are those of every ClusterRole its selectors match, themselves
+        aggregated first (admin takes edit's, which takes view's), as the aggregation controller fills them."""
         rules: list[Manifest] = []
-        for role in roles:
+        for role in (doc for doc in self._of_kind("ClusterRole") if doc["metadata"]["name"] == name):
             rules += role.get("rules") or []
             for selector in (role.get("aggregationRule") or {}).get("clusterRoleSelectors", []):
                 wanted = selector.get("matchLabels", {})
                 for other in self._of_kind("ClusterRole"):
-                    labels = other["metadata"].get("labels") or {}
-                    if other is not role and all(labels.get(k) == v for k, v in wanted.items()):
-                        rules += other.get("rules") or []
+                    labels, other_name = other["metadata"].get("labels") or {}, other["metadata"]["name"]
+                    if other_name not in seen | {name} and all(labels.get(k) == v for k, v in wanted.items()):
+                        rules += self._cluster_role_rules(other_name, seen | {name})
         return rules
 
     def _role_rules(self, ref: Mapping[str, Any], namespace: str) -> list[Manifest]:
