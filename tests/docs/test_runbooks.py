@@ -124,7 +124,7 @@ def test_the_facts_are_read_from_the_code(facts: Facts) -> None:
     assert {"DIGITALOCEAN_TOKEN", "GHCR_TOKEN", "ALERTMANAGER_SLACK_WEBHOOK_URL"} <= facts.workflow_secrets
     assert "TODO_DOMAIN" in facts.repo_variables
     assert len(facts.alerts) == 9
-    assert facts.counts == {"stacks": 4, "add-ons": 7, "helm releases": 8, "alerts": 9}
+    assert facts.counts == {"stacks": 4, "add-ons": 7, "helm releases": 9, "alerts": 9}
     assert "cdktf.out" in facts.generated
 
 
