@@ -55,8 +55,9 @@ def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(c
         "@sha256:45401ad7410db1d67ffdb58e19059ad20b0d8e0285a60e38bbec55cc1019c7a5"
     )
     environment = container_env(offsite)
-    # the bucket and endpoint come from the settings (cdktf.json: backup_bucket, backup_endpoint)
-    assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups/redis/{cloud.namespace}"
+    # the bucket and endpoint come from the settings (cdktf.json: backup_bucket, backup_endpoint): each environment
+    # copies to a bucket of its own, `<backup_bucket>-<environment>`, under the same prefix as before
+    assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups-{cloud.namespace}/redis/{cloud.namespace}"
     assert environment["RCLONE_CONFIG_SPACES_ENDPOINT"] == "https://ams3.digitaloceanspaces.com"
     assert environment["KEEP"] == "7" and environment["RCLONE_CONFIG"] == ""
     for variable, key in (
@@ -306,7 +307,8 @@ def test_restore_without_a_backup_refuses_and_touches_nothing(
 
 # --- the offsite copy, run with rclone against a local S3 server ----------------------------------------------
 
-BUCKET = "hackathon-todo-backups"
+#: production's backup bucket (the tests below run production's release)
+BUCKET = "hackathon-todo-backups-production"
 
 
 @pytest.fixture(scope="module")
