@@ -283,7 +283,8 @@ def _scrub_state(args: list[str]) -> int:
 
 
 def _state_bucket(args: list[str]) -> int:
-    """Check the configured state bucket: it exists, keeps versions, is not public; `--enable` puts it right."""
+    """Check the configured buckets (or only the named stacks' state buckets): each exists, keeps versions, is not
+    public; `--enable` puts them right."""
     return _in_venv(BIN / "python", "main.py", "--state-bucket", *args)
 
 
@@ -364,7 +365,9 @@ COMMANDS: dict[str, Command] = {
         _scrub_state, "once per stack, after its first write-only deploy: drop Secret values an older layout stored"
     ),
     "state-bucket": Command(
-        _state_bucket, "check the Terraform state bucket (exists, versioned, private); --enable creates/versions it"
+        _state_bucket,
+        "check the state and backup buckets (exists, versioned, private), or `state-bucket STACK...` only those "
+        "stacks' state buckets; --enable creates/versions them",
     ),
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"

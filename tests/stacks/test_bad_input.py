@@ -67,6 +67,8 @@ COMMANDS = {
     "dev.py cdktf synth": [sys.executable, "dev.py", "cdktf", "synth"],
     "dev.py cdktf diff platform": [sys.executable, "dev.py", "cdktf", "diff", "platform", "--skip-synth"],
     "dev.py cdktf diff app-production": [sys.executable, "dev.py", "cdktf", "diff", "app-production", "--skip-synth"],
+    "dev.py state-bucket app-qa": [sys.executable, "dev.py", "state-bucket", "app-qa"],
+    "dev.py state-bucket app-staging": [sys.executable, "dev.py", "state-bucket", "app-staging"],
 }
 
 
@@ -229,6 +231,16 @@ CASES: dict[str, Case] = {
             "SECRETS_DIGEST_KEY": "short",
         },
         "SECRETS_DIGEST_KEY must be set to a random string of at least 32 characters",
+    ),
+    "state-bucket: unknown stack": Case(
+        "dev.py state-bucket app-qa",
+        {},
+        "main.py: unknown stack 'app-qa': expected one of cluster, platform, app-staging, app-production",
+    ),
+    "state-bucket: too long a base name": Case(
+        "dev.py state-bucket app-staging",
+        {"TODO_STATE_BUCKET": LONG_BUCKET},
+        "main.py: invalid state_bucket='" + LONG_BUCKET + "': expected at most 52 characters",
     ),
     "production diff without its tag": Case(
         "dev.py cdktf diff app-production",
