@@ -30,6 +30,7 @@ from tests.workflows.gha_support import (
 from tests.workflows.worlds import MAIN, REPOSITORY, SERVICES, build_run, build_runs, built, environment, world
 from todo_infra import settings
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+from todo_infra.spaces_grants import DRIFT_ENVIRONMENT, PLAN_SUFFIX, deploying_environment
 
 require_tf_vars = load_script("require_tf_vars")
 deploy_gate = load_script("deploy_gate")
@@ -792,6 +793,19 @@ def test_the_diff_matrix_plans_exactly_the_stacks_of_the_app_in_their_deploy_env
     assert set(matrix) == set(app_stack_ids)
     assert matrix == deployed_stacks(workflows)
     assert plan["environment"] == "${{ matrix.environment }}-plan"
+
+
+def test_each_stack_is_deployed_planned_and_checked_for_drift_where_the_spaces_grants_expect(
+    workflows: dict[str, dict[str, Any]], app_stack_ids: list[str]
+) -> None:
+    """todo_infra/spaces_grants.py gives each environment's state key exactly the state buckets of the stacks that
+    environment deploys (its `-plan` twin reads them, `drift` reads all): the workflows must run them there."""
+    assert deployed_stacks(workflows) == {stack: deploying_environment(stack) for stack in app_stack_ids}
+    plan = workflows["cdktf-diff.yml"]["jobs"]["plan"]
+    assert plan["environment"] == "${{ matrix.environment }}" + PLAN_SUFFIX
+    drift = workflows["drift.yml"]["jobs"]["plan"]
+    assert drift["environment"] == DRIFT_ENVIRONMENT
+    assert set(drift["strategy"]["matrix"]["stack"]) == set(app_stack_ids)
 
 
 def test_app_stacks_declare_every_variable_the_workflows_feed(
