@@ -106,13 +106,13 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
         "ingress.host": host,
         "ingress.className": "nginx",
         "ingress.clusterIssuer": "letsencrypt-prod",
-        "redis.backup.offsite.bucket": "hackathon-todo-backups",
+        "redis.backup.offsite.bucket": f"hackathon-todo-backups-{namespace}",
         "redis.backup.offsite.endpoint": "https://ams3.digitaloceanspaces.com",
     }
     overridden = chart_values(variant.release(stack, "todo-app"))
     assert overridden["ingress.host"] == host.replace("example.com", "todo-demo.dev")
     assert overridden["global.imageOwner"] == "acme-apps"
-    assert overridden["redis.backup.offsite.bucket"] == "acme-todo-backups"
+    assert overridden["redis.backup.offsite.bucket"] == f"acme-todo-backups-{namespace}"
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
