@@ -58,7 +58,7 @@ def production(synth: Synth) -> Rendered:
 
 def container_env_names(release: Rendered) -> frozenset[str]:
     """Environment variables the chart gives its containers (a runbook may set them to run a job's tool by hand)."""
-    names = set()
+    names: set[str] = set()
     for document in release.manifests:
         spec = document.get("spec", {})
         pod = spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec") or spec.get(
