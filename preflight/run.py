@@ -30,6 +30,17 @@ def configuration(synth: Synthesized) -> CheckResult:
         if item["name"] == "ingress.host"
     )
     backend = next(iter(synth.stacks[CLUSTER_STACK]["terraform"]["backend"]))
+    state_buckets = {
+        stack_id: stack["terraform"]["backend"]["s3"]["bucket"]
+        for stack_id, stack in synth.stacks.items()
+        if "s3" in stack["terraform"]["backend"]
+    }
+    backup_buckets = {
+        stack: item["value"]
+        for stack in app_stacks(synth)
+        for item in synth.release(stack, APP_RELEASE)["set"]
+        if item["name"] == "redis.backup.offsite.bucket"
+    }
     rows = [
         ["region", str(cluster["region"])],
         ["nodes", f"{pool['size']} × {pool['min_nodes']}–{pool['max_nodes']} (autoscaling)"],
@@ -37,6 +48,8 @@ def configuration(synth: Synthesized) -> CheckResult:
         ["environments", ", ".join(stack.removeprefix(APP_STACK_PREFIX) for stack in app_stacks(synth))],
         ["hosts", ", ".join(hosts)],
         ["state backend", backend],
+        ["state buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in state_buckets.items()) or "—"],
+        ["backup buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in backup_buckets.items()) or "—"],
     ]
     return CheckResult("configuration", "Configuration checked", ["setting", "value"], rows)
 

@@ -118,4 +118,8 @@ def test_the_configuration_checked_is_what_was_synthesized(variant: Synth) -> No
     assert rows["HA control plane"] == "on"
     assert rows["hosts"] == "staging.todo.todo-demo.dev, todo.todo-demo.dev"
     assert rows["state backend"] == "local"
+    assert rows["state buckets"] == "—"
+    assert rows["backup buckets"] == (
+        "app-production → acme-todo-backups-production, app-staging → acme-todo-backups-staging"
+    )
     assert rows["nodes"] == "s-2vcpu-4gb × 3–5 (autoscaling)"
