@@ -41,6 +41,12 @@ PLACEHOLDER_NOTE = (
     "secret value. The image digests are the all-zero placeholder too: a deploy uses the digests it verified, and the "
     "values of its GitHub environment."
 )
+NO_REFRESH_NOTE = (
+    "> **Planned with `-refresh=false`.** An app stack's plan reads the cluster as the environment's reader "
+    "ServiceAccount, which may not read Secrets, and Helm keeps its release records in Secrets: so this plan "
+    "shows what the pull request's code changes against the recorded state, not what changed in the cluster "
+    "since (the deploy's own plan refreshes)."
+)
 DRIFT_NOTE = (
     "> `terraform plan -refresh-only`: what differs between the real infrastructure and the stack's state, for "
     "example a change made by hand in the cluster or in DigitalOcean. The next deploy of the stack would set it back "
@@ -116,11 +122,14 @@ def render(
     image_tag: str,
     environ: Mapping[str, str],
     kind: str = "changes",
+    refreshed: bool = True,
 ) -> str:
     icon, outcome = OUTCOMES[kind].get(exit_code, ("x", f"plan failed (exit code {exit_code})"))
     body = trim(scrub(plan, secret_values(environ)).strip())
     fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", body)), default=0))
     note = {"drift": [DRIFT_NOTE, ""], "changes": [PLACEHOLDER_NOTE, ""] if uses_placeholders(environ) else []}[kind]
+    if not refreshed:
+        note = [NO_REFRESH_NOTE, "", *note]
     return "\n".join(
         [
             marker(stack, kind),
@@ -140,12 +149,15 @@ def render(
     )
 
 
-def placeholder_exports(stack: Mapping[str, Any]) -> list[str]:
+def placeholder_exports(stack: Mapping[str, Any], *, keep: Iterable[str] = ()) -> list[str]:
     """`export TF_VAR_<name>=plan-placeholder` for every sensitive variable a synthesized stack declares: read from
-    the stack, so a new secret can never reach a plan with a real value or none."""
+    the stack, so a new secret can never reach a plan with a real value or none. `keep`: variables that carry the
+    plan environment's own read credentials (an app stack's `kube_token`), which the job sets and a placeholder must
+    not replace."""
     exports = []
+    kept = set(keep)
     for name, spec in sorted((stack.get("variable") or {}).items()):
-        if spec.get("sensitive"):
+        if spec.get("sensitive") and name not in kept:
             if not _VARIABLE_NAME.fullmatch(name):
                 raise ValueError(f"variable name {name!r} is not lower_snake_case")
             exports.append(f"export TF_VAR_{name}={PLACEHOLDER}")
@@ -165,6 +177,7 @@ def _render_command(args: argparse.Namespace) -> None:
         image_tag=os.environ.get(IMAGE_TAG_VARIABLE, "(default)"),
         environ=os.environ,
         kind=args.kind,
+        refreshed=not args.no_refresh,
     )
     assert len(text) < COMMENT_LIMIT
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,14 +194,18 @@ def main(argv: list[str]) -> int:
     report.add_argument("--plan", type=Path, required=True)
     report.add_argument("--commit", required=True)
     report.add_argument("--out", type=Path, required=True)
+    report.add_argument("--no-refresh", action="store_true", help="the plan ran with -refresh=false (say so)")
     placeholders = commands.add_parser("placeholders", help="print the placeholder exports of a stack's secrets")
     placeholders.add_argument("--stack-json", type=Path, required=True)
+    placeholders.add_argument(
+        "--keep", action="append", default=[], metavar="NAME", help="a credential variable the job sets: no placeholder"
+    )
     args = parser.parse_args(argv)
     if args.command == "render":
         _render_command(args)
         return 0
     try:
-        print("\n".join(placeholder_exports(json.loads(args.stack_json.read_text()))))
+        print("\n".join(placeholder_exports(json.loads(args.stack_json.read_text()), keep=args.keep)))
     except (OSError, ValueError) as error:
         print(f"::error title=Plan placeholders::{args.stack_json}: {error}", file=sys.stderr)
         return 2

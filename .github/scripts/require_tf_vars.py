@@ -6,7 +6,11 @@ Terraform, so a forgotten environment secret would otherwise be applied as "" (a
 the cluster). The list of what a stack needs is read from its synthesized `cdk.tf.json`, never repeated
 here: every variable without a default, plus those named with `--require` (e.g. `image_tag`, whose
 default must never be what a deploy falls back to). Credentials that are not Terraform variables (the
-provider token, the state keys) are named with `--credential ENV[=SECRET]`. Standard library only.
+provider token, the state keys) are named with `--credential ENV[=SECRET]`, or with `--stack-credentials`: the ones
+the stack's kind needs (STACK_CREDENTIALS), refusing those it must not receive. The app stacks reach the cluster with a
+Kubernetes ServiceAccount token confined to their namespace, which is a Terraform variable without default
+(`kube_token`, with `kube_endpoint` and `kube_ca_certificate`) and so checked as one; they must never receive a
+DigitalOcean token, which DOKS turns into cluster-admin. Standard library only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,27 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+#: Credentials that are not Terraform variables, by kind of stack: (environment variable, the GitHub secret that fills
+#: it). Every stack's state lives in Spaces; only cluster and platform manage DigitalOcean resources.
+STATE_KEYS = (("AWS_ACCESS_KEY_ID", "SPACES_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "SPACES_SECRET_ACCESS_KEY"))
+STACK_CREDENTIALS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "infrastructure": (("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_TOKEN"), *STATE_KEYS),
+    "app": STATE_KEYS,
+}
+#: Credentials a kind of stack must not receive at all (set and not empty is refused).
+FORBIDDEN_CREDENTIALS: Mapping[str, tuple[str, ...]] = {"app": ("DIGITALOCEAN_TOKEN",)}
+
+
+def stack_kind(stack: str) -> str:
+    """`app` for the app stacks (`app-<environment>`, as the workflows' `startsWith(stack, 'app-')`), else
+    `infrastructure` (cluster, platform)."""
+    return "app" if stack.startswith("app-") else "infrastructure"
+
+
+def forbidden_credentials(stack: str, environ: Mapping[str, str]) -> list[str]:
+    """The credentials set in `environ` that a stack of this kind must not receive."""
+    return [name for name in FORBIDDEN_CREDENTIALS.get(stack_kind(stack), ()) if environ.get(name, "")]
 
 
 def missing_variables(
@@ -58,10 +83,25 @@ def main(argv: list[str]) -> int:
         metavar="ENV[=SECRET]",
         help="an environment variable that must be set, from the named secret (default: same name)",
     )
+    parser.add_argument(
+        "--stack-credentials",
+        action="store_true",
+        help="also the credentials the stack's kind needs, and refuse those it must not receive (STACK_CREDENTIALS)",
+    )
     parser.add_argument("--environment", default="(unknown)", help="GitHub environment named in the message")
     args = parser.parse_args(argv)
     stack = args.stack_json.parent.name
-    secrets = missing_credentials(dict(args.credential), os.environ)
+    credentials = dict(args.credential)
+    forbidden: list[str] = []
+    if args.stack_credentials:
+        credentials |= dict(STACK_CREDENTIALS[stack_kind(stack)])
+        forbidden = forbidden_credentials(stack, os.environ)
+    for name in forbidden:
+        print(
+            f"::error title=Credential refused: {name}::stack {stack} must not receive {name}: an app stack reaches "
+            "its namespace with the environment's ServiceAccount (KUBE_TOKEN); a DigitalOcean token is cluster-admin"
+        )
+    secrets = missing_credentials(credentials, os.environ)
     for secret in secrets:
         print(
             f"::error title=Missing value for {secret}::stack {stack} needs the secret {secret}: "
@@ -74,8 +114,11 @@ def main(argv: list[str]) -> int:
         else:
             where = f"set the secret {name.upper()} in the GitHub environment '{args.environment}'"
         print(f"::error title=Missing value for {name}::stack {stack} needs TF_VAR_{name}: {where}")
+    if forbidden:
+        print(f"{stack}: must not receive: {', '.join(forbidden)}", file=sys.stderr)
     if missing or secrets:
         print(f"{stack}: without a value: {', '.join([*missing, *secrets])}", file=sys.stderr)
+    if missing or secrets or forbidden:
         return 1
     print(f"{stack}: every required Terraform variable has a value")
     return 0

@@ -25,12 +25,14 @@ def _flag(args: Sequence[str], name: str) -> str | None:
 
 
 def _api(world: dict[str, Any], path: str) -> int:
+    """The answer the world keeps for the path, its query string ignored (`.../runs?per_page=20` is `.../runs`): an
+    exact path, so that `environments/staging` never answers for `environments/staging-plan`."""
     answers: dict[str, Any] = world.get("api", {})
-    matches = sorted((key for key in answers if path.startswith(key)), key=len, reverse=True)
-    if not matches or answers[matches[0]] is None:
+    answer = answers.get(path.split("?", 1)[0])
+    if answer is None:
         print(f"gh: Not Found (HTTP 404) {path}", file=sys.stderr)
         return 1
-    print(json.dumps(answers[matches[0]]))
+    print(json.dumps(answer))
     return 0
 
 

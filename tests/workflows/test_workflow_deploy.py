@@ -27,7 +27,16 @@ from tests.workflows.gha_support import (
     steps,
     triggers,
 )
-from tests.workflows.worlds import MAIN, REPOSITORY, SERVICES, build_run, build_runs, built, environment, world
+from tests.workflows.worlds import (
+    MAIN,
+    REPOSITORY,
+    SERVICES,
+    build_run,
+    build_runs,
+    built,
+    environment,
+    world,
+)
 from todo_infra import settings
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
 from todo_infra.spaces_grants import DRIFT_ENVIRONMENT, PLAN_SUFFIX, deploying_environment
@@ -198,11 +207,53 @@ def test_verified_images_pull_secret_platform_secrets_and_credentials_reach_the_
         "TF_VAR_alertmanager_slack_webhook_url": "${{ secrets.ALERTMANAGER_SLACK_WEBHOOK_URL }}",
         "TF_VAR_image_tag": "${{ needs.gate.outputs.image_tag }}",
         "TF_VAR_image_digests": "${{ needs.gate.outputs.image_digests }}",
-        "DIGITALOCEAN_TOKEN": "${{ secrets.DIGITALOCEAN_TOKEN }}",
+        "DIGITALOCEAN_TOKEN": "${{ !startsWith(inputs.stack, 'app-') && secrets.DIGITALOCEAN_TOKEN || '' }}",
+        "TF_VAR_kube_endpoint": "${{ startsWith(inputs.stack, 'app-') && secrets.KUBE_ENDPOINT || '' }}",
+        "TF_VAR_kube_ca_certificate": "${{ startsWith(inputs.stack, 'app-') && secrets.KUBE_CA_CERTIFICATE || '' }}",
+        "TF_VAR_kube_token": "${{ startsWith(inputs.stack, 'app-') && secrets.KUBE_TOKEN || '' }}",
         "AWS_ACCESS_KEY_ID": "${{ secrets.SPACES_ACCESS_KEY_ID }}",
         "AWS_SECRET_ACCESS_KEY": "${{ secrets.SPACES_SECRET_ACCESS_KEY }}",
     }
     assert {name: env.get(name) for name in expected} == expected
+
+
+#: An environment that holds everything: what each stack receives is decided by the workflow, not by what is there.
+EVERY_CREDENTIAL = {
+    "DIGITALOCEAN_TOKEN": "dop_v1_cluster-admin-in-effect",
+    "KUBE_ENDPOINT": "https://cluster.example:6443",
+    "KUBE_CA_CERTIFICATE": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    "KUBE_TOKEN": "eyJhbGciOiJSUzI1NiJ9.deployer",
+    "SPACES_ACCESS_KEY_ID": "DO00SPACESKEYID",
+    "SPACES_SECRET_ACCESS_KEY": "spaces-secret-key-value",
+}
+KUBE_VARIABLES = {
+    "kube_endpoint": "KUBE_ENDPOINT",
+    "kube_ca_certificate": "KUBE_CA_CERTIFICATE",
+    "kube_token": "KUBE_TOKEN",
+}
+
+
+@pytest.mark.parametrize(
+    ("stack", "digitalocean", "kube"),
+    [
+        ("app-staging", False, True),
+        ("app-production", False, True),
+        ("cluster", True, False),
+        ("platform", True, False),
+    ],
+)
+def test_each_stack_receives_only_its_own_kind_of_credential(
+    deploy: dict[str, Any], stack: str, digitalocean: bool, kube: bool
+) -> None:
+    """Seeded: the environment holds a DigitalOcean token and the ServiceAccount alike. An app stack gets the
+    ServiceAccount and an empty DIGITALOCEAN_TOKEN (DOKS turns any DigitalOcean token into cluster-admin); cluster and
+    platform get the token and no ServiceAccount."""
+    env = step_env(deploy_step(deploy), {"inputs": {"stack": stack}, "secrets": EVERY_CREDENTIAL, "needs": {}})
+    assert env["DIGITALOCEAN_TOKEN"] == (EVERY_CREDENTIAL["DIGITALOCEAN_TOKEN"] if digitalocean else "")
+    for variable, secret in KUBE_VARIABLES.items():
+        assert env[f"TF_VAR_{variable}"] == (EVERY_CREDENTIAL[secret] if kube else ""), variable
+    assert env["AWS_ACCESS_KEY_ID"] == EVERY_CREDENTIAL["SPACES_ACCESS_KEY_ID"]
+    assert require_tf_vars.stack_kind(stack) == ("app" if kube else "infrastructure")
 
 
 def test_configuration_comes_from_repository_variables(workflows: dict[str, dict[str, Any]]) -> None:
@@ -230,12 +281,19 @@ def test_callers_grant_exactly_what_the_called_jobs_use(workflows: dict[str, dic
         assert caller_job(workflows, file)["permissions"] == needed, file
 
 
-def test_app_deploys_pass_every_app_secret(
+def test_app_deploys_pass_every_app_secret_and_the_service_account_never_the_digitalocean_token(
     workflows: dict[str, dict[str, Any]], app_secret_keys: tuple[str, ...]
 ) -> None:
+    kube = set(KUBE_VARIABLES.values())
     for file in ("deploy-staging.yml", "deploy-production.yml"):
         passed = set(caller_job(workflows, file)["secrets"])
-        assert set(app_secret_keys) | {"GHCR_USERNAME", "GHCR_TOKEN", "DIGITALOCEAN_TOKEN"} <= passed, file
+        assert set(app_secret_keys) | {"GHCR_USERNAME", "GHCR_TOKEN"} | kube <= passed, file
+        assert "DIGITALOCEAN_TOKEN" not in passed, file
+    infrastructure = set(caller_job(workflows, "deploy-infrastructure.yml")["secrets"])
+    assert "DIGITALOCEAN_TOKEN" in infrastructure
+    assert not kube & infrastructure
+    declared = workflows["deploy.yml"]["on"]["workflow_call"]["secrets"]
+    assert all(declared[name] == {"required": False} for name in kube)
 
 
 # --- the gate: which runs an environment serves -------------------------------------------------------------
@@ -546,7 +604,7 @@ def deploy_workspace(tmp_path: Path) -> Path:
         "    print('export TF_VAR_app_secrets_revision=7')\n"
         "if sys.argv[1] == 'cdktf':\n"
         "    open('deployed-with.json', 'w').write(json.dumps({k: v for k, v in os.environ.items()"
-        " if k.startswith('TF_VAR_image')}))\n"
+        " if k.startswith(('TF_VAR_image', 'TF_VAR_kube', 'DIGITALOCEAN'))}))\n"
     )
     (work / "dev.py").write_text(recorder)
     stack = {
@@ -556,6 +614,10 @@ def deploy_workspace(tmp_path: Path) -> Path:
             "image_tag": {"default": "main-latest"},
             "image_digests": {"type": "map(string)"},
             "app_secrets_revision": {"type": "number"},
+            # The namespace's ServiceAccount, as the app stacks declare it: no defaults, the token ephemeral.
+            "kube_endpoint": {"type": "string"},
+            "kube_ca_certificate": {"type": "string"},
+            "kube_token": {"type": "string", "sensitive": True, "ephemeral": True},
         }
     }
     (work / "cdktf.out" / "stacks" / "app-staging" / "cdk.tf.json").write_text(json.dumps(stack))
@@ -571,10 +633,17 @@ def dev_calls(work: Path) -> list[list[str]]:
     return calls
 
 
-def deploy_context(*, secrets: dict[str, str], image_tag: str, image_digests: str = DIGESTS) -> dict[str, Any]:
+#: What staging holds besides the app secrets: the state keys and the deployer ServiceAccount (no DigitalOcean token).
+APP_CREDENTIALS = {name: value for name, value in EVERY_CREDENTIAL.items() if name != "DIGITALOCEAN_TOKEN"}
+
+
+def deploy_context(
+    *, secrets: dict[str, str], image_tag: str, image_digests: str = DIGESTS, without: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    held = {name: value for name, value in {**APP_CREDENTIALS, **secrets}.items() if name not in without}
     return {
         "inputs": {"stack": "app-staging", "environment": "staging"},
-        "secrets": secrets,
+        "secrets": held,
         "needs": {"gate": {"outputs": {"commit": SHA, "image_tag": image_tag, "image_digests": image_digests}}},
     }
 
@@ -593,7 +662,59 @@ def test_deploy_step_deploys_the_verified_images_when_every_needed_value_is_set(
         ["cdktf", "deploy", "app-staging", "--auto-approve", "--ignore-missing-stack-dependencies", "--skip-synth"],
     ]
     deployed = json.loads((deploy_workspace / "deployed-with.json").read_text())
-    assert deployed == {"TF_VAR_image_tag": "sha-4b825dc", "TF_VAR_image_digests": DIGESTS}
+    assert deployed == {
+        "TF_VAR_image_tag": "sha-4b825dc",
+        "TF_VAR_image_digests": DIGESTS,
+        "TF_VAR_kube_endpoint": EVERY_CREDENTIAL["KUBE_ENDPOINT"],
+        "TF_VAR_kube_ca_certificate": EVERY_CREDENTIAL["KUBE_CA_CERTIFICATE"],
+        "TF_VAR_kube_token": EVERY_CREDENTIAL["KUBE_TOKEN"],
+        "DIGITALOCEAN_TOKEN": "",
+    }
+
+
+def test_a_staging_deploy_never_hands_a_held_digitalocean_token_to_terraform(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
+) -> None:
+    """Seeded: staging still holds a DigitalOcean token. The deploy step's environment has it empty, so the app stack
+    deploys with the ServiceAccount alone (the job's first steps refuse such an environment anyway, below)."""
+    step = deploy_step(deploy)
+    secrets = {
+        "DATABASE_URL": "postgres://x",
+        **DIGEST_KEY,
+        "DIGITALOCEAN_TOKEN": EVERY_CREDENTIAL["DIGITALOCEAN_TOKEN"],
+    }
+    env = step_env(step, deploy_context(secrets=secrets, image_tag="sha-4b825dc"))
+    result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
+    assert result.returncode == 0, result.text
+    assert json.loads((deploy_workspace / "deployed-with.json").read_text())["DIGITALOCEAN_TOKEN"] == ""
+
+
+def test_the_deploy_step_refuses_a_digitalocean_token_that_reaches_an_app_stack(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path
+) -> None:
+    """Seeded: a workflow change hands the token to app-staging after all; require_tf_vars refuses before Terraform."""
+    step = deploy_step(deploy)
+    env = step_env(
+        step, deploy_context(secrets={"DATABASE_URL": "postgres://x", **DIGEST_KEY}, image_tag="sha-4b825dc")
+    )
+    env["DIGITALOCEAN_TOKEN"] = EVERY_CREDENTIAL["DIGITALOCEAN_TOKEN"]
+    result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "::error title=Credential refused: DIGITALOCEAN_TOKEN::stack app-staging must not receive" in result.stdout
+    assert EVERY_CREDENTIAL["DIGITALOCEAN_TOKEN"] not in result.text
+    assert dev_calls(deploy_workspace) == [["revisions", "app-staging"]], "nothing deployed"
+
+
+@pytest.mark.parametrize("absent", ["SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY"])
+def test_deploy_step_refuses_a_missing_state_key(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path, absent: str
+) -> None:
+    step = deploy_step(deploy)
+    env = step_env(step, deploy_context(secrets=READY, image_tag="sha-4b825dc", without=(absent,)))
+    result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert f"stack app-staging needs the secret {absent}: set it in the GitHub environment 'staging'" in result.stdout
+    assert dev_calls(deploy_workspace) == [["revisions", "app-staging"]]
 
 
 def test_deploy_step_stops_before_terraform_without_the_digest_key(
@@ -607,18 +728,47 @@ def test_deploy_step_stops_before_terraform_without_the_digest_key(
     assert dev_calls(deploy_workspace) == [["revisions", "app-staging"]]
 
 
+READY = {"DATABASE_URL": "postgres://x", **DIGEST_KEY}
+
+
 @pytest.mark.parametrize(
-    ("secrets", "image_tag", "image_digests", "missing", "hint"),
+    ("secrets", "without", "image_tag", "image_digests", "missing", "hint"),
     [
         (
             DIGEST_KEY,
+            (),
             "sha-4b825dc",
             DIGESTS,
             "database_url",
-            "set the secret DATABASE_URL in the GitHub environment 'staging'",
+            "set the secret DATABASE_URL in the GitHub environment",
         ),
-        ({"DATABASE_URL": "postgres://x", **DIGEST_KEY}, "", DIGESTS, "image_tag", "deploy.yml's gate sets it"),
-        ({"DATABASE_URL": "postgres://x", **DIGEST_KEY}, "sha-4b825dc", "", "image_digests", "deploy.yml's gate"),
+        (READY, (), "", DIGESTS, "image_tag", "deploy.yml's gate sets it"),
+        (READY, (), "sha-4b825dc", "", "image_digests", "deploy.yml's gate"),
+        # The ServiceAccount: Terraform variables without default, each fed by its secret.
+        (
+            READY,
+            ("KUBE_TOKEN",),
+            "sha-4b825dc",
+            DIGESTS,
+            "kube_token",
+            "set the secret KUBE_TOKEN in the GitHub environment 'staging'",
+        ),
+        (
+            READY,
+            ("KUBE_ENDPOINT",),
+            "sha-4b825dc",
+            DIGESTS,
+            "kube_endpoint",
+            "set the secret KUBE_ENDPOINT in the GitHub environment 'staging'",
+        ),
+        (
+            READY,
+            ("KUBE_CA_CERTIFICATE",),
+            "sha-4b825dc",
+            DIGESTS,
+            "kube_ca_certificate",
+            "set the secret KUBE_CA_CERTIFICATE in the GitHub environment 'staging'",
+        ),
     ],
 )
 def test_deploy_step_refuses_an_empty_value_before_deploying(  # noqa: PLR0917 - fixtures and parameters
@@ -626,14 +776,15 @@ def test_deploy_step_refuses_an_empty_value_before_deploying(  # noqa: PLR0917 -
     deploy_workspace: Path,
     tmp_path: Path,
     secrets: dict[str, str],
+    without: tuple[str, ...],
     image_tag: str,
     image_digests: str,
     missing: str,
     hint: str,
 ) -> None:
     step = deploy_step(deploy)
-    env = step_env(step, deploy_context(secrets=secrets, image_tag=image_tag, image_digests=image_digests))
-    result = run_script(step["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
+    context = deploy_context(secrets=secrets, image_tag=image_tag, image_digests=image_digests, without=without)
+    result = run_script(step["run"], env=step_env(step, context), cwd=deploy_workspace, tmp_path=tmp_path)
     assert result.returncode == 1
     assert f"::error title=Missing value for {missing}::stack app-staging needs TF_VAR_{missing}" in result.stdout
     assert hint in result.stdout
@@ -669,8 +820,8 @@ def run_current(
     return result, fakes
 
 
-def deploy_steps_run(deploy: dict[str, Any], outputs: dict[str, str]) -> list[str]:
-    context = {"steps": {"current": {"outputs": outputs}}}
+def deploy_steps_run(deploy: dict[str, Any], outputs: dict[str, str], environment_name: str = "staging") -> list[str]:
+    context = {"steps": {"current": {"outputs": outputs}}, "inputs": {"environment": environment_name}}
     return [
         str(step.get("name") or step.get("uses"))
         for step in steps(deploy)
@@ -811,11 +962,23 @@ def test_each_stack_is_deployed_planned_and_checked_for_drift_where_the_spaces_g
 def test_app_stacks_declare_every_variable_the_workflows_feed(
     deploy: dict[str, Any], app_secret_keys: tuple[str, ...], synth: Synth
 ) -> None:
-    """The TF_VAR_ names of the deploy step are real variables of the synthesized stacks (no typo feeds nothing)."""
+    """The TF_VAR_ names of the deploy step are real variables of the synthesized stacks (no typo feeds nothing).
+    The ServiceAccount's three (kube_*) are the app stacks' new variables, declared by the app stacks' own change; until
+    that lands the stacks declare none of them (this test then checks the rest), and once it has, exactly as fed: each
+    app stack all three without default, kube_token sensitive and ephemeral, and no other stack any."""
     declared = {name for stack in synth.stacks.values() for name in stack.get("variable", {})}
     fed = {name.removeprefix("TF_VAR_") for name in deploy_step(deploy)["env"] if name.startswith("TF_VAR_")}
-    assert fed <= declared, f"fed but not declared by any stack: {sorted(fed - declared)}"
+    assert fed - set(KUBE_VARIABLES) <= declared, f"fed but not declared by any stack: {sorted(fed - declared)}"
     assert {tf_var(k).removeprefix("TF_VAR_") for k in app_secret_keys} <= declared
+    assert set(KUBE_VARIABLES) <= fed
+    for stack_id, stack in synth.stacks.items():
+        kube = {name: spec for name, spec in stack.get("variable", {}).items() if name in KUBE_VARIABLES}
+        if not stack_id.startswith("app-") or not set(KUBE_VARIABLES) & declared:
+            assert kube == {}, stack_id
+            continue
+        assert set(kube) == set(KUBE_VARIABLES), stack_id
+        assert not [name for name, spec in kube.items() if "default" in spec], stack_id
+        assert kube["kube_token"].get("sensitive") and kube["kube_token"].get("ephemeral"), stack_id
 
 
 def test_no_deploy_writes_state_to_an_unchecked_bucket(deploy: dict[str, Any]) -> None:
@@ -833,3 +996,16 @@ def test_no_deploy_writes_state_to_an_unchecked_bucket(deploy: dict[str, Any]) -
     assert check["if"] == step_named(deploy, "cdktf deploy")["if"]
     position = names.index(check["name"])
     assert names.index("Synthesize") < position < names.index("cdktf deploy ${{ inputs.stack }}")
+
+
+@pytest.mark.parametrize("stack", ["app-staging", "cluster"])
+def test_the_state_bucket_check_names_the_stack_it_deploys(
+    deploy: dict[str, Any], deploy_workspace: Path, tmp_path: Path, stack: str
+) -> None:
+    """`dev.py state-bucket <stack>` checks that stack's bucket alone (staging's key reaches staging's state only). Run
+    against the recording dev.py: the real one accepts the stack argument once the state-split change lands."""
+    check = step_named(deploy, "State bucket")
+    env = step_env(check, {"inputs": {"stack": stack}, "secrets": EVERY_CREDENTIAL})
+    result = run_script(check["run"], env=env, cwd=deploy_workspace, tmp_path=tmp_path)
+    assert result.returncode == 0, result.text
+    assert dev_calls(deploy_workspace) == [["state-bucket", stack]]

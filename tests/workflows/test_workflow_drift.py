@@ -1,5 +1,6 @@
-"""drift.yml: a nightly refresh-only plan of every stack, read only, one issue per stack with drift, closed when clean.
-The plan step and the issue step are executed (terraform stubbed, GitHub faked)."""
+"""drift.yml: a nightly refresh-only plan of cluster and platform, read only, one issue per stack with drift, closed
+when clean; never the app stacks (their refresh reads Secrets). The plan step and the issue step are executed (terraform
+stubbed, GitHub faked)."""
 
 from __future__ import annotations
 
@@ -77,13 +78,19 @@ def test_has_no_write_access_to_the_cloud_and_never_applies(drift: dict[str, Any
     assert "-lock=false" in scripts
 
 
-def test_plans_every_stack_of_the_app_inside_its_deploy_group(
+def test_plans_cluster_and_platform_inside_their_deploy_groups_and_never_an_app_stack(
     drift: dict[str, Any], workflows: dict[str, dict[str, Any]], app_stack_ids: list[str]
 ) -> None:
-    """Never against a half-applied state: each stack's check takes the group its deploys apply in (deploy.yml), and
-    neither ever replaces a waiting other."""
+    """Every stack but the app stacks: refreshing one reads its Secrets (and Helm's release records, which are
+    Secrets), and this unreviewed run must hold no credential that can. Never against a half-applied state: each
+    stack's check takes the group its deploys apply in (deploy.yml), and neither ever replaces a waiting other."""
     plan = drift["jobs"]["plan"]
-    assert set(plan["strategy"]["matrix"]["stack"]) == set(app_stack_ids)
+    assert set(plan["strategy"]["matrix"]["stack"]) == {
+        stack for stack in app_stack_ids if not stack.startswith("app-")
+    }
+    assert set(plan["strategy"]["matrix"]["stack"]) == {"cluster", "platform"}
+    header = (GITHUB_DIR / "workflows" / "drift.yml").read_text().split("\nname:", 1)[0]
+    assert "Not app-staging and app-production: refreshing an app stack reads its Secrets" in header
     deploy_group = workflows["deploy.yml"]["jobs"]["deploy"]["concurrency"]["group"]
     assert plan["concurrency"]["group"] == deploy_group.replace("inputs.stack", "matrix.stack")
     assert plan["concurrency"]["cancel-in-progress"] is False
@@ -117,12 +124,13 @@ def test_only_main_s_drift_workflow_gets_the_drift_environment(drift: dict[str, 
 
 @pytest.fixture
 def plan_workspace(tmp_path: Path) -> Path:
-    """A checkout whose one stack also requires the image tag and digests, as the app stacks do."""
-    variables = {"image_tag": {"type": "string"}, "image_digests": {"type": "map(string)"}}
-    return plan_checkout(tmp_path / "work", "app-production", variables)
+    """A checkout whose one stack, platform, has a write-only Secret as the platform does."""
+    return plan_checkout(tmp_path / "work", "platform", {})
 
 
-def run_drift_plan(drift: dict[str, Any], work: Path, tmp_path: Path, *, plan_exit: int, plan_text: str) -> StepResult:
+def run_drift_plan(
+    drift: dict[str, Any], work: Path, tmp_path: Path, *, plan_exit: int, plan_text: str, stack: str = "platform"
+) -> StepResult:
     step = step_named(drift["jobs"]["plan"], "terraform plan -refresh-only")
     stub_command(
         tmp_path / "bin",
@@ -132,7 +140,7 @@ def run_drift_plan(drift: dict[str, Any], work: Path, tmp_path: Path, *, plan_ex
         f'cat "{tmp_path}/plan-text"\nexit {plan_exit}\n',
     )
     (tmp_path / "plan-text").write_text(plan_text)
-    context = {"github": {"sha": SHA}, "matrix": {"stack": "app-production"}, "secrets": CREDENTIALS}
+    context = {"github": {"sha": SHA}, "matrix": {"stack": stack}, "secrets": CREDENTIALS}
     return run_script(
         step["run"], env=step_env(step, context), cwd=work, tmp_path=tmp_path, path_prepend=tmp_path / "bin"
     )
@@ -147,9 +155,9 @@ def test_the_check_is_a_refresh_only_plan_that_never_locks(
     assert result.returncode == 0, result.text
     assert result.outputs == {"status": "0"}
     init, plan = (tmp_path / "tf-calls").read_text().splitlines()
-    assert init.split()[:2] == ["-chdir=cdktf.out/stacks/app-production", "init"]
+    assert init.split()[:2] == ["-chdir=cdktf.out/stacks/platform", "init"]
     assert plan.split() == [
-        "-chdir=cdktf.out/stacks/app-production",
+        "-chdir=cdktf.out/stacks/platform",
         "plan",
         "-input=false",
         "-lock=false",
@@ -157,8 +165,8 @@ def test_the_check_is_a_refresh_only_plan_that_never_locks(
         "-refresh-only",
         "-detailed-exitcode",
     ]
-    report = (tmp_path / "runner_temp" / "report" / "app-production.md").read_text()
-    assert report.startswith(drift_issues.marker("app-production") + "\n")
+    report = (tmp_path / "runner_temp" / "report" / "platform.md").read_text()
+    assert report.startswith(drift_issues.marker("platform") + "\n")
     assert "no drift" in report.splitlines()[1]
 
 
@@ -173,11 +181,23 @@ def test_drift_is_reported_with_the_plan_and_no_secret_value(
     result = run_drift_plan(drift, plan_workspace, tmp_path, plan_exit=2, plan_text=plan_text)
     assert result.returncode == 0, result.text
     assert result.outputs == {"status": "2"}
-    report = (tmp_path / "runner_temp" / "report" / "app-production.md").read_text()
-    assert ":warning: `drift of app-production`: drift" in report
+    report = (tmp_path / "runner_temp" / "report" / "platform.md").read_text()
+    assert ":warning: `drift of platform`: drift" in report
     assert "replicas = 1 -> 3" in report
     assert token not in report and "***" in report
     assert plan_report.DRIFT_NOTE in report
+
+
+def test_a_drift_plan_of_an_app_stack_is_refused_before_terraform(drift: dict[str, Any], tmp_path: Path) -> None:
+    """Seeded: someone puts an app stack back into the matrix. plan_stack.sh refuses it (a refresh would read its
+    Secrets) and reports a failed check; Terraform never runs."""
+    work = plan_checkout(tmp_path / "work", "app-production", {"image_tag": {"type": "string"}})
+    result = run_drift_plan(drift, work, tmp_path, plan_exit=0, plan_text="No changes.\n", stack="app-production")
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"status": "1"}
+    assert not (tmp_path / "tf-calls").exists()
+    report = (tmp_path / "runner_temp" / "report" / "app-production.md").read_text()
+    assert "No drift check of app-production::a refresh of an app stack reads its Secrets" in report
 
 
 def test_a_failed_check_fails_its_job_after_writing_its_status(drift: dict[str, Any]) -> None:

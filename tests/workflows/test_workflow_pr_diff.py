@@ -14,6 +14,7 @@ import pytest
 from preflight.report import COMMENT_MARKER
 from tests.synth import Synth
 from tests.workflows.gha_support import (
+    GITHUB_DIR,
     evaluate,
     load_script,
     plan_checkout,
@@ -34,12 +35,24 @@ require_tf_vars = load_script("require_tf_vars")
 
 HEAD = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 BASE = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-#: The only secrets a pull-request plan may read: cloud read credentials of the `<environment>-plan` environments.
-PLAN_SECRETS = {"DIGITALOCEAN_TOKEN", "SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY"}
+#: The only secrets a pull-request plan may read: the read credentials of the `<environment>-plan` environments (the
+#: DigitalOcean read token for cluster and platform, the reader ServiceAccount for the app stacks, the state read key).
+KUBE_SECRETS = {"KUBE_ENDPOINT", "KUBE_CA_CERTIFICATE", "KUBE_TOKEN"}
+PLAN_SECRETS = {"DIGITALOCEAN_TOKEN", "SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY", *KUBE_SECRETS}
+#: What `production-plan` holds: all of them (it plans cluster, platform and app-production).
 CREDENTIALS = {
     "DIGITALOCEAN_TOKEN": "dop_v1_read-only-token",
     "SPACES_ACCESS_KEY_ID": "DO00SPACESKEYID",
     "SPACES_SECRET_ACCESS_KEY": "spaces-secret-key-value",
+    "KUBE_ENDPOINT": "https://cluster.example:6443",
+    "KUBE_CA_CERTIFICATE": "-----BEGIN CERTIFICATE-----\nMIIBreader\n-----END CERTIFICATE-----",
+    "KUBE_TOKEN": "eyJhbGciOiJSUzI1NiJ9.reader-token",
+}
+#: The app stacks' ServiceAccount variables, as the app stacks declare them (no defaults, the token ephemeral).
+KUBE_VARIABLES = {
+    "kube_endpoint": {"type": "string"},
+    "kube_ca_certificate": {"type": "string"},
+    "kube_token": {"type": "string", "sensitive": True, "ephemeral": True},
 }
 
 
@@ -100,11 +113,19 @@ def test_plan_jobs_only_read_and_comment_job_holds_no_secret(diff: dict[str, Any
 
 @pytest.fixture
 def plan_workspace(tmp_path: Path) -> Path:
-    return plan_checkout(tmp_path / "work", "app-staging", {})
+    return plan_checkout(tmp_path / "work", "app-staging", KUBE_VARIABLES)
 
 
 def run_plan_step(
-    diff: dict[str, Any], work: Path, tmp_path: Path, *, plan_exit: int, secrets: dict[str, str], plan_text: str = ""
+    diff: dict[str, Any],
+    work: Path,
+    tmp_path: Path,
+    *,
+    plan_exit: int,
+    secrets: dict[str, str],
+    plan_text: str = "",
+    stack: str = "app-staging",
+    environment: str = "staging",
 ) -> Any:
     step = step_named(diff["jobs"]["plan"], "terraform plan")
     stub_command(
@@ -113,6 +134,9 @@ def run_plan_step(
         'echo "$@" >> "$TF_CALLS"\n'
         'echo "database_url=${TF_VAR_database_url}" >> "$TF_CALLS.env"\n'
         'echo "revision=${TF_VAR_app_secrets_revision}" >> "$TF_CALLS.env"\n'
+        'echo "kube_token=${TF_VAR_kube_token}" >> "$TF_CALLS.credentials"\n'
+        'echo "kube_endpoint=${TF_VAR_kube_endpoint}" >> "$TF_CALLS.credentials"\n'
+        'echo "digitalocean_token=${DIGITALOCEAN_TOKEN}" >> "$TF_CALLS.credentials"\n'
         'echo "image_tag=${TF_VAR_image_tag}" >> "$TF_CALLS.images"\n'
         'echo "image_digests=${TF_VAR_image_digests}" >> "$TF_CALLS.images"\n'
         'if [ "$2" = init ]; then echo "Terraform has been successfully initialized!"; exit 0; fi\n'
@@ -121,7 +145,7 @@ def run_plan_step(
     (tmp_path / "plan-text").write_text(plan_text)
     context = {
         **pr_context(head_repo="o/r"),
-        "matrix": {"stack": "app-staging", "environment": "staging"},
+        "matrix": {"stack": stack, "environment": environment},
         "secrets": secrets,
     }
     env = {**step_env(step, context), "TF_CALLS": str(tmp_path / "tf-calls"), "PLAN_TEXT": str(tmp_path / "plan-text")}
@@ -131,7 +155,7 @@ def run_plan_step(
 def test_plan_step_plans_read_only_and_writes_the_comment(
     diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
 ) -> None:
-    token = CREDENTIALS["DIGITALOCEAN_TOKEN"]
+    token = CREDENTIALS["KUBE_TOKEN"]
     result = run_plan_step(
         diff,
         plan_workspace,
@@ -150,6 +174,7 @@ def test_plan_step_plans_read_only_and_writes_the_comment(
         "-input=false",
         "-lock=false",
         "-no-color",
+        "-refresh=false",
         "-detailed-exitcode",
     ]
     report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
@@ -158,6 +183,69 @@ def test_plan_step_plans_read_only_and_writes_the_comment(
     assert "Plan: 0 to add, 1 to change." in report
     assert f"image_tag `sha-{BASE[:7]}`" in report
     assert token not in report and "***" in report
+    assert plan_report.NO_REFRESH_NOTE in report
+
+
+def test_an_app_stack_plans_as_the_reader_service_account_and_never_with_the_digitalocean_token(
+    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
+) -> None:
+    """Seeded: the plan environment holds the DigitalOcean read token too (production-plan does, for cluster and
+    platform). The app stack's plan gets the reader's kube_token itself (not the placeholder every other sensitive
+    variable gets) and an empty DIGITALOCEAN_TOKEN; the reader's token never reaches the report."""
+    reader = CREDENTIALS["KUBE_TOKEN"]
+    result = run_plan_step(
+        diff, plan_workspace, tmp_path, plan_exit=2, secrets=CREDENTIALS, plan_text=f"token {reader}\n"
+    )
+    assert result.returncode == 0, result.text
+    seen = set((tmp_path / "tf-calls.credentials").read_text().splitlines())
+    assert seen == {f"kube_token={reader}", f"kube_endpoint={CREDENTIALS['KUBE_ENDPOINT']}", "digitalocean_token="}
+    report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
+    assert reader not in report
+
+
+def test_cluster_and_platform_plan_with_the_digitalocean_read_token_and_refresh(
+    diff: dict[str, Any], tmp_path: Path
+) -> None:
+    work = plan_checkout(tmp_path / "work", "platform", {})
+    result = run_plan_step(
+        diff, work, tmp_path, plan_exit=0, secrets=CREDENTIALS, stack="platform", environment="production"
+    )
+    assert result.returncode == 0, result.text
+    assert "-refresh=false" not in (tmp_path / "tf-calls").read_text()
+    seen = set((tmp_path / "tf-calls.credentials").read_text().splitlines())
+    assert seen == {"kube_token=", "kube_endpoint=", f"digitalocean_token={CREDENTIALS['DIGITALOCEAN_TOKEN']}"}
+    report = (tmp_path / "runner_temp" / "report" / "platform.md").read_text()
+    assert plan_report.NO_REFRESH_NOTE not in report
+
+
+def test_plan_stack_refuses_a_digitalocean_token_given_to_an_app_stack(plan_workspace: Path, tmp_path: Path) -> None:
+    """Seeded: a workflow that hands the DigitalOcean token to an app stack's plan after all. plan_stack.sh's
+    credential check (require_tf_vars --stack-credentials) refuses it before Terraform runs."""
+    stub_command(tmp_path / "bin", "terraform", f'echo "$@" >> "{tmp_path}/tf-calls"\n')
+    env = {
+        "STACK": "app-staging",
+        "ENVIRONMENT": "staging-plan",
+        "PLAN_KIND": "changes",
+        "COMMIT": HEAD,
+        "IMAGE_COMMIT": BASE,
+        "REPORT": str(tmp_path / "report.md"),
+        "SECRETS_DIGEST_KEY": "plan-placeholder-digest-key-is-not-secret",
+        "DIGITALOCEAN_TOKEN": CREDENTIALS["DIGITALOCEAN_TOKEN"],
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["SPACES_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["SPACES_SECRET_ACCESS_KEY"],
+        **{f"TF_VAR_{name}": CREDENTIALS[name.upper()] for name in KUBE_VARIABLES},
+    }
+    result = run_script(
+        "bash .github/scripts/plan_stack.sh",
+        env=env,
+        cwd=plan_workspace,
+        tmp_path=tmp_path,
+        path_prepend=tmp_path / "bin",
+    )
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"status": "1"}
+    assert not (tmp_path / "tf-calls").exists()
+    assert "::error title=Credential refused: DIGITALOCEAN_TOKEN::stack app-staging must not receive" in result.stdout
 
 
 def test_plan_step_never_receives_an_app_secret(diff: dict[str, Any], plan_workspace: Path, tmp_path: Path) -> None:
@@ -182,7 +270,10 @@ def test_plan_job_reads_only_the_cloud_read_credentials(diff: dict[str, Any]) ->
     referenced = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", json.dumps(diff["jobs"]["plan"])))
     assert referenced == PLAN_SECRETS
     env = step_named(diff["jobs"]["plan"], "terraform plan")["env"]
-    assert env["DIGITALOCEAN_TOKEN"] == "${{ secrets.DIGITALOCEAN_TOKEN }}"
+    assert env["DIGITALOCEAN_TOKEN"] == "${{ !startsWith(matrix.stack, 'app-') && secrets.DIGITALOCEAN_TOKEN || '' }}"
+    for secret in KUBE_SECRETS:
+        expected = f"${{{{ startsWith(matrix.stack, 'app-') && secrets.{secret} || '' }}}}"
+        assert env[f"TF_VAR_{secret.lower()}"] == expected
     assert env["AWS_ACCESS_KEY_ID"] == "${{ secrets.SPACES_ACCESS_KEY_ID }}"
     assert env["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.SPACES_SECRET_ACCESS_KEY }}"
     # Only the plan jobs hold secrets at all (the comment job's token is GitHub's own).
@@ -206,7 +297,10 @@ def test_every_sensitive_variable_is_a_placeholder_in_plans(diff: dict[str, Any]
     """The workflow gives a plan no TF_VAR_ value at all; plan_stack.sh exports the placeholder for every sensitive
     variable the synthesized stack declares, so a secret added to a stack can never reach a plan."""
     env = step_named(diff["jobs"]["plan"], "terraform plan")["env"]
-    assert not [name for name in env if name.startswith("TF_VAR_")]
+    credentials = {name.removeprefix("TF_VAR_") for name in env if name.startswith("TF_VAR_")}
+    assert credentials == set(KUBE_VARIABLES), "the only TF_VARs a plan job sets: the reader ServiceAccount"
+    script = (GITHUB_DIR / "scripts" / "plan_stack.sh").read_text()
+    assert set(re.findall(r"--keep (\w+)", script)) == credentials, "kept from placeholders: exactly those"
     exported: set[str] = set()
     for stack in synth.stacks.values():
         for line in plan_report.placeholder_exports(stack):
@@ -231,7 +325,10 @@ def test_placeholders_satisfy_the_required_variables_of_every_stack(synth: Synth
     does, from the placeholders)."""
     assert synth.stacks
     for stack_id, stack in synth.stacks.items():
-        env = dict(line.removeprefix("export ").split("=", 1) for line in plan_report.placeholder_exports(stack))
+        keep = set(KUBE_VARIABLES) if stack_id.startswith("app-") else set()
+        exports = plan_report.placeholder_exports(stack, keep=keep)
+        env = dict(line.removeprefix("export ").split("=", 1) for line in exports)
+        env |= {f"TF_VAR_{name}": "set by the job" for name in keep}
         env |= {
             "TF_VAR_image_tag": f"sha-{BASE[:7]}",
             "TF_VAR_image_digests": json.dumps(images.placeholder_digests(images.load())),
@@ -279,20 +376,44 @@ def test_plan_step_reports_a_failed_plan_and_the_job_then_fails(
     assert upload["if"] == "always()"
 
 
-@pytest.mark.parametrize("absent", sorted(PLAN_SECRETS))
-def test_plan_step_does_not_plan_without_a_cloud_read_credential(
-    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path, absent: str
+@pytest.mark.parametrize(
+    ("stack", "environment", "absent", "error"),
+    [
+        ("app-staging", "staging", "SPACES_ACCESS_KEY_ID", "needs the secret SPACES_ACCESS_KEY_ID: set it in the"),
+        (
+            "app-staging",
+            "staging",
+            "SPACES_SECRET_ACCESS_KEY",
+            "needs the secret SPACES_SECRET_ACCESS_KEY: set it in the",
+        ),
+        # The reader ServiceAccount is made of Terraform variables without default.
+        ("app-staging", "staging", "KUBE_TOKEN", "needs TF_VAR_kube_token: set the secret KUBE_TOKEN in the"),
+        ("app-staging", "staging", "KUBE_ENDPOINT", "needs TF_VAR_kube_endpoint: set the secret KUBE_ENDPOINT in the"),
+        ("platform", "production", "DIGITALOCEAN_TOKEN", "needs the secret DIGITALOCEAN_TOKEN: set it in the"),
+        ("platform", "production", "SPACES_ACCESS_KEY_ID", "needs the secret SPACES_ACCESS_KEY_ID: set it in the"),
+    ],
+)
+def test_plan_step_does_not_plan_without_a_read_credential(  # noqa: PLR0917 - fixtures and parameters
+    diff: dict[str, Any], tmp_path: Path, stack: str, environment: str, absent: str, error: str
 ) -> None:
+    work = plan_checkout(tmp_path / "work", stack, KUBE_VARIABLES if stack.startswith("app-") else {})
     secrets = {name: value for name, value in CREDENTIALS.items() if name != absent}
-    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets=secrets)
+    result = run_plan_step(diff, work, tmp_path, plan_exit=0, secrets=secrets, stack=stack, environment=environment)
     assert result.outputs == {"status": "1"}
     assert not (tmp_path / "tf-calls").exists()
-    report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
-    assert f"needs the secret {absent}: set it in the GitHub environment 'staging-plan'" in report
-    assert [line for line in report.splitlines() if "::error" in line and "needs the secret" in line] == [
-        f"::error title=Missing value for {absent}::stack app-staging needs the secret {absent}: "
-        "set it in the GitHub environment 'staging-plan'"
-    ]
+    report = (tmp_path / "runner_temp" / "report" / f"{stack}.md").read_text()
+    (line,) = [line for line in report.splitlines() if line.startswith("::error")]
+    assert f"stack {stack} {error} GitHub environment '{environment}-plan'" in line
+
+
+def test_an_app_stack_plan_needs_no_digitalocean_token(
+    diff: dict[str, Any], plan_workspace: Path, tmp_path: Path
+) -> None:
+    """staging-plan holds no DigitalOcean token any more: app-staging plans without it."""
+    secrets = {name: value for name, value in CREDENTIALS.items() if name != "DIGITALOCEAN_TOKEN"}
+    result = run_plan_step(diff, plan_workspace, tmp_path, plan_exit=0, secrets=secrets)
+    assert result.returncode == 0, result.text
+    assert result.outputs == {"status": "0"}
 
 
 def test_plan_step_still_refuses_a_required_variable_without_a_value(
