@@ -8,7 +8,8 @@ exactly the buckets its jobs touch:
 - a deploying environment (`production`, `staging`) — readwrite on the state bucket of every stack it deploys: the
   shared stacks are deployed from `production` (deploy-infrastructure.yml), `app-<env>` from `<env>`;
 - its plan environment (`<env>-plan`, pull-request plans of the same stacks) — read on the same buckets;
-- `drift` (the nightly refresh-only plan of every stack, drift.yml) — read on every state bucket;
+- `drift` (the nightly refresh-only plan of the shared stacks, drift.yml) — read on the shared state bucket: refreshing
+  an app stack would read its Secrets, so the nightly run leaves the app stacks alone;
 - each app environment's backup key (`BACKUP_SPACES_*`, the Redis backup job) — readwrite on that environment's backup
   bucket only;
 - the operator's key (held by no GitHub environment, created for a bootstrap or an upgrade and deleted afterwards) —
@@ -24,14 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from todo_infra.contracts import stack_environment
+from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK, stack_environment
 from todo_infra.settings import Settings
 
 READ = "read"
 READWRITE = "readwrite"
 #: The GitHub environment whose deploys write the shared stacks' state (deploy-infrastructure.yml).
 SHARED_STACKS_ENVIRONMENT = "production"
-#: The nightly drift check's environment (drift.yml): it plans every stack, read only.
+#: The nightly drift check's environment (drift.yml): it plans the shared stacks, read only.
 DRIFT_ENVIRONMENT = "drift"
 PLAN_SUFFIX = "-plan"
 #: The operator's key is held by no GitHub environment.
@@ -102,12 +103,13 @@ def spaces_keys(settings: Settings) -> tuple[SpacesKey, ...]:
             )
         )
     every_state_bucket = dict.fromkeys(state.bucket_for(stack_id) for stack_id in settings.stack_ids)
+    drifted = dict.fromkeys(state.bucket_for(stack_id) for stack_id in (CLUSTER_STACK, PLATFORM_STACK))
     keys.append(
         SpacesKey(
             f"{settings.project}-{DRIFT_ENVIRONMENT}-state",
             DRIFT_ENVIRONMENT,
             STATE_SECRETS,
-            tuple(Grant(bucket, READ) for bucket in every_state_bucket),
+            tuple(Grant(bucket, READ) for bucket in drifted),
         )
     )
     backups = [settings.backup.bucket_for(env.name) for env in settings.environments]
