@@ -35,6 +35,7 @@ VARIANT_OVERRIDES = {
     "TODO_REGION": "nyc3",
     "TODO_GHCR_OWNER": "acme-apps",
     "TODO_BACKUP_BUCKET": "acme-todo-backups",
+    "TODO_CONTEXT_JSON": '{"control_plane_allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"]}',
 }
 
 

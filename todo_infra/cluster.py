@@ -8,6 +8,7 @@ from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_versions imp
 )
 from cdktf_cdktf_provider_digitalocean.kubernetes_cluster import (
     KubernetesCluster,
+    KubernetesClusterControlPlaneFirewall,
     KubernetesClusterMaintenancePolicy,
     KubernetesClusterNodePool,
 )
@@ -54,6 +55,13 @@ class DoksCluster(Construct):
             version=versions.latest_version,
             vpc_uuid=self.vpc.id,
             ha=cluster.ha_control_plane,
+            # Off by default: GitHub-hosted runners have no fixed addresses (docs/architecture.md, "Environment
+            # isolation", Control-plane firewall).
+            control_plane_firewall=KubernetesClusterControlPlaneFirewall(
+                enabled=True, allowed_addresses=list(cluster.control_plane_allowed_addresses)
+            )
+            if cluster.control_plane_allowed_addresses
+            else None,
             auto_upgrade=True,
             surge_upgrade=True,
             maintenance_policy=KubernetesClusterMaintenancePolicy(

@@ -8,6 +8,7 @@ so bad input fails as one line and nothing is written to `cdktf.out/`.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ CONTEXT_KEYS = (
     "node_min",
     "node_max",
     "ha_control_plane",
+    "control_plane_allowed_addresses",
     "maintenance_day",
     "maintenance_start_time",
     "environments",
@@ -187,6 +189,9 @@ class ClusterSettings:
     node_min: int
     node_max: int
     ha_control_plane: bool
+    #: The DOKS control-plane firewall's allowed sources (CIDRs); empty: the firewall is off (docs/architecture.md,
+    #: "Environment isolation").
+    control_plane_allowed_addresses: tuple[str, ...] = ()
     maintenance_day: str
     maintenance_start_time: str
 
@@ -284,6 +289,28 @@ def _bool(raw: Mapping[str, Any], field: str) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise ConfigError(field, value, "true or false")
+
+
+def _cidrs(raw: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    """A list of distinct public IPv4 networks in CIDR form (host bits zero), such as ["203.0.113.0/24"]: what the DOKS
+    API's `control_plane_firewall.allowed_addresses` takes ("public addresses (IPv4 or CIDR)",
+    https://docs.digitalocean.com/reference/api/digitalocean/#tag/Kubernetes)."""
+    value = raw.get(field, [])
+    allowed = 'a list of IPv4 CIDR networks such as ["203.0.113.0/24"] (empty: no control-plane firewall)'
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(field, value, allowed)
+    for item in value:
+        try:
+            network = ipaddress.IPv4Network(item, strict=True)
+        except ValueError:
+            raise ConfigError(field, item, allowed) from None
+        if "/" not in item:
+            raise ConfigError(field, item, allowed + " (a prefix length is required)")
+        if network.prefixlen == 0:
+            raise ConfigError(field, item, allowed + ", never 0.0.0.0/0")
+    if len(set(value)) != len(value):
+        raise ConfigError(field, value, allowed + ", each once")
+    return tuple(value)
 
 
 def _selected(raw: Mapping[str, Any], table: Mapping[str, Any]) -> list[str]:
@@ -408,6 +435,7 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
             node_min=node_min,
             node_max=node_max,
             ha_control_plane=_bool(raw, "ha_control_plane"),
+            control_plane_allowed_addresses=_cidrs(raw, "control_plane_allowed_addresses"),
             maintenance_day=_choice(raw, "maintenance_day", WEEKDAYS),
             maintenance_start_time=_text(
                 raw, "maintenance_start_time", re.compile(r"^([01][0-9]|2[0-3]):00$"), "a full hour HH:00 (UTC)"

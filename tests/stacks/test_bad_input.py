@@ -147,6 +147,21 @@ CASES: dict[str, Case] = {
     "string for a JSON boolean": Case(
         "main.py", {"TODO_CONTEXT_JSON": context(ha_control_plane="yes")}, "expected true or false"
     ),
+    "an address without a prefix in the control-plane firewall": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(control_plane_allowed_addresses=["203.0.113.7"])},
+        "invalid control_plane_allowed_addresses='203.0.113.7': expected a list of IPv4 CIDR networks",
+    ),
+    "the whole internet in the control-plane firewall": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(control_plane_allowed_addresses=["0.0.0.0/0"])},
+        "never 0.0.0.0/0",
+    ),
+    "host bits in a firewall network": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(control_plane_allowed_addresses=["10.1.2.3/8"])},
+        "invalid control_plane_allowed_addresses='10.1.2.3/8'",
+    ),
     "number for a region": Case("main.py", {"TODO_CONTEXT_JSON": context(region=7)}, "invalid region=7"),
     "not JSON": Case(
         "main.py", {"TODO_CONTEXT_JSON": "{oops"}, "invalid TODO_CONTEXT_JSON='{oops': expected a JSON object"

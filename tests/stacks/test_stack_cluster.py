@@ -41,6 +41,14 @@ def test_ha_control_plane_is_a_setting(synth: Synth, variant: Synth) -> None:
     assert variant.one("cluster", "digitalocean_kubernetes_cluster")["ha"] is True
 
 
+def test_the_control_plane_firewall_is_a_setting_off_by_default(synth: Synth, variant: Synth) -> None:
+    assert "control_plane_firewall" not in synth.one("cluster", "digitalocean_kubernetes_cluster")
+    assert variant.one("cluster", "digitalocean_kubernetes_cluster")["control_plane_firewall"] == {
+        "enabled": True,
+        "allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"],
+    }
+
+
 def test_outputs_are_exactly_the_named_ones(synth: Synth) -> None:
     outputs = synth.stacks["cluster"]["output"]
     assert set(outputs) == {"cluster_name", "cluster_id", "region", "vpc_id"}
