@@ -23,7 +23,13 @@ from pathlib import Path
 
 import toolchain
 from todo_infra.contracts import CLUSTER_STACK
-from todo_infra.deploy_inputs import describe_missing, missing_inputs
+from todo_infra.deploy_inputs import (
+    BREAK_GLASS_COMMANDS,
+    break_glass_record,
+    break_glass_refusal,
+    describe_missing,
+    missing_inputs,
+)
 from todo_infra.secret_revisions import DigestKeyError, revisions
 from todo_infra.state_move import MoveError, move_state
 from todo_infra.state_scrub import ScrubError, scrub_stack
@@ -211,6 +217,10 @@ def _cdktf(args: list[str]) -> int:
     """The pinned cdktf CLI. The configuration is checked first (the CLI would wrap a refusal in noise). Commands
     that run Terraform synthesize first (unless --skip-synth), refuse to start while a credential or variable the
     stacks need is missing, and derive the write-only secrets' revisions from the secrets given."""
+    refusal = break_glass_refusal(args[0], os.environ) if args else None
+    if refusal:
+        _say(refusal)
+        return 2
     bootstrap()
     env = _env()
     check = subprocess.run([str(BIN / "python"), "main.py", "--check"], cwd=ROOT, env=env, check=False)
@@ -223,6 +233,8 @@ def _cdktf(args: list[str]) -> int:
                 return result.returncode
             args = [*args, "--skip-synth"]
         names = [a for a in args[1:] if not a.startswith("-")]
+        if args[0] in BREAK_GLASS_COMMANDS and os.environ.get("GITHUB_ACTIONS") != "true":
+            _say(break_glass_record(args[0], names, env))
         stacks = _stack_documents(names)
         missing = missing_inputs(stacks, env)
         if missing:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from todo_infra.deploy_inputs import break_glass_record, break_glass_refusal
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,3 +82,17 @@ def test_move_state_needs_stacks_and_takes_no_options() -> None:
             "dev.py: usage: python3 dev.py move-state STACK [STACK ...] (app stacks; once, when upgrading to "
             "per-environment buckets)"
         ]
+
+
+def test_a_shell_deploy_names_its_break_glass_issue() -> None:
+    """A deploy or destroy outside GitHub Actions bypasses the gate and the reviewers: it needs the issue that records
+    it; a plan (diff) does not, and neither does a workflow's deploy."""
+    issue = "https://github.com/acme/hackathon-todo/issues/42"
+    assert break_glass_refusal("deploy", {}) is not None
+    assert break_glass_refusal("destroy", {"TODO_BREAK_GLASS": "https://example.com/issues/42"}) is not None
+    assert break_glass_refusal("deploy", {"TODO_BREAK_GLASS": issue + "#note"}) is not None
+    assert break_glass_refusal("deploy", {"TODO_BREAK_GLASS": issue}) is None
+    assert break_glass_refusal("deploy", {"GITHUB_ACTIONS": "true"}) is None
+    assert break_glass_refusal("diff", {}) is None
+    record = break_glass_record("deploy", ["app-production"], {"TODO_BREAK_GLASS": issue, "USER": "ana"})
+    assert record == f"break-glass: cdktf deploy app-production by ana, recorded in {issue}"

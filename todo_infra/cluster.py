@@ -55,8 +55,8 @@ class DoksCluster(Construct):
             version=versions.latest_version,
             vpc_uuid=self.vpc.id,
             ha=cluster.ha_control_plane,
-            # Off by default: GitHub-hosted runners have no fixed addresses (docs/architecture.md, "Environment
-            # isolation", Control-plane firewall).
+            # Off by default: GitHub-hosted runners have no fixed addresses
+            # (docs/architecture.md, "Environment isolation").
             control_plane_firewall=KubernetesClusterControlPlaneFirewall(
                 enabled=True, allowed_addresses=list(cluster.control_plane_allowed_addresses)
             )

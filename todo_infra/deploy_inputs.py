@@ -6,10 +6,12 @@ instead of surfacing as "No valid credential sources found … EC2 IMDS" from th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from todo_infra.secret_revisions import DIGEST_KEY_ENV, revision_inputs
+from todo_infra.settings import BREAK_GLASS_ENV
 
 #: Credentials by what needs them, with what they are.
 STATE_KEYS = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "the Spaces keys of the state bucket")
@@ -46,6 +48,33 @@ def missing_inputs(stacks: Mapping[str, Mapping[str, Any]], environ: Mapping[str
             if not environ.get(name):
                 missing[name] = what
     return missing
+
+
+#: A deploy or destroy from a shell is a break-glass path (docs/runbooks/deploy.md, "Manual deploy from a shell"): it
+#: bypasses the workflows' gate, queue and reviewers, so it must name the GitHub issue that records it.
+BREAK_GLASS_COMMANDS = ("deploy", "destroy")
+_ISSUE_URL = re.compile(r"^https://github[.]com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/issues/[1-9][0-9]*$")
+
+
+def break_glass_refusal(command: str, environ: Mapping[str, str]) -> str | None:
+    """Why a command may not run here, or None: outside GitHub Actions a deploy or destroy needs TODO_BREAK_GLASS set
+    to the URL of the issue that records it."""
+    if command not in BREAK_GLASS_COMMANDS or environ.get("GITHUB_ACTIONS") == "true":
+        return None
+    value = environ.get(BREAK_GLASS_ENV, "")
+    if _ISSUE_URL.fullmatch(value):
+        return None
+    return (
+        f"cdktf {command} from a shell bypasses the deploy workflows' gate and reviewers: open a break-glass issue "
+        f"(template 'Break glass') and set {BREAK_GLASS_ENV} to its URL (https://github.com/<owner>/<repo>/issues/<n>)"
+        + (f", not {value[:60]!r}" if value else "")
+    )
+
+
+def break_glass_record(command: str, stacks: list[str], environ: Mapping[str, str]) -> str:
+    """The line a shell deploy prints (and the runbook copies into the issue): what, by whom, recorded where."""
+    who = environ.get("USER") or environ.get("USERNAME") or "unknown user"
+    return f"break-glass: cdktf {command} {' '.join(stacks)} by {who}, recorded in {environ[BREAK_GLASS_ENV]}"
 
 
 def describe_missing(command: str, stacks: list[str], missing: Mapping[str, str]) -> str:

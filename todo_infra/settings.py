@@ -110,8 +110,10 @@ DEPLOY_REQUIRED = (
     "TODO_BACKUP_BUCKET",
     "TODO_BACKUP_ENDPOINT",
 )
+#: A shell deploy's record: the URL of its break-glass issue (todo_infra/deploy_inputs.py reads it).
+BREAK_GLASS_ENV = "TODO_BREAK_GLASS"
 #: TODO_* variables that are not settings themselves.
-CONTROL_ENV = (CONTEXT_OVERRIDE_ENV, REQUIRE_ENV)
+CONTROL_ENV = (CONTEXT_OVERRIDE_ENV, REQUIRE_ENV, BREAK_GLASS_ENV)
 
 
 class ConfigError(ValueError):

@@ -67,6 +67,7 @@ COMMANDS = {
     "dev.py cdktf synth": [sys.executable, "dev.py", "cdktf", "synth"],
     "dev.py cdktf diff platform": [sys.executable, "dev.py", "cdktf", "diff", "platform", "--skip-synth"],
     "dev.py cdktf diff app-production": [sys.executable, "dev.py", "cdktf", "diff", "app-production", "--skip-synth"],
+    "dev.py cdktf deploy app-staging": [sys.executable, "dev.py", "cdktf", "deploy", "app-staging", "--skip-synth"],
     "dev.py state-bucket app-qa": [sys.executable, "dev.py", "state-bucket", "app-qa"],
     "dev.py state-bucket app-staging": [sys.executable, "dev.py", "state-bucket", "app-staging"],
 }
@@ -256,6 +257,16 @@ CASES: dict[str, Case] = {
         "dev.py state-bucket app-staging",
         {"TODO_STATE_BUCKET": LONG_BUCKET},
         "main.py: invalid state_bucket='" + LONG_BUCKET + "': expected at most 52 characters",
+    ),
+    "shell deploy without a break-glass issue": Case(
+        "dev.py cdktf deploy app-staging",
+        {"GITHUB_ACTIONS": "false"},
+        "cdktf deploy from a shell bypasses the deploy workflows' gate and reviewers: open a break-glass issue",
+    ),
+    "shell deploy naming something else than an issue": Case(
+        "dev.py cdktf deploy app-staging",
+        {"GITHUB_ACTIONS": "false", "TODO_BREAK_GLASS": "because"},
+        "set TODO_BREAK_GLASS to its URL (https://github.com/<owner>/<repo>/issues/<n>), not 'because'",
     ),
     "production diff without its tag and cluster identity": Case(
         "dev.py cdktf diff app-production",
