@@ -2,12 +2,13 @@
 """Who may deploy, from where, and what: the checks the deploy workflows make before an environment's secrets are used.
 
 The trust boundary is GitHub's environments (README, "Threat model"): `staging`, `production` and `drift` accept
-jobs from refs/heads/main only, and production only after a reviewer who did not start the run. No workflow can
-enforce that for code it does not control, so the settings are required, and the workflows on main check them through
-the API and refuse to go on when they are weaker, or when a run comes from a ref, event or workflow the environment
-does not serve: a misconfiguration stops a deploy instead of passing unnoticed. This script also picks what staging
-deploys (the newest commit of main whose build succeeded) and which release runs a rollback stops. Standard library
-only; GitHub's answers arrive as JSON files or on stdin (`gh api`).
+jobs from refs/heads/main only, production and the pull-request plan environments only after a reviewer who did not
+start the run. No workflow can enforce that for code it does not control, so the settings are required (one table,
+ENVIRONMENTS), and the workflows on main check them through the API and refuse to go on when any of them is weaker,
+or when a run comes from a ref, event or workflow the environment does not serve: a misconfiguration stops a deploy
+instead of passing unnoticed. This script also picks what staging deploys (the newest commit of main whose build
+succeeded) and which release runs a rollback stops. Standard library only; GitHub's answers arrive as JSON files or on
+stdin (`gh api`).
 """
 
 from __future__ import annotations
@@ -16,28 +17,70 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MAIN = "refs/heads/main"
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
-#: environment -> the (event, workflow file) pairs that may deploy to it, always from refs/heads/main.
-CALLERS: Mapping[str, frozenset[tuple[str, str]]] = {
-    "staging": frozenset({("workflow_run", "deploy-staging.yml")}),
-    "production": frozenset(
-        {("workflow_dispatch", "deploy-production.yml"), ("workflow_dispatch", "deploy-infrastructure.yml")}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What one GitHub environment must enforce, and who may run jobs in it."""
+
+    #: the (event, workflow file) pairs that may run jobs in it, always from refs/heads/main; none for the plan
+    #: environments, whose jobs run a pull request's code from its own branch (a maintainer approves each one)
+    callers: frozenset[tuple[str, str]] = frozenset()
+    #: deployment branches and tags: the branch main alone
+    main_only: bool = False
+    #: required reviewers, prevent self-review on, administrators may not bypass
+    reviewed: bool = False
+    #: checked by every gate on main (each deploy's and the drift check's), not only by the runs that use it
+    checked_everywhere: bool = False
+    #: secrets the environment must not hold: a workflow change merged to main could read them from any of its jobs
+    forbidden_secrets: tuple[str, ...] = ()
+
+
+#: Every environment the workflows use, and what it must enforce (README, "GitHub settings they need").
+ENVIRONMENTS: Mapping[str, Rules] = {
+    # Deployed on every merge, without a reviewer: never a DigitalOcean token, which DOKS turns into cluster-admin of
+    # the cluster production shares (the app stacks use the namespace's ServiceAccount instead).
+    "staging": Rules(
+        callers=frozenset({("workflow_run", "deploy-staging.yml")}),
+        main_only=True,
+        forbidden_secrets=("DIGITALOCEAN_TOKEN",),
     ),
-    "drift": frozenset({("schedule", "drift.yml"), ("workflow_dispatch", "drift.yml")}),
+    "production": Rules(
+        callers=frozenset(
+            {("workflow_dispatch", "deploy-production.yml"), ("workflow_dispatch", "deploy-infrastructure.yml")}
+        ),
+        main_only=True,
+        reviewed=True,
+    ),
+    # Pull-request plans: any branch (a pull request's), so a maintainer approves each plan, and not its author.
+    "staging-plan": Rules(reviewed=True, checked_everywhere=True),
+    "production-plan": Rules(reviewed=True, checked_everywhere=True),
+    "drift": Rules(
+        callers=frozenset({("schedule", "drift.yml"), ("workflow_dispatch", "drift.yml")}),
+        main_only=True,
+        checked_everywhere=True,
+    ),
+}
+#: environment -> the (event, workflow file) pairs that may run jobs in it, always from refs/heads/main.
+CALLERS: Mapping[str, frozenset[tuple[str, str]]] = {
+    name: rules.callers for name, rules in ENVIRONMENTS.items() if rules.callers
 }
 #: Environments whose jobs wait for a reviewer (and whose administrators may not skip that).
-REVIEWED = frozenset({"production"})
+REVIEWED = frozenset(name for name, rules in ENVIRONMENTS.items() if rules.reviewed)
 #: The suffix deploy-production.yml's run-name gives a run a published release started.
 RELEASE_RUN_SUFFIX = "(release)"
 
 
 class GateError(ValueError):
-    """A run, an environment or an API answer the deploy must not go on with; the message says what and why."""
+    """A run, an environment or an API answer the deploy must not go on with; each argument is one problem, whose
+    message says what and why (main() prints one `::error` line per problem)."""
 
 
 def workflow_file(workflow_ref: str, repository: str) -> tuple[str, str]:
@@ -59,24 +102,83 @@ def check_run(environment: str, *, ref: str, event: str, workflow_ref: str, repo
         raise GateError(f"{environment} accepts only runs of {allowed} from {MAIN}; this is {this}")
 
 
+def checked_environments(environment: str) -> list[str]:
+    """The environments a run for `environment` checks: its own first, then every one checked everywhere (the plan
+    environments and drift), so that a weakened one is noticed by the next deploy or drift check on main."""
+    if environment not in ENVIRONMENTS:
+        raise GateError(f"unknown environment {environment!r}: expected one of {', '.join(sorted(ENVIRONMENTS))}")
+    others = [name for name, rules in ENVIRONMENTS.items() if rules.checked_everywhere and name != environment]
+    return [environment, *others]
+
+
 def environment_problems(environment: str, settings: Mapping[str, Any], policies: Mapping[str, Any]) -> list[str]:
-    """How the environment's settings (GET environments/<name> and its deployment-branch-policies) fall short."""
+    """How the environment's settings (GET environments/<name> and its deployment-branch-policies) fall short of its
+    row in ENVIRONMENTS."""
+    rules = ENVIRONMENTS[environment]
     problems = []
-    branches = settings.get("deployment_branch_policy") or {}
-    rules = [(policy.get("type", "branch"), policy.get("name")) for policy in policies.get("branch_policies", [])]
-    only_main = branches.get("custom_branch_policies") and not branches.get("protected_branches")
-    if not only_main or rules != [("branch", "main")]:
-        problems.append(f"deployment branches must be the branch main alone (Selected branches and tags), not {rules}")
-    if environment in REVIEWED:
+    if rules.main_only:
+        branches = settings.get("deployment_branch_policy") or {}
+        allowed = [(policy.get("type", "branch"), policy.get("name")) for policy in policies.get("branch_policies", [])]
+        only_main = branches.get("custom_branch_policies") and not branches.get("protected_branches")
+        if not only_main or allowed != [("branch", "main")]:
+            problems.append(
+                f"deployment branches must be the branch main alone (Selected branches and tags), not {allowed}"
+            )
+    if rules.reviewed:
         protection = settings.get("protection_rules", [])
         reviewers: Mapping[str, Any] = next((r for r in protection if r.get("type") == "required_reviewers"), {})
         if not reviewers.get("reviewers"):
             problems.append("required reviewers: none set")
         elif not reviewers.get("prevent_self_review"):
-            problems.append("prevent self-review is off: whoever starts a deploy could approve it")
+            problems.append("prevent self-review is off: whoever starts a run could approve it")
         if settings.get("can_admins_bypass", True):
             problems.append("administrators may bypass the protection rules: turn 'Allow administrators to bypass' off")
     return problems
+
+
+def _answer(answers: Path, stem: str) -> tuple[Any, str]:
+    """(parsed JSON, "") of `<stem>.json` as `gh api` wrote it, or (None, why not) from `<stem>.error`."""
+    text = (answers / f"{stem}.json").read_text() if (answers / f"{stem}.json").exists() else ""
+    try:
+        return json.loads(text), ""
+    except json.JSONDecodeError:
+        error = (answers / f"{stem}.error").read_text() if (answers / f"{stem}.error").exists() else ""
+        lines = [line.strip() for line in error.splitlines() if line.strip()]
+        return None, lines[-1] if lines else "no answer"
+
+
+def weaker_environments(environment: str, answers: Path) -> list[str]:
+    """Every problem of every environment a run for `environment` checks, each naming its environment. `answers`
+    holds `gh api`'s answers: `<name>.json` (environments/<name>) and `<name>.policies.json` (its
+    deployment-branch-policies), with `<name>.error` / `<name>.policies.error` when a call failed."""
+    problems = []
+    for name in checked_environments(environment):
+        settings, error = _answer(answers, name)
+        if settings is None:
+            problems.append(f"environment {name} cannot be read ({error}): create it with the settings README lists")
+            continue
+        policies: Any = {}
+        custom = ((settings.get("deployment_branch_policy") or {}).get("custom_branch_policies")) is True
+        if ENVIRONMENTS[name].main_only and custom:
+            # Only custom policies are listed there; without them the settings alone show the branches are not main's.
+            policies, error = _answer(answers, f"{name}.policies")
+            if policies is None:
+                problems.append(f"environment {name}: its deployment branch policies cannot be read ({error})")
+                continue
+        problems += [
+            f"environment {name} is weaker than required: {p}" for p in environment_problems(name, settings, policies)
+        ]
+    return problems
+
+
+def held_problems(environment: str, held: Mapping[str, bool]) -> list[str]:
+    """The secrets the environment holds (secret -> whether it is set, from `${{ secrets.X != '' }}`) but must not."""
+    return [
+        f"environment {environment} holds the secret {secret}, which it must not: delete it (Settings -> Environments "
+        f"-> {environment}); README, 'GitHub settings they need'"
+        for secret in ENVIRONMENTS[environment].forbidden_secrets
+        if held.get(secret, False)
+    ]
 
 
 def newest_main_build(runs: Mapping[str, Any]) -> str:
@@ -114,33 +216,56 @@ def read_json(text: str, what: str) -> Any:
         raise GateError(f"{what} is not JSON ({error})") from None
 
 
-def run_command(args: argparse.Namespace) -> str:
-    """The command's output (what the workflow step keeps)."""
-    if args.command == "run":
-        check_run(
-            args.environment,
-            ref=args.ref,
-            event=args.event,
-            workflow_ref=args.workflow_ref,
-            repository=args.repository,
-        )
-        return f"{args.environment}: {args.event} of {args.workflow_ref} may deploy"
-    if args.command == "environment":
-        settings = read_json(Path(args.settings).read_text(), f"the settings of environment {args.environment}")
-        policies = read_json(Path(args.policies).read_text(), f"the branch policies of {args.environment}")
-        problems = environment_problems(args.environment, settings, policies)
-        if problems:
-            raise GateError(f"environment {args.environment} is weaker than required: " + "; ".join(problems))
-        return f"{args.environment}: protection rules as required"
-    if args.command == "newest-build":
-        return newest_main_build(read_json(sys.stdin.read(), "the build runs of main"))
-    if args.command == "commit":
-        commit = str(args.commit)
-        if not COMMIT.fullmatch(commit):
-            raise GateError(f"commit {commit!r} is not a full commit id (40 lower-case hex digits)")
-        return commit
+def _run(args: argparse.Namespace) -> str:
+    check_run(
+        args.environment, ref=args.ref, event=args.event, workflow_ref=args.workflow_ref, repository=args.repository
+    )
+    return f"{args.environment}: {args.event} of {args.workflow_ref} may deploy"
+
+
+def _environments(args: argparse.Namespace) -> str:
+    problems = weaker_environments(args.environment, Path(args.answers))
+    if problems:
+        raise GateError(*problems)
+    return f"{', '.join(checked_environments(args.environment))}: protection rules as required"
+
+
+def _held(args: argparse.Namespace) -> str:
+    checked_environments(args.environment)
+    held = {name: value == "true" for name, _, value in (item.partition("=") for item in args.held)}
+    problems = held_problems(args.environment, held)
+    if problems:
+        raise GateError(*problems)
+    return f"{args.environment}: holds no secret it must not"
+
+
+def _commit(args: argparse.Namespace) -> str:
+    commit = str(args.commit)
+    if not COMMIT.fullmatch(commit):
+        raise GateError(f"commit {commit!r} is not a full commit id (40 lower-case hex digits)")
+    return commit
+
+
+def _waiting(args: argparse.Namespace) -> str:
     runs = read_json(sys.stdin.read(), "the runs of deploy-production")
     return "\n".join(str(run) for run in waiting_releases(runs, current_run=args.current_run))
+
+
+#: subcommand -> what it does; each returns what the workflow step keeps (printed) or raises GateError.
+COMMANDS: Mapping[str, Callable[[argparse.Namespace], str]] = {
+    "run": _run,
+    "checked": lambda args: "\n".join(checked_environments(args.environment)),
+    "environments": _environments,
+    "held": _held,
+    "newest-build": lambda args: newest_main_build(read_json(sys.stdin.read(), "the build runs of main")),
+    "commit": _commit,
+    "waiting-releases": _waiting,
+}
+
+
+def run_command(args: argparse.Namespace) -> str:
+    """The command's output (what the workflow step keeps)."""
+    return COMMANDS[args.command](args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -149,9 +274,16 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="refuse a run the environment does not serve")
     for name in ("--environment", "--ref", "--event", "--workflow-ref", "--repository"):
         run.add_argument(name, required=True)
-    environment = commands.add_parser("environment", help="refuse an environment weaker than required")
-    for name in ("--environment", "--settings", "--policies"):
-        environment.add_argument(name, required=True)
+    checked = commands.add_parser("checked", help="the environments a run for this environment checks, one a line")
+    checked.add_argument("--environment", required=True)
+    environments = commands.add_parser("environments", help="refuse when a checked environment is weaker than required")
+    environments.add_argument("--environment", required=True)
+    environments.add_argument(
+        "--answers", required=True, help="folder of gh api answers: <name>.json, <name>.policies.json"
+    )
+    held = commands.add_parser("held", help="refuse an environment that holds a secret it must not")
+    held.add_argument("--environment", required=True)
+    held.add_argument("--held", action="append", default=[], metavar="SECRET=true|false", help="whether it is set")
     commands.add_parser("newest-build", help="the commit of main's newest successful build (runs JSON on stdin)")
     commands.add_parser("commit", help="refuse anything but a full commit id").add_argument("--commit", required=True)
     waiting = commands.add_parser("waiting-releases", help="release runs waiting for a reviewer (runs JSON, stdin)")
@@ -165,7 +297,8 @@ def main(argv: list[str]) -> int:
         output = run_command(args)
     except GateError as error:
         # stderr: steps capture the output (`commit="$(...)"`), and the runner reads workflow commands from both.
-        print(f"::error title=Deploy refused::{error}", file=sys.stderr)
+        for problem in error.args:
+            print(f"::error title=Deploy refused::{problem}", file=sys.stderr)
         return 1
     if output:
         print(output)

@@ -5,6 +5,7 @@ real git checkout and a faked GitHub."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -338,3 +339,44 @@ def test_the_rollback_runbook_names_the_commit_of_an_annotated_release_tag(relea
     assert git(Path(release_checkout["work"]), "rev-parse", "--short=7", "v1.4.0") != shown, (
         "the fixture's tag is annotated"
     )
+
+
+# --- staging holds no DigitalOcean token -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gate_checkout(tmp_path: Path) -> Path:
+    """The deploy job's checkout of main's scripts (gate/.github)."""
+    work = tmp_path / "work"
+    (work / "gate").mkdir(parents=True)
+    (work / "gate" / ".github").symlink_to(GITHUB_DIR)
+    return work
+
+
+HELD_STEP = "Refuse an environment that holds a secret it must not"
+
+
+@pytest.mark.parametrize(
+    ("environment", "holds", "refused"),
+    [("staging", True, True), ("staging", False, False), ("production", True, False)],
+)
+def test_a_staging_environment_that_still_holds_a_digitalocean_token_is_refused(  # noqa: PLR0917 - parameters
+    workflows: dict[str, dict[str, Any]],
+    gate_checkout: Path,
+    tmp_path: Path,
+    environment: str,
+    holds: bool,
+    refused: bool,
+) -> None:
+    """Seeded: staging still holds DIGITALOCEAN_TOKEN (cluster-admin in effect, readable by any workflow change merged
+    to main). The step sees only whether it is set, and refuses; production holds it on purpose (cluster, platform)."""
+    step = step_named(workflows["deploy.yml"]["jobs"]["deploy"], HELD_STEP)
+    token = "dop_v1_cluster-admin-in-effect"
+    context = {"inputs": {"environment": environment}, "secrets": {"DIGITALOCEAN_TOKEN": token} if holds else {}}
+    env = step_env(step, context)
+    assert token not in json.dumps(env)
+    result = run_script(step["run"], env=env, cwd=gate_checkout, tmp_path=tmp_path)
+    assert result.returncode == int(refused), result.text
+    if refused:
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("::error title=Deploy refused::environment staging holds the secret DIGITALOCEAN_TOKEN")
