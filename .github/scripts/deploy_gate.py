@@ -6,9 +6,10 @@ jobs from refs/heads/main only, production and the pull-request plan environment
 start the run. No workflow can enforce that for code it does not control, so the settings are required (one table,
 ENVIRONMENTS), and the workflows on main check them through the API and refuse to go on when any of them is weaker,
 or when a run comes from a ref, event or workflow the environment does not serve: a misconfiguration stops a deploy
-instead of passing unnoticed. This script also picks what staging deploys (the newest commit of main whose build
-succeeded) and which release runs a rollback stops. Standard library only; GitHub's answers arrive as JSON files or on
-stdin (`gh api`).
+instead of passing unnoticed. After production's approval, the deploy refuses an approval given by whoever published
+the release or started the run (`approval`). This script also picks what staging deploys (the newest commit of main
+whose build succeeded) and which release runs a rollback stops. Standard library only; GitHub's answers arrive as JSON
+files or on stdin (`gh api`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class Rules:
     main_only: bool = False
     #: required reviewers, prevent self-review on, administrators may not bypass
     reviewed: bool = False
+    #: the deploy refuses an approval by whoever published the release or started the run (`approval`)
+    four_eyes: bool = False
     #: checked by every gate on main (each deploy's and the drift check's), not only by the runs that use it
     checked_everywhere: bool = False
     #: secrets the environment must not hold: a workflow change merged to main could read them from any of its jobs
@@ -58,6 +61,7 @@ ENVIRONMENTS: Mapping[str, Rules] = {
         ),
         main_only=True,
         reviewed=True,
+        four_eyes=True,
     ),
     # Pull-request plans: any branch (a pull request's), so a maintainer approves each plan, and not its author.
     "staging-plan": Rules(reviewed=True, checked_everywhere=True),
@@ -76,6 +80,9 @@ CALLERS: Mapping[str, frozenset[tuple[str, str]]] = {
 REVIEWED = frozenset(name for name, rules in ENVIRONMENTS.items() if rules.reviewed)
 #: The suffix deploy-production.yml's run-name gives a run a published release started.
 RELEASE_RUN_SUFFIX = "(release)"
+#: A release tag as deploy-production.yml accepts it (images.py RELEASE_TAG): checked before it becomes part of an API
+#: path.
+RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 
 
 class GateError(ValueError):
@@ -181,6 +188,49 @@ def held_problems(environment: str, held: Mapping[str, bool]) -> list[str]:
     ]
 
 
+# --- four eyes: who approved the deploy -------------------------------------------------------------------------
+
+
+def release_author(release: Mapping[str, Any], *, tag: str) -> str:
+    """The login of whoever created the release of `tag` (GET repos/<repo>/releases/tags/<tag>: `author.login`)."""
+    if release.get("tag_name") != tag:
+        raise GateError(f"the API answered with the release of {release.get('tag_name')!r}, not of {tag!r}")
+    login = str((release.get("author") or {}).get("login") or "")
+    if not login:
+        raise GateError(f"the release of {tag} names no author: cannot tell who published it")
+    return login
+
+
+def approval_problems(
+    approvals: Sequence[Mapping[str, Any]], *, environment: str, excluded: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Why the approvals of this run (GET actions/runs/<id>/approvals) do not let `environment` go ahead: none was
+    recorded for it, or one was given by a person in `excluded` ((login, who they are) pairs: the release's author,
+    the run's actor and triggering actor). GitHub logins are compared without regard to case."""
+    approved = [
+        entry
+        for entry in approvals
+        if entry.get("state") == "approved"
+        and environment in {str(env.get("name")) for env in entry.get("environments") or []}
+    ]
+    if not approved:
+        return [f"no approval of {environment} is recorded for this run: a reviewer must approve it"]
+    roles: dict[str, list[str]] = {}
+    for login, role in excluded:
+        if login:
+            roles.setdefault(login.casefold(), []).append(role)
+    problems = []
+    for entry in approved:
+        login = str((entry.get("user") or {}).get("login") or "")
+        if login.casefold() in roles:
+            who = " and ".join(dict.fromkeys(roles[login.casefold()]))
+            problems.append(
+                f"{environment} was approved by {login}, who {who}: another reviewer must approve "
+                "(reject this run in Review deployments and start it again)"
+            )
+    return problems
+
+
 def newest_main_build(runs: Mapping[str, Any]) -> str:
     """The commit of the newest successful push build of main, from the workflow-runs API (newest first)."""
     for run in runs.get("workflow_runs", []):
@@ -216,6 +266,29 @@ def read_json(text: str, what: str) -> Any:
         raise GateError(f"{what} is not JSON ({error})") from None
 
 
+def read_file(path: str, what: str) -> Any:
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise GateError(f"{what} cannot be read ({error.strerror}: {path})") from None
+    return read_json(text, what)
+
+
+def _approval(args: argparse.Namespace) -> str:
+    approvals = read_file(args.approvals, "the approvals of this run")
+    if not isinstance(approvals, list):
+        raise GateError(f"the approvals of this run are not a list: {str(approvals)[:200]}")
+    excluded = [(args.actor, "started this run"), (args.triggering_actor, "started this run")]
+    if args.release_tag:
+        release = read_file(args.release, f"the release of {args.release_tag}")
+        excluded.append((release_author(release, tag=args.release_tag), f"published release {args.release_tag}"))
+    problems = approval_problems(approvals, environment=args.environment, excluded=excluded)
+    if problems:
+        raise GateError(*problems)
+    approvers = sorted({str(a["user"]["login"]) for a in approvals if a.get("state") == "approved"})
+    return f"{args.environment}: approved by {', '.join(approvers)}, neither the publisher nor the starter"
+
+
 def _run(args: argparse.Namespace) -> str:
     check_run(
         args.environment, ref=args.ref, event=args.event, workflow_ref=args.workflow_ref, repository=args.repository
@@ -239,6 +312,12 @@ def _held(args: argparse.Namespace) -> str:
     return f"{args.environment}: holds no secret it must not"
 
 
+def _release_tag(args: argparse.Namespace) -> str:
+    if not RELEASE_TAG.fullmatch(args.tag):
+        raise GateError(f"release tag {args.tag!r} is not v<semver>")
+    return ""
+
+
 def _commit(args: argparse.Namespace) -> str:
     commit = str(args.commit)
     if not COMMIT.fullmatch(commit):
@@ -257,6 +336,8 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], str]] = {
     "checked": lambda args: "\n".join(checked_environments(args.environment)),
     "environments": _environments,
     "held": _held,
+    "release-tag": _release_tag,
+    "approval": _approval,
     "newest-build": lambda args: newest_main_build(read_json(sys.stdin.read(), "the build runs of main")),
     "commit": _commit,
     "waiting-releases": _waiting,
@@ -284,6 +365,16 @@ def parser() -> argparse.ArgumentParser:
     held = commands.add_parser("held", help="refuse an environment that holds a secret it must not")
     held.add_argument("--environment", required=True)
     held.add_argument("--held", action="append", default=[], metavar="SECRET=true|false", help="whether it is set")
+    commands.add_parser("release-tag", help="refuse a tag that is not v<semver>").add_argument("--tag", required=True)
+    approval = commands.add_parser(
+        "approval", help="refuse an approval by the release's publisher or the run's starter"
+    )
+    approval.add_argument("--environment", required=True)
+    approval.add_argument("--approvals", required=True, help="GET actions/runs/<id>/approvals, as a file")
+    approval.add_argument("--actor", required=True)
+    approval.add_argument("--triggering-actor", required=True)
+    approval.add_argument("--release-tag", default="", help="the release deployed (empty: none)")
+    approval.add_argument("--release", default="", help="GET releases/tags/<tag>, as a file (with --release-tag)")
     commands.add_parser("newest-build", help="the commit of main's newest successful build (runs JSON on stdin)")
     commands.add_parser("commit", help="refuse anything but a full commit id").add_argument("--commit", required=True)
     waiting = commands.add_parser("waiting-releases", help="release runs waiting for a reviewer (runs JSON, stdin)")
