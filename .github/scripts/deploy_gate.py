@@ -7,9 +7,12 @@ start the run. No workflow can enforce that for code it does not control, so the
 ENVIRONMENTS), and the workflows on main check them through the API and refuse to go on when any of them is weaker,
 or when a run comes from a ref, event or workflow the environment does not serve: a misconfiguration stops a deploy
 instead of passing unnoticed. After production's approval, the deploy refuses an approval given by whoever published
-the release or started the run (`approval`). This script also picks what staging deploys (the newest commit of main
-whose build succeeded) and which release runs a rollback stops. Standard library only; GitHub's answers arrive as JSON
-files or on stdin (`gh api`).
+the release or started the run (`approval`). Before applying, it looks for an apply of the same stack that was
+cancelled (`interrupted`): concurrency groups are repository-wide, so any workflow of any branch can join a stack's
+group with cancel-in-progress and cancel a running apply, which can leave the state lock held; that cannot be
+prevented, only detected. This script also picks what staging deploys (the newest commit of main whose build
+succeeded) and which release runs a rollback stops. Standard library only; GitHub's answers arrive as JSON files or on
+stdin (`gh api`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +83,27 @@ CALLERS: Mapping[str, frozenset[tuple[str, str]]] = {
 REVIEWED = frozenset(name for name, rules in ENVIRONMENTS.items() if rules.reviewed)
 #: The suffix deploy-production.yml's run-name gives a run a published release started.
 RELEASE_RUN_SUFFIX = "(release)"
+#: stack -> the workflows whose jobs take the stack's concurrency group `cdktf-deploy-<stack>` (deploy.yml's deploy
+#: job, called by the deploy workflows; drift.yml's plan job).
+GROUP_WORKFLOWS: Mapping[str, tuple[str, ...]] = {
+    "cluster": ("deploy-infrastructure.yml", "drift.yml"),
+    "platform": ("deploy-infrastructure.yml", "drift.yml"),
+    "app-staging": ("deploy-staging.yml",),
+    "app-production": ("deploy-production.yml",),
+}
+#: The names GitHub gives the jobs of a stack's group: deploy.yml's deploy job (`<caller job> / cdktf deploy <stack>
+#: (<environment>)` when called) and drift.yml's plan job (`drift of <stack>`).
+DEPLOY_JOB = re.compile(r"(?:^|/ )cdktf deploy (?P<stack>[a-z0-9-]+) \(")
+DRIFT_JOB = re.compile(r"(?:^|/ )drift of (?P<stack>[a-z0-9-]+)$")
+#: The step of the deploy job that applies (deploy.yml: `cdktf deploy <stack>`).
+APPLY_STEP = "cdktf deploy "
+#: How many completed runs of a group's workflows are looked at, newest first.
+RECENT_RUNS = 10
 #: A release tag as deploy-production.yml accepts it (images.py RELEASE_TAG): checked before it becomes part of an API
 #: path.
 RELEASE_TAG = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+#: Where an operator learns to clear a held state lock.
+RUNBOOK = "docs/runbooks/deploy.md#cancelled-apply-clear-a-held-state-lock"
 
 
 class GateError(ValueError):
@@ -231,6 +252,139 @@ def approval_problems(
     return problems
 
 
+# --- a cancelled apply: what cannot be prevented, detected ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A job of a stack's concurrency group that was cancelled after it had started on a runner."""
+
+    run_id: int
+    url: str
+    title: str
+    job: str
+    #: the step that was running when it was cancelled ("" when the answer does not say)
+    step: str
+    #: the apply step had started: the state lock may still be held
+    applying: bool
+    #: a drift check (a plan with -lock=false: it never holds the lock)
+    drift: bool
+    when: str
+
+
+def group_job(name: str) -> tuple[str, str] | None:
+    """("deploy" | "drift", stack) of a job of a stack's concurrency group, from the name GitHub gives it."""
+    for kind, pattern in (("deploy", DEPLOY_JOB), ("drift", DRIFT_JOB)):
+        match = pattern.search(name)
+        if match:
+            return kind, match.group("stack")
+    return None
+
+
+def group_workflows(stack: str) -> tuple[str, ...]:
+    if stack not in GROUP_WORKFLOWS:
+        raise GateError(f"unknown stack {stack!r}: expected one of {', '.join(sorted(GROUP_WORKFLOWS))}")
+    return GROUP_WORKFLOWS[stack]
+
+
+def recent_runs(answers: Iterable[Mapping[str, Any]], *, current_run: int) -> list[Mapping[str, Any]]:
+    """The newest completed runs of the group's workflows (GET actions/workflows/<file>/runs answers), newest
+    completion first, this run left out."""
+    runs = {
+        int(run["id"]): run
+        for answer in answers
+        for run in answer.get("workflow_runs", [])
+        if run.get("status") == "completed" and int(run["id"]) != current_run
+    }
+    ordered = sorted(runs.values(), key=lambda run: str(run.get("updated_at", "")), reverse=True)
+    return ordered[:RECENT_RUNS]
+
+
+def _started(step: Mapping[str, Any]) -> bool:
+    return bool(step.get("started_at")) and step.get("conclusion") != "skipped"
+
+
+def interrupted(
+    stack: str, runs: Sequence[Mapping[str, Any]], jobs: Mapping[int, Mapping[str, Any]]
+) -> list[Interrupted]:
+    """The jobs of `stack`'s group cancelled after they had started, from the newest completed run back to the last
+    successful deploy of the stack (an apply that succeeded took and released the lock: nothing older matters).
+    `runs` newest first (recent_runs); `jobs`: run id -> GET actions/runs/<id>/jobs. A job cancelled before it
+    started (waiting for a reviewer or in the queue, e.g. a release a rollback stopped) never held the lock."""
+    found: list[Interrupted] = []
+    for run in runs:
+        run_id = int(run["id"])
+        for job in (jobs.get(run_id) or {}).get("jobs", []):
+            kind_stack = group_job(str(job.get("name", "")))
+            if kind_stack is None or kind_stack[1] != stack:
+                continue
+            kind = kind_stack[0]
+            if kind == "deploy" and job.get("conclusion") == "success":
+                return found
+            steps = [step for step in job.get("steps") or [] if _started(step)]
+            if job.get("conclusion") != "cancelled" or not steps:
+                continue
+            running = [step for step in steps if step.get("conclusion") == "cancelled"] or steps[-1:]
+            found.append(
+                Interrupted(
+                    run_id=run_id,
+                    url=str(run.get("html_url", "")),
+                    title=str(run.get("display_title") or run.get("name") or ""),
+                    job=str(job.get("name", "")),
+                    step=str(running[-1].get("name", "")),
+                    applying=any(str(step.get("name", "")).startswith(APPLY_STEP) for step in steps),
+                    drift=kind == "drift",
+                    when=str(job.get("completed_at") or run.get("updated_at") or ""),
+                )
+            )
+    return found
+
+
+def interrupted_report(stack: str, found: Sequence[Interrupted], *, runbook_url: str) -> tuple[list[str], str]:
+    """(workflow command lines, step summary markdown) for what `interrupted` found; nothing when it found nothing."""
+    lines, bullets = [], []
+    group = f"cdktf-deploy-{stack}"
+    for item in found:
+        where = f"run {item.run_id} ({item.title}, {item.url}), job '{item.job}'"
+        if item.applying:
+            lines.append(
+                f"::error title=An apply of {stack} was cancelled::{where} was cancelled during '{item.step}' at "
+                f"{item.when}: its state lock may still be held and resources may be half-changed. If this deploy "
+                f"stops on 'Error acquiring the state lock', clear the lock as {runbook_url} says; find out who "
+                f"cancelled it (any workflow of any branch can join the group {group} with cancel-in-progress)"
+            )
+            bullets.append(
+                f"- :x: [{item.title or item.run_id}]({item.url}): `{item.job}` was **cancelled during the apply** "
+                f"(`{item.step}`, {item.when}): the state lock may still be held"
+            )
+        else:
+            what = "a drift check (it holds no lock)" if item.drift else "before its apply started (no lock taken)"
+            lines.append(
+                f"::warning title=A run of the deploy queue of {stack} was cancelled::{where} was cancelled "
+                f"{what}, during '{item.step}' at {item.when}; runs of the group {group} are never cancelled by "
+                f"this repository's workflows: find out who cancelled it ({runbook_url})"
+            )
+            bullets.append(
+                f"- :warning: [{item.title or item.run_id}]({item.url}): `{item.job}` was cancelled {what} "
+                f"(`{item.step}`, {item.when})"
+            )
+    if not found:
+        return [], ""
+    summary = "\n".join(
+        [
+            f"### Cancelled runs in the deploy queue of `{stack}` (group `{group}`)",
+            "",
+            *bullets,
+            "",
+            f"Since the last successful deploy of `{stack}`. Concurrency groups are repository-wide: any workflow of "
+            f"any branch can join `{group}` with `cancel-in-progress` and cancel a running apply. What to do: "
+            f"[Cancelled apply: clear a held state lock]({runbook_url}).",
+            "",
+        ]
+    )
+    return lines, summary
+
+
 def newest_main_build(runs: Mapping[str, Any]) -> str:
     """The commit of the newest successful push build of main, from the workflow-runs API (newest first)."""
     for run in runs.get("workflow_runs", []):
@@ -289,6 +443,29 @@ def _approval(args: argparse.Namespace) -> str:
     return f"{args.environment}: approved by {', '.join(approvers)}, neither the publisher nor the starter"
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    folder = Path(args.runs)
+    runs = recent_runs(
+        [read_file(str(path), f"the runs in {path.name}") for path in sorted(folder.glob("runs-*.json"))],
+        current_run=args.current_run,
+    )
+    if args.command == "recent-runs":
+        return "\n".join(str(run["id"]) for run in runs)
+    jobs = {
+        int(run["id"]): read_file(str(folder / f"jobs-{run['id']}.json"), f"the jobs of run {run['id']}")
+        for run in runs
+        if (folder / f"jobs-{run['id']}.json").exists()
+    }
+    runbook_url = f"{args.server_url}/{args.repository}/blob/main/{RUNBOOK}"
+    lines, summary = interrupted_report(args.stack, interrupted(args.stack, runs, jobs), runbook_url=runbook_url)
+    if summary and args.summary:
+        with Path(args.summary).open("a") as out:
+            out.write(summary)
+    if not lines:
+        return f"{args.stack}: no run of its deploy queue was cancelled since its last successful deploy"
+    return "\n".join(lines)
+
+
 def _run(args: argparse.Namespace) -> str:
     check_run(
         args.environment, ref=args.ref, event=args.event, workflow_ref=args.workflow_ref, repository=args.repository
@@ -330,6 +507,11 @@ def _waiting(args: argparse.Namespace) -> str:
     return "\n".join(str(run) for run in waiting_releases(runs, current_run=args.current_run))
 
 
+def _group(args: argparse.Namespace) -> str:
+    workflows = group_workflows(args.stack)
+    return "\n".join(workflows) if args.command == "group-workflows" else _interrupted(args)
+
+
 #: subcommand -> what it does; each returns what the workflow step keeps (printed) or raises GateError.
 COMMANDS: Mapping[str, Callable[[argparse.Namespace], str]] = {
     "run": _run,
@@ -338,6 +520,9 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], str]] = {
     "held": _held,
     "release-tag": _release_tag,
     "approval": _approval,
+    "group-workflows": _group,
+    "recent-runs": _group,
+    "interrupted": _group,
     "newest-build": lambda args: newest_main_build(read_json(sys.stdin.read(), "the build runs of main")),
     "commit": _commit,
     "waiting-releases": _waiting,
@@ -375,6 +560,20 @@ def parser() -> argparse.ArgumentParser:
     approval.add_argument("--triggering-actor", required=True)
     approval.add_argument("--release-tag", default="", help="the release deployed (empty: none)")
     approval.add_argument("--release", default="", help="GET releases/tags/<tag>, as a file (with --release-tag)")
+    workflows = commands.add_parser("group-workflows", help="the workflows whose jobs take the stack's group")
+    workflows.add_argument("--stack", required=True)
+    for name, what in (
+        ("recent-runs", "ids of the newest completed runs of the stack's group workflows (runs-*.json in --runs)"),
+        ("interrupted", "flag a run of the stack's group cancelled since its last successful deploy"),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("--stack", required=True)
+        command.add_argument("--runs", required=True, help="folder: runs-<workflow>.json, jobs-<run id>.json")
+        command.add_argument("--current-run", type=int, required=True)
+        if name == "interrupted":
+            command.add_argument("--server-url", default="https://github.com")
+            command.add_argument("--repository", required=True)
+            command.add_argument("--summary", default="", help="append the findings here ($GITHUB_STEP_SUMMARY)")
     commands.add_parser("newest-build", help="the commit of main's newest successful build (runs JSON on stdin)")
     commands.add_parser("commit", help="refuse anything but a full commit id").add_argument("--commit", required=True)
     waiting = commands.add_parser("waiting-releases", help="release runs waiting for a reviewer (runs JSON, stdin)")
