@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import toolchain
+from todo_infra.contracts import CLUSTER_STACK
 from todo_infra.deploy_inputs import describe_missing, missing_inputs
 from todo_infra.secret_revisions import DigestKeyError, revisions
+from todo_infra.state_move import MoveError, move_state
 from todo_infra.state_scrub import ScrubError, scrub_stack
 
 ROOT = Path(__file__).resolve().parent
@@ -282,8 +285,62 @@ def _scrub_state(args: list[str]) -> int:
     return 0
 
 
+def _move_state(args: list[str]) -> int:
+    """The one-time upgrade to per-environment buckets: move app stacks' state out of the shared state bucket
+    (docs/runbooks/deploy.md, "Upgrade to per-environment buckets")."""
+    if not args or any(arg.startswith("-") for arg in args):
+        _say(
+            "usage: python3 dev.py move-state STACK [STACK ...] (app stacks; once, when upgrading to per-environment "
+            "buckets)"
+        )
+        return 2
+    bootstrap()
+    env = _env()
+    if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
+        return 2
+    stacks = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
+
+    def backend(stack_id: str) -> dict[str, object]:
+        path = OUTDIR / stacks[stack_id]["synthesizedStackPath"]
+        block: dict[str, dict[str, object]] = json.loads(path.read_text())["terraform"]["backend"]
+        return block.get("s3", {})
+
+    unknown = [stack for stack in args if stack not in stacks]
+    if unknown:
+        _say(f"unknown stack {unknown[0]!r}; expected one of: {', '.join(stacks)}")
+        return 2
+    shared = backend(CLUSTER_STACK).get("bucket")
+    if not shared:
+        _say("the state backend is not s3: no bucket to move state between")
+        return 2
+    stay = [stack for stack in args if backend(stack).get("bucket") == shared]
+    if stay:
+        _say(f"{stay[0]} keeps its state in the shared bucket {shared}: only app stacks move")
+        return 2
+    terraform = _pinned("terraform")
+    failed = 0
+    for stack in args:
+        _step(f"{stack}: terraform init -migrate-state from {shared} to {backend(stack)['bucket']}")
+        with tempfile.TemporaryDirectory(prefix=f"move-state-{stack}-") as scratch:
+            try:
+                moved = move_state(terraform, backend(stack), str(shared), Path(scratch), env)
+            except MoveError as error:
+                _say(f"{stack}: {error}")
+                failed = 1
+                continue
+        if moved.already:
+            _say(f"{stack}: already at {moved.destination} (lineage {moved.lineage}, serial {moved.serial})")
+        else:
+            _say(
+                f"{stack}: moved {moved.source} to {moved.destination} (lineage {moved.lineage}, serial "
+                f"{moved.serial}); the old object stays until you delete it"
+            )
+    return failed
+
+
 def _state_bucket(args: list[str]) -> int:
-    """Check the configured state bucket: it exists, keeps versions, is not public; `--enable` puts it right."""
+    """Check the configured buckets (or only the named stacks' state buckets): each exists, keeps versions, is not
+    public; `--enable` puts them right."""
     return _in_venv(BIN / "python", "main.py", "--state-bucket", *args)
 
 
@@ -363,8 +420,13 @@ COMMANDS: dict[str, Command] = {
     "scrub-state": Command(
         _scrub_state, "once per stack, after its first write-only deploy: drop Secret values an older layout stored"
     ),
+    "move-state": Command(
+        _move_state, "once, upgrading to per-environment buckets: move app stacks' state out of the shared bucket"
+    ),
     "state-bucket": Command(
-        _state_bucket, "check the Terraform state bucket (exists, versioned, private); --enable creates/versions it"
+        _state_bucket,
+        "check the state and backup buckets (exists, versioned, private), or `state-bucket STACK...` only those "
+        "stacks' state buckets; --enable creates/versions them",
     ),
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"

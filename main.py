@@ -4,7 +4,8 @@
 Bad configuration is refused before any construct exists — before jsii and Node even start: one line on
 stderr (one per violation of the chart's values schema), exit code 2, nothing written to cdktf.out/.
 `python main.py --check` stops there: dev.py runs it before the cdktf CLI, which would wrap the refusal in noise.
-`python main.py --state-bucket [--enable]` checks (or creates and versions) the state bucket instead of synthesizing.
+`python main.py --state-bucket [--enable] [STACK ...]` checks (or creates and versions) the state and backup buckets, or
+only the named stacks' state buckets, instead of synthesizing.
 After a synth, stacks that are no longer configured are removed from the output folder.
 """
 
@@ -118,7 +119,7 @@ def main(environ: Mapping[str, str], argv: list[str]) -> int:
     if argv[:1] == ["--state-bucket"]:
         from todo_infra.state_bucket import run
 
-        return run(settings.state, argv[1:], environ)
+        return run(settings, argv[1:], environ)
     # A one-shot process that keeps what it allocates: the cyclic garbage collector would only rescan the jsii
     # bindings' large heap on every later import (about 0.25 s of a 5 s synth), never free much.
     gc.disable()

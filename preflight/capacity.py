@@ -17,6 +17,7 @@ from preflight.quantities import cpu_millicores, mebibytes
 from preflight.render import RenderedRelease, inline_values
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
+from todo_infra.access import ACCESS_RELEASE
 from todo_infra.addons import ADDONS
 from todo_infra.contracts import BOOTSTRAP_RELEASE, CLUSTER_STACK, PLATFORM_STACK, PRIORITIES
 
@@ -87,8 +88,8 @@ def addon_consumers(synth: Synthesized) -> tuple[list[Consumer], list[str]]:
     consumers, problems = [], []
     for release in synth.resources(PLATFORM_STACK, "helm_release").values():
         addon = definitions.get(release["name"])
-        if release["name"] == BOOTSTRAP_RELEASE:
-            continue  # custom resources only: no pods
+        if release["name"] in (BOOTSTRAP_RELEASE, ACCESS_RELEASE):
+            continue  # custom resources, identities and a ConfigMap: no pods
         if addon is None or not addon.pods:
             problems.append(
                 f"platform release {release['name']} has no pod model in todo_infra/addons.py: "

@@ -10,7 +10,14 @@ from preflight.report import CheckResult
 from preflight.synth import Synthesized
 from todo_infra.addons import INGRESS_NGINX, PREEXISTING_NAMESPACES
 from todo_infra.app_secrets import APP_SECRETS_NAME
-from todo_infra.contracts import BASE_VALUES, CLUSTER_ISSUER, INGRESS_CLASS, PLATFORM_STACK, values_file
+from todo_infra.contracts import (
+    APP_STACK_PREFIX,
+    BASE_VALUES,
+    CLUSTER_ISSUER,
+    INGRESS_CLASS,
+    PLATFORM_STACK,
+    values_file,
+)
 
 Row = list[str]
 
@@ -104,12 +111,12 @@ def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRe
 
 
 def _namespaces(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list[str]]:
-    created = {ns["metadata"]["name"] for ns in synth.resources(release.stack, "kubernetes_namespace_v1").values()}
+    created = {ns["metadata"]["name"] for ns in synth.resources(PLATFORM_STACK, "kubernetes_namespace_v1").values()}
     used = {d["metadata"]["namespace"] for d in release.manifests if "namespace" in d["metadata"]}
     problems = []
     if release.namespace not in created:
         problems.append(
-            f"{release.stack}: release installs into {release.namespace!r}, the stack creates {sorted(created)}"
+            f"{release.stack}: release installs into {release.namespace!r}, the platform creates {sorted(created)}"
         )
     if used - {release.namespace}:
         problems.append(f"{release.stack}: manifests name other namespaces {sorted(used - {release.namespace})}")
@@ -161,11 +168,39 @@ def _dapr(release: RenderedRelease) -> tuple[Row, list[str]]:
     return [release.stack, "Dapr components", ", ".join(sorted(components))], problems
 
 
+def _buckets(synth: Synthesized, apps: Iterable[RenderedRelease]) -> tuple[Row, list[str]]:
+    """Each app environment keeps its state and its Redis backups in buckets no other stack names: Spaces keys are
+    limited per bucket, so a bucket shared with another stack would give one environment's key reach into the other's
+    data (docs/architecture.md, "State")."""
+    users: dict[str, list[str]] = {}
+    for stack_id, stack in synth.stacks.items():
+        backend = stack.get("terraform", {}).get("backend", {}).get("s3")
+        if backend:
+            users.setdefault(backend["bucket"], []).append(f"{stack_id}'s state")
+    mine: dict[str, list[str]] = {}
+    for release in apps:
+        offsite = release.values.get("redis", {}).get("backup", {}).get("offsite", {})
+        if offsite.get("bucket"):
+            users.setdefault(offsite["bucket"], []).append(f"{release.stack}'s Redis backups")
+    for bucket, held in users.items():
+        for holder in held:
+            if holder.startswith(APP_STACK_PREFIX):
+                mine.setdefault(holder.split("'", 1)[0], []).append(bucket)
+    problems = [
+        f"bucket {bucket} holds {' and '.join(sorted(held))}: an app environment's bucket must be its own"
+        for bucket, held in users.items()
+        if len(held) > 1 and any(holder.startswith(APP_STACK_PREFIX) for holder in held)
+    ]
+    value = "; ".join(f"{stack}: {', '.join(buckets)}" for stack, buckets in mine.items()) or "no bucket (local state)"
+    return ["app-*", "own buckets", value], problems
+
+
 def check_consistency(
     synth: Synthesized, apps: Iterable[RenderedRelease], bootstrap: RenderedRelease, config: Mapping[str, Any]
 ) -> CheckResult:
     allowed_unused: Mapping[str, str] = config.get("unused_secret_keys") or {}
-    results = [_platform_namespaces(synth)]
+    apps = list(apps)
+    results = [_platform_namespaces(synth), _buckets(synth, apps)]
     for release in apps:
         results += [
             _secrets(synth, release, allowed_unused),

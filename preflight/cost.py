@@ -13,7 +13,10 @@ PRICES_AS_OF = "2026-11"
 NODE_S_2VCPU_4GB = 24.0
 HA_CONTROL_PLANE = 40.0
 LOAD_BALANCER = 12.0
-SPACES = 5.0  # one subscription for every bucket of the account (state, Redis backups): 250 GiB included
+#: One subscription for every bucket of the account — the shared and per-environment state buckets and each
+#: environment's backup bucket cost nothing more ("multiple Spaces buckets at no additional cost":
+#: https://docs.digitalocean.com/products/spaces/how-to/create/) — 250 GiB included.
+SPACES = 5.0
 VOLUME_PER_GIB = 0.10
 
 
@@ -32,7 +35,7 @@ def check_cost(consumers: list[Consumer], *, min_nodes: int, max_nodes: int, ha:
         ),
         ("load balancer (ingress-nginx)", LOAD_BALANCER, LOAD_BALANCER),
         (f"block storage {volumes:.0f} GiB (PVCs)", volumes * VOLUME_PER_GIB, volumes * VOLUME_PER_GIB),
-        ("Spaces (state, Redis backups)", SPACES, SPACES),
+        ("Spaces (one subscription: state and Redis backup buckets)", SPACES, SPACES),
     ]
     total_min, total_max = sum(line[1] for line in lines), sum(line[2] for line in lines)
     rows = [[name, f"${low:.2f}", f"${high:.2f}"] for name, low, high in lines]

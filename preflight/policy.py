@@ -39,8 +39,10 @@ def stage(synth: Synthesized, releases: Iterable[RenderedRelease], workflows: Pa
 def _checkov_readable(stack: Mapping[str, Any]) -> dict[str, Any]:
     """The stack without the `terraform` block's plain settings (required_version): checkov 3.3's terraform_json
     parser accepts only nested blocks there ("this method receives only dicts") and would skip the whole file.
-    No checkov policy reads them; Terraform itself checks the version (preflight's terraform check)."""
-    readable = dict(stack)
+    No checkov policy reads them; Terraform itself checks the version (preflight's terraform check). Likewise the
+    `removed` blocks (a Terraform 1.7 block checkov 3.3 cannot parse; they hold no resource, and Terraform loads them
+    in the terraform check)."""
+    readable = {key: value for key, value in stack.items() if key != "removed"}
     readable["terraform"] = {k: v for k, v in stack.get("terraform", {}).items() if isinstance(v, dict)}
     return readable
 

@@ -111,12 +111,17 @@ def inline_values(release: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def render_bootstrap_release(synth: Synthesized) -> RenderedRelease:
-    release = synth.release(PLATFORM_STACK, BOOTSTRAP_RELEASE)
+def render_platform_release(synth: Synthesized, name: str) -> RenderedRelease:
+    """One of the platform stack's local charts (cluster-bootstrap, environment-access) with its inline values."""
+    release = synth.release(PLATFORM_STACK, name)
     values = inline_values(release)
     chart_dir = synth.outdir / "stacks" / PLATFORM_STACK / release["chart"]
-    documents = render_chart(chart_dir, values, release=BOOTSTRAP_RELEASE, namespace=release["namespace"])
-    return RenderedRelease(PLATFORM_STACK, BOOTSTRAP_RELEASE, release["namespace"], values, documents)
+    documents = render_chart(chart_dir, values, release=name, namespace=release["namespace"])
+    return RenderedRelease(PLATFORM_STACK, name, release["namespace"], values, documents)
+
+
+def render_bootstrap_release(synth: Synthesized) -> RenderedRelease:
+    return render_platform_release(synth, BOOTSTRAP_RELEASE)
 
 
 def app_stacks(synth: Synthesized) -> list[str]:

@@ -6,16 +6,19 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from preflight.access import check_access
 from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
 from preflight.consistency import check_consistency
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
-from preflight.render import app_stacks, render_app_release, render_bootstrap_release
+from preflight.render import app_stacks, render_app_release, render_bootstrap_release, render_platform_release
 from preflight.report import CheckResult, load_config
 from preflight.runtime import check_runtime
 from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized, load_synthesized, synthesize
 from preflight.terraform import check_terraform, scratch_dir
+from todo_infra.access import ACCESS_RELEASE
+from todo_infra.addons import ADDONS
 from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, CLUSTER_STACK
 
 
@@ -30,6 +33,17 @@ def configuration(synth: Synthesized) -> CheckResult:
         if item["name"] == "ingress.host"
     )
     backend = next(iter(synth.stacks[CLUSTER_STACK]["terraform"]["backend"]))
+    state_buckets = {
+        stack_id: stack["terraform"]["backend"]["s3"]["bucket"]
+        for stack_id, stack in synth.stacks.items()
+        if "s3" in stack["terraform"]["backend"]
+    }
+    backup_buckets = {
+        stack: item["value"]
+        for stack in app_stacks(synth)
+        for item in synth.release(stack, APP_RELEASE)["set"]
+        if item["name"] == "redis.backup.offsite.bucket"
+    }
     rows = [
         ["region", str(cluster["region"])],
         ["nodes", f"{pool['size']} × {pool['min_nodes']}–{pool['max_nodes']} (autoscaling)"],
@@ -37,8 +51,15 @@ def configuration(synth: Synthesized) -> CheckResult:
         ["environments", ", ".join(stack.removeprefix(APP_STACK_PREFIX) for stack in app_stacks(synth))],
         ["hosts", ", ".join(hosts)],
         ["state backend", backend],
+        ["state buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in state_buckets.items()) or "—"],
+        ["backup buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in backup_buckets.items()) or "—"],
     ]
     return CheckResult("configuration", "Configuration checked", ["setting", "value"], rows)
+
+
+def platform_namespaces() -> list[str]:
+    """The namespaces no app identity may touch besides the other environments': the add-ons', and Kubernetes' own."""
+    return list(dict.fromkeys([*(addon.namespace for addon in ADDONS), "kube-system", "default"]))
 
 
 def user_overrides(environ: Mapping[str, str]) -> dict[str, str]:
@@ -54,8 +75,9 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
     progress("rendering the app chart for each environment and the cluster-bootstrap chart")
     apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
     bootstrap = render_bootstrap_release(synth)
+    access = render_platform_release(synth, ACCESS_RELEASE)
     progress("policy: checkov over stacks, manifests and workflows")
-    policy = check_policy(synth, [*apps, bootstrap], config["policy"], workflows=ROOT / ".github" / "workflows")
+    policy = check_policy(synth, [*apps, bootstrap, access], config["policy"], workflows=ROOT / ".github" / "workflows")
     progress("consistency, capacity and cost")
     consumers, model_problems = gather_consumers(synth, apps)
     min_nodes, max_nodes = node_pool(synth)
@@ -66,6 +88,12 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
         policy,
         check_consistency(synth, apps, bootstrap, config["consistency"]),
         check_secret_flow(synth),
+        check_access(
+            [bootstrap, access],
+            apps,
+            namespaces=[app.namespace for app in apps],
+            other_namespaces=platform_namespaces(),
+        ),
         check_runtime(synth, apps),
         check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
         check_node_loss(consumers, min_nodes=min_nodes),

@@ -370,7 +370,7 @@ def check_runtime(synth: Synthesized, apps: Iterable[RenderedRelease]) -> CheckR
     rows: list[list[str]] = []
     problems: list[str] = []
     for release in apps:
-        namespace = synth.one(release.stack, "kubernetes_namespace_v1")["metadata"]
+        namespace = synth.namespace(release.namespace)["metadata"]
         labels = namespace.get("labels") or {}
         missing = [mode for mode in PSA_MODES if labels.get(f"pod-security.kubernetes.io/{mode}") != PSA_LEVEL]
         if missing:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from todo_infra.contracts import PLATFORM_STACK
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +50,16 @@ class Synthesized:
         items = list((self.data if data else self.resources)(stack, kind).values())
         assert len(items) == 1, f"{stack}: expected one {kind}, found {len(items)}"
         return items[0]
+
+    def namespace(self, name: str) -> dict[str, Any]:
+        """The Namespace `name` as the platform stack creates it (every app namespace is the platform's)."""
+        matches = [
+            ns
+            for ns in self.resources(PLATFORM_STACK, "kubernetes_namespace_v1").values()
+            if ns["metadata"]["name"] == name
+        ]
+        assert len(matches) == 1, f"{PLATFORM_STACK}: expected one kubernetes_namespace_v1 {name}, found {len(matches)}"
+        return matches[0]
 
     def release(self, stack: str, name: str) -> dict[str, Any]:
         matches = [r for r in self.resources(stack, "helm_release").values() if r["name"] == name]

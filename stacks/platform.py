@@ -6,6 +6,7 @@ from cdktf_cdktf_provider_digitalocean.record import Record
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from constructs import Construct
 
+from todo_infra.access import EnvironmentAccess
 from todo_infra.addons import (
     ADDONS,
     CERT_MANAGER,
@@ -30,7 +31,8 @@ from todo_infra.contracts import (
 from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
-from todo_infra.protection import protect
+from todo_infra.pod_security import namespace_labels
+from todo_infra.protection import namespace_resource_id, protect
 from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
 from todo_infra.settings import Settings
 from todo_infra.state import Upstream, publish, state_backend
@@ -52,6 +54,20 @@ class PlatformStack(TerraformStack):
         }
         protect(*(namespaces[addon.namespace] for addon in ADDONS if addon.holds))
         priorities = PriorityClasses(self, "priority-classes").classes
+        # The app environments' namespaces (Pod Security "restricted") and the identities that deploy and plan each:
+        # cluster-scoped objects belong to this reviewed deploy, never to an app environment's (todo_infra/access.py).
+        app_namespaces = [
+            NamespaceV1(
+                self,
+                namespace_resource_id(env.namespace),
+                metadata=NamespaceV1Metadata(
+                    name=env.namespace, labels=namespace_labels(settings.cluster.kubernetes_minor_prefix)
+                ),
+            )
+            for env in settings.environments
+        ]
+        protect(*app_namespaces)  # each holds its environment's Redis volume claim
+        EnvironmentAccess(self, "environment-access", settings=settings, depends_on=app_namespaces)
         load_balancer_name = f"{settings.project}-ingress"
         ingress = AddonRelease(
             self,

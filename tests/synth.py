@@ -23,6 +23,7 @@ SECRET_VARIABLES = (
     "ghcr_token",
     *BACKUP_SPACES_VARIABLES.values(),
     "grafana_admin_password",
+    "kube_token",
     "alertmanager_slack_webhook_url",
 )
 CREDENTIAL_ENV = ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

@@ -31,7 +31,7 @@ def test_an_unknown_command_is_refused_in_one_line_with_exit_2() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, revisions, "
-        "terraform, path, scrub-state, state-bucket, bootstrap (see python3 dev.py --help)"
+        "terraform, path, scrub-state, move-state, state-bucket, bootstrap (see python3 dev.py --help)"
     ]
 
 
@@ -51,6 +51,7 @@ def test_help_lists_every_command_with_one_line() -> None:
         "terraform",
         "path",
         "scrub-state",
+        "move-state",
         "state-bucket",
         "bootstrap",
     ]
@@ -69,3 +70,13 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     quick_start = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0].strip().splitlines()
     assert quick_start == ["python3 dev.py synth", "python3 dev.py test"]
     assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == quick_start[1]
+
+
+def test_move_state_needs_stacks_and_takes_no_options() -> None:
+    for args in ((), ("--from", "old-bucket", "app-staging")):
+        result = dev("move-state", *args)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            "dev.py: usage: python3 dev.py move-state STACK [STACK ...] (app stacks; once, when upgrading to "
+            "per-environment buckets)"
+        ]

@@ -36,7 +36,8 @@ def chart_sets(settings: Settings, env: Environment, *, image_tag: str) -> dict[
         "ingress.host": env.host,
         "ingress.className": settings.ingress_class,
         "ingress.clusterIssuer": settings.cluster_issuer,
-        "redis.backup.offsite.bucket": settings.backup.bucket,
+        # The environment's own backup bucket: its key reaches no other environment's backups.
+        "redis.backup.offsite.bucket": settings.backup.bucket_for(env.name),
         "redis.backup.offsite.endpoint": settings.backup.endpoint,
     }
 

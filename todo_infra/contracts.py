@@ -26,6 +26,11 @@ def app_stack_id(environment: str) -> str:
     return f"{APP_STACK_PREFIX}{environment}"
 
 
+def stack_environment(stack_id: str) -> str | None:
+    """The environment of an app stack (`app-<environment>`); None for the shared stacks (cluster, platform)."""
+    return stack_id.removeprefix(APP_STACK_PREFIX) if stack_id.startswith(APP_STACK_PREFIX) else None
+
+
 def app_component_name(component: str) -> str:
     """What the chart names a component's objects (its `todo.componentName`: <release>-<component>)."""
     return f"{APP_RELEASE}-{component}"

@@ -8,9 +8,30 @@ fail instead — replacements included. Taking something down on purpose is a co
 
 from __future__ import annotations
 
-from cdktf import TerraformResource
+from cdktf import TerraformResource, TerraformStack
 
 
 def protect(*resources: TerraformResource) -> None:
     for resource in resources:
         resource.add_override("lifecycle.prevent_destroy", True)
+
+
+def namespace_resource_id(namespace: str) -> str:
+    """The Terraform id of an app namespace: the platform stack's now, the app stack's before (same id in both)."""
+    return f"namespace-{namespace}"
+
+
+def release_namespace_to_platform(stack: TerraformStack, namespace: str) -> None:
+    """The app stack once created its namespace; the platform stack owns it now (cluster-scoped objects belong to the
+    reviewed deploy). A `removed` block makes the app stack forget it without destroying it: on a deployed project
+    the first app deploy after the platform has imported the namespace drops it from the app state, and on a new one
+    it is a no-op (docs/runbooks/deploy.md, "Upgrade to per-environment identities")."""
+    stack.add_override(
+        "removed",
+        [
+            {
+                "from": f"kubernetes_namespace_v1.{namespace_resource_id(namespace)}",
+                "lifecycle": {"destroy": False},
+            }
+        ],
+    )

@@ -14,13 +14,17 @@ from cdktf import (
     TerraformVariable,
 )
 from cdktf_cdktf_provider_helm.release import ReleaseSet
+from cdktf_cdktf_provider_kubernetes.data_kubernetes_config_map_v1 import (
+    DataKubernetesConfigMapV1,
+    DataKubernetesConfigMapV1Metadata,
+)
 from constructs import Construct
 
+from todo_infra.access import FACT_CLUSTER_ISSUER, FACT_INGRESS_CLASS, PLATFORM_FACTS
 from todo_infra.chart_values import CHART_DIR, base_values, chart_sets
-from todo_infra.contracts import APP_RELEASE, BASE_VALUES, CLUSTER_ISSUER, INGRESS_CLASS
+from todo_infra.contracts import APP_RELEASE, BASE_VALUES
 from todo_infra.helm import helm_release, local_chart
 from todo_infra.settings import IMAGE_TAG_GRAMMAR, IMAGE_TAG_PATTERN, ConfigError, Environment, Settings
-from todo_infra.state import Upstream
 
 #: Five Deployments with Dapr sidecars, a Redis PVC to bind and atomic rollback on failure: 10 minutes.
 TIMEOUT_SECONDS = 600
@@ -89,8 +93,9 @@ class TodoRelease(Construct):
     """`helm_release` todo-app: base values + values-<env>.yaml, image tag from a validated variable.
 
     The chart is copied into the stack as an asset, so `cdktf.out/stacks/<stack>` plans on its own.
-    A precondition refuses to release when the platform stack's ingress class or cluster issuer differ
-    from the names this release gives the chart.
+    A precondition refuses to release when the platform's ingress class or cluster issuer differ from the names
+    this release gives the chart: the platform writes them into the namespace (ConfigMap todo-platform,
+    todo_infra/access.py), where the environment's own identity reads them; no other stack's state is read.
     """
 
     def __init__(
@@ -100,7 +105,6 @@ class TodoRelease(Construct):
         *,
         settings: Settings,
         env: Environment,
-        upstream: Upstream,
         depends_on: list[ITerraformDependable],
     ) -> None:
         super().__init__(scope, id_)
@@ -115,9 +119,14 @@ class TodoRelease(Construct):
             **chart_sets(settings, env, image_tag=image_tag.string_value),
             **image_digest_sets(services),
         }
+        facts = DataKubernetesConfigMapV1(
+            self,
+            "platform-facts",
+            metadata=DataKubernetesConfigMapV1Metadata(name=PLATFORM_FACTS, namespace=env.namespace),
+        ).data
         agrees_with_platform = Op.and_(
-            Op.eq(upstream.string(INGRESS_CLASS), settings.ingress_class),
-            Op.eq(upstream.string(CLUSTER_ISSUER), settings.cluster_issuer),
+            Op.eq(Fn.lookup(facts, FACT_INGRESS_CLASS, ""), settings.ingress_class),
+            Op.eq(Fn.lookup(facts, FACT_CLUSTER_ISSUER, ""), settings.cluster_issuer),
         )
         self.release = helm_release(
             self,

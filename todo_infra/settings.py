@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from todo_infra.contracts import app_stack_id, values_file
+from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK, app_stack_id, stack_environment, values_file
 
 # --- grammars -----------------------------------------------------------------------------------
 
@@ -33,6 +33,8 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NAME_DOTTED = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+#: The longest bucket name `_BUCKET` accepts (S3's naming rule, which Spaces' S3 API follows): derived names too.
+BUCKET_NAME_MAX = 63
 _HTTPS_URL = re.compile(r"^https://[a-z0-9.-]+(:[0-9]+)?/?$")
 _MINOR_PREFIX = re.compile(r"^1\.[0-9]{2}\.$")
 
@@ -89,7 +91,7 @@ CONTEXT_KEYS = (
     "maintenance_start_time",
     "environments",
 )
-ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag")
+ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
 CONTEXT_OVERRIDE_ENV = "TODO_CONTEXT_JSON"
 #: "true" in the workflows: a deploy or plan must not fall back to the example defaults of cdktf.json.
@@ -134,9 +136,20 @@ class ConfigError(ValueError):
 # --- the typed object ---------------------------------------------------------------------------
 
 
+def environment_bucket(base: str, environment: str) -> str:
+    """The bucket of one environment, derived from a configured base name: `<base>-<environment>`.
+
+    Spaces keys are limited per bucket, not per prefix, so whatever one environment's credentials may touch lives in
+    buckets of its own (docs/architecture.md, "State"): the state of `app-<environment>` and its Redis backups."""
+    return f"{base}-{environment}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class StateSettings:
-    """Where Terraform state lives: S3 API on DigitalOcean Spaces, or local files for offline work."""
+    """Where Terraform state lives: S3 API on DigitalOcean Spaces, or local files for offline work.
+
+    `bucket` is the configured base name: it holds the state of the shared stacks (cluster, platform); each app stack
+    keeps its state in its environment's bucket (`bucket_for`). Same key layout everywhere."""
 
     backend: str
     bucket: str
@@ -146,13 +159,22 @@ class StateSettings:
     def key(self, stack_id: str) -> str:
         return f"{self.key_prefix}/{stack_id}.tfstate"
 
+    def bucket_for(self, stack_id: str) -> str:
+        """The bucket that holds the stack's state: the shared one, or `<bucket>-<environment>` for an app stack."""
+        environment = stack_environment(stack_id)
+        return self.bucket if environment is None else environment_bucket(self.bucket, environment)
+
 
 @dataclass(frozen=True, kw_only=True)
 class BackupSettings:
-    """Where the app's Redis backups are copied off the cluster: a Spaces bucket, ideally in another region."""
+    """Where the app's Redis backups are copied off the cluster: a Spaces bucket per environment, ideally in another
+    region. `bucket` is the configured base name; environment `<env>` copies to `bucket_for(<env>)`."""
 
     bucket: str
     endpoint: str
+
+    def bucket_for(self, environment: str) -> str:
+        return environment_bucket(self.bucket, environment)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +200,8 @@ class Environment:
     domain: str
     #: None: no default, every plan/deploy must name the tag (production).
     default_image_tag: str | None
+    #: Raised to rotate the environment's cluster tokens (todo_infra/access.py).
+    token_generation: int = 1
 
     @property
     def host(self) -> str:
@@ -209,6 +233,11 @@ class Settings:
     environments: tuple[Environment, ...]
     ingress_class: str = INGRESS_CLASS
     cluster_issuer: str = CLUSTER_ISSUER
+
+    @property
+    def stack_ids(self) -> tuple[str, ...]:
+        """Every stack of this configuration, in deploy order (main.py builds exactly these)."""
+        return (CLUSTER_STACK, PLATFORM_STACK, *(env.stack_id for env in self.environments))
 
     @property
     def primary_host(self) -> str:
@@ -283,7 +312,9 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
     for name in names:
         env = table.get(name)
         if not isinstance(env, Mapping):
-            raise ConfigError(f"environments.{name}", env, "a map with host_prefix and optional default_image_tag")
+            raise ConfigError(
+                f"environments.{name}", env, "a map with host_prefix and optional default_image_tag, token_generation"
+            )
         for key in env:
             if key not in ENVIRONMENT_KEYS:
                 raise ConfigError.unknown(key, ENVIRONMENT_KEYS, f"setting of environments.{name}")
@@ -291,7 +322,12 @@ def _environments(raw: Mapping[str, Any], domain: str) -> tuple[Environment, ...
         tag = None
         if env.get("default_image_tag") is not None:
             tag = _text(env, "default_image_tag", re.compile(IMAGE_TAG_PATTERN), IMAGE_TAG_GRAMMAR)
-        result.append(Environment(name=name, host_prefix=prefix, domain=domain, default_image_tag=tag))
+        generation = _int(env, "token_generation", 1, 10_000) if "token_generation" in env else 1
+        result.append(
+            Environment(
+                name=name, host_prefix=prefix, domain=domain, default_image_tag=tag, token_generation=generation
+            )
+        )
     return tuple(result)
 
 
@@ -336,7 +372,7 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         raise ConfigError("node_min", node_min, f"at most node_max ({node_max})")
     backend = _choice(raw, "state_backend", BACKEND_MODES)
     project = _text(raw, "project", _NAME, "a DNS label such as hackathon-todo")
-    return Settings(
+    settings = Settings(
         project=project,
         domain=domain,
         ghcr_owner=_text(raw, "ghcr_owner", _NAME, "a lower-case GitHub owner name"),
@@ -379,3 +415,36 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         ),
         environments=_environments(raw, domain),
     )
+    _check_derived_buckets(settings)
+    return settings
+
+
+def _check_derived_buckets(settings: Settings) -> None:
+    """The buckets derived per environment are still Spaces bucket names (at most 63 characters), and no bucket is
+    two things at once (a backup bucket that is also a state bucket would give a backup key reach into state)."""
+    bases = [("backup_bucket", settings.backup.bucket, "Redis backups")]
+    if settings.state.backend == "s3":
+        bases.insert(0, ("state_bucket", settings.state.bucket, "state"))
+    longest = max(len(env.name) for env in settings.environments)
+    for field, base, what in bases:
+        for env in settings.environments:
+            name = environment_bucket(base, env.name)
+            if len(name) > BUCKET_NAME_MAX:
+                raise ConfigError(
+                    field,
+                    base,
+                    f"at most {BUCKET_NAME_MAX - 1 - longest} characters: {env.name}'s {what} bucket {name!r} would "
+                    f"exceed Spaces' limit of {BUCKET_NAME_MAX}",
+                )
+    if settings.state.backend != "s3":
+        return
+    state = {settings.state.bucket_for(stack_id): stack_id for stack_id in settings.stack_ids}
+    for env in settings.environments:
+        name = settings.backup.bucket_for(env.name)
+        if name in state:
+            raise ConfigError(
+                "backup_bucket",
+                settings.backup.bucket,
+                f"a name whose buckets are not state buckets: {env.name}'s backup bucket {name!r} is the state bucket "
+                f"of {state[name]}",
+            )

@@ -1,5 +1,9 @@
 """Remote state: one key per stack, and the outputs stacks share, written and read from the same settings.
 
+The shared stacks (cluster, platform) keep their state in the configured state bucket; each app stack in its
+environment's bucket (`StateSettings.bucket_for`), so a Spaces key limited to one environment's bucket can reach
+nothing else (docs/architecture.md, "State"). A remote-state read names its producer's bucket the same way.
+
 S3 backend on DigitalOcean Spaces (Terraform >= 1.6.3 settings), `use_lockfile` added as an override because
 cdktf 0.21's S3Backend has no such property; a `local` mode for offline work (docs/architecture.md, "State").
 Outputs other stacks read are declared with `publish` and read with `Upstream`, both from the contract names in
@@ -32,7 +36,7 @@ _LOCAL_STATE = "../../../terraform.{stack_id}.tfstate"
 def _s3_settings(state: StateSettings, stack_id: str) -> dict[str, Any]:
     """Spaces speaks the S3 API but is not AWS: fixed region, custom endpoint, no AWS-only checks."""
     return {
-        "bucket": state.bucket,
+        "bucket": state.bucket_for(stack_id),
         "key": state.key(stack_id),
         "region": "us-east-1",
         "endpoints": {"s3": state.endpoint},

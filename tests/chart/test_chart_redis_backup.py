@@ -22,6 +22,7 @@ from preflight import backup_jobs
 from preflight.backup_jobs import cron_pod
 from preflight.backup_jobs import environment as container_env
 from tests.chart.chart_support import Rendered, app_container, fullname, load_values, release_values, render
+from tests.docs.runbook_checks import parse
 from tests.local_s3 import LocalS3, running_local_s3
 from todo_infra.app_secrets import BACKUP_SPACES_SECRET_NAME
 from todo_infra.contracts import BASE_VALUES
@@ -55,8 +56,9 @@ def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(c
         "@sha256:45401ad7410db1d67ffdb58e19059ad20b0d8e0285a60e38bbec55cc1019c7a5"
     )
     environment = container_env(offsite)
-    # the bucket and endpoint come from the settings (cdktf.json: backup_bucket, backup_endpoint)
-    assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups/redis/{cloud.namespace}"
+    # the bucket and endpoint come from the settings (cdktf.json: backup_bucket, backup_endpoint): each environment
+    # copies to a bucket of its own, `<backup_bucket>-<environment>`, under the same prefix as before
+    assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups-{cloud.namespace}/redis/{cloud.namespace}"
     assert environment["RCLONE_CONFIG_SPACES_ENDPOINT"] == "https://ams3.digitaloceanspaces.com"
     assert environment["KEEP"] == "7" and environment["RCLONE_CONFIG"] == ""
     for variable, key in (
@@ -306,7 +308,8 @@ def test_restore_without_a_backup_refuses_and_touches_nothing(
 
 # --- the offsite copy, run with rclone against a local S3 server ----------------------------------------------
 
-BUCKET = "hackathon-todo-backups"
+#: production's backup bucket (the tests below run production's release)
+BUCKET = "hackathon-todo-backups-production"
 
 
 @pytest.fixture(scope="module")
@@ -401,3 +404,87 @@ def test_fetch_from_an_empty_folder_refuses_and_writes_nothing(
     result = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
     assert result.returncode != 0 and "no backup in spaces:" in result.stderr
     assert list(backups.iterdir()) == []
+
+
+# --- the upgrade to per-environment buckets: the runbook's rclone copy, run as written ------------------------------
+
+UPGRADE_RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbooks" / "deploy.md"
+#: The one backup bucket of the old layout (a folder per environment).
+OLD_BUCKET = "hackathon-todo-backups"
+
+
+def upgrade_commands() -> tuple[dict[str, str], list[list[str]]]:
+    """The rclone settings the runbook's upgrade section exports and the `rclone` commands it runs, as a shell would
+    read them."""
+    section = UPGRADE_RUNBOOK.read_text().split("## Upgrade to per-environment buckets", 1)[1].split("\n## ", 1)[0]
+    exported: dict[str, str] = {}
+    commands = []
+    for line in "\n".join(parse(section).code_blocks).replace("\\\n", " ").splitlines():
+        words = shlex.split(line.strip(), comments=True)
+        if words[:1] == ["export"] and any(word.startswith("RCLONE_") for word in words):
+            # (a placeholder such as `<migration key>` is two words, the second without `=`)
+            exported |= dict(word.split("=", 1) for word in words[1:] if "=" in word)
+        elif words[:1] == ["rclone"]:
+            commands.append(words)
+    return exported, commands
+
+
+def test_the_upgrade_runbook_sets_rclone_as_the_chart_does(production: Rendered) -> None:
+    """The runbook's exports are the rclone settings of the chart's fetch job (remote `spaces`, provider, endpoint,
+    ACL, no bucket creation), plus the key that the job reads from its Secret."""
+    exported, commands = upgrade_commands()
+    (container,) = cron_pod(production, "redis-fetch")["containers"]
+    literal = {
+        name: value
+        for name, value in container_env(container).items()
+        if name.startswith("RCLONE_") and isinstance(value, str)
+    }
+    assert len(literal) >= 6 and {name: exported.get(name) for name in literal} == literal
+    keys = {"RCLONE_CONFIG_SPACES_ACCESS_KEY_ID", "RCLONE_CONFIG_SPACES_SECRET_ACCESS_KEY"}
+    assert set(exported) == set(literal) | keys
+    assert [command[:2] for command in commands] == [["rclone", "copy"], ["rclone", "copy"], ["rclone", "lsf"]]
+
+
+def test_the_upgrade_runbooks_copy_puts_the_old_backups_where_the_fetch_job_reads(
+    production: Rendered, bucket: LocalS3, backups: Path
+) -> None:
+    """The old layout's backups (one bucket, a folder per environment), copied with the runbook's own rclone lines and
+    the chart's rclone settings, are what production's fetch job finds in production's bucket. Seeded: before the copy
+    the fetch job finds nothing there."""
+    staging_bucket = BUCKET.replace("-production", "-staging")
+    for name in (OLD_BUCKET, staging_bucket):
+        if name not in {b["Name"] for b in bucket.client.list_buckets()["Buckets"]}:
+            bucket.client.create_bucket(Bucket=name)
+    old = {f"redis/{env}/redis-2026112{day}T031700Z.rdb" for env in ("staging", "production") for day in (1, 2)}
+    for key in old:
+        bucket.client.put_object(Bucket=OLD_BUCKET, Key=key, Body=b"REDIS0011")
+    fetch = rclone_env(production, "redis-fetch", bucket, backups)
+    try:
+        before = run_script(production, "redis-fetch.sh", **fetch)
+        assert before.returncode != 0 and "no backup in spaces:" in before.stderr  # the seeded failure: not copied
+
+        exported, commands = upgrade_commands()
+        environment = {**os.environ, **exported, **{k: v for k, v in fetch.items() if k.startswith("RCLONE_")}}
+        for command in commands:
+            ran = subprocess.run(
+                [str(backup_jobs.RCLONE_DIR / "rclone"), *command[1:]],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert ran.returncode == 0, f"{shlex.join(command)}: {ran.stderr}"
+        assert sorted(bucket.keys(BUCKET)) == sorted(key for key in old if "/production/" in key)
+        assert sorted(bucket.keys(staging_bucket)) == sorted(key for key in old if "/staging/" in key)
+
+        after = run_script(production, "redis-fetch.sh", **fetch)
+        assert after.returncode == 0, after.stderr
+        assert sorted(path.name for path in backups.iterdir()) == [
+            "redis-20261121T031700Z.rdb",
+            "redis-20261122T031700Z.rdb",
+        ]
+    finally:
+        for name in (OLD_BUCKET, staging_bucket):
+            for key in bucket.keys(name):
+                bucket.client.delete_object(Bucket=name, Key=key)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import helm_python as helm
 import pytest
 
-from tests.chart.chart_support import CHART_DIR, render_environment, stack_sets
+from tests.chart.chart_support import CHART_DIR, Rendered, render_environment, stack_sets
 from tests.docs.runbook_checks import (
     BOOTSTRAP_GUIDE,
     MONITORING_RUNBOOK,
@@ -47,13 +47,31 @@ ROLLBACK = "docs/runbooks/rollback.md"
 
 
 @pytest.fixture(scope="module")
-def alerts(synth: Synth) -> Iterator[dict[str, str]]:
-    """alert -> runbook_url of the PrometheusRule, rendered once as app-production releases the chart."""
+def production(synth: Synth) -> Rendered:
+    """The chart rendered once as app-production releases it."""
     chart = helm.Chart.load(CHART_DIR)
     try:
-        production = render_environment(chart, "production", stack_sets(synth))
+        return render_environment(chart, "production", stack_sets(synth))
     finally:
         chart.close()
+
+
+def container_env_names(release: Rendered) -> frozenset[str]:
+    """Environment variables the chart gives its containers (a runbook may set them to run a job's tool by hand)."""
+    names: set[str] = set()
+    for document in release.manifests:
+        spec = document.get("spec", {})
+        pod = spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec") or spec.get(
+            "template", {}
+        ).get("spec", {})
+        for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+            names.update(variable["name"] for variable in container.get("env", []))
+    return frozenset(names)
+
+
+@pytest.fixture(scope="module")
+def alerts(production: Rendered) -> Iterator[dict[str, str]]:
+    """alert -> runbook_url of the PrometheusRule, as app-production releases the chart."""
     yield {
         rule["alert"]: rule["annotations"]["runbook_url"]
         for document in production.of_kind("PrometheusRule")
@@ -64,7 +82,7 @@ def alerts(synth: Synth) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
+def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
     workflows = [path.read_text() for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))]
     secrets, repo_variables, workflow_env = workflow_names(workflows)
     python_sources = [
@@ -89,6 +107,7 @@ def facts(synth: Synth, alerts: dict[str, str]) -> Facts:
         | {"CDKTF_CONTEXT_JSON"}
         | frozenset(CREDENTIAL_ENV)
         | frozenset(BACKUP_SPACES_VARIABLES)  # keys of the Secret redis-backup-spaces
+        | container_env_names(production)  # e.g. the rclone settings of the backup jobs
         | environ_reads(path.read_text() for path in python_sources)
         | shell_reads(path.read_text() for path in sorted((REPO_ROOT / "chart" / "files").glob("*.sh"))),
         alerts=alerts,
@@ -124,8 +143,9 @@ def test_the_facts_are_read_from_the_code(facts: Facts) -> None:
     assert {"DIGITALOCEAN_TOKEN", "GHCR_TOKEN", "ALERTMANAGER_SLACK_WEBHOOK_URL"} <= facts.workflow_secrets
     assert "TODO_DOMAIN" in facts.repo_variables
     assert len(facts.alerts) == 9
-    assert facts.counts == {"stacks": 4, "add-ons": 7, "helm releases": 8, "alerts": 9}
+    assert facts.counts == {"stacks": 4, "add-ons": 7, "helm releases": 9, "alerts": 9}
     assert "cdktf.out" in facts.generated
+    assert {"RCLONE_CONFIG_SPACES_ENDPOINT", "OFFSITE"} <= facts.known_names
 
 
 def test_runbooks_show_deploys_of_every_stack(texts: dict[str, str]) -> None:

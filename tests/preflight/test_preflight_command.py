@@ -58,6 +58,7 @@ def test_preflight_passes_on_the_repo(run: Run) -> None:
         "policy",
         "consistency",
         "secrets",
+        "access",
         "runtime",
         "capacity",
         "node-loss",
@@ -97,10 +98,10 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
 
 def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:
     text = render_text(list(results(run).values()))
-    assert text.count("\n== ") + text.startswith("== ") == 9
+    assert text.count("\n== ") + text.startswith("== ") == 10
     assert text.splitlines()[-1] == (
-        "PREFLIGHT PASSED: configuration ok, terraform ok, policy ok, consistency ok, secrets ok, runtime ok, "
-        "capacity ok, node-loss ok, cost ok"
+        "PREFLIGHT PASSED: configuration ok, terraform ok, policy ok, consistency ok, secrets ok, access ok, "
+        "runtime ok, capacity ok, node-loss ok, cost ok"
     )
 
 
@@ -108,7 +109,7 @@ def test_markdown_summary_is_marked_for_the_pull_request_comment(run: Run) -> No
     lines = run.markdown.splitlines()
     assert lines[0] == COMMENT_MARKER
     assert "PREFLIGHT PASSED" in lines[1]
-    assert len(lines) < 15, "a short section, not the whole report"
+    assert len(lines) == 5 + len(run.report["checks"]), "a short section: one row per check, not the whole report"
 
 
 def test_the_configuration_checked_is_what_was_synthesized(variant: Synth) -> None:
@@ -118,4 +119,8 @@ def test_the_configuration_checked_is_what_was_synthesized(variant: Synth) -> No
     assert rows["HA control plane"] == "on"
     assert rows["hosts"] == "staging.todo.todo-demo.dev, todo.todo-demo.dev"
     assert rows["state backend"] == "local"
+    assert rows["state buckets"] == "—"
+    assert rows["backup buckets"] == (
+        "app-production → acme-todo-backups-production, app-staging → acme-todo-backups-staging"
+    )
     assert rows["nodes"] == "s-2vcpu-4gb × 3–5 (autoscaling)"

@@ -174,10 +174,43 @@ def test_a_missing_values_file_and_a_foreign_namespace_are_named(
     changed = edited(synth)
     release = changed.release("app-staging", "todo-app")
     release["values"][1] = release["values"][1].replace("values-staging.yaml", "values-qa.yaml")
-    changed.one("app-staging", "kubernetes_namespace_v1")["metadata"]["name"] = "stage"
+    changed.namespace("staging")["metadata"]["name"] = "stage"
     problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
     assert "app-staging: values file values-qa.yaml is missing from the release's chart" in problems
-    assert "app-staging: release installs into 'staging', the stack creates ['stage']" in problems
+    assert any(p.startswith("app-staging: release installs into 'staging', the platform creates [") for p in problems)
+
+
+def test_each_app_environment_keeps_state_and_backups_in_buckets_of_its_own(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    rows = check_consistency(synth, apps, bootstrap, config["consistency"]).rows
+    (row,) = [row for row in rows if row[1] == "own buckets"]
+    assert row == [
+        "app-*",
+        "own buckets",
+        "app-production: hackathon-todo-tfstate-production, hackathon-todo-backups-production; "
+        "app-staging: hackathon-todo-tfstate-staging, hackathon-todo-backups-staging",
+        "ok",
+    ]
+
+
+def test_seeded_an_app_stack_sharing_a_bucket_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    """Seeded: staging's state back in the shared bucket, and production's backups in staging's backup bucket."""
+    changed = edited(synth)
+    changed.stacks["app-staging"]["terraform"]["backend"]["s3"]["bucket"] = "hackathon-todo-tfstate"
+    production = app(apps, "app-production")
+    values = copy.deepcopy(production.values)
+    values["redis"]["backup"]["offsite"]["bucket"] = "hackathon-todo-backups-staging"
+    moved = [app(apps, "app-staging"), dataclasses.replace(production, values=values)]
+    problems = check_consistency(changed, moved, bootstrap, config["consistency"]).problems
+    assert problems == [
+        "bucket hackathon-todo-tfstate holds app-staging's state and cluster's state and platform's state: an app "
+        "environment's bucket must be its own",
+        "bucket hackathon-todo-backups-staging holds app-production's Redis backups and app-staging's Redis backups: "
+        "an app environment's bucket must be its own",
+    ]
 
 
 def test_a_dapr_component_name_no_component_has_is_named(

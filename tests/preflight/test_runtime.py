@@ -82,8 +82,8 @@ def test_the_injected_daprd_meets_restricted_only_with_drop_all(synth: Synth, ap
 
 
 def test_app_namespaces_enforce_warn_and_audit_restricted(synth: Synth) -> None:
-    for stack in ("app-staging", "app-production"):
-        labels = synth.one(stack, "kubernetes_namespace_v1")["metadata"]["labels"]
+    for namespace in ("staging", "production"):
+        labels = synth.namespace(namespace)["metadata"]["labels"]
         for mode in ("enforce", "warn", "audit"):
             assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
             assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.35"
@@ -91,7 +91,7 @@ def test_app_namespaces_enforce_warn_and_audit_restricted(synth: Synth) -> None:
 
 def test_a_namespace_without_the_labels_fails_the_check(synth: Synth, apps: list[RenderedRelease]) -> None:
     stacks = copy.deepcopy(synth.stacks)
-    namespace = next(iter(stacks["app-staging"]["resource"]["kubernetes_namespace_v1"].values()))
+    namespace = stacks["platform"]["resource"]["kubernetes_namespace_v1"]["namespace-staging"]
     del namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
     result = check_runtime(dataclasses.replace(synth, stacks=stacks), apps)
     assert result.problems == ["app-staging: namespace staging does not enforce restricted"]

@@ -20,8 +20,8 @@ def test_no_secret_input_flows_anywhere_but_write_only_arguments(synth: Synth, v
         assert {row[0]: int(row[1]) for row in check.rows} == {
             "cluster": 0,
             "platform": 2,
-            "app-staging": 13,
-            "app-production": 13,
+            "app-staging": 14,
+            "app-production": 14,
         }
 
 
@@ -56,10 +56,10 @@ def seed_helm_value_through_a_local(stack: dict[str, Any]) -> str:
 
 
 def seed_data_source(stack: dict[str, Any]) -> str:
-    cluster = stack["data"]["digitalocean_kubernetes_cluster"]
-    name = next(iter(cluster))
-    cluster[name]["name"] = "${var.openai_api_key}"
-    return f"var.openai_api_key flows into data source digitalocean_kubernetes_cluster.{name} argument name"
+    facts = stack["data"]["kubernetes_config_map_v1"]
+    name = next(iter(facts))
+    facts[name]["metadata"]["name"] = "${var.openai_api_key}"
+    return f"var.openai_api_key flows into data source kubernetes_config_map_v1.{name} argument metadata.name"
 
 
 @pytest.mark.parametrize("seed", [seed_data, seed_output, seed_helm_value_through_a_local, seed_data_source])

@@ -39,6 +39,8 @@ COPIED = (
 )
 LINKED = (".venv", "node_modules", "toolchain")
 CONTEXT = json.loads((ROOT / "cdktf.json").read_text())["context"]
+#: A valid bucket name (55 characters) whose environment buckets are not: `-production` makes it 66.
+LONG_BUCKET = "hackathon-todo-terraform-state-of-every-stack-in-fra1-x"
 DEPLOY_VARIABLES = {
     "TODO_DOMAIN": "todo-demo.dev",
     "TODO_REGION": "nyc3",
@@ -65,6 +67,8 @@ COMMANDS = {
     "dev.py cdktf synth": [sys.executable, "dev.py", "cdktf", "synth"],
     "dev.py cdktf diff platform": [sys.executable, "dev.py", "cdktf", "diff", "platform", "--skip-synth"],
     "dev.py cdktf diff app-production": [sys.executable, "dev.py", "cdktf", "diff", "app-production", "--skip-synth"],
+    "dev.py state-bucket app-qa": [sys.executable, "dev.py", "state-bucket", "app-qa"],
+    "dev.py state-bucket app-staging": [sys.executable, "dev.py", "state-bucket", "app-staging"],
 }
 
 
@@ -93,6 +97,25 @@ CASES: dict[str, Case] = {
         "main.py", {"TODO_STATE_BACKEND": "gcs"}, "invalid state_backend='gcs': expected one of s3, local"
     ),
     "bucket name": Case("main.py", {"TODO_STATE_BUCKET": "Bad_Bucket"}, "invalid state_bucket='Bad_Bucket'"),
+    "state bucket too long for production's": Case(
+        "main.py",
+        {"TODO_STATE_BUCKET": LONG_BUCKET},
+        f"invalid state_bucket='{LONG_BUCKET}': expected at most 52 characters: production's state bucket "
+        f"'{LONG_BUCKET}-production' would exceed Spaces' limit of 63",
+    ),
+    "backup bucket too long for staging's": Case(
+        "main.py",
+        {"TODO_BACKUP_BUCKET": "b" * 60, "TODO_ENVIRONMENTS": "staging"},
+        "invalid backup_bucket='" + "b" * 60 + "': expected at most 55 characters: staging's Redis backups bucket",
+    ),
+    "backup bucket that is a state bucket": Case(
+        "main.py",
+        {"TODO_BACKUP_BUCKET": CONTEXT["state_bucket"]},
+        f"staging's backup bucket '{CONTEXT['state_bucket']}-staging' is the state bucket of app-staging",
+    ),
+    "state bucket too long through preflight": Case(
+        "dev.py preflight", {"TODO_STATE_BUCKET": LONG_BUCKET}, "preflight: invalid state_bucket="
+    ),
     "plain http endpoint": Case(
         "main.py", {"TODO_STATE_ENDPOINT": "http://fra1.digitaloceanspaces.com"}, "an https:// endpoint"
     ),
@@ -209,10 +232,21 @@ CASES: dict[str, Case] = {
         },
         "SECRETS_DIGEST_KEY must be set to a random string of at least 32 characters",
     ),
-    "production diff without its tag": Case(
+    "state-bucket: unknown stack": Case(
+        "dev.py state-bucket app-qa",
+        {},
+        "main.py: unknown stack 'app-qa': expected one of cluster, platform, app-staging, app-production",
+    ),
+    "state-bucket: too long a base name": Case(
+        "dev.py state-bucket app-staging",
+        {"TODO_STATE_BUCKET": LONG_BUCKET},
+        "main.py: invalid state_bucket='" + LONG_BUCKET + "': expected at most 52 characters",
+    ),
+    "production diff without its tag and cluster identity": Case(
         "dev.py cdktf diff app-production",
-        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "DIGITALOCEAN_TOKEN": "t"},
-        "TF_VAR_image_tag (a setting of the deploy)",
+        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+        "TF_VAR_image_digests, TF_VAR_image_tag, TF_VAR_kube_ca_certificate, TF_VAR_kube_endpoint (a setting of the "
+        "deploy)",
     ),
 }
 

@@ -26,10 +26,28 @@ def chart_values(release: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_namespace_is_the_environment(synth: Synth, stack: str) -> None:
+def test_the_release_goes_into_the_environment_namespace_the_platform_creates(synth: Synth, stack: str) -> None:
     namespace, _ = ENVIRONMENTS[stack]
-    assert synth.one(stack, "kubernetes_namespace_v1")["metadata"]["name"] == namespace
     assert synth.release(stack, "todo-app")["namespace"] == namespace
+    assert synth.namespace(namespace)["metadata"]["name"] == namespace
+    assert "kubernetes_namespace_v1" not in synth.stacks[stack].get("resource", {}), "cluster-scoped: the platform's"
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_providers_act_as_the_environment_identity_from_three_variables(synth: Synth, stack: str) -> None:
+    providers = synth.stacks[stack]["provider"]
+    assert set(providers) == {"kubernetes", "helm"}
+    expected = {
+        "host": "${var.kube_endpoint}",
+        "cluster_ca_certificate": "${var.kube_ca_certificate}",
+        "token": "${var.kube_token}",
+    }
+    assert providers["kubernetes"] == [expected]
+    assert providers["helm"] == [{"kubernetes": expected}]
+    variables = synth.stacks[stack]["variable"]
+    assert variables["kube_token"]["ephemeral"] is True and variables["kube_token"]["sensitive"] is True
+    for name in ("kube_endpoint", "kube_ca_certificate"):
+        assert "default" not in variables[name] and "sensitive" not in variables[name], name
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
@@ -88,21 +106,24 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
         "ingress.host": host,
         "ingress.className": "nginx",
         "ingress.clusterIssuer": "letsencrypt-prod",
-        "redis.backup.offsite.bucket": "hackathon-todo-backups",
+        "redis.backup.offsite.bucket": f"hackathon-todo-backups-{namespace}",
         "redis.backup.offsite.endpoint": "https://ams3.digitaloceanspaces.com",
     }
     overridden = chart_values(variant.release(stack, "todo-app"))
     assert overridden["ingress.host"] == host.replace("example.com", "todo-demo.dev")
     assert overridden["global.imageOwner"] == "acme-apps"
-    assert overridden["redis.backup.offsite.bucket"] == "acme-todo-backups"
+    assert overridden["redis.backup.offsite.bucket"] == f"acme-todo-backups-{namespace}"
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_release_refuses_a_platform_with_other_ingress_class_or_issuer(synth: Synth, stack: str) -> None:
+    namespace, _ = ENVIRONMENTS[stack]
+    ((name, facts),) = synth.data(stack, "kubernetes_config_map_v1").items()
+    assert facts["metadata"] == {"name": "todo-platform", "namespace": namespace}
     (precondition,) = synth.release(stack, "todo-app")["lifecycle"]["precondition"]
     condition = precondition["condition"]
-    assert 'data.terraform_remote_state.state-platform.outputs.ingress_class == "nginx"' in condition
-    assert 'data.terraform_remote_state.state-platform.outputs.cluster_issuer == "letsencrypt-prod"' in condition
+    assert f'data.kubernetes_config_map_v1.{name}.data.ingressClass == "nginx"' in condition
+    assert f'data.kubernetes_config_map_v1.{name}.data.clusterIssuer == "letsencrypt-prod"' in condition
 
 
 def test_image_tag_variable_is_validated_with_the_settings_pattern(synth: Synth) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from preflight.render import inline_values
 from tests.synth import Synth
+from todo_infra.access import ACCESS_RELEASE
 from todo_infra.addons import ADDONS, Addon
 
 SEED_NAMESPACES = {
@@ -45,9 +46,8 @@ def test_cluster_is_looked_up_by_name_from_cluster_stack_outputs(synth: Synth) -
     assert lookup["name"] == "${data.terraform_remote_state.state-cluster.outputs.cluster_name}"
 
 
-@pytest.mark.parametrize("stack", ["platform", "app-staging", "app-production"])
-def test_kubernetes_and_helm_providers_are_configured_from_the_lookup(synth: Synth, stack: str) -> None:
-    providers = synth.stacks[stack]["provider"]
+def test_kubernetes_and_helm_providers_are_configured_from_the_lookup(synth: Synth) -> None:
+    providers = synth.stacks["platform"]["provider"]
     for config in (providers["kubernetes"][0], providers["helm"][0]["kubernetes"]):
         assert set(config) == {"host", "token", "cluster_ca_certificate"}
         for value in config.values():
@@ -56,7 +56,7 @@ def test_kubernetes_and_helm_providers_are_configured_from_the_lookup(synth: Syn
 
 
 def test_every_addon_is_pinned_into_its_seed_namespace(releases: dict[str, dict[str, Any]]) -> None:
-    addons = {name: r for name, r in releases.items() if name != "cluster-bootstrap"}
+    addons = {name: r for name, r in releases.items() if name not in ("cluster-bootstrap", ACCESS_RELEASE)}
     assert {name: r["namespace"] for name, r in addons.items()} == SEED_NAMESPACES
     for name, release in addons.items():
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", release["version"]), f"{name} is not pinned to an exact version"
@@ -66,7 +66,8 @@ def test_every_addon_is_pinned_into_its_seed_namespace(releases: dict[str, dict[
 
 def test_addon_namespaces_are_created_before_their_releases(synth: Synth) -> None:
     namespaces = {ns["metadata"]["name"] for ns in synth.resources("platform", "kubernetes_namespace_v1").values()}
-    assert namespaces == set(SEED_NAMESPACES.values()) - {"kube-system"}, "kube-system exists in every cluster"
+    app_namespaces = {"staging", "production"}  # the app environments', with their identities (todo_infra/access.py)
+    assert namespaces == set(SEED_NAMESPACES.values()) - {"kube-system"} | app_namespaces, "kube-system exists"
 
 
 @pytest.mark.parametrize("addon", ADDONS, ids=lambda addon: addon.release)
@@ -226,3 +227,23 @@ def test_dapr_control_plane_survives_a_concurrent_drain(synth: Synth, releases: 
 def test_kube_state_metrics_exports_the_dapr_annotation(releases: dict[str, dict[str, Any]]) -> None:
     values = static_values(releases["kube-prometheus-stack"])
     assert values["kube-state-metrics"]["metricAnnotationsAllowList"] == ["pods=[dapr.io/enabled]"]
+
+
+def test_the_platform_owns_the_app_namespaces_with_restricted_pod_security(synth: Synth) -> None:
+    for namespace in ("staging", "production"):
+        created = synth.namespace(namespace)
+        assert created["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert created["lifecycle"]["prevent_destroy"] is True
+
+
+def test_the_environment_identities_are_released_after_their_namespaces(synth: Synth) -> None:
+    access = synth.release("platform", ACCESS_RELEASE)
+    assert access["namespace"] == "kube-system", "its record is out of every app identity's reach"
+    assert {"kubernetes_namespace_v1.namespace-staging", "kubernetes_namespace_v1.namespace-production"} <= set(
+        access["depends_on"]
+    )
+    values = yaml.safe_load(access["values"][0])
+    assert values["environments"] == [
+        {"namespace": "staging", "tokenGeneration": 1},
+        {"namespace": "production", "tokenGeneration": 1},
+    ]

@@ -96,6 +96,14 @@ def test_every_secret_is_written_only_through_data_wo_with_its_revision(synth: S
 
 def test_cluster_tokens_in_state_expire_within_the_hour(synth: Synth) -> None:
     assert synth.one("cluster", "digitalocean_kubernetes_cluster")["kubeconfig_expire_seconds"] == 3600
-    for stack in ("platform", "app-staging", "app-production"):
-        lookup = synth.one(stack, "digitalocean_kubernetes_cluster", data=True)
-        assert lookup["kubeconfig_expire_seconds"] == 3600, stack
+    lookup = synth.one("platform", "digitalocean_kubernetes_cluster", data=True)
+    assert lookup["kubeconfig_expire_seconds"] == 3600
+
+
+def test_no_app_stack_can_obtain_or_read_a_cluster_admin_token(synth: Synth) -> None:
+    """DigitalOcean issues cluster tokens by the token owner's role, and the cluster's and the platform's state hold
+    the last run's: an app stack has neither a DigitalOcean provider nor a read of another stack's state."""
+    for stack in ("app-staging", "app-production"):
+        assert "digitalocean" not in synth.stacks[stack]["provider"], stack
+        assert "digitalocean_kubernetes_cluster" not in synth.stacks[stack].get("data", {}), stack
+        assert "terraform_remote_state" not in synth.stacks[stack].get("data", {}), stack

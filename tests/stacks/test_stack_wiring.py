@@ -40,6 +40,18 @@ def test_s3_backend_on_spaces(synth: Synth, stack: str) -> None:
     assert backend["key"] == f"hackathon-todo/{stack}.tfstate"
 
 
+def test_shared_stacks_keep_state_in_the_state_bucket_and_each_app_stack_in_its_environments(synth: Synth) -> None:
+    """One Spaces key is limited per bucket, so each environment's app state has a bucket of its own (derived from the
+    one setting `state_bucket`); nothing but the app stack of an environment writes to it."""
+    buckets = {stack: synth.stacks[stack]["terraform"]["backend"]["s3"]["bucket"] for stack in STACKS}
+    assert buckets == {
+        "cluster": "hackathon-todo-tfstate",
+        "platform": "hackathon-todo-tfstate",
+        "app-staging": "hackathon-todo-tfstate-staging",
+        "app-production": "hackathon-todo-tfstate-production",
+    }
+
+
 def test_state_keys_are_distinct(synth: Synth, variant: Synth) -> None:
     s3_keys = {synth.stacks[s]["terraform"]["backend"]["s3"]["key"] for s in STACKS}
     local_paths = {variant.stacks[s]["terraform"]["backend"]["local"]["path"] for s in STACKS}
@@ -60,8 +72,8 @@ def test_local_mode_keeps_one_state_file_per_stack(variant: Synth) -> None:
     [
         ("cluster", set()),
         ("platform", {"cluster"}),
-        ("app-staging", {"cluster", "platform"}),
-        ("app-production", {"cluster", "platform"}),
+        ("app-staging", set()),
+        ("app-production", set()),
     ],
 )
 def test_stacks_read_producers_through_explicit_remote_state(synth: Synth, stack: str, reads: set[str]) -> None:
@@ -72,6 +84,7 @@ def test_stacks_read_producers_through_explicit_remote_state(synth: Synth, stack
         config = source["config"]
         assert source["backend"] == "s3"
         assert config["key"] == f"hackathon-todo/{name.removeprefix('state-')}.tfstate"
+        # the producers are shared stacks: their state is in the shared bucket, where the cluster's is
         assert {k: v for k, v in config.items() if k != "key"} == {
             k: v for k, v in writer.items() if k not in ("key", "use_lockfile")
         }

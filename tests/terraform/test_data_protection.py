@@ -4,6 +4,7 @@ is applied on a built-in `terraform_data` stand-in (no provider needed) and then
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ EXPECTED = {
     "platform": {
         *(f"helm_release {addon.release}" for addon in ADDONS if addon.holds),
         *(f"kubernetes_namespace_v1 {addon.namespace}" for addon in ADDONS if addon.holds),
+        "kubernetes_namespace_v1 staging",
+        "kubernetes_namespace_v1 production",
     },
-    "app-staging": {"kubernetes_namespace_v1 staging", "helm_release todo-app"},
-    "app-production": {"kubernetes_namespace_v1 production", "helm_release todo-app"},
+    "app-staging": {"helm_release todo-app"},
+    "app-production": {"helm_release todo-app"},
 }
 
 
@@ -85,3 +88,30 @@ def test_terraform_refuses_to_destroy_them(terraform: Terraform, synth: Synth, t
 def test_seeded_an_unprotected_resource_is_destroyed(terraform: Terraform, tmp_path: Path) -> None:
     outcome = destroy_plan(terraform, tmp_path, {"control": {"prevent_destroy": False}})
     assert outcome.returncode == 0, outcome.first_error()
+
+
+@pytest.mark.parametrize("stack_id", ["app-staging", "app-production"])
+def test_the_app_stack_forgets_its_old_namespace_without_destroying_it(
+    terraform: Terraform, synth: Synth, tmp_path: Path, stack_id: str
+) -> None:
+    """The namespace moved to the platform stack. The app stack's `removed` block, as synthesized, pointed at a
+    `terraform_data` stand-in at the old address: a deployed project's next plan forgets it and destroys nothing; a
+    new project (nothing at that address) plans nothing."""
+    (removed,) = synth.stacks[stack_id]["removed"]
+    assert removed["lifecycle"] == {"destroy": False}
+    kind, _, name = removed["from"].partition(".")
+    assert (kind, name) == ("kubernetes_namespace_v1", f"namespace-{stack_id.removeprefix('app-')}")
+    stand_in = {"resource": {"terraform_data": {name: {"input": "namespace", "lifecycle": {"prevent_destroy": True}}}}}
+    write_config(tmp_path, stand_in)
+    assert terraform.apply(tmp_path).returncode == 0
+    write_config(tmp_path, {"removed": [{**removed, "from": f"terraform_data.{name}"}]})
+    plan = terraform.run(tmp_path, "plan", "-input=false", "-no-color", "-json")
+    assert plan.returncode == 0, plan.first_error()
+    changes = [json.loads(line) for line in plan.stdout.splitlines() if '"type":"planned_change"' in line]
+    assert [c["change"]["action"] for c in changes] == ["remove"], plan.stdout[-2000:]
+    # Seeded: without the block the namespace would be destroyed — prevent_destroy lives in the configuration, so
+    # a resource dropped from it is no longer protected.
+    write_config(tmp_path, {})
+    dropped = terraform.run(tmp_path, "plan", "-input=false", "-no-color", "-json")
+    changes = [json.loads(line) for line in dropped.stdout.splitlines() if '"type":"planned_change"' in line]
+    assert [c["change"]["action"] for c in changes] == ["delete"], dropped.stdout[-2000:]

@@ -1,43 +1,81 @@
-"""The state bucket check (`python3 dev.py state-bucket`), against an S3 server on 127.0.0.1: a bucket without
-versions, a public one and a missing one are refused with one line each; `--enable` puts them right."""
+"""The bucket check (`python3 dev.py state-bucket [STACK ...]`), against S3 servers on 127.0.0.1: a bucket without
+versions, a public one and a missing one are refused with one line each and named; `--enable` puts them right.
+Without stacks it checks every bucket the configuration names (the shared state bucket, each environment's state
+bucket and backup bucket, each at its endpoint); with stacks only their state buckets, so a key limited to staging's
+state bucket is enough for staging's deploy."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local_s3 import S3_CREDENTIALS, LocalS3
-from todo_infra.settings import StateSettings
+from main import embedded_context
+from tests.local_s3 import S3_CREDENTIALS, LocalS3, running_local_s3
+from todo_infra import state_bucket
+from todo_infra.settings import Settings, load_settings
 from todo_infra.state_bucket import problems, run
 
 ROOT = Path(__file__).resolve().parents[2]
+REAL_CLIENT = state_bucket.client
+VERSIONED = {"Status": "Enabled"}
 
 
-def state(local_s3: LocalS3, bucket: str) -> StateSettings:
-    return StateSettings(backend="s3", bucket=bucket, endpoint=local_s3.endpoint, key_prefix="hackathon-todo")
+def settings(
+    state_s3: LocalS3, state_bucket: str, *, backups: LocalS3 | None = None, backup_bucket: str = ""
+) -> Settings:
+    """The embedded configuration with these base names, its endpoints pointed at the local servers."""
+    overrides = {"TODO_STATE_BUCKET": state_bucket}
+    if backup_bucket:
+        overrides["TODO_BACKUP_BUCKET"] = backup_bucket
+    loaded = load_settings(embedded_context(), overrides)
+    return dataclasses.replace(
+        loaded,
+        state=dataclasses.replace(loaded.state, endpoint=state_s3.endpoint),
+        backup=dataclasses.replace(loaded.backup, endpoint=(backups or state_s3).endpoint),
+    )
+
+
+def make(s3: LocalS3, *buckets: str, versioned: bool = True) -> None:
+    for bucket in buckets:
+        s3.client.create_bucket(Bucket=bucket)
+        if versioned:
+            s3.client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=VERSIONED)
+
+
+@pytest.fixture(scope="module")
+def backup_s3() -> Iterator[LocalS3]:
+    """A second server: the backup buckets' endpoint (another Spaces region than the state's). moto's servers in one
+    process share their buckets, so which endpoint a bucket was asked at is recorded (`_Recorded`), not inferred."""
+    with running_local_s3() as s3:
+        yield s3
+
+
+# --- one bucket: the findings -------------------------------------------------------------------------------------
 
 
 def test_an_unversioned_bucket_is_refused_then_enabled(local_s3: LocalS3, capsys: pytest.CaptureFixture[str]) -> None:
     local_s3.client.create_bucket(Bucket="unversioned-state")
-    assert run(state(local_s3, "unversioned-state"), [], S3_CREDENTIALS) == 1
+    assert run(settings(local_s3, "unversioned-state"), ["cluster"], S3_CREDENTIALS) == 1
     assert capsys.readouterr().err.splitlines() == [
         "state bucket unversioned-state: versioning is never enabled, not Enabled: "
         "run `python3 dev.py state-bucket --enable`"
     ]
-    assert run(state(local_s3, "unversioned-state"), ["--enable"], S3_CREDENTIALS) == 0
+    assert run(settings(local_s3, "unversioned-state"), ["--enable", "cluster"], S3_CREDENTIALS) == 0
     out = capsys.readouterr().out
     assert "versioning Enabled" in out and "created" not in out
     assert local_s3.client.get_bucket_versioning(Bucket="unversioned-state")["Status"] == "Enabled"
 
 
 def test_a_missing_bucket_is_named_and_created_private(local_s3: LocalS3, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(state(local_s3, "missing-state"), [], S3_CREDENTIALS) == 1
+    assert run(settings(local_s3, "missing-state"), ["platform"], S3_CREDENTIALS) == 1
     assert "state bucket missing-state does not exist" in capsys.readouterr().err
-    assert run(state(local_s3, "missing-state"), ["--enable"], S3_CREDENTIALS) == 0
+    assert run(settings(local_s3, "missing-state"), ["platform", "--enable"], S3_CREDENTIALS) == 0
     assert capsys.readouterr().out.splitlines() == [
         "created state bucket missing-state (private)",
         "state bucket missing-state: versioning Enabled",
@@ -47,17 +85,20 @@ def test_a_missing_bucket_is_named_and_created_private(local_s3: LocalS3, capsys
 
 def test_a_public_bucket_is_refused(local_s3: LocalS3, capsys: pytest.CaptureFixture[str]) -> None:
     local_s3.client.create_bucket(Bucket="public-state", ACL="public-read")
-    local_s3.client.put_bucket_versioning(Bucket="public-state", VersioningConfiguration={"Status": "Enabled"})
-    assert run(state(local_s3, "public-state"), [], S3_CREDENTIALS) == 1
+    local_s3.client.put_bucket_versioning(Bucket="public-state", VersioningConfiguration=VERSIONED)
+    assert run(settings(local_s3, "public-state"), ["cluster"], S3_CREDENTIALS) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("state bucket public-state: anyone may READ it: make it private")
 
 
 def test_bad_input_is_one_line_and_exit_2(local_s3: LocalS3, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(state(local_s3, "any"), ["--enabel"], S3_CREDENTIALS) == 2
-    assert run(state(local_s3, "any"), [], {}) == 2
+    configured = settings(local_s3, "any-state")
+    assert run(configured, ["--enabel"], S3_CREDENTIALS) == 2
+    assert run(configured, ["app-qa"], S3_CREDENTIALS) == 2
+    assert run(configured, ["cluster"], {}) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "main.py: usage: --state-bucket [--enable]; got --enabel",
+        "main.py: usage: --state-bucket [--enable] [STACK ...]; got --enabel",
+        "main.py: unknown stack 'app-qa': expected one of cluster, platform, app-staging, app-production",
         "main.py: invalid AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY='unset': expected the Spaces access key of the "
         "state bucket",
     ]
@@ -90,7 +131,111 @@ class _AclDenied:
 
 
 def test_an_unreadable_acl_is_reported_not_fatal(local_s3: LocalS3, capsys: pytest.CaptureFixture[str]) -> None:
-    local_s3.client.create_bucket(Bucket="limited-key-state")
-    local_s3.client.put_bucket_versioning(Bucket="limited-key-state", VersioningConfiguration={"Status": "Enabled"})
+    make(local_s3, "limited-key-state")
     assert problems(_AclDenied(local_s3.client), "limited-key-state") == []
     assert "ACL is not readable with this key (AccessDenied); privacy not checked" in capsys.readouterr().out
+
+
+# --- every bucket of the configuration ------------------------------------------------------------------------------
+
+
+class _Recorded:
+    """A client that notes (endpoint, bucket) of every request."""
+
+    def __init__(self, endpoint: str, environ: Mapping[str, str], log: list[tuple[str, str]]) -> None:
+        self._real, self._endpoint, self._log = REAL_CLIENT(endpoint, environ), endpoint, log
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self._real, name)
+
+        def call(**kwargs: object) -> object:
+            self._log.append((self._endpoint, str(kwargs.get("Bucket"))))
+            return method(**kwargs)
+
+        return call
+
+
+def test_every_configured_bucket_is_checked_at_its_endpoint_and_each_unfit_one_is_named(
+    local_s3: LocalS3, backup_s3: LocalS3, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seeded: production's state bucket is missing and staging's backup bucket keeps no versions; everything else
+    is fit. Both are named, nothing else is; `--enable` then makes all five fit."""
+    asked: list[tuple[str, str]] = []
+    monkeypatch.setattr(state_bucket, "client", lambda endpoint, environ: _Recorded(endpoint, environ, asked))
+    make(local_s3, "fleet-state", "fleet-state-staging")
+    make(backup_s3, "fleet-backups-production")
+    make(backup_s3, "fleet-backups-staging", versioned=False)
+    configured = settings(local_s3, "fleet-state", backups=backup_s3, backup_bucket="fleet-backups")
+    assert run(configured, [], S3_CREDENTIALS) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "state bucket fleet-state-production does not exist: run `python3 dev.py state-bucket --enable`",
+        "backup bucket fleet-backups-staging: versioning is never enabled, not Enabled: "
+        "run `python3 dev.py state-bucket --enable`",
+    ]
+    assert captured.out.splitlines() == [
+        f"state bucket fleet-state at {local_s3.endpoint}: exists, versioning Enabled, not public",
+        f"state bucket fleet-state-staging at {local_s3.endpoint}: exists, versioning Enabled, not public",
+        f"backup bucket fleet-backups-production at {backup_s3.endpoint}: exists, versioning Enabled, not public",
+    ]
+    assert run(configured, ["--enable"], S3_CREDENTIALS) == 0
+    assert "created state bucket fleet-state-production (private)" in capsys.readouterr().out
+    for s3, bucket in (
+        (local_s3, "fleet-state"),
+        (local_s3, "fleet-state-staging"),
+        (local_s3, "fleet-state-production"),
+        (backup_s3, "fleet-backups-staging"),
+        (backup_s3, "fleet-backups-production"),
+    ):
+        assert s3.client.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled", bucket
+    assert {endpoint for endpoint, bucket in asked if "backups" in bucket} == {backup_s3.endpoint}
+    assert {endpoint for endpoint, bucket in asked if "backups" not in bucket} == {local_s3.endpoint}
+
+
+class _LimitedKey:
+    """A Spaces key limited to some buckets: any request about another bucket is refused, as Spaces would."""
+
+    def __init__(self, real: object, *buckets: str) -> None:
+        self._real, self._buckets = real, buckets
+        self.asked: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self._real, name)
+
+        def call(**kwargs: object) -> object:
+            bucket = str(kwargs.get("Bucket"))
+            self.asked.append(bucket)
+            if bucket not in self._buckets:
+                raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, name)
+            return method(**kwargs)
+
+        return call
+
+
+def test_a_stack_checks_only_its_own_state_bucket_with_a_key_limited_to_it(
+    local_s3: LocalS3, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What staging's deploy runs (`state-bucket app-staging`) with staging's key: the shared, production's and the
+    backup buckets are neither asked about nor needed (none of them exists here)."""
+    make(local_s3, "solo-state-staging")
+    key = _LimitedKey(local_s3.client, "solo-state-staging")
+    monkeypatch.setattr(state_bucket, "client", lambda endpoint, environ: key)
+    assert run(settings(local_s3, "solo-state"), ["app-staging"], S3_CREDENTIALS) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"state bucket solo-state-staging at {local_s3.endpoint}: exists, versioning Enabled, not public"
+    ]
+    assert set(key.asked) == {"solo-state-staging"}
+
+
+def test_the_shared_stacks_check_the_shared_bucket_once_and_a_wrong_key_is_refused(
+    local_s3: LocalS3, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seeded: staging's key used for the shared stacks' check is refused, naming the bucket."""
+    make(local_s3, "duo-state")
+    assert run(settings(local_s3, "duo-state"), ["cluster", "platform"], S3_CREDENTIALS) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    monkeypatch.setattr(state_bucket, "client", lambda endpoint, environ: _LimitedKey(local_s3.client, "x-staging"))
+    assert run(settings(local_s3, "duo-state"), ["platform"], S3_CREDENTIALS) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "state bucket duo-state: cannot read its versioning (AccessDenied); check the access key"
+    ]

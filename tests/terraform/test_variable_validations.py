@@ -36,6 +36,14 @@ def digests(**changes: str | None) -> str:
 
 #: (variable, accepted values, refused values) for every validated variable of the stacks.
 CASES: dict[str, tuple[list[str], list[str]]] = {
+    "kube_endpoint": (
+        ["https://0f3c2a.k8s.ondigitalocean.com", "https://127.0.0.1:6443", "https://api.example.com/"],
+        ["http://0f3c2a.k8s.ondigitalocean.com", "0f3c2a.k8s.ondigitalocean.com", "https://", "https://a b", ""],
+    ),
+    "kube_ca_certificate": (
+        ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"],
+        ["", "MIIB", "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t", "-----BEGIN PRIVATE KEY-----"],
+    ),
     "image_tag": (
         ["sha-abc1234", "main-latest", "staging-latest", "v1.2.3", "v1.2.3-rc.1", "v10.0.1-beta-2.x", "v0.1.0"],
         [

@@ -39,6 +39,7 @@ from tests.workflows.worlds import (
 )
 from todo_infra import settings
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+from todo_infra.spaces_grants import DRIFT_ENVIRONMENT, PLAN_SUFFIX, deploying_environment
 
 require_tf_vars = load_script("require_tf_vars")
 deploy_gate = load_script("deploy_gate")
@@ -1048,6 +1049,19 @@ def test_the_diff_matrix_plans_exactly_the_stacks_of_the_app_in_their_deploy_env
     assert plan["environment"] == "${{ matrix.environment }}-plan"
 
 
+def test_each_stack_is_deployed_planned_and_checked_for_drift_where_the_spaces_grants_expect(
+    workflows: dict[str, dict[str, Any]], app_stack_ids: list[str]
+) -> None:
+    """todo_infra/spaces_grants.py gives each environment's state key exactly the state buckets of the stacks that
+    environment deploys (its `-plan` twin reads them, `drift` the shared stacks'): the workflows must run them there."""
+    assert deployed_stacks(workflows) == {stack: deploying_environment(stack) for stack in app_stack_ids}
+    plan = workflows["cdktf-diff.yml"]["jobs"]["plan"]
+    assert plan["environment"] == "${{ matrix.environment }}" + PLAN_SUFFIX
+    drift = workflows["drift.yml"]["jobs"]["plan"]
+    assert drift["environment"] == DRIFT_ENVIRONMENT
+    assert set(drift["strategy"]["matrix"]["stack"]) == {"cluster", "platform"}, "refreshing an app stack reads Secrets"
+
+
 def test_app_stacks_declare_every_variable_the_workflows_feed(
     deploy: dict[str, Any], app_secret_keys: tuple[str, ...], synth: Synth
 ) -> None:
@@ -1072,7 +1086,8 @@ def test_app_stacks_declare_every_variable_the_workflows_feed(
 
 def test_no_deploy_writes_state_to_an_unchecked_bucket(deploy: dict[str, Any]) -> None:
     """The state bucket check (todo_infra/state_bucket.py) runs with the state credentials after the synth (it reads
-    the configured bucket) and before the deploy step, under the same condition, for this stack's bucket only."""
+    the configured bucket) and before the deploy step, under the same condition, for the deployed stack's bucket only
+    (staging's key reaches no other)."""
     names = [step.get("name", "") for step in steps(deploy)]
     check = step_named(deploy, "State bucket")
     assert check["run"] == 'python3 dev.py state-bucket "${STACK}"'
