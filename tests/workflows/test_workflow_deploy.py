@@ -34,7 +34,7 @@ from tests.workflows.worlds import (
     build_run,
     build_runs,
     built,
-    environment,
+    environments,
     world,
 )
 from todo_infra import settings
@@ -256,6 +256,20 @@ def test_each_stack_receives_only_its_own_kind_of_credential(
     assert require_tf_vars.stack_kind(stack) == ("app" if kube else "infrastructure")
 
 
+def test_no_step_of_the_deploy_job_hands_the_digitalocean_token_to_an_app_stack(deploy: dict[str, Any]) -> None:
+    """The deploy step is the only one whose environment carries the token, and only behind the app-stack test; the
+    staging check reads whether the token is set, never its value."""
+    for step in steps(deploy):
+        for name, value in (step.get("env") or {}).items():
+            if "secrets.DIGITALOCEAN_TOKEN" in str(value):
+                assert (step["name"], name) in {
+                    (deploy_step(deploy)["name"], "DIGITALOCEAN_TOKEN"),
+                    ("Refuse an environment that holds a secret it must not", "HOLDS_DIGITALOCEAN_TOKEN"),
+                }, (step.get("name"), name)
+    held = step_named(deploy, "Refuse an environment that holds a secret it must not")["env"]
+    assert held["HOLDS_DIGITALOCEAN_TOKEN"] == "${{ secrets.DIGITALOCEAN_TOKEN != '' }}"
+
+
 def test_configuration_comes_from_repository_variables(workflows: dict[str, dict[str, Any]]) -> None:
     contract = set(settings.DEPLOY_REQUIRED)
     assert contract <= set(settings.ENV_OVERRIDES)
@@ -356,49 +370,136 @@ def test_the_gate_refuses_a_caller_file_taken_from_another_ref() -> None:
 # --- the gate: the environment's settings --------------------------------------------------------------------
 
 
-ENV_STEP = "Refuse an environment weaker than the required settings"
+ENV_STEP = "Refuse when an environment is weaker than the required settings"
+#: Every environment the gates check, in the order the step reads them after the deploy's own.
+CHECKED_EVERYWHERE = ("staging-plan", "production-plan", "drift")
+
+
+def run_environment_gate(
+    gate: dict[str, Any], tmp_path: Path, environment_name: str, fakes_world: dict[str, Any]
+) -> tuple[StepResult, Fakes]:
+    """The gate's environment step, with the real .github/scripts (check_environments.sh) and a faked GitHub."""
+    context = gate_context(environment_name, "app-staging", event="workflow_dispatch", workflow="x.yml")
+    return run_gate_step(gate, ENV_STEP, context, tmp_path, fakes_world)
+
+
+def error_lines(result: StepResult) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("::error")]
 
 
 @pytest.mark.parametrize("environment_name", ["staging", "production"])
 def test_the_documented_settings_pass(gate: dict[str, Any], tmp_path: Path, environment_name: str) -> None:
-    reviewed = environment_name == "production"
-    context = gate_context(environment_name, "app-staging", event="workflow_dispatch", workflow="deploy-production.yml")
-    result, fakes = run_gate_step(gate, ENV_STEP, context, tmp_path, environment(environment_name, reviewers=reviewed))
+    """Each deploy reads its own environment, then the plan environments and drift: a weakened one is noticed by the
+    next deploy on main, not only by the runs that use it. The plan environments allow any branch."""
+    result, fakes = run_environment_gate(gate, tmp_path, environment_name, environments())
     assert result.returncode == 0, result.text
-    assert fakes.called("gh", "api") == [
-        ["api", f"repos/{REPOSITORY}/environments/{environment_name}"],
-        ["api", f"repos/{REPOSITORY}/environments/{environment_name}/deployment-branch-policies"],
-    ]
+    read = [call[1] for call in fakes.called("gh", "api")]
+    expected = []
+    for name in (environment_name, *CHECKED_EVERYWHERE):
+        base = f"repos/{REPOSITORY}/environments/{name}"
+        expected += [base, f"{base}/deployment-branch-policies"]
+    assert read == expected
+    assert f"{environment_name}, staging-plan, production-plan, drift: protection rules as required" in result.stdout
+
+
+WEAKENED = [
+    # Issue scenario: the setup docs restricted only production, so pull-request code could pick staging.
+    ("staging", {"custom": False}, "deployment branches must be the branch main alone"),
+    ("staging", {"custom": False, "protected": True}, "deployment branches must be the branch main alone"),
+    ("staging", {"branches": [("branch", "main"), ("branch", "*")]}, "deployment branches must be the branch main"),
+    ("production", {"branches": [("branch", "main"), ("tag", "v*")]}, "deployment branches must be the branch"),
+    ("production", {"reviewers": False}, "required reviewers: none set"),
+    ("production", {"self_review": True}, "prevent self-review is off"),
+    ("production", {"admins_bypass": True}, "administrators may bypass the protection rules"),
+    # The plan environments: a pull request's plan runs its own code with the reader credentials.
+    ("staging-plan", {"reviewers": False}, "required reviewers: none set"),
+    ("staging-plan", {"self_review": True}, "prevent self-review is off"),
+    ("production-plan", {"admins_bypass": True}, "administrators may bypass the protection rules"),
+    ("production-plan", {"reviewers": False}, "required reviewers: none set"),
+    # drift runs unreviewed every night: main only.
+    ("drift", {"any_branch": True}, "deployment branches must be the branch main alone"),
+    ("drift", {"branches": [("branch", "main"), ("branch", "release/*")]}, "deployment branches must be"),
+]
 
 
 @pytest.mark.parametrize(
-    ("environment_name", "settings", "problem"),
+    ("deploying", "environment_name", "settings", "problem"),
     [
-        # Issue scenario: the setup docs restricted only production, so pull-request code could pick staging.
-        ("staging", {"custom": False}, "deployment branches must be the branch main alone"),
-        ("staging", {"custom": False, "protected": True}, "deployment branches must be the branch main alone"),
-        ("staging", {"branches": [("branch", "main"), ("branch", "*")]}, "deployment branches must be the branch main"),
-        ("production", {"branches": [("branch", "main"), ("tag", "v*")]}, "deployment branches must be the branch"),
-        ("production", {"reviewers": False}, "required reviewers: none set"),
-        ("production", {"self_review": True}, "prevent self-review is off"),
-        ("production", {"admins_bypass": True}, "administrators may bypass the protection rules"),
+        (deploying, name, settings, problem)
+        for deploying in ("staging", "production")
+        for name, settings, problem in WEAKENED
+        # A deploy checks its own environment and those checked everywhere, not the other deploy environment.
+        if name == deploying or name in CHECKED_EVERYWHERE
     ],
 )
-def test_a_weaker_environment_stops_the_deploy(
-    gate: dict[str, Any], tmp_path: Path, environment_name: str, settings: dict[str, Any], problem: str
+def test_a_weaker_environment_stops_every_deploy_with_one_line_naming_it(  # noqa: PLR0917 - parameters
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    deploying: str,
+    environment_name: str,
+    settings: dict[str, Any],
+    problem: str,
 ) -> None:
-    context = gate_context(environment_name, "app-staging", event="workflow_dispatch", workflow="x.yml")
-    result, _fakes = run_gate_step(gate, ENV_STEP, context, tmp_path, environment(environment_name, **settings))
+    """Seeded: one environment weakened at a time; every deploy's gate refuses with exactly one line, naming it. In
+    process against the same fakes (the step itself runs end to end in the tests around this one)."""
+    answers = worlds.api_answers(tmp_path, environments({environment_name: settings}), deploying)
+    code = deploy_gate.main(["environments", "--environment", deploying, "--answers", str(answers)])
+    captured = capsys.readouterr()
+    assert code == 1
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"::error title=Deploy refused::environment {environment_name} is weaker than required: ")
+    assert problem in line
+
+
+def test_the_step_stops_a_deploy_on_a_weakened_plan_environment(gate: dict[str, Any], tmp_path: Path) -> None:
+    result, _fakes = run_environment_gate(
+        gate, tmp_path, "production", environments({"staging-plan": {"self_review": True}})
+    )
     assert result.returncode == 1
-    assert f"::error title=Deploy refused::environment {environment_name} is weaker than required" in result.stderr
-    assert problem in result.stderr
+    (line,) = error_lines(result)
+    assert line.startswith("::error title=Deploy refused::environment staging-plan is weaker than required: prevent")
+    assert "Traceback" not in result.text
+
+
+def test_every_problem_of_every_environment_gets_its_own_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    weakened = environments(
+        {"production": {"self_review": True, "admins_bypass": True}, "staging-plan": {"reviewers": False}}
+    )
+    answers = worlds.api_answers(tmp_path, weakened, "production")
+    assert deploy_gate.main(["environments", "--environment", "production", "--answers", str(answers)]) == 1
+    assert [line.split("::")[2].split(":")[0] for line in capsys.readouterr().err.splitlines()] == [
+        "environment production is weaker than required",
+        "environment production is weaker than required",
+        "environment staging-plan is weaker than required",
+    ]
 
 
 def test_a_missing_environment_stops_the_deploy(gate: dict[str, Any], tmp_path: Path) -> None:
-    context = gate_context("production", "app-production", event="workflow_dispatch", workflow="x.yml")
-    result, _fakes = run_gate_step(gate, ENV_STEP, context, tmp_path, {})
-    assert result.returncode != 0
-    assert "Not Found" in result.stderr
+    """An environment that does not exist has no protection at all (a job naming it would create it, unprotected)."""
+    result, _fakes = run_environment_gate(gate, tmp_path, "production", environments(missing=["production-plan"]))
+    assert result.returncode == 1
+    (line,) = error_lines(result)
+    assert "environment production-plan cannot be read (gh: Not Found (HTTP 404)" in line
+
+
+def test_the_environment_table_is_readme_s(workflows: dict[str, dict[str, Any]]) -> None:
+    """One table says what each environment needs: every environment a workflow uses has a row; the plan
+    environments are reviewed and open to any branch, the others main only; all but the deploy environments are
+    checked by every gate."""
+    table = deploy_gate.ENVIRONMENTS
+    assert set(table) == {"staging", "production", "staging-plan", "production-plan", "drift"}
+    assert {name for name, rules in table.items() if rules.main_only} == {"staging", "production", "drift"}
+    assert {name for name, rules in table.items() if rules.reviewed} == {
+        "production",
+        "staging-plan",
+        "production-plan",
+    }
+    assert {name for name, rules in table.items() if rules.checked_everywhere} == set(CHECKED_EVERYWHERE)
+    assert deploy_gate.checked_environments("staging") == ["staging", *CHECKED_EVERYWHERE]
+    assert deploy_gate.checked_environments("drift") == ["drift", "staging-plan", "production-plan"]
+    assert set(deployed_stacks(workflows).values()) | set(CHECKED_EVERYWHERE) == set(table)
 
 
 # --- the gate: the commit ---------------------------------------------------------------------------------------
@@ -802,6 +903,7 @@ def test_require_tf_vars_reads_what_is_needed_from_the_stack() -> None:
 
 
 CURRENT_STEP = "Still the commit to deploy?"
+HELD_STEP = "Refuse an environment that holds a secret it must not"
 
 
 def run_current(
@@ -852,7 +954,7 @@ def test_rerunning_an_old_staging_run_does_not_deploy_an_older_commit(
     assert f"::notice title=Not deploying 4b825dc::main's newest build is now {NEWER[:7]}" in result.stdout
     ran = deploy_steps_run(deploy, result.outputs)
     assert deploy_step(deploy)["name"] not in ran
-    assert ran == ["actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8", CURRENT_STEP]
+    assert ran == ["actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8", HELD_STEP, CURRENT_STEP]
 
 
 def test_production_and_infrastructure_deploys_do_not_ask_about_main_s_builds(
@@ -930,10 +1032,11 @@ def test_deploy_workflows_name_exactly_the_stacks_of_the_app(
 
 
 def test_shared_stacks_and_production_wait_for_production_reviewers(workflows: dict[str, dict[str, Any]]) -> None:
-    environments = deployed_stacks(workflows)
-    assert environments.pop("app-staging") == "staging"
-    assert set(environments.values()) == {"production"}
-    assert {"production"} == deploy_gate.REVIEWED
+    deployed = deployed_stacks(workflows)
+    assert deployed.pop("app-staging") == "staging"
+    assert set(deployed.values()) == {"production"}
+    reviewed = {name for name in ("staging", "production") if deploy_gate.ENVIRONMENTS[name].reviewed}
+    assert reviewed == {"production"}
 
 
 def test_the_diff_matrix_plans_exactly_the_stacks_of_the_app_in_their_deploy_environments(

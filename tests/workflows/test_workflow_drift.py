@@ -1,6 +1,6 @@
 """drift.yml: a nightly refresh-only plan of cluster and platform, read only, one issue per stack with drift, closed
-when clean; never the app stacks (their refresh reads Secrets). The plan step and the issue step are executed (terraform
-stubbed, GitHub faked)."""
+when clean; never the app stacks (their refresh reads Secrets). A gate first refuses a run from anything but main and a
+weakened drift or plan environment. The plan, gate and issue steps are executed (terraform stubbed, GitHub faked)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from tests.synth import Synth
 from tests.workflows.gha_support import (
     GITHUB_DIR,
+    REPO,
     Fakes,
     StepResult,
     evaluate,
@@ -27,7 +28,7 @@ from tests.workflows.gha_support import (
     stub_command,
     triggers,
 )
-from tests.workflows.worlds import REPOSITORY
+from tests.workflows.worlds import REPOSITORY, environments
 
 drift_issues = load_script("drift_issues")
 plan_report = load_script("plan_report")
@@ -56,6 +57,7 @@ def test_runs_nightly_and_by_hand_only(drift: dict[str, Any]) -> None:
 def test_has_exactly_the_github_permissions_it_needs(drift: dict[str, Any]) -> None:
     """Reading the repository everywhere; writing issues in the one job that opens and closes them; nothing else."""
     assert {job_id: job["permissions"] for job_id, job in drift["jobs"].items()} == {
+        "gate": {"contents": "read", "actions": "read"},
         "synth": {"contents": "read"},
         "plan": {"contents": "read"},
         "issues": {"contents": "read", "issues": "write"},
@@ -99,8 +101,10 @@ def test_plans_cluster_and_platform_inside_their_deploy_groups_and_never_an_app_
 
 
 def test_only_main_s_drift_workflow_gets_the_drift_environment(drift: dict[str, Any]) -> None:
-    step = step_named(drift["jobs"]["synth"], "Refuse a run from anything but main")
+    step = step_named(drift["jobs"]["gate"], "Refuse a run from anything but main")
     assert "--environment drift" in step["run"]
+    assert drift["jobs"]["synth"]["needs"] == "gate" and drift["jobs"]["plan"]["needs"] == "synth"
+    assert "environment" not in drift["jobs"]["gate"], "the gate holds no secret"
     for event in ("schedule", "workflow_dispatch"):
         deploy_gate.check_run(
             "drift",
@@ -117,6 +121,43 @@ def test_only_main_s_drift_workflow_gets_the_drift_environment(drift: dict[str, 
             workflow_ref=f"{REPOSITORY}/.github/workflows/drift.yml@refs/heads/feature",
             repository=REPOSITORY,
         )
+
+
+ENV_STEP = "Refuse when an environment is weaker than the required settings"
+
+
+def run_gate(drift: dict[str, Any], tmp_path: Path, fakes_world: dict[str, Any]) -> tuple[StepResult, Fakes]:
+    step = step_named(drift["jobs"]["gate"], ENV_STEP)
+    fakes = install_fakes(tmp_path / "fakes", fakes_world)
+    context = {"github": {"repository": REPOSITORY, "token": "ghs_fake"}}
+    result = run_script(
+        step["run"], env=step_env(step, context), cwd=REPO, tmp_path=tmp_path, path_prepend=fakes.bin_dir
+    )
+    return result, fakes
+
+
+def test_the_drift_gate_checks_drift_and_the_plan_environments(drift: dict[str, Any], tmp_path: Path) -> None:
+    result, fakes = run_gate(drift, tmp_path, environments())
+    assert result.returncode == 0, result.text
+    read = {call[1].split("/environments/")[1].split("/")[0] for call in fakes.called("gh", "api")}
+    assert read == {"drift", "staging-plan", "production-plan"}
+
+
+@pytest.mark.parametrize(
+    ("weakened", "settings", "problem"),
+    [
+        ("drift", {"branches": [("branch", "main"), ("branch", "*")]}, "deployment branches must be the branch main"),
+        ("production-plan", {"self_review": True}, "prevent self-review is off"),
+    ],
+)
+def test_a_weaker_drift_or_plan_environment_stops_the_drift_check(
+    drift: dict[str, Any], tmp_path: Path, weakened: str, settings: dict[str, Any], problem: str
+) -> None:
+    result, _fakes = run_gate(drift, tmp_path, environments({weakened: settings}))
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("::error")]
+    assert line.startswith(f"::error title=Deploy refused::environment {weakened} is weaker than required: ")
+    assert problem in line
 
 
 # --- the refresh-only plan, run -------------------------------------------------------------------------------

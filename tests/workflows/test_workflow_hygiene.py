@@ -259,10 +259,12 @@ def settings_problems(settings: str, used: set[str]) -> list[str]:
     entries = environment_entries(settings)
     problems = [f"environment {name} is not listed" for name in sorted(used - set(entries))]
     problems += [f"environment {name} is listed but unused" for name in sorted(set(entries) - used)]
-    required = {name: ["the branch `main` only"] for name in gate.CALLERS}
-    for name in gate.REVIEWED:
-        required[name] += ["required reviewers", "*Prevent self-review* on", "*Allow administrators to bypass* off"]
-    required |= {name: ["required reviewers"] for name in used if name.endswith("-plan")}
+    required: dict[str, list[str]] = {name: [] for name in gate.ENVIRONMENTS}
+    for name, rules in gate.ENVIRONMENTS.items():
+        if rules.main_only:
+            required[name] += ["the branch `main` only"]
+        if rules.reviewed:
+            required[name] += ["required reviewers", "*Prevent self-review* on", "*Allow administrators to bypass* off"]
     for name, settings_needed in required.items():
         problems += [f"{name}: no '{text}'" for text in settings_needed if text not in entries.get(name, "")]
     return problems
@@ -280,8 +282,13 @@ def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
     workflows: dict[str, dict[str, Any]],
 ) -> None:
     used = used_environments(workflows)
-    weakened = readme_settings().replace("*Prevent self-review* on;", "")
+    weakened = readme_settings().replace("*Prevent self-review* on;", "", 1)
     assert settings_problems(weakened, used) == ["production: no '*Prevent self-review* on'"]
+    plans_weakened = readme_settings().replace("(maintainers); *Prevent self-review* on;", "(maintainers);")
+    assert settings_problems(plans_weakened, used) == [
+        "staging-plan: no '*Prevent self-review* on'",
+        "production-plan: no '*Prevent self-review* on'",
+    ]
     without_drift = readme_settings().replace("**Environment `drift`**", "**Nightly**")
     assert settings_problems(without_drift, used) == [
         "environment drift is not listed",

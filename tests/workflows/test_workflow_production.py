@@ -5,6 +5,7 @@ real git checkout and a faked GitHub."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.workflows import worlds
 from tests.workflows.gha_support import (
     GITHUB_DIR,
     REPO,
@@ -141,6 +143,8 @@ def test_production_deploys_the_release_commit_in_environment_production(product
         "environment": "production",
         "stack": "app-production",
         "commit": "${{ needs.release.outputs.commit }}",
+        # Its publisher may not approve the deploy; deploy.yml reads who that is from the API.
+        "release-tag": "${{ inputs.release-tag }}",
     }
     assert production["jobs"]["release"]["outputs"] == {"commit": "${{ steps.release.outputs.commit }}"}
     assert step_using(production["jobs"]["release"], "actions/checkout")["with"]["fetch-depth"] == 0
@@ -338,3 +342,230 @@ def test_the_rollback_runbook_names_the_commit_of_an_annotated_release_tag(relea
     assert git(Path(release_checkout["work"]), "rev-parse", "--short=7", "v1.4.0") != shown, (
         "the fixture's tag is annotated"
     )
+
+
+# --- staging holds no DigitalOcean token -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gate_checkout(tmp_path: Path) -> Path:
+    """The deploy job's checkout of main's scripts (gate/.github)."""
+    work = tmp_path / "work"
+    (work / "gate").mkdir(parents=True)
+    (work / "gate" / ".github").symlink_to(GITHUB_DIR)
+    return work
+
+
+HELD_STEP = "Refuse an environment that holds a secret it must not"
+
+
+@pytest.mark.parametrize(
+    ("environment", "holds", "refused"),
+    [("staging", True, True), ("staging", False, False), ("production", True, False)],
+)
+def test_a_staging_environment_that_still_holds_a_digitalocean_token_is_refused(  # noqa: PLR0917 - parameters
+    workflows: dict[str, dict[str, Any]],
+    gate_checkout: Path,
+    tmp_path: Path,
+    environment: str,
+    holds: bool,
+    refused: bool,
+) -> None:
+    """Seeded: staging still holds DIGITALOCEAN_TOKEN (cluster-admin in effect, readable by any workflow change merged
+    to main). The step sees only whether it is set, and refuses; production holds it on purpose (cluster, platform)."""
+    step = step_named(workflows["deploy.yml"]["jobs"]["deploy"], HELD_STEP)
+    token = "dop_v1_cluster-admin-in-effect"
+    context = {"inputs": {"environment": environment}, "secrets": {"DIGITALOCEAN_TOKEN": token} if holds else {}}
+    env = step_env(step, context)
+    assert token not in json.dumps(env)
+    result = run_script(step["run"], env=env, cwd=gate_checkout, tmp_path=tmp_path)
+    assert result.returncode == int(refused), result.text
+    if refused:
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("::error title=Deploy refused::environment staging holds the secret DIGITALOCEAN_TOKEN")
+
+
+# --- four eyes: neither the publisher nor the starter approves ----------------------------------------------------
+
+APPROVAL_STEP = "Refuse an approval by the release's publisher or the run's starter"
+RUN_ID = 4242
+#: release.yml starts the run with GITHUB_TOKEN: its actor need not be the release's publisher (here: GitHub's bot).
+BOT = "github-actions[bot]"
+
+
+def approvals(*entries: tuple[str, str, str]) -> list[dict[str, Any]]:
+    """GET actions/runs/<id>/approvals: (environment, state, login) per review, as GitHub lists them."""
+    return [
+        {
+            "environments": [{"id": 1, "name": environment}],
+            "state": state,
+            "comment": "",
+            "user": {"login": login, "type": "User"},
+        }
+        for environment, state, login in entries
+    ]
+
+
+def release_answer(tag: str, author: str) -> dict[str, Any]:
+    """GET releases/tags/<tag>: the fields the check reads."""
+    return {"tag_name": tag, "author": {"login": author, "type": "User"}, "draft": False, "prerelease": False}
+
+
+@pytest.mark.parametrize(
+    ("reviews", "refused"),
+    [
+        # Issue scenario: the person who published the release approves its production deploy.
+        ([("production", "approved", "alice")], "production was approved by alice, who published release v1.4.0"),
+        # Logins are case-insensitive.
+        ([("production", "approved", "Alice")], "production was approved by Alice, who published release v1.4.0"),
+        # The person who started the run (a rollback by hand) approves it.
+        ([("production", "approved", "carol")], "production was approved by carol, who started this run"),
+        # Somebody else approved too: the publisher's approval is still refused.
+        ([("production", "approved", "bob"), ("production", "approved", "alice")], "approved by alice"),
+        # No approval of production recorded (an administrator bypass, or only other environments' reviews).
+        ([], "no approval of production is recorded for this run"),
+        ([("staging", "approved", "bob")], "no approval of production is recorded for this run"),
+        ([("production", "rejected", "bob")], "no approval of production is recorded for this run"),
+    ],
+)
+def test_an_approval_by_the_publisher_or_the_starter_is_refused(
+    reviews: list[tuple[str, str, str]], refused: str
+) -> None:
+    problems = deploy_gate.approval_problems(
+        approvals(*reviews),
+        environment="production",
+        excluded=[
+            ("carol", "started this run"),
+            ("carol", "started this run"),
+            (deploy_gate.release_author(release_answer("v1.4.0", "alice"), tag="v1.4.0"), "published release v1.4.0"),
+        ],
+    )
+    assert len(problems) == 1
+    assert refused in problems[0]
+
+
+def test_an_approval_by_someone_else_is_accepted() -> None:
+    reviews = approvals(("production", "approved", "bob"), ("staging", "approved", "alice"))
+    excluded = [("carol", "started this run"), ("alice", "published release v1.4.0")]
+    assert deploy_gate.approval_problems(reviews, environment="production", excluded=excluded) == []
+
+
+def test_the_release_author_comes_from_the_release_of_that_tag() -> None:
+    assert deploy_gate.release_author(release_answer("v1.4.0", "alice"), tag="v1.4.0") == "alice"
+    with pytest.raises(deploy_gate.GateError, match=re.escape("not of 'v1.4.0'")):
+        deploy_gate.release_author(release_answer("v1.3.2", "alice"), tag="v1.4.0")
+    with pytest.raises(deploy_gate.GateError, match="names no author"):
+        deploy_gate.release_author({"tag_name": "v1.4.0", "author": None}, tag="v1.4.0")
+
+
+def run_approval(
+    workflows: dict[str, dict[str, Any]],
+    work: Path,
+    tmp_path: Path,
+    fakes_world: dict[str, Any],
+    *,
+    release_tag: str = "v1.4.0",
+    actor: str = BOT,
+) -> tuple[StepResult, Fakes]:
+    step = step_named(workflows["deploy.yml"]["jobs"]["deploy"], APPROVAL_STEP)
+    context = {
+        "github": {
+            "repository": REPOSITORY,
+            "run_id": RUN_ID,
+            "token": "ghs_fake",
+            "actor": actor,
+            "triggering_actor": actor,
+        },
+        "inputs": {"environment": "production", "release-tag": release_tag},
+    }
+    fakes = install_fakes(tmp_path / "fakes", fakes_world)
+    result = run_script(
+        step["run"], env=step_env(step, context), cwd=work, tmp_path=tmp_path, path_prepend=fakes.bin_dir
+    )
+    return result, fakes
+
+
+def approval_world(reviews: list[dict[str, Any]], author: str = "alice", tag: str = "v1.4.0") -> dict[str, Any]:
+    return {
+        "api": {
+            f"repos/{REPOSITORY}/actions/runs/{RUN_ID}/approvals": reviews,
+            f"repos/{REPOSITORY}/releases/tags/{tag}": release_answer(tag, author),
+        }
+    }
+
+
+def test_a_release_approved_by_another_reviewer_goes_ahead(
+    workflows: dict[str, dict[str, Any]], gate_checkout: Path, tmp_path: Path
+) -> None:
+    world = approval_world(approvals(("production", "approved", "bob")))
+    result, fakes = run_approval(workflows, gate_checkout, tmp_path, world)
+    assert result.returncode == 0, result.text
+    assert [call[1] for call in fakes.called("gh", "api")] == [
+        f"repos/{REPOSITORY}/actions/runs/{RUN_ID}/approvals",
+        f"repos/{REPOSITORY}/releases/tags/v1.4.0",
+    ]
+    assert "production: approved by bob" in result.stdout
+
+
+def test_a_release_approved_by_its_publisher_stops_before_any_secret(
+    workflows: dict[str, dict[str, Any]], gate_checkout: Path, tmp_path: Path
+) -> None:
+    """Issue scenario: release.yml starts the run with GITHUB_TOKEN, so "prevent self-review" (the starter only) may let
+    the publisher approve the deploy of their own release. The author is read from the API for the tag."""
+    world = approval_world(approvals(("production", "approved", "alice")))
+    result, _fakes = run_approval(workflows, gate_checkout, tmp_path, world)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("::error title=Deploy refused::production was approved by alice, who published release")
+
+
+def test_a_rollback_approved_by_whoever_started_it_is_refused(
+    workflows: dict[str, dict[str, Any]], gate_checkout: Path, tmp_path: Path
+) -> None:
+    world = approval_world(approvals(("production", "approved", "carol")), tag="v1.3.2")
+    result, _fakes = run_approval(workflows, gate_checkout, tmp_path, world, release_tag="v1.3.2", actor="carol")
+    assert result.returncode == 1
+    assert "production was approved by carol, who started this run" in result.stderr
+
+
+def test_an_infrastructure_deploy_checks_the_starter_and_reads_no_release(
+    workflows: dict[str, dict[str, Any]], gate_checkout: Path, tmp_path: Path
+) -> None:
+    world = approval_world(approvals(("production", "approved", "carol")))
+    result, fakes = run_approval(workflows, gate_checkout, tmp_path, world, release_tag="", actor="carol")
+    assert result.returncode == 1
+    assert [call[1] for call in fakes.called("gh", "api")] == [f"repos/{REPOSITORY}/actions/runs/{RUN_ID}/approvals"]
+
+
+def test_a_tag_that_is_not_a_release_tag_never_reaches_the_api(
+    workflows: dict[str, dict[str, Any]], gate_checkout: Path, tmp_path: Path
+) -> None:
+    world = approval_world(approvals(("production", "approved", "bob")))
+    result, fakes = run_approval(workflows, gate_checkout, tmp_path, world, release_tag="v1.4.0/../../../x")
+    assert result.returncode == 1
+    assert "is not v<semver>" in result.stderr
+    assert not [call for call in fakes.called("gh", "api") if "releases" in call[1]]
+    assert deploy_gate.RELEASE_TAG.pattern == worlds.images.RELEASE_TAG.pattern, "the tag deploy-production accepts"
+
+
+def test_the_approval_check_runs_first_in_production_before_any_secret(workflows: dict[str, dict[str, Any]]) -> None:
+    """Right after the checkout of main's scripts, before any step that reads an environment secret; only where the
+    table asks for four eyes."""
+    deploy = workflows["deploy.yml"]["jobs"]["deploy"]
+    names = [step.get("name") or step.get("uses") for step in steps(deploy)]
+    check = step_named(deploy, APPROVAL_STEP)
+    assert names.index(APPROVAL_STEP) == 1
+    first_secret = next(i for i, step in enumerate(steps(deploy)) if "secrets." in json.dumps(step))
+    assert names.index(APPROVAL_STEP) < first_secret
+    for name, rules in deploy_gate.ENVIRONMENTS.items():
+        assert evaluate(check["if"], {"inputs": {"environment": name}}) is rules.four_eyes, name
+    assert check["env"]["RELEASE_TAG"] == "${{ inputs.release-tag }}"
+    assert check["env"]["ACTOR"] == "${{ github.actor }}"
+    assert check["env"]["TRIGGERING_ACTOR"] == "${{ github.triggering_actor }}"
+    release_tag = workflows["deploy.yml"]["on"]["workflow_call"]["inputs"]["release-tag"]
+    assert release_tag == {
+        "description": release_tag["description"],
+        "type": "string",
+        "required": False,
+        "default": "",
+    }

@@ -11,12 +11,14 @@ import hashlib
 import io
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tests.workflows import fake_cli
 from tests.workflows.gha_support import load_script
 
 images = load_script("images")
+deploy_gate = load_script("deploy_gate")
 
 REPOSITORY = "example-org/hackathon-todo-infra"
 OWNER = "example-org"
@@ -70,13 +72,15 @@ def environment(
     branches: Iterable[tuple[str, str]] = (("branch", "main"),),
     custom: bool = True,
     protected: bool = False,
+    any_branch: bool = False,
     reviewers: bool = True,
     self_review: bool = False,
     admins_bypass: bool = False,
     repository: str = REPOSITORY,
 ) -> dict[str, Any]:
-    """The API answers for one environment and its deployment branch policies (the documented settings by default)."""
-    rules: list[dict[str, Any]] = [{"type": "branch_policy"}]
+    """The API answers for one environment and its deployment branch policies (the documented settings by default).
+    `any_branch`: no deployment branch rule at all (the plan environments), and no branch policies to list."""
+    rules: list[dict[str, Any]] = [] if any_branch else [{"type": "branch_policy"}]
     if reviewers:
         rules.append(
             {"type": "required_reviewers", "prevent_self_review": not self_review, "reviewers": [{"type": "Team"}]}
@@ -84,12 +88,43 @@ def environment(
     settings = {
         "name": name,
         "protection_rules": rules,
-        "deployment_branch_policy": {"protected_branches": protected, "custom_branch_policies": custom},
+        "deployment_branch_policy": None
+        if any_branch
+        else {"protected_branches": protected, "custom_branch_policies": custom},
         "can_admins_bypass": admins_bypass,
     }
-    policies = {"branch_policies": [{"type": kind, "name": pattern} for kind, pattern in branches]}
     base = f"repos/{repository}/environments/{name}"
+    if any_branch:
+        return {"api": {base: settings}}
+    policies = {"branch_policies": [{"type": kind, "name": pattern} for kind, pattern in branches]}
     return {"api": {base: settings, f"{base}/deployment-branch-policies": policies}}
+
+
+#: README's settings of every environment, as `environment()` arguments: deploys from main only, reviewers where a
+#: person must approve, the plan environments open to any branch (a pull request's).
+DOCUMENTED: Mapping[str, Mapping[str, Any]] = {
+    "staging": {"reviewers": False},
+    "production": {},
+    "staging-plan": {"any_branch": True},
+    "production-plan": {"any_branch": True},
+    "drift": {"reviewers": False},
+}
+
+
+def environments(
+    changed: Mapping[str, Mapping[str, Any]] | None = None, *, missing: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Every environment with README's settings, those in `changed` with other `environment()` arguments, those in
+    `missing` not there at all."""
+    changed = changed or {}
+    absent = set(missing)
+    return world(
+        *(
+            environment(name, **{**settings, **changed.get(name, {})})
+            for name, settings in DOCUMENTED.items()
+            if name not in absent
+        )
+    )
 
 
 def build_runs(*runs: Mapping[str, Any], repository: str = REPOSITORY) -> dict[str, Any]:
@@ -113,6 +148,22 @@ def world(*fragments: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 merged[key] = value
     return merged
+
+
+def api_answers(folder: Path, fake_world: Mapping[str, Any], environment: str) -> Path:
+    """What check_environments.sh leaves for deploy_gate.py when `gh api` answers from `fake_world`: `<name>.json` and
+    `<name>.policies.json` of every environment a run for `environment` checks, `.error` beside a failed call."""
+    answers = folder / "answers"
+    answers.mkdir(parents=True, exist_ok=True)
+    for name in deploy_gate.checked_environments(environment):
+        base = f"repos/{REPOSITORY}/environments/{name}"
+        for stem, path in ((name, base), (f"{name}.policies", f"{base}/deployment-branch-policies")):
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                fake_cli.gh(dict(fake_world), ["api", path])
+            (answers / f"{stem}.json").write_text(out.getvalue())
+            (answers / f"{stem}.error").write_text(err.getvalue())
+    return answers
 
 
 def in_process(fake_world: Mapping[str, Any]) -> Callable[[Sequence[str]], subprocess.CompletedProcess[str]]:
