@@ -266,6 +266,14 @@ def _revisions(args: list[str]) -> int:
     return 0
 
 
+def _synthesize(env: dict[str, str]) -> dict[str, dict[str, str]] | None:
+    """Synthesize the configured stacks (main.py refuses bad input itself) and return the manifest's stacks."""
+    if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
+        return None
+    stacks: dict[str, dict[str, str]] = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
+    return stacks
+
+
 def _scrub_state(args: list[str]) -> int:
     """The one-time upgrade of a stack whose Secrets were written through `data` (docs/runbooks/deploy.md)."""
     if len(args) != 1:
@@ -273,9 +281,9 @@ def _scrub_state(args: list[str]) -> int:
         return 2
     bootstrap()
     env = _env()
-    if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
+    stacks = _synthesize(env)
+    if stacks is None:
         return 2
-    stacks = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
     if args[0] not in stacks:
         _say(f"unknown stack {args[0]!r}; expected one of: {', '.join(stacks)}")
         return 2
@@ -308,9 +316,9 @@ def _move_state(args: list[str]) -> int:
         return 2
     bootstrap()
     env = _env()
-    if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
+    stacks = _synthesize(env)
+    if stacks is None:
         return 2
-    stacks = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
 
     def backend(stack_id: str) -> dict[str, object]:
         path = OUTDIR / stacks[stack_id]["synthesizedStackPath"]
