@@ -32,9 +32,9 @@ from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
 from todo_infra.pod_security import namespace_labels
-from todo_infra.protection import namespace_resource_id, protect
+from todo_infra.protection import forget_namespaces, namespace_resource_id, protect
 from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
-from todo_infra.settings import Settings
+from todo_infra.settings import ENVIRONMENTS, Settings
 from todo_infra.state import Upstream, publish, state_backend
 
 
@@ -67,6 +67,8 @@ class PlatformStack(TerraformStack):
             for env in settings.environments
         ]
         protect(*app_namespaces)  # each holds its environment's Redis volume claim
+        configured = {env.namespace for env in settings.environments}
+        forget_namespaces(self, [name for name in ENVIRONMENTS if name not in configured])
         EnvironmentAccess(self, "environment-access", settings=settings, depends_on=app_namespaces)
         load_balancer_name = f"{settings.project}-ingress"
         ingress = AddonRelease(

@@ -8,6 +8,8 @@ fail instead — replacements included. Taking something down on purpose is a co
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cdktf import TerraformResource, TerraformStack
 
 
@@ -21,17 +23,21 @@ def namespace_resource_id(namespace: str) -> str:
     return f"namespace-{namespace}"
 
 
+def forget_namespaces(stack: TerraformStack, namespaces: Iterable[str]) -> None:
+    """`removed` blocks (destroy = false) for app namespaces the configuration does not build: `prevent_destroy` lives
+    in the configuration, so a namespace dropped from it would otherwise be destroyed with its Secrets and Redis claim.
+    Terraform forgets it instead; selecting the environment again needs `terraform import` (docs/runbooks/deploy.md)."""
+    blocks = [
+        {"from": f"kubernetes_namespace_v1.{namespace_resource_id(ns)}", "lifecycle": {"destroy": False}}
+        for ns in namespaces
+    ]
+    if blocks:
+        stack.add_override("removed", blocks)
+
+
 def release_namespace_to_platform(stack: TerraformStack, namespace: str) -> None:
     """The app stack once created its namespace; the platform stack owns it now (cluster-scoped objects belong to the
     reviewed deploy). A `removed` block makes the app stack forget it without destroying it: on a deployed project
     the first app deploy after the platform has imported the namespace drops it from the app state, and on a new one
     it is a no-op (docs/runbooks/deploy.md, "Upgrade to per-environment identities")."""
-    stack.add_override(
-        "removed",
-        [
-            {
-                "from": f"kubernetes_namespace_v1.{namespace_resource_id(namespace)}",
-                "lifecycle": {"destroy": False},
-            }
-        ],
-    )
+    forget_namespaces(stack, [namespace])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from preflight.synth import load_synthesized, start_synth
 from preflight.terraform import Outcome, Terraform, write_config
 from tests.synth import Synth
 from todo_infra.addons import ADDONS
@@ -90,28 +91,45 @@ def test_seeded_an_unprotected_resource_is_destroyed(terraform: Terraform, tmp_p
     assert outcome.returncode == 0, outcome.first_error()
 
 
+def forgets_without_destroying(terraform: Terraform, folder: Path, removed: dict[str, Any]) -> None:
+    """A synthesized `removed` block pointed at a `terraform_data` stand-in at its address: a deployed project's next
+    plan forgets it and destroys nothing. Seeded: without the block the stand-in is destroyed — prevent_destroy lives in
+    the configuration, so a resource dropped from it is no longer protected."""
+    assert removed["lifecycle"] == {"destroy": False}
+    name = removed["from"].partition(".")[2]
+    stand_in = {"resource": {"terraform_data": {name: {"input": "namespace", "lifecycle": {"prevent_destroy": True}}}}}
+    write_config(folder, stand_in)
+    assert terraform.apply(folder).returncode == 0
+    for config, action in (({"removed": [{**removed, "from": f"terraform_data.{name}"}]}, "remove"), ({}, "delete")):
+        write_config(folder, config)
+        plan = terraform.run(folder, "plan", "-input=false", "-no-color", "-json")
+        assert plan.returncode == 0, plan.first_error()
+        changes = [json.loads(line) for line in plan.stdout.splitlines() if '"type":"planned_change"' in line]
+        assert [c["change"]["action"] for c in changes] == [action], plan.stdout[-2000:]
+
+
 @pytest.mark.parametrize("stack_id", ["app-staging", "app-production"])
 def test_the_app_stack_forgets_its_old_namespace_without_destroying_it(
     terraform: Terraform, synth: Synth, tmp_path: Path, stack_id: str
 ) -> None:
-    """The namespace moved to the platform stack. The app stack's `removed` block, as synthesized, pointed at a
-    `terraform_data` stand-in at the old address: a deployed project's next plan forgets it and destroys nothing; a
-    new project (nothing at that address) plans nothing."""
+    """The namespace moved to the platform stack; on a new project (nothing at that address) the block plans nothing."""
     (removed,) = synth.stacks[stack_id]["removed"]
-    assert removed["lifecycle"] == {"destroy": False}
-    kind, _, name = removed["from"].partition(".")
-    assert (kind, name) == ("kubernetes_namespace_v1", f"namespace-{stack_id.removeprefix('app-')}")
-    stand_in = {"resource": {"terraform_data": {name: {"input": "namespace", "lifecycle": {"prevent_destroy": True}}}}}
-    write_config(tmp_path, stand_in)
-    assert terraform.apply(tmp_path).returncode == 0
-    write_config(tmp_path, {"removed": [{**removed, "from": f"terraform_data.{name}"}]})
-    plan = terraform.run(tmp_path, "plan", "-input=false", "-no-color", "-json")
-    assert plan.returncode == 0, plan.first_error()
-    changes = [json.loads(line) for line in plan.stdout.splitlines() if '"type":"planned_change"' in line]
-    assert [c["change"]["action"] for c in changes] == ["remove"], plan.stdout[-2000:]
-    # Seeded: without the block the namespace would be destroyed — prevent_destroy lives in the configuration, so
-    # a resource dropped from it is no longer protected.
-    write_config(tmp_path, {})
-    dropped = terraform.run(tmp_path, "plan", "-input=false", "-no-color", "-json")
-    changes = [json.loads(line) for line in dropped.stdout.splitlines() if '"type":"planned_change"' in line]
-    assert [c["change"]["action"] for c in changes] == ["delete"], dropped.stdout[-2000:]
+    assert removed["from"] == f"kubernetes_namespace_v1.namespace-{stack_id.removeprefix('app-')}"
+    forgets_without_destroying(terraform, tmp_path, removed)
+
+
+def test_an_environment_left_out_of_the_configuration_keeps_its_namespace(
+    terraform: Terraform, synth: Synth, tmp_path: Path
+) -> None:
+    """`TODO_ENVIRONMENTS=staging` (or production dropped from cdktf.json) must not destroy production's namespace, its
+    Secrets and its Redis claim: the platform forgets it instead."""
+    assert "removed" not in synth.stacks["platform"], "every environment configured: nothing to forget"
+    outdir = tmp_path / "synth"
+    process = start_synth(outdir, {"TODO_ENVIRONMENTS": "staging"})
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    platform = load_synthesized(outdir).stacks["platform"]
+    assert "namespace-production" not in platform["resource"]["kubernetes_namespace_v1"]
+    (removed,) = platform["removed"]
+    assert removed["from"] == "kubernetes_namespace_v1.namespace-production"
+    forgets_without_destroying(terraform, tmp_path / "plan", removed)
