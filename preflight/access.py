@@ -1,7 +1,7 @@
 """Access check: what each app environment's identities can do, evaluated the way Kubernetes RBAC decides it.
 
-Offline there is no API server to ask `kubectl auth can-i`, so this evaluates the rendered RBAC objects (the
-environment-access chart, every other chart the stacks install locally) together with the cluster's built-in roles
+Offline there is no API server to ask `kubectl auth can-i`, so this evaluates the rendered RBAC objects (the charts the
+repo renders: environment-access, cluster-bootstrap, the app chart) together with the cluster's built-in roles
 (preflight/builtin_roles.yaml), following the RBAC authorizer: a request is allowed when a RoleBinding of the
 request's namespace or a ClusterRoleBinding names the identity (as ServiceAccount, as its user name, or through the
 groups every ServiceAccount has) and the bound role holds a rule matching the verb, API group, resource
@@ -26,7 +26,7 @@ import yaml
 
 from preflight.render import RenderedRelease
 from preflight.report import CheckResult
-from todo_infra.access import DEPLOYER, IDENTITIES, READ, READER, WRITE, Identity
+from todo_infra.access import DEPLOYER, IDENTITIES, OBSERVED, READ, READER, WRITE, Identity
 
 BUILTIN_ROLES = Path(__file__).resolve().parent / "builtin_roles.yaml"
 Manifest = dict[str, Any]
@@ -93,6 +93,8 @@ class Authorizer:
         for role in (doc for doc in self._of_kind("ClusterRole") if doc["metadata"]["name"] == name):
             rules += role.get("rules") or []
             for selector in (role.get("aggregationRule") or {}).get("clusterRoleSelectors", []):
+                # matchLabels only; a selector of matchExpressions alone is read as "everything" (it grants more,
+                # so a widening is caught rather than missed).
                 wanted = selector.get("matchLabels", {})
                 for other in self._of_kind("ClusterRole"):
                     labels, other_name = other["metadata"].get("labels") or {}, other["metadata"]["name"]
@@ -184,15 +186,22 @@ def expectations(
                 Request("impersonate", "", "serviceaccounts", own),
             ):
                 yield Expectation(identity, own, request, False)
+            # Elsewhere nothing at all: every verb on everything its own namespace grants, the Secrets by name too, and
+            # what an attacker would reach for.
+            elsewhere_resources = sorted(
+                {*released, *((group, res) for group, ress in OBSERVED.items() for res in ress), ("", "secrets")}
+                | {
+                    ("", "pods"),
+                    ("", "pods/exec"),
+                    ("", "serviceaccounts/token"),
+                    ("rbac.authorization.k8s.io", "rolebindings"),
+                }
+            )
             for namespace in elsewhere:
-                for request in (
-                    Request("get", "", "secrets", namespace, "app-secrets"),
-                    Request("list", "", "secrets", namespace),
-                    Request("patch", "apps", "deployments", namespace),
-                    Request("create", "", "pods", namespace),
-                    Request("get", "", "configmaps", namespace),
-                ):
-                    yield Expectation(identity, own, request, False)
+                yield Expectation(identity, own, Request("get", "", "secrets", namespace, "app-secrets"), False)
+                for group, resource in elsewhere_resources:
+                    for verb in (*READ, *WRITE):
+                        yield Expectation(identity, own, Request(verb, group, resource, namespace), False)
             for request in (
                 Request("get", "", "namespaces", None, own),
                 Request("patch", "", "namespaces", None, own),
@@ -200,6 +209,9 @@ def expectations(
                 Request("create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
                 Request("create", "apiextensions.k8s.io", "customresourcedefinitions", None),
                 Request("create", "scheduling.k8s.io", "priorityclasses", None),
+                Request("impersonate", "", "users", None),
+                Request("impersonate", "", "groups", None),
+                Request("create", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", None),
             ):
                 yield Expectation(identity, own, request, False)
 
