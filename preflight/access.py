@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from preflight.admission import Admission, pod_templates, policies, refusals
 from preflight.render import RenderedRelease
 from preflight.report import CheckResult
 from todo_infra.access import DEPLOYER, IDENTITIES, OBSERVED, READ, READER, WRITE, Identity
@@ -231,12 +232,54 @@ def access_problems(authorizer: Authorizer, wanted: Iterable[Expectation]) -> tu
     return problems, counts
 
 
+#: Who creates an app namespace's pods: the controllers of its Deployments and Jobs, never the deployer itself.
+POD_CREATOR = "system:serviceaccount:kube-system:replicaset-controller"
+
+
+def admission_problems(
+    platform_releases: Sequence[RenderedRelease], apps: Sequence[RenderedRelease], namespaces: Mapping[str, Manifest]
+) -> tuple[list[str], int]:
+    """What the environment boundary (the platform's admission policies) would refuse of the app releases: each object
+    created by its namespace's deployer, each pod by its controller. Returns the refusals and the requests judged."""
+    found = policies([doc for release in platform_releases for doc in release.manifests])
+    problems, judged = [], 0
+    for app in apps:
+        namespace = namespaces[app.namespace]
+        requests = [
+            (
+                f"{doc['kind']}/{doc['metadata']['name']}",
+                Admission(
+                    DEPLOYER.subject(app.namespace),
+                    "CREATE",
+                    doc["apiVersion"].rpartition("/")[0],
+                    kind_to_resource(doc["kind"]),
+                    namespace,
+                    doc,
+                ),
+            )
+            for doc in app.manifests
+        ]
+        requests += [
+            (f"pod of {name}", Admission(POD_CREATOR, "CREATE", "", "pods", namespace, pod))
+            for name, pod in pod_templates(app.manifests)
+        ]
+        for what, request in requests:
+            judged += 1
+            problems += [
+                f"{app.stack}: {what} would be refused: {r}" for policy in found for r in refusals(policy, request)
+            ]
+    if not found:
+        problems.append("no ValidatingAdmissionPolicy with a Deny binding: the environment boundary is missing")
+    return problems, judged
+
+
 def check_access(
     platform_releases: Sequence[RenderedRelease],
     apps: Sequence[RenderedRelease],
     *,
     namespaces: Sequence[str],
     other_namespaces: Sequence[str],
+    namespace_objects: Mapping[str, Manifest],
 ) -> CheckResult:
     objects = [*builtin_cluster_roles(), *(doc for r in (*platform_releases, *apps) for doc in r.manifests)]
     problems, counts = access_problems(
@@ -247,6 +290,9 @@ def check_access(
         for who, (held, checked) in counts.items()
         for purpose in [DEPLOYER.purpose if who.endswith(DEPLOYER.name) else READER.purpose]
     ]
+    refused, judged = admission_problems(platform_releases, apps, namespace_objects)
+    problems += refused
+    rows.append(["environment boundary", "admits what the app releases install", f"{judged - len(refused)}/{judged}"])
     if not counts:
         problems.append("no app environment: nothing to check")
     return CheckResult(

@@ -6,7 +6,7 @@ from cdktf_cdktf_provider_digitalocean.record import Record
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from constructs import Construct
 
-from todo_infra.access import EnvironmentAccess
+from todo_infra.access import EnvironmentAccess, namespace_metadata
 from todo_infra.addons import (
     ADDONS,
     CERT_MANAGER,
@@ -31,7 +31,6 @@ from todo_infra.contracts import (
 from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
-from todo_infra.pod_security import namespace_labels
 from todo_infra.protection import forget_namespaces, namespace_resource_id, protect
 from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
 from todo_infra.settings import ENVIRONMENTS, Settings
@@ -56,16 +55,11 @@ class PlatformStack(TerraformStack):
         priorities = PriorityClasses(self, "priority-classes").classes
         # The app environments' namespaces (Pod Security "restricted") and the identities that deploy and plan each:
         # cluster-scoped objects belong to this reviewed deploy, never to an app environment's (todo_infra/access.py).
-        app_namespaces = [
-            NamespaceV1(
-                self,
-                namespace_resource_id(env.namespace),
-                metadata=NamespaceV1Metadata(
-                    name=env.namespace, labels=namespace_labels(settings.cluster.kubernetes_minor_prefix)
-                ),
-            )
-            for env in settings.environments
-        ]
+        app_namespaces = []
+        for env in settings.environments:
+            labels, annotations = namespace_metadata(env, settings.cluster.kubernetes_minor_prefix)
+            metadata = NamespaceV1Metadata(name=env.namespace, labels=labels, annotations=annotations)
+            app_namespaces.append(NamespaceV1(self, namespace_resource_id(env.namespace), metadata=metadata))
         protect(*app_namespaces)  # each holds its environment's Redis volume claim
         configured = {env.namespace for env in settings.environments}
         forget_namespaces(self, [name for name in ENVIRONMENTS if name not in configured])

@@ -23,7 +23,8 @@ from cdktf import ITerraformDependable
 from constructs import Construct
 
 from todo_infra.helm import helm_release, local_chart, values_document
-from todo_infra.settings import Settings
+from todo_infra.pod_security import namespace_labels
+from todo_infra.settings import Environment, Settings
 
 ACCESS_CHART_DIR = Path(__file__).resolve().parent.parent / "k8s" / "environment-access"
 #: The Helm release of the chart; its record lives in kube-system, out of every app identity's reach.
@@ -33,6 +34,10 @@ ACCESS_RELEASE_NAMESPACE = "kube-system"
 #: (ingress class, cluster issuer): the app stacks read it there instead of reading the platform's state.
 PLATFORM_FACTS = "todo-platform"
 
+#: How the chart's admission policies (k8s/environment-access/templates/boundary.yaml) find an app namespace and its
+#: one host: a label and an annotation the platform sets on the namespaces it creates, which no app identity may change.
+ENVIRONMENT_LABEL = "todo.hackathon/environment"
+HOST_ANNOTATION = "todo.hackathon/host"
 #: The keys of that ConfigMap.
 FACT_INGRESS_CLASS = "ingressClass"
 FACT_CLUSTER_ISSUER = "clusterIssuer"
@@ -120,11 +125,21 @@ def chart_values(settings: Settings) -> dict[str, Any]:
             {"name": identity.name, "purpose": identity.purpose, "rules": [r.manifest() for r in identity.rules]}
             for identity in IDENTITIES
         ],
+        "identityNames": [identity.name for identity in IDENTITIES],
         "platformFacts": {
             "name": PLATFORM_FACTS,
             "data": {FACT_INGRESS_CLASS: settings.ingress_class, FACT_CLUSTER_ISSUER: settings.cluster_issuer},
         },
+        "boundary": {"environmentLabel": ENVIRONMENT_LABEL, "hostAnnotation": HOST_ANNOTATION},
     }
+
+
+def namespace_metadata(env: Environment, kubernetes_minor_prefix: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels and annotations of an app namespace: Pod Security "restricted", and what the admission policies read."""
+    return (
+        {**namespace_labels(kubernetes_minor_prefix), ENVIRONMENT_LABEL: env.name},
+        {HOST_ANNOTATION: env.host},
+    )
 
 
 class EnvironmentAccess(Construct):

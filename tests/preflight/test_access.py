@@ -32,10 +32,22 @@ def access(synth: Synth) -> RenderedRelease:
     return render_platform_release(synth, ACCESS_RELEASE)
 
 
-def checked(access: RenderedRelease, apps: list[RenderedRelease], *extra: Manifest) -> list[str]:
+@pytest.fixture(scope="module")
+def namespaces(synth: Synth) -> dict[str, Manifest]:
+    """The app namespaces as the platform creates them (their labels and annotations select the admission policies)."""
+    return {name: {"metadata": synth.namespace(name)["metadata"]} for name in ("staging", "production")}
+
+
+def checked(
+    access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest], *extra: Manifest
+) -> list[str]:
     widened = dataclasses.replace(access, documents=(*access.documents, *(("seeded.yaml", doc) for doc in extra)))
     result = check_access(
-        [widened], apps, namespaces=[app.namespace for app in apps], other_namespaces=platform_namespaces()
+        [widened],
+        apps,
+        namespaces=[app.namespace for app in apps],
+        other_namespaces=platform_namespaces(),
+        namespace_objects=namespaces,
     )
     return result.problems
 
@@ -55,14 +67,19 @@ STAGING_DEPLOYER = {"kind": "ServiceAccount", "name": DEPLOYER.name, "namespace"
 
 
 def test_every_identity_holds_every_expectation_on_the_rendered_chart(
-    access: RenderedRelease, apps: list[RenderedRelease]
+    access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest]
 ) -> None:
     result = check_access(
-        [access], apps, namespaces=[app.namespace for app in apps], other_namespaces=platform_namespaces()
+        [access],
+        apps,
+        namespaces=[app.namespace for app in apps],
+        other_namespaces=platform_namespaces(),
+        namespace_objects=namespaces,
     )
     assert result.ok, result.problems
     assert [row[0] for row in result.rows] == [
-        f"{ns}/{identity.name}" for ns in ("production", "staging") for identity in IDENTITIES
+        *(f"{ns}/{identity.name}" for ns in ("production", "staging") for identity in IDENTITIES),
+        "environment boundary",
     ]
     assert result.figures["expectations"] > 500
 
@@ -120,29 +137,35 @@ def test_the_platform_facts_are_the_names_the_app_release_compares(access: Rende
     ids=["cluster-admin", "edit-in-production", "admin-in-own-namespace", "view-for-all-accounts", "view-by-user"],
 )
 def test_a_widened_binding_is_caught(
-    access: RenderedRelease, apps: list[RenderedRelease], seeded: Manifest, expected: str
+    access: RenderedRelease,
+    apps: list[RenderedRelease],
+    namespaces: dict[str, Manifest],
+    seeded: Manifest,
+    expected: str,
 ) -> None:
-    assert expected in checked(access, apps, seeded)
+    assert expected in checked(access, apps, namespaces, seeded)
 
 
-def test_a_reader_role_that_reads_secrets_is_caught(access: RenderedRelease, apps: list[RenderedRelease]) -> None:
+def test_a_reader_role_that_reads_secrets_is_caught(
+    access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest]
+) -> None:
     widened = copy.deepcopy(access)
     for doc in widened.manifests:
         if doc["kind"] == "Role" and doc["metadata"]["name"] == READER.name:
             doc["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})
-    problems = checked(widened, apps)
+    problems = checked(widened, apps, namespaces)
     assert "staging/todo-reader can get secrets in staging" in problems
     assert "production/todo-reader can get secrets in production" in problems
 
 
 def test_a_deployer_missing_a_kind_the_app_release_installs_is_caught(
-    access: RenderedRelease, apps: list[RenderedRelease]
+    access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest]
 ) -> None:
     narrowed = copy.deepcopy(access)
     for doc in narrowed.manifests:
         if doc["kind"] == "Role" and doc["metadata"]["name"] == DEPLOYER.name:
             doc["rules"] = [r for r in doc["rules"] if "cronjobs" not in r["resources"]]
-    assert "staging/todo-deployer cannot create cronjobs.batch in staging" in checked(narrowed, apps)
+    assert "staging/todo-deployer cannot create cronjobs.batch in staging" in checked(narrowed, apps, namespaces)
 
 
 def test_the_deployer_rules_cover_exactly_what_the_app_release_installs(apps: list[RenderedRelease]) -> None:
