@@ -47,6 +47,9 @@ class Rules:
     checked_everywhere: bool = False
     #: secrets the environment must not hold: a workflow change merged to main could read them from any of its jobs
     forbidden_secrets: tuple[str, ...] = ()
+    #: its required reviewers must be exactly this environment's: it holds a credential that reaches production (a
+    #: DigitalOcean read token, which DOKS turns into cluster-admin): only production's reviewers may let a run use it
+    reviewers_of: str = ""
 
 
 #: Every environment the workflows use, and what it must enforce (README, "GitHub settings they need").
@@ -67,12 +70,16 @@ ENVIRONMENTS: Mapping[str, Rules] = {
         four_eyes=True,
     ),
     # Pull-request plans: any branch (a pull request's), so a maintainer approves each plan, and not its author.
+    # production-plan and drift hold the DigitalOcean read token of the cluster and platform plans, which DOKS turns
+    # into cluster-admin: production's own reviewers approve their runs (docs/architecture.md, "Environment isolation").
     "staging-plan": Rules(reviewed=True, checked_everywhere=True),
-    "production-plan": Rules(reviewed=True, checked_everywhere=True),
+    "production-plan": Rules(reviewed=True, checked_everywhere=True, reviewers_of="production"),
     "drift": Rules(
         callers=frozenset({("schedule", "drift.yml"), ("workflow_dispatch", "drift.yml")}),
         main_only=True,
+        reviewed=True,
         checked_everywhere=True,
+        reviewers_of="production",
     ),
 }
 #: environment -> the (event, workflow file) pairs that may run jobs in it, always from refs/heads/main.
@@ -136,7 +143,15 @@ def checked_environments(environment: str) -> list[str]:
     if environment not in ENVIRONMENTS:
         raise GateError(f"unknown environment {environment!r}: expected one of {', '.join(sorted(ENVIRONMENTS))}")
     others = [name for name, rules in ENVIRONMENTS.items() if rules.checked_everywhere and name != environment]
-    return [environment, *others]
+    compared = [ENVIRONMENTS[name].reviewers_of for name in [environment, *others] if ENVIRONMENTS[name].reviewers_of]
+    return list(dict.fromkeys([environment, *others, *compared]))
+
+
+def reviewers(settings: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(type, id) of an environment's required reviewers, from GET environments/<name>."""
+    protection = settings.get("protection_rules", [])
+    rule: Mapping[str, Any] = next((r for r in protection if r.get("type") == "required_reviewers"), {})
+    return {(str(r.get("type")), str((r.get("reviewer") or {}).get("id"))) for r in rule.get("reviewers") or []}
 
 
 def environment_problems(environment: str, settings: Mapping[str, Any], policies: Mapping[str, Any]) -> list[str]:
@@ -196,6 +211,16 @@ def weaker_environments(environment: str, answers: Path) -> list[str]:
         problems += [
             f"environment {name} is weaker than required: {p}" for p in environment_problems(name, settings, policies)
         ]
+        reference = ENVIRONMENTS[name].reviewers_of
+        if reference:
+            expected, _ = _answer(answers, reference)
+            # Compared when both have reviewers (an environment without any is reported above, or by its own check).
+            mine, theirs = reviewers(settings), reviewers(expected) if expected is not None else set()
+            if mine and theirs and mine != theirs:
+                problems.append(
+                    f"environment {name} is weaker than required: its required reviewers must be exactly {reference}'s "
+                    "(it holds a credential DigitalOcean turns into cluster-admin)"
+                )
     return problems
 
 

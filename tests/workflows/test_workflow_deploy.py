@@ -395,11 +395,12 @@ def test_the_documented_settings_pass(gate: dict[str, Any], tmp_path: Path, envi
     assert result.returncode == 0, result.text
     read = [call[1] for call in fakes.called("gh", "api")]
     expected = []
-    for name in (environment_name, *CHECKED_EVERYWHERE):
+    for name in dict.fromkeys((environment_name, *CHECKED_EVERYWHERE, "production")):
         base = f"repos/{REPOSITORY}/environments/{name}"
         expected += [base, f"{base}/deployment-branch-policies"]
     assert read == expected
-    assert f"{environment_name}, staging-plan, production-plan, drift: protection rules as required" in result.stdout
+    checked = ", ".join(dict.fromkeys((environment_name, "staging-plan", "production-plan", "drift", "production")))
+    assert f"{checked}: protection rules as required" in result.stdout
 
 
 WEAKENED = [
@@ -413,6 +414,11 @@ WEAKENED = [
     ("production", {"admins_bypass": True}, "administrators may bypass the protection rules"),
     # The plan environments: a pull request's plan runs its own code with the reader credentials.
     ("staging-plan", {"reviewers": False}, "required reviewers: none set"),
+    # production-plan and drift hold a token DOKS turns into cluster-admin: production's reviewers approve them.
+    ("production-plan", {"reviewer_team": 2}, "its required reviewers must be exactly production's"),
+    ("drift", {"reviewers": False}, "required reviewers: none set"),
+    ("drift", {"reviewer_team": 2}, "its required reviewers must be exactly production's"),
+    ("drift", {"self_review": True}, "prevent self-review is off"),
     ("staging-plan", {"self_review": True}, "prevent self-review is off"),
     ("production-plan", {"admins_bypass": True}, "administrators may bypass the protection rules"),
     ("production-plan", {"reviewers": False}, "required reviewers: none set"),
@@ -495,10 +501,15 @@ def test_the_environment_table_is_readme_s(workflows: dict[str, dict[str, Any]])
         "production",
         "staging-plan",
         "production-plan",
+        "drift",
+    }
+    assert {name: rules.reviewers_of for name, rules in table.items() if rules.reviewers_of} == {
+        "production-plan": "production",
+        "drift": "production",
     }
     assert {name for name, rules in table.items() if rules.checked_everywhere} == set(CHECKED_EVERYWHERE)
-    assert deploy_gate.checked_environments("staging") == ["staging", *CHECKED_EVERYWHERE]
-    assert deploy_gate.checked_environments("drift") == ["drift", "staging-plan", "production-plan"]
+    assert deploy_gate.checked_environments("staging") == ["staging", *CHECKED_EVERYWHERE, "production"]
+    assert deploy_gate.checked_environments("drift") == ["drift", "staging-plan", "production-plan", "production"]
     assert set(deployed_stacks(workflows).values()) | set(CHECKED_EVERYWHERE) == set(table)
 
 

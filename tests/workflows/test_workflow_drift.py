@@ -140,7 +140,7 @@ def test_the_drift_gate_checks_drift_and_the_plan_environments(drift: dict[str, 
     result, fakes = run_gate(drift, tmp_path, environments())
     assert result.returncode == 0, result.text
     read = {call[1].split("/environments/")[1].split("/")[0] for call in fakes.called("gh", "api")}
-    assert read == {"drift", "staging-plan", "production-plan"}
+    assert read == {"drift", "staging-plan", "production-plan", "production"}  # production: its reviewers
 
 
 @pytest.mark.parametrize(

@@ -284,7 +284,9 @@ def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
     used = used_environments(workflows)
     weakened = readme_settings().replace("*Prevent self-review* on;", "", 1)
     assert settings_problems(weakened, used) == ["production: no '*Prevent self-review* on'"]
-    plans_weakened = readme_settings().replace("(maintainers); *Prevent self-review* on;", "(maintainers);")
+    plans_weakened = readme_settings().replace(
+        "DigitalOcean token below); *Prevent self-review* on;", "DigitalOcean token below);"
+    )
     assert settings_problems(plans_weakened, used) == [
         "staging-plan: no '*Prevent self-review* on'",
         "production-plan: no '*Prevent self-review* on'",
@@ -293,6 +295,9 @@ def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
     assert settings_problems(without_drift, used) == [
         "environment drift is not listed",
         "drift: no 'the branch `main` only'",
+        "drift: no 'required reviewers'",
+        "drift: no '*Prevent self-review* on'",
+        "drift: no '*Allow administrators to bypass* off'",
     ]
 
 

@@ -74,6 +74,7 @@ def environment(
     protected: bool = False,
     any_branch: bool = False,
     reviewers: bool = True,
+    reviewer_team: int = 1,
     self_review: bool = False,
     admins_bypass: bool = False,
     repository: str = REPOSITORY,
@@ -83,7 +84,11 @@ def environment(
     rules: list[dict[str, Any]] = [] if any_branch else [{"type": "branch_policy"}]
     if reviewers:
         rules.append(
-            {"type": "required_reviewers", "prevent_self_review": not self_review, "reviewers": [{"type": "Team"}]}
+            {
+                "type": "required_reviewers",
+                "prevent_self_review": not self_review,
+                "reviewers": [{"type": "Team", "reviewer": {"id": reviewer_team}}],
+            }
         )
     settings = {
         "name": name,
@@ -107,7 +112,7 @@ DOCUMENTED: Mapping[str, Mapping[str, Any]] = {
     "production": {},
     "staging-plan": {"any_branch": True},
     "production-plan": {"any_branch": True},
-    "drift": {"reviewers": False},
+    "drift": {},
 }
 
 
