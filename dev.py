@@ -266,12 +266,15 @@ def _revisions(args: list[str]) -> int:
     return 0
 
 
-def _synthesize(env: dict[str, str]) -> dict[str, dict[str, str]] | None:
-    """Synthesize the configured stacks (main.py refuses bad input itself) and return the manifest's stacks."""
+def _synthesize() -> tuple[dict[str, str], dict[str, dict[str, str]] | None]:
+    """Bootstrap, synthesize the configured stacks (main.py refuses bad input itself) and return the environment the
+    tools run with and the manifest's stacks (None when the synth refused)."""
+    bootstrap()
+    env = _env()
     if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
-        return None
+        return env, None
     stacks: dict[str, dict[str, str]] = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
-    return stacks
+    return env, stacks
 
 
 def _scrub_state(args: list[str]) -> int:
@@ -279,9 +282,7 @@ def _scrub_state(args: list[str]) -> int:
     if len(args) != 1:
         _say("usage: python3 dev.py scrub-state STACK (once per stack, after its first write-only deploy)")
         return 2
-    bootstrap()
-    env = _env()
-    stacks = _synthesize(env)
+    env, stacks = _synthesize()
     if stacks is None:
         return 2
     if args[0] not in stacks:
@@ -314,9 +315,7 @@ def _move_state(args: list[str]) -> int:
             "buckets)"
         )
         return 2
-    bootstrap()
-    env = _env()
-    stacks = _synthesize(env)
+    env, stacks = _synthesize()
     if stacks is None:
         return 2
 

@@ -178,13 +178,23 @@ def expectations(
                     yield Expectation(identity, own, Request(verb, group, resource, own), verb in verbs)
             yield Expectation(identity, own, Request("get", "", "secrets", own), identity is DEPLOYER)
             yield Expectation(identity, own, Request("list", "", "secrets", own), identity is DEPLOYER)
-            # No way up: no new grants, no token of another identity, no shell in a pod, no impersonation.
+            # No way up (no new grants, no token of another identity, no shell in a pod, no impersonation), and no
+            # cluster-scoped object, its own namespace included.
             for request in (
                 Request("create", "rbac.authorization.k8s.io", "rolebindings", own),
                 Request("create", "rbac.authorization.k8s.io", "roles", own),
                 Request("create", "", "serviceaccounts/token", own),
                 Request("create", "", "pods/exec", own),
                 Request("impersonate", "", "serviceaccounts", own),
+                Request("get", "", "namespaces", None, own),
+                Request("patch", "", "namespaces", None, own),
+                Request("delete", "", "namespaces", None, own),
+                Request("create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
+                Request("create", "apiextensions.k8s.io", "customresourcedefinitions", None),
+                Request("create", "scheduling.k8s.io", "priorityclasses", None),
+                Request("impersonate", "", "users", None),
+                Request("impersonate", "", "groups", None),
+                Request("create", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", None),
             ):
                 yield Expectation(identity, own, request, False)
             # Elsewhere nothing at all: every verb on everything its own namespace grants, the Secrets by name too, and
@@ -203,18 +213,6 @@ def expectations(
                 for group, resource in elsewhere_resources:
                     for verb in (*READ, *WRITE):
                         yield Expectation(identity, own, Request(verb, group, resource, namespace), False)
-            for request in (
-                Request("get", "", "namespaces", None, own),
-                Request("patch", "", "namespaces", None, own),
-                Request("delete", "", "namespaces", None, own),
-                Request("create", "rbac.authorization.k8s.io", "clusterrolebindings", None),
-                Request("create", "apiextensions.k8s.io", "customresourcedefinitions", None),
-                Request("create", "scheduling.k8s.io", "priorityclasses", None),
-                Request("impersonate", "", "users", None),
-                Request("impersonate", "", "groups", None),
-                Request("create", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", None),
-            ):
-                yield Expectation(identity, own, request, False)
 
 
 def access_problems(authorizer: Authorizer, wanted: Iterable[Expectation]) -> tuple[list[str], dict[str, list[int]]]:

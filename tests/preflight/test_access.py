@@ -19,6 +19,7 @@ from preflight.access import (
     released_resources,
 )
 from preflight.render import RenderedRelease, render_platform_release
+from preflight.report import CheckResult
 from preflight.run import platform_namespaces
 from tests.synth import Synth
 from todo_infra import access as access_module
@@ -38,18 +39,21 @@ def namespaces(synth: Synth) -> dict[str, Manifest]:
     return {name: {"metadata": synth.namespace(name)["metadata"]} for name in ("staging", "production")}
 
 
-def checked(
-    access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest], *extra: Manifest
-) -> list[str]:
-    widened = dataclasses.replace(access, documents=(*access.documents, *(("seeded.yaml", doc) for doc in extra)))
-    result = check_access(
-        [widened],
+def run_check(access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest]) -> CheckResult:
+    return check_access(
+        [access],
         apps,
         namespaces=[app.namespace for app in apps],
         other_namespaces=platform_namespaces(),
         namespace_objects=namespaces,
     )
-    return result.problems
+
+
+def checked(
+    access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest], *extra: Manifest
+) -> list[str]:
+    widened = dataclasses.replace(access, documents=(*access.documents, *(("seeded.yaml", doc) for doc in extra)))
+    return run_check(widened, apps, namespaces).problems
 
 
 def binding(kind: str, role_kind: str, role: str, subject: Manifest, namespace: str | None = None) -> Manifest:
@@ -69,13 +73,7 @@ STAGING_DEPLOYER = {"kind": "ServiceAccount", "name": DEPLOYER.name, "namespace"
 def test_every_identity_holds_every_expectation_on_the_rendered_chart(
     access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest]
 ) -> None:
-    result = check_access(
-        [access],
-        apps,
-        namespaces=[app.namespace for app in apps],
-        other_namespaces=platform_namespaces(),
-        namespace_objects=namespaces,
-    )
+    result = run_check(access, apps, namespaces)
     assert result.ok, result.problems
     assert [row[0] for row in result.rows] == [
         *(f"{ns}/{identity.name}" for ns in ("production", "staging") for identity in IDENTITIES),
