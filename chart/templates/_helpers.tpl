@@ -60,6 +60,17 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
 {{/*
+todo.stateLabels — the labels of the state store's pod templates (Redis, its backup and restore jobs): selector labels
+plus part-of and managed-by, no chart or image version, so a release that does not change Redis never restarts it.
+Takes (dict "root" $ "name" <component>).
+*/}}
+{{- define "todo.stateLabels" -}}
+{{ include "todo.selectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "todo.name" .root }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/*
 todo.releaseLabels — labels for release-wide objects (Dapr components, NetworkPolicies, PrometheusRule).
 */}}
 {{- define "todo.releaseLabels" -}}
