@@ -22,6 +22,7 @@ from typing import Any
 from cdktf import ITerraformDependable
 from constructs import Construct
 
+from todo_infra.addons import KUBE_PROMETHEUS_STACK
 from todo_infra.helm import helm_release, local_chart, values_document
 from todo_infra.pod_security import namespace_labels
 from todo_infra.settings import Environment, Settings
@@ -38,6 +39,10 @@ PLATFORM_FACTS = "todo-platform"
 #: one host: a label and an annotation the platform sets on the namespaces it creates, which no app identity may change.
 ENVIRONMENT_LABEL = "todo.hackathon/environment"
 HOST_ANNOTATION = "todo.hackathon/host"
+#: The monitoring stack's data services no pod of an app namespace may reach, by their pods' `app.kubernetes.io/name`
+#: (Loki's and Grafana's charts; prometheus-operator's StatefulSets for Prometheus and Alertmanager, makeSelectorLabels
+#: in https://github.com/prometheus-operator/prometheus-operator/blob/main/pkg/alertmanager/statefulset.go).
+MONITORING_SERVICES = ("loki", "grafana", "prometheus", "alertmanager")
 #: The keys of that ConfigMap.
 FACT_INGRESS_CLASS = "ingressClass"
 FACT_CLUSTER_ISSUER = "clusterIssuer"
@@ -130,7 +135,11 @@ def chart_values(settings: Settings) -> dict[str, Any]:
             "name": PLATFORM_FACTS,
             "data": {FACT_INGRESS_CLASS: settings.ingress_class, FACT_CLUSTER_ISSUER: settings.cluster_issuer},
         },
-        "boundary": {"environmentLabel": ENVIRONMENT_LABEL, "hostAnnotation": HOST_ANNOTATION},
+        "boundary": {
+            "environmentLabel": ENVIRONMENT_LABEL,
+            "hostAnnotation": HOST_ANNOTATION,
+            "monitoring": {"namespace": KUBE_PROMETHEUS_STACK.namespace, "services": list(MONITORING_SERVICES)},
+        },
     }
 
 
