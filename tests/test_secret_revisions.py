@@ -167,7 +167,11 @@ def test_a_file_the_revision_cannot_read_is_refused_without_a_value(synth: Synth
     computed = {"data_wo": {"x": "${file(var.grafana_admin_password)}"}, "data_wo_revision": "${var.r}"}
     with pytest.raises(ValueError, match="not a plain string literal") as dynamic:
         revisions({"resource": {"kubernetes_secret_v1": {"s": computed}}}, env)
-    for refusal in (missing, dynamic):
+    reads = {"data_wo": {"x": '${templatefile("t.tpl", {})}'}, "data_wo_revision": "${var.r}"}
+    (platform_copy / "t.tpl").write_text('url: ${file("webhook.txt")}\n')
+    with pytest.raises(ValueError, match="reads a file itself") as nested:
+        revisions({"resource": {"kubernetes_secret_v1": {"s": reads}}}, env, platform_copy)
+    for refusal in (missing, dynamic, nested):
         assert not any(value in str(refusal.value) for value in env.values())
 
 

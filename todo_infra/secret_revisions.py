@@ -40,7 +40,7 @@ REVISION_BITS = 52
 _VARIABLE = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)")
 _SINGLE_VARIABLE = re.compile(r"^\$\{var\.([A-Za-z_][A-Za-z0-9_-]*)\}$")
 #: A call of a Terraform function that reads a file (file, filebase64, filesha256, …, templatefile).
-_FILE_CALL = re.compile(r"\b(?:file[a-z0-9]*|templatefile)\s*\(")
+_FILE_CALL = re.compile(r"\b(file[a-z0-9]*|templatefile)\s*\(")
 #: Its first argument when it is a plain string literal (no escapes, no interpolation): the only form that can be read.
 _LITERAL_PATH = re.compile(r'\s*"([^"\\$%]+)"\s*[,)]')
 #: A function call inside an interpolation or directive of a template (a template reading a file is not followed).
@@ -78,8 +78,9 @@ def revision_inputs(stack: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     }
 
 
-def files_read(carried: Any) -> tuple[str, ...]:
-    """The paths (relative to the stack's directory) of the files a write-only argument's expressions read.
+def files_read(carried: Any, *, templates_only: bool = False) -> tuple[str, ...]:
+    """The paths (relative to the stack's directory) of the files a write-only argument's expressions read (only
+    those rendered by templatefile() with `templates_only`).
 
     Refuses a file function whose path is not a plain string literal: what it reads could not be digested."""
     paths: set[str] = set()
@@ -91,7 +92,8 @@ def files_read(carried: Any) -> tuple[str, ...]:
                     f"a write-only argument reads a file through {text[call.start() : call.end()]}…) with a path "
                     "that is not a plain string literal: its revision could not cover the file's content"
                 )
-            paths.add(literal.group(1))
+            if not templates_only or call.group(1) == "templatefile":
+                paths.add(literal.group(1))
     return tuple(sorted(paths))
 
 
@@ -112,6 +114,7 @@ class Shape:
 def shape(carried: Any, workdir: Path | None) -> Shape:
     """The Shape of one write-only argument; `workdir` is the stack's directory, which relative paths start from."""
     contents: dict[str, str] = {}
+    templates = files_read(carried, templates_only=True)
     for path in files_read(carried):
         if workdir is None:
             raise ValueError(f"a write-only argument reads {path}: the stack's directory is needed to digest it")
@@ -119,7 +122,7 @@ def shape(carried: Any, workdir: Path | None) -> Shape:
         if not file.is_file():
             raise ValueError(f"a write-only argument reads {path}, which is not in {workdir}: synthesize first")
         content = file.read_text(encoding="utf-8")
-        if path.endswith(".tftpl") and _TEMPLATE_FILE_CALL.search(content):
+        if path in templates and _TEMPLATE_FILE_CALL.search(content):
             raise ValueError(f"the template {path} reads a file itself: its revision could not cover that file")
         contents[path] = content
     return Shape(argument=carried, files=contents)
