@@ -206,10 +206,13 @@ def _stack_documents(names: list[str]) -> dict[str, dict[str, object]]:
 
 
 def _secret_revisions(names: list[str], environ: dict[str, str]) -> dict[str, str]:
-    """TF_VAR_<secret>_revision for the named stacks, from the secrets in environ (todo_infra/secret_revisions.py)."""
+    """TF_VAR_<secret>_revision for the named stacks, from the secrets in environ and the synthesized stacks with
+    the files they read (todo_infra/secret_revisions.py)."""
+    manifest = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
     found: dict[str, str] = {}
-    for stack in _stack_documents(names).values():
-        found.update({f"TF_VAR_{name}": str(value) for name, value in revisions(stack, environ).items()})
+    for stack_id, stack in _stack_documents(names).items():
+        workdir = (OUTDIR / manifest[stack_id]["synthesizedStackPath"]).parent  # where Terraform runs
+        found.update({f"TF_VAR_{name}": str(value) for name, value in revisions(stack, environ, workdir).items()})
     return found
 
 

@@ -38,6 +38,10 @@ class Synthesized:
     manifest: dict[str, Any]
     stacks: dict[str, dict[str, Any]]
 
+    def workdir(self, stack: str) -> Path:
+        """The stack's directory: where Terraform runs and relative paths (assets) start from."""
+        return (self.outdir / str(self.manifest["stacks"][stack]["synthesizedStackPath"])).parent
+
     def resources(self, stack: str, kind: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = self.stacks[stack].get("resource", {}).get(kind, {})
         return found

@@ -3,8 +3,9 @@
 Every secret input is an ephemeral, sensitive Terraform variable (`TF_VAR_*`, from GitHub environment secrets).
 Terraform lets an ephemeral value reach only write-only arguments, so each Secret is written through
 `kubernetes_secret_v1.data_wo`, which the provider sends to the cluster and never stores. It sends it only when
-`data_wo_revision` changes: that revision is a keyed digest of the values, computed by dev.py before Terraform
-runs (todo_infra/secret_revisions.py), so a rotated secret reaches the cluster on the next deploy by itself.
+`data_wo_revision` changes: that revision is a keyed digest of the values, the key names, the expressions and the
+template files they read, computed by dev.py before Terraform runs (todo_infra/secret_revisions.py), so a rotated
+secret, a renamed key or an edited template reaches the cluster on the next deploy by itself.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def write_only_secret(
         type="number",
         nullable=False,
         description=(
-            f"Revision of the Secret {name}: a keyed digest of its values, set by dev.py "
-            f"(HMAC under {DIGEST_KEY_ENV}); it changes whenever a value changes"
+            f"Revision of the Secret {name}: a keyed digest of its values, key names and templates, set by dev.py "
+            f"(HMAC under {DIGEST_KEY_ENV}); it changes whenever any of them changes"
         ),
     )
     revision.override_logical_id(revision_variable_name(name))

@@ -27,7 +27,7 @@ from tests.workflows.gha_support import (
     triggers,
 )
 from todo_infra import app_secrets
-from todo_infra.secret_revisions import revision, revisions
+from todo_infra.secret_revisions import revision, revisions, shape
 
 images = load_script("images")
 plan_report = load_script("plan_report")
@@ -257,7 +257,8 @@ def test_plan_step_never_receives_an_app_secret(diff: dict[str, Any], plan_works
     assert result.returncode == 0, result.text
     seen = set((tmp_path / "tf-calls.env").read_text().splitlines())
     placeholder_key = step_named(diff["jobs"]["plan"], "terraform plan")["env"]["SECRETS_DIGEST_KEY"]
-    derived = revision(placeholder_key.encode(), {"database_url": plan_report.PLACEHOLDER})
+    carried = shape({"DATABASE_URL": "${var.database_url}"}, None)  # the Secret plan_checkout writes
+    derived = revision(placeholder_key.encode(), {"database_url": plan_report.PLACEHOLDER}, carried)
     assert seen == {f"database_url={plan_report.PLACEHOLDER}", f"revision={derived}"}
     assert real not in result.text
     report = (tmp_path / "runner_temp" / "report" / "app-staging.md").read_text()
@@ -334,7 +335,9 @@ def test_placeholders_satisfy_the_required_variables_of_every_stack(synth: Synth
             "TF_VAR_image_digests": json.dumps(images.placeholder_digests(images.load())),
             "SECRETS_DIGEST_KEY": "plan-placeholder-digest-key-is-not-secret",
         }
-        derived = {f"TF_VAR_{name}": str(value) for name, value in revisions(stack, env).items()}
+        derived = {
+            f"TF_VAR_{name}": str(value) for name, value in revisions(stack, env, synth.workdir(stack_id)).items()
+        }
         assert require_tf_vars.missing_variables(stack, env | derived) == [], stack_id
 
 
