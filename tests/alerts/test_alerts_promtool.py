@@ -170,3 +170,69 @@ def test_a_backup_check_over_every_cronjob_pages_for_the_suspended_restore(
     )
     assert result.returncode != 0
     assert 'cronjob="todo-app-redis-restore"' in (result.stdout + result.stderr).split("got:", 1)[1]
+
+
+def test_readiness_alone_pages_for_completed_backup_pods_and_misses_pending_ones(
+    releases: dict[str, RenderedRelease], tmp_path: Path
+) -> None:
+    """Seeded failure: PodNotReady as main had it, the Ready condition alone. The backup Job's completed pod reports
+    Ready=false and pages all day, and the unscheduled pod, which has no Ready condition, never does."""
+    rules = rule_groups(releases["staging"], annotations=False)
+    not_ready = _rule(rules, "PodNotReady")
+    ready = 'min by (namespace, pod) (kube_pod_status_ready{namespace="staging", condition="true"})'
+    assert not_ready["expr"].startswith(f"label_replace({ready} and on (namespace, pod) (")
+    start = len("label_replace(") + len(ready)
+    end = not_ready["expr"].index(', "service"')
+    result = promtool_test(
+        tmp_path,
+        _with_expr(rules, "PodNotReady", not_ready["expr"][:start] + not_ready["expr"][end:]),
+        "staging",
+    )
+    assert result.returncode != 0
+    output = (result.stdout + result.stderr).replace(" ", "")
+    failures = [f for f in output.split("alertname:")[1:] if f.startswith("PodNotReady")]
+    assert failures
+    for failure in failures:
+        expected, got = failure.split("got:", 1)
+        assert 'pod="todo-app-redis-backup-29420837-q7x2m"' in got
+        assert 'pod="todo-app-mcp-5c8b9d7f6b-q9w2z"' in expected and 'pod="todo-app-mcp-5c8b9d7f6b-q9w2z"' not in got
+
+
+def test_an_init_failure_window_as_long_as_for_fires_after_the_component_loaded(
+    releases: dict[str, RenderedRelease], tmp_path: Path
+) -> None:
+    """Seeded failure: DaprComponentInitFailing over increase(...[5m]) with for 5m, as main had it. The window keeps
+    the condition true 5 minutes after the last failure, so five failed attempts (0m .. 4m) fire at 6m, after the
+    component had loaded (and keeps firing after it)."""
+    rules = rule_groups(releases["staging"], annotations=False)
+    failing = _rule(rules, "DaprComponentInitFailing")
+    assert "[2m]" in failing["expr"]
+    result = promtool_test(
+        tmp_path, _with_expr(rules, "DaprComponentInitFailing", failing["expr"].replace("[2m]", "[5m]")), "staging"
+    )
+    assert result.returncode != 0
+    failures = (result.stdout + result.stderr).replace(" ", "").split("alertname:")[1:]
+    # five attempts fire at 6m; at 7m both boundary pods still fire, a failure that stopped at 5m or 4m
+    assert [failure.split(",", 2)[:2] for failure in failures] == [
+        ["DaprComponentInitFailing", "time:6m"],
+        ["DaprComponentInitFailing", "time:7m"],
+    ]
+    assert 'app_id="sse-gateway"' in failures[0].split("got:", 1)[1]
+    assert 'app_id="mcp"' in failures[1].split("got:", 1)[1]
+
+
+def test_a_26_hour_backup_threshold_pages_for_one_failed_run(
+    releases: dict[str, RenderedRelease], tmp_path: Path
+) -> None:
+    """Seeded failure: RedisBackupStale at 26 hours, as main had it. With a daily run, one failure leaves the last
+    success up to 48 hours old when the next run succeeds: the alert pages about 2 hours after the failed run."""
+    rules = rule_groups(releases["staging"], annotations=False)
+    stale = _rule(rules, "RedisBackupStale")
+    assert stale["expr"].endswith("/ 3600 > 50")
+    result = promtool_test(
+        tmp_path, _with_expr(rules, "RedisBackupStale", stale["expr"].removesuffix("50") + "26"), "staging"
+    )
+    assert result.returncode != 0
+    failures = (result.stdout + result.stderr).replace(" ", "").split("alertname:")[1:]
+    # one failed run then a good one: paged at 1h10m (last success 48h10m old)
+    assert ["RedisBackupStale", "time:1h10m"] in [failure.split(",", 2)[:2] for failure in failures]

@@ -29,13 +29,13 @@ SEED_ALERTS = {
 #: The sidecar alerts: name -> (for, severity).
 DAPR_ALERTS = {"DaprSidecarMissing": ("5m", "critical"), "DaprComponentInitFailing": ("5m", "warning")}
 #: The backup alert: name -> (for, severity, threshold in hours).
-BACKUP_ALERTS = {"RedisBackupStale": ("5m", "warning", 26.0)}
+BACKUP_ALERTS = {"RedisBackupStale": ("5m", "warning", 50.0)}
 # The real series each alert must read: the services' request counter, kube-state-metrics, cAdvisor.
 ALERT_METRICS = {
     "HighErrorRate": {"http_requests_total"},
     "CriticalErrorRate": {"http_requests_total"},
     "PodCrashLooping": {"kube_pod_container_status_restarts_total"},
-    "PodNotReady": {"kube_pod_status_ready"},
+    "PodNotReady": {"kube_pod_status_ready", "kube_pod_status_phase"},
     "HighCPU": {
         "container_cpu_usage_seconds_total",
         "kube_pod_container_resource_limits",

@@ -93,13 +93,14 @@ def build(inputs: Inputs) -> Dashboard:
                 [
                     Query(
                         "sum by (app_id, componentName) "
-                        f"(increase(dapr_runtime_component_init_fail_total{{{ns}}}[5m]))",
+                        f"(increase(dapr_runtime_component_init_fail_total{{{ns}}}[2m]))",
                         "{{app_id}} {{componentName}}",
                     )
                 ],
                 unit="short",
-                description="Failed initialisations of a component per sidecar in 5 minutes (statestore: Redis, "
-                "pubsub: the brokers); above 0 for 5 minutes the alert fires.",
+                description="Failed initialisations of a component per sidecar in the last 2 minutes (statestore: "
+                "Redis, pubsub: the brokers; daprd retries every 60 s); above 0 without a break for 5 minutes the "
+                "alert fires.",
             )
         )
         .with_row(row(101, "Pub/sub per topic"))

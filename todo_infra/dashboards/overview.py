@@ -159,10 +159,18 @@ def build(inputs: Inputs) -> Dashboard:
                 NOT_READY,
                 "Pods not ready (PodNotReady)",
                 prom,
-                [Query(f'min by (pod) (kube_pod_status_ready{{{pods}, condition="true"}}) == 0', "{{pod}}")],
+                [
+                    Query(
+                        f'(min by (pod) (kube_pod_status_ready{{{pods}, condition="true"}}) and on (pod) '
+                        f'(max by (pod) (kube_pod_status_phase{{{pods}, phase=~"Pending|Running|Unknown"}}) == 1) '
+                        f'or (max by (pod) (kube_pod_status_phase{{{pods}, phase="Pending"}}) == 1) * 0) == 0',
+                        "{{pod}}",
+                    )
+                ],
                 unit="short",
-                description="Pods whose Ready condition is false now: PodNotReady fires for one that stays here 5 "
-                "minutes. Empty is healthy.",
+                description="Pods meant to run that are not ready now (Ready false while Pending, Running or Unknown, "
+                "or Pending without a Ready condition yet); finished pods such as the backup Jobs' are not shown: "
+                "PodNotReady fires for one that stays here 5 minutes. Empty is healthy.",
             )
         )
         .with_panel(
