@@ -24,13 +24,13 @@ from typing import Any
 
 import yaml
 
-from preflight.admission import Admission, pod_templates, policies, refusals
-from preflight.render import RenderedRelease
+from preflight.admission import Admission, policies, refusals
+from preflight.render import Manifest, RenderedRelease
 from preflight.report import CheckResult
+from preflight.runtime import pod_templates
 from todo_infra.access import DEPLOYER, IDENTITIES, OBSERVED, READ, READER, WRITE, Identity
 
 BUILTIN_ROLES = Path(__file__).resolve().parent / "builtin_roles.yaml"
-Manifest = dict[str, Any]
 
 
 def builtin_cluster_roles() -> list[Manifest]:

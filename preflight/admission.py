@@ -13,7 +13,7 @@ must deploy), and the tests to prove what the boundary refuses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import celpy
 from celpy.adapter import json_to_cel
 
-Manifest = dict[str, Any]
+from preflight.render import Manifest
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,28 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> bool:
     return bool(_program(expression).evaluate(bound))
 
 
-def _selects_namespace(constraints: Mapping[str, Any], namespace: Manifest) -> bool:
-    labels = namespace["metadata"].get("labels") or {}
-    selector = constraints.get("namespaceSelector") or {}
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Kubernetes label-selector semantics: matchLabels, and matchExpressions with In, NotIn, Exists, DoesNotExist
+    (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#resources-that-support-set-based-requirements)."""
+    if not all(labels.get(key) == value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
     for expression in selector.get("matchExpressions", []):
-        if expression["operator"] != "Exists":
-            raise ValueError(f"namespaceSelector operator {expression['operator']} is not modelled")
-        if expression["key"] not in labels:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        held = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }
+        if operator not in held:
+            raise ValueError(f"label selector operator {operator} is not a Kubernetes one")
+        if not held[operator]:
             return False
-    return all(labels.get(key) == value for key, value in (selector.get("matchLabels") or {}).items())
+    return True
+
+
+def _selects_namespace(constraints: Mapping[str, Any], namespace: Manifest) -> bool:
+    return selects(constraints.get("namespaceSelector") or {}, namespace["metadata"].get("labels") or {})
 
 
 def _matches_resource(constraints: Mapping[str, Any], request: Admission) -> bool:
@@ -111,12 +124,3 @@ def policies(documents: Sequence[Manifest]) -> list[Manifest]:
         if doc.get("kind") == "ValidatingAdmissionPolicyBinding" and "Deny" in doc["spec"].get("validationActions", [])
     }
     return [d for d in documents if d.get("kind") == "ValidatingAdmissionPolicy" and d["metadata"]["name"] in denying]
-
-
-def pod_templates(documents: Sequence[Manifest]) -> Iterator[tuple[str, Manifest]]:
-    """Each workload's pod as its controller creates it."""
-    for doc in documents:
-        spec = doc.get("spec") or {}
-        template = spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get("template")
-        if template:
-            yield f"{doc['kind']}/{doc['metadata']['name']}", {"metadata": {}, **template}

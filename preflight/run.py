@@ -93,7 +93,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
             apps,
             namespaces=[app.namespace for app in apps],
             other_namespaces=platform_namespaces(),
-            namespace_objects={app.namespace: {"metadata": synth.namespace(app.namespace)["metadata"]} for app in apps},
+            namespace_objects=synth.namespace_objects(app.namespace for app in apps),
         ),
         check_runtime(synth, apps),
         check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),

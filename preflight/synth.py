@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,10 @@ class Synthesized:
         ]
         assert len(matches) == 1, f"{PLATFORM_STACK}: expected one kubernetes_namespace_v1 {name}, found {len(matches)}"
         return matches[0]
+
+    def namespace_objects(self, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The named app namespaces as the API server holds them (their metadata), for the admission policies."""
+        return {name: {"metadata": self.namespace(name)["metadata"]} for name in names}
 
     def release(self, stack: str, name: str) -> dict[str, Any]:
         matches = [r for r in self.resources(stack, "helm_release").values() if r["name"] == name]

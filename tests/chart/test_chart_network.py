@@ -4,27 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from preflight.admission import selects
 from tests.chart.chart_support import SERVICES, Rendered, fullname
-
-
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Kubernetes label-selector semantics for matchLabels + In/NotIn expressions."""
-    if not selector.get("matchLabels", {}).items() <= labels.items():
-        return False
-    for expression in selector.get("matchExpressions", []):
-        value = labels.get(expression["key"])
-        if expression["operator"] == "In" and value not in expression["values"]:
-            return False
-        if expression["operator"] == "NotIn" and value in expression["values"]:
-            return False
-    return True
 
 
 def _pods_selected(env: Rendered, selector: dict[str, Any]) -> set[str]:
     return {
         d["metadata"]["name"]
         for d in env.of_kind("Deployment")
-        if _selects(selector, d["spec"]["template"]["metadata"]["labels"])
+        if selects(selector, d["spec"]["template"]["metadata"]["labels"])
     }
 
 
@@ -107,7 +95,7 @@ def _ingress_allowed(env: Rendered, pod_labels: dict[str, str], from_namespace: 
     selecting = [
         p
         for p in env.of_kind("NetworkPolicy")
-        if "Ingress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], pod_labels)
+        if "Ingress" in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], pod_labels)
     ]
     if not selecting:
         return True
@@ -116,7 +104,7 @@ def _ingress_allowed(env: Rendered, pod_labels: dict[str, str], from_namespace: 
             peers = rule.get("from")
             peer_ok = peers is None or any(
                 "namespaceSelector" in peer
-                and _selects(peer["namespaceSelector"], namespace_labels)
+                and selects(peer["namespaceSelector"], namespace_labels)
                 and not peer.get("podSelector")
                 for peer in peers
             )

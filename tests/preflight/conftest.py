@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from preflight.render import RenderedRelease, app_stacks, render_app_release, render_bootstrap_release
+from preflight.render import (
+    RenderedRelease,
+    app_stacks,
+    render_app_release,
+    render_bootstrap_release,
+    render_platform_release,
+)
 from preflight.report import load_config
 from tests.synth import Synth
+from todo_infra.access import ACCESS_RELEASE
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +23,12 @@ def apps(synth: Synth) -> list[RenderedRelease]:
 @pytest.fixture(scope="module")
 def bootstrap(synth: Synth) -> RenderedRelease:
     return render_bootstrap_release(synth)
+
+
+@pytest.fixture(scope="module")
+def access(synth: Synth) -> RenderedRelease:
+    """The platform's environment-access release: the identities and the environment boundary."""
+    return render_platform_release(synth, ACCESS_RELEASE)
 
 
 @pytest.fixture(scope="module")

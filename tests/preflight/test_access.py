@@ -18,25 +18,20 @@ from preflight.access import (
     kind_to_resource,
     released_resources,
 )
-from preflight.render import RenderedRelease, render_platform_release
+from preflight.render import RenderedRelease
 from preflight.report import CheckResult
 from preflight.run import platform_namespaces
 from tests.synth import Synth
 from todo_infra import access as access_module
-from todo_infra.access import ACCESS_RELEASE, DEPLOYER, IDENTITIES, READER, Rule
+from todo_infra.access import DEPLOYER, IDENTITIES, READER, Rule
 
 Manifest = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def access(synth: Synth) -> RenderedRelease:
-    return render_platform_release(synth, ACCESS_RELEASE)
-
-
-@pytest.fixture(scope="module")
 def namespaces(synth: Synth) -> dict[str, Manifest]:
     """The app namespaces as the platform creates them (their labels and annotations select the admission policies)."""
-    return {name: {"metadata": synth.namespace(name)["metadata"]} for name in ("staging", "production")}
+    return synth.namespace_objects(("staging", "production"))
 
 
 def run_check(access: RenderedRelease, apps: list[RenderedRelease], namespaces: dict[str, Manifest]) -> CheckResult:

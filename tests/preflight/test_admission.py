@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from preflight.access import POD_CREATOR, admission_problems
-from preflight.admission import Admission, policies, refusals
-from preflight.render import RenderedRelease, render_platform_release
+from preflight.admission import Admission, policies, refusals, selects
+from preflight.render import RenderedRelease
 from tests.synth import Synth
-from todo_infra.access import ACCESS_RELEASE, DEPLOYER, HOST_ANNOTATION, PLATFORM_FACTS
+from todo_infra.access import DEPLOYER, HOST_ANNOTATION, PLATFORM_FACTS
 
 Manifest = dict[str, Any]
 STAGING_DEPLOYER = DEPLOYER.subject("staging")
@@ -22,13 +22,13 @@ PLATFORM = "do-admin@example.com"  # the platform's deploy: a DigitalOcean-issue
 
 
 @pytest.fixture(scope="module")
-def boundary(synth: Synth) -> list[Manifest]:
-    return policies(render_platform_release(synth, ACCESS_RELEASE).manifests)
+def boundary(access: RenderedRelease) -> list[Manifest]:
+    return policies(access.manifests)
 
 
 @pytest.fixture(scope="module")
 def staging(synth: Synth) -> Manifest:
-    return {"metadata": synth.namespace("staging")["metadata"]}
+    return synth.namespace_objects(["staging"])["staging"]
 
 
 def service(type_: str = "ClusterIP", annotations: dict[str, str] | None = None, **spec: Any) -> Manifest:
@@ -193,18 +193,20 @@ def test_a_namespace_the_platform_did_not_label_is_out_of_scope(boundary: list[M
     assert not [r for policy in boundary for r in refusals(policy, request)]
 
 
-def test_everything_the_app_releases_install_is_admitted(synth: Synth, apps: list[RenderedRelease]) -> None:
-    access = render_platform_release(synth, ACCESS_RELEASE)
-    namespaces = {name: {"metadata": synth.namespace(name)["metadata"]} for name in ("staging", "production")}
+def test_everything_the_app_releases_install_is_admitted(
+    synth: Synth, access: RenderedRelease, apps: list[RenderedRelease]
+) -> None:
+    namespaces = synth.namespace_objects(("staging", "production"))
     problems, judged = admission_problems([access], apps, namespaces)
     assert problems == []
     assert judged > 60
 
 
-def test_seeded_a_chart_that_adds_a_load_balancer_would_not_deploy(synth: Synth, apps: list[RenderedRelease]) -> None:
+def test_seeded_a_chart_that_adds_a_load_balancer_would_not_deploy(
+    synth: Synth, access: RenderedRelease, apps: list[RenderedRelease]
+) -> None:
     """Preflight's access check names it before a deploy finds out."""
-    access = render_platform_release(synth, ACCESS_RELEASE)
-    namespaces = {name: {"metadata": synth.namespace(name)["metadata"]} for name in ("staging", "production")}
+    namespaces = synth.namespace_objects(("staging", "production"))
     staging = next(app for app in apps if app.namespace == "staging")
     documents = copy.deepcopy(staging.documents)
     for _, doc in documents:
@@ -222,37 +224,23 @@ def test_seeded_a_chart_that_adds_a_load_balancer_would_not_deploy(synth: Synth,
     assert admission_problems([bare], apps, namespaces)[0][-1].startswith("no ValidatingAdmissionPolicy")
 
 
-def namespace_selected(selector: Manifest, labels: dict[str, str]) -> bool:
-    """Label-selector semantics for the operators the boundary uses (Exists, DoesNotExist, In)."""
-    for expression in selector.get("matchExpressions", []):
-        key, operator = expression["key"], expression["operator"]
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-        if operator == "In" and labels.get(key) not in expression["values"]:
-            return False
-    return True
-
-
 def admitted_sources(policy: Manifest, namespace_labels: dict[str, str]) -> bool:
     return any(
-        namespace_selected(peer["namespaceSelector"], namespace_labels)
+        selects(peer["namespaceSelector"], namespace_labels)
         for rule in policy["spec"]["ingress"]
         for peer in rule["from"]
     )
 
 
-def test_no_app_namespace_reaches_the_monitoring_stack_s_data(synth: Synth) -> None:
+def test_no_app_namespace_reaches_the_monitoring_stack_s_data(synth: Synth, access: RenderedRelease) -> None:
     """Loki, Grafana, Prometheus and Alertmanager answer the platform's namespaces, never an app environment's pods
     (which could read production's logs and metrics or silence its alerts)."""
-    access = render_platform_release(synth, ACCESS_RELEASE)
     (policy,) = [d for d in access.manifests if d["kind"] == "NetworkPolicy"]
     assert policy["metadata"]["namespace"] == "monitoring" and policy["spec"]["policyTypes"] == ["Ingress"]
     selected = policy["spec"]["podSelector"]
     for name in ("loki", "grafana", "prometheus", "alertmanager"):
-        assert namespace_selected(selected, {"app.kubernetes.io/name": name}), name
-    assert not namespace_selected(selected, {"app.kubernetes.io/name": "prometheus-operator"}), "its webhook stays"
+        assert selects(selected, {"app.kubernetes.io/name": name}), name
+    assert not selects(selected, {"app.kubernetes.io/name": "prometheus-operator"}), "its webhook stays"
     for namespace in ("staging", "production"):
         assert not admitted_sources(policy, synth.namespace(namespace)["metadata"]["labels"]), namespace
     for platform in ("monitoring", "ingress-nginx", "kube-system"):
