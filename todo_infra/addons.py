@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdktf import ITerraformDependable
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
+from cdktf_cdktf_provider_helm.release import ReleasePostrender
 from constructs import Construct
 
 from todo_infra.chart_values import deep_merge, nested
@@ -38,6 +39,9 @@ class AddonPod:
     daemonset: bool = False
     volumes: tuple[str, ...] = ()
     transient: bool = False
+    #: Its replicas never share a node (required pod anti-affinity on kubernetes.io/hostname); the values or the
+    #: release's post-renderer that set it are named where the pod is defined.
+    one_per_node: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +75,9 @@ class Addon:
     #: to destroy the release and its namespace (todo_infra/protection.py).
     holds: str = ""
     timeout: int = 600
+    #: A Helm post-renderer in k8s/addons/ (a Python program, standard library only) for what the chart has no
+    #: value for; Terraform runs it as `python3 <file>` on the rendered manifests.
+    postrender: str = ""
 
     def priority_values(self) -> dict[str, Any]:
         """The values that give every pod of the release its PriorityClass."""
@@ -79,6 +86,10 @@ class Addon:
     @property
     def values_file(self) -> Path:
         return ADDON_VALUES_DIR / f"{self.release}.yaml"
+
+    @property
+    def postrender_file(self) -> Path | None:
+        return ADDON_VALUES_DIR / self.postrender if self.postrender else None
 
 
 INGRESS_NGINX = Addon(
@@ -156,6 +167,9 @@ DAPR = Addon(
     version="1.18.3",
     namespace="dapr-system",
     holds="the scheduler's etcd volumes (jobs and reminders)",
+    # Required anti-affinity for the operator, sentry and injector, which the chart cannot set
+    # (docs/architecture.md, "Node loss").
+    postrender="dapr_anti_affinity.py",
     verified=Verified(
         source="https://github.com/dapr/helm-charts/blob/master/index.yaml",
         commit="3fe57fa5b8f66882a3cc83dda7f4d2e9899090e9",
@@ -163,32 +177,38 @@ DAPR = Addon(
         read_on="2026-11-26",
     ),
     pods=(
+        # The two replicas of the operator, sentry and injector never share a node: the post-renderer
+        # k8s/addons/dapr_anti_affinity.py gives them required anti-affinity.
         AddonPod(
             name="operator",
             containers=("dapr_operator.resources",),
             priority="global.priorityClassName",
             replicas="dapr_operator.replicaCount",
+            one_per_node=True,
         ),
-        AddonPod(name="placement", containers=("dapr_placement.resources",), priority="global.priorityClassName"),
         AddonPod(
             name="sentry",
             containers=("dapr_sentry.resources",),
             priority="global.priorityClassName",
             replicas="dapr_sentry.replicaCount",
+            one_per_node=True,
         ),
         AddonPod(
             name="sidecar-injector",
             containers=("dapr_sidecar_injector.resources",),
             priority="global.priorityClassName",
             replicas="dapr_sidecar_injector.replicaCount",
+            one_per_node=True,
         ),
-        # The scheduler always runs 3 members of an embedded etcd, each with its own PVC.
+        # The scheduler always runs 3 members of an embedded etcd, each with its own PVC, one per node
+        # (global.ha.podAntiAffinityPolicy and global.ha.topologyKey in k8s/addons/dapr.yaml).
         AddonPod(
             name="scheduler",
             containers=("dapr_scheduler.resources",),
             priority="global.priorityClassName",
             replicas=3,
             volumes=("dapr_scheduler.cluster.storageSize",),
+            one_per_node=True,
         ),
     ),
 )
@@ -352,6 +372,10 @@ class AddonRelease(Construct):
     ) -> None:
         super().__init__(scope, id_)
         values = [addon_values(addon), values_document(deep_merge(addon.priority_values(), extra_values or {}))]
+        postrender = {}
+        if addon.postrender_file is not None:
+            program = TerraformAsset(self, "postrender", path=str(addon.postrender_file), type=AssetType.FILE)
+            postrender["postrender"] = ReleasePostrender(binary_path="python3", args=[program.path])
         self.release = helm_release(
             self,
             name=addon.release,
@@ -362,6 +386,7 @@ class AddonRelease(Construct):
             values=values,
             timeout=addon.timeout,
             depends_on=depends_on,
+            **postrender,
         )
         if addon.holds:
             protect(self.release)
