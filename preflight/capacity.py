@@ -1,4 +1,5 @@
-"""Capacity: every pod's requests against the node pool, at minimum replicas and at every HPA's maximum.
+"""Capacity: every pod's requests against the node pool, at minimum replicas and at every HPA's maximum, in total
+and node by node as kube-scheduler places them (preflight/placement.py); node loss: the same on one node less.
 
 Add-on charts cannot be rendered offline (their repositories are out of reach), so their pods are modelled in
 each add-on's definition (todo_infra/addons.py) from the chart's values.yaml: which values key holds each
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from preflight.placement import Placement, Pod, lose_node, placements, worst_fullest, worst_waiting
 from preflight.quantities import cpu_millicores, mebibytes
 from preflight.render import RenderedRelease, inline_values
 from preflight.report import CheckResult
@@ -34,9 +36,10 @@ NODE_CPU_M = 1900.0
 #: (check with `kubectl describe node` and adjust).
 SYSTEM_PER_NODE_CPU_M = 500.0
 SYSTEM_PER_NODE_MEMORY_MIB = 300.0
-#: Cluster-wide DOKS system pods: CoreDNS, 2 replicas at the upstream manifest's 100m / 70Mi.
-SYSTEM_CLUSTER_CPU_M = 2 * 100.0
-SYSTEM_CLUSTER_MEMORY_MIB = 2 * 70.0
+#: Cluster-wide DOKS system pods: CoreDNS, 2 replicas at the upstream manifest's 100m / 70Mi each.
+COREDNS_REPLICAS = 2
+COREDNS_CPU_M = 100.0
+COREDNS_MEMORY_MIB = 70.0
 #: Kubernetes' built-in PriorityClasses (kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption), and
 #: the ones the platform creates. A pod naming none has priority 0.
 PRIORITY_VALUES = {
@@ -63,13 +66,36 @@ class Consumer:
     volumes_gib: list[float] = field(default_factory=list)
     #: The PriorityClass its pods name ("" for none).
     priority_class: str = ""
+    #: Required pod anti-affinity on kubernetes.io/hostname against its own pods: never two on one node.
+    one_per_node: bool = False
+    #: Its topologySpreadConstraints on kubernetes.io/hostname (maxSkew; DoNotSchedule or ScheduleAnyway), if any.
+    max_skew: int | None = None
+    hard_spread: bool = False
 
     @property
     def priority(self) -> int:
         return PRIORITY_VALUES.get(self.priority_class, 0)
 
+    @property
+    def label(self) -> str:
+        return f"{self.group}/{self.name}"
+
     def count(self, nodes: int, *, maximum: bool) -> int:
         return nodes if self.per_node else (self.replicas_max if maximum else self.replicas_min)
+
+    def pods(self, *, maximum: bool) -> list[Pod]:
+        """Its pods to place: one DaemonSet pod (placed on every node), or one per replica."""
+        pod = Pod(
+            self.label,
+            self.cpu_m,
+            self.memory_mib,
+            self.priority,
+            one_per_node=self.one_per_node,
+            max_skew=self.max_skew,
+            hard_spread=self.hard_spread,
+            daemonset=self.per_node,
+        )
+        return [pod] if self.per_node else [pod] * self.count(0, maximum=maximum)
 
 
 def _dig(values: Mapping[str, Any], path: str) -> Any:
@@ -118,6 +144,7 @@ def addon_consumers(synth: Synthesized) -> tuple[list[Consumer], list[str]]:
                     per_node=pod.daemonset,
                     volumes_gib=volumes * replicas,
                     priority_class=addon.priority_class,
+                    one_per_node=pod.one_per_node,
                 )
             )
     return consumers, problems
@@ -132,6 +159,24 @@ def _pod_requests(template: Mapping[str, Any]) -> tuple[float, float]:
         cpu += cpu_millicores(annotations["dapr.io/sidecar-cpu-request"])
         memory += mebibytes(annotations["dapr.io/sidecar-memory-request"])
     return cpu, memory
+
+
+def _spread(spec: Mapping[str, Any]) -> tuple[bool, int | None, bool]:
+    """A pod's own scheduling constraints on kubernetes.io/hostname: required anti-affinity against its own pods,
+    and a topology spread (maxSkew, DoNotSchedule?). Other topology keys do not constrain a single-zone pool."""
+    terms = (
+        spec.get("affinity", {}).get("podAntiAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    )
+    one_per_node = any(term.get("topologyKey") == HOSTNAME for term in terms)
+    spreads = [c for c in spec.get("topologySpreadConstraints", []) if c.get("topologyKey") == HOSTNAME]
+    if not spreads:
+        return one_per_node, None, False
+    hard = [c for c in spreads if c.get("whenUnsatisfiable") == "DoNotSchedule"]
+    chosen = min(hard or spreads, key=lambda c: int(c["maxSkew"]))
+    return one_per_node, int(chosen["maxSkew"]), bool(hard)
+
+
+HOSTNAME = "kubernetes.io/hostname"
 
 
 def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], list[str]]:
@@ -170,6 +215,7 @@ def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], 
             ]
             volumes = [claims[claim] for claim in mounts if claim not in mounted]
             mounted.update(mounts)
+            one_per_node, max_skew, hard_spread = _spread(template["spec"])
             consumers.append(
                 Consumer(
                     release.namespace,
@@ -180,6 +226,9 @@ def app_consumers(rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], 
                     high,
                     volumes_gib=volumes,
                     priority_class=template["spec"].get("priorityClassName", ""),
+                    one_per_node=one_per_node,
+                    max_skew=max_skew,
+                    hard_spread=hard_spread,
                 )
             )
         problems += [
@@ -203,11 +252,11 @@ def system_consumers() -> list[Consumer]:
         ),
         Consumer(
             "doks-system",
-            "coredns (2)",
-            SYSTEM_CLUSTER_CPU_M,
-            SYSTEM_CLUSTER_MEMORY_MIB,
-            1,
-            1,
+            "coredns",
+            COREDNS_CPU_M,
+            COREDNS_MEMORY_MIB,
+            COREDNS_REPLICAS,
+            COREDNS_REPLICAS,
             priority_class="system-cluster-critical",
         ),
     ]
@@ -225,9 +274,34 @@ def gather_consumers(synth: Synthesized, rendered: Iterable[RenderedRelease]) ->
     return [*system_consumers(), *addons, *apps], [*addon_problems, *app_problems]
 
 
+def place_pool(consumers: list[Consumer], nodes: int, *, maximum: bool) -> list[Placement]:
+    """Every order's placement of the consumers' pods on `nodes` empty s-2vcpu-4gb nodes (preflight/placement.py)."""
+    pods = [pod for consumer in consumers for pod in consumer.pods(maximum=maximum)]
+    return placements(pods, nodes=nodes, cpu_m=NODE_CPU_M, memory_mib=NODE_MEMORY_MIB)
+
+
+def _node_line(placement: Placement) -> str:
+    return ", ".join(
+        f"{node.name} {node.memory_used:.0f}Mi ({node.memory_pct:.1f}%) {node.cpu_used:.0f}m ({node.cpu_pct:.1f}%)"
+        for node in placement.nodes
+    )
+
+
+def _waiting_line(placement: Placement) -> str:
+    counts: dict[str, int] = {}
+    for pod in placement.waiting:
+        counts[pod.workload] = counts.get(pod.workload, 0) + 1
+    sizes = {pod.workload: pod for pod in placement.waiting}
+    return ", ".join(
+        f"{count} × {name} ({sizes[name].memory_mib:.0f}Mi, {sizes[name].cpu_m:.0f}m)" for name, count in counts.items()
+    )
+
+
 def check_capacity(
     consumers: list[Consumer], model_problems: list[str], *, min_nodes: int, max_nodes: int
 ) -> CheckResult:
+    """Requests against the pool, in total and per node: at minimum scale the fullest node (the worst order of
+    arrival tried) keeps 15 % free and every pod is placed; at maximum scale every pod is placed."""
     rows: list[list[str]] = []
     for c in consumers:
         rows.append(
@@ -249,6 +323,9 @@ def check_capacity(
         cpu = sum(c.cpu_m * c.count(nodes, maximum=maximum) for c in consumers)
         memory = sum(c.memory_mib * c.count(nodes, maximum=maximum) for c in consumers)
         cpu_pct, memory_pct = 100 * cpu / (nodes * NODE_CPU_M), 100 * memory / (nodes * NODE_MEMORY_MIB)
+        results = place_pool(consumers, nodes, maximum=maximum)
+        worst = worst_fullest(results)
+        fullest = worst.fullest
         rows.append(
             [
                 f"TOTAL at {label}",
@@ -259,19 +336,45 @@ def check_capacity(
                 "",
             ]
         )
+        rows.append(
+            [
+                f"FULLEST NODE at {label}",
+                f"{fullest.name} ({worst.order})",
+                f"{fullest.cpu_used:.0f}m ({fullest.cpu_pct:.1f}%)",
+                f"{fullest.memory_used:.0f}Mi ({fullest.memory_pct:.1f}%)",
+                f"limit {limit:.0%}",
+                f"worst of {len(results)} orders",
+            ]
+        )
         figures[f"{label}_cpu_used_pct"] = round(cpu_pct, 1)
         figures[f"{label}_memory_used_pct"] = round(memory_pct, 1)
-        figures[f"{label}_headroom_pct"] = round(100 * limit - max(cpu_pct, memory_pct), 1)
+        figures[f"{label}_fullest_node_cpu_pct"] = round(fullest.cpu_pct, 1)
+        figures[f"{label}_fullest_node_memory_pct"] = round(fullest.memory_pct, 1)
+        figures[f"{label}_headroom_pct"] = round(100 * limit - max(fullest.cpu_pct, fullest.memory_pct), 1)
         for resource, used_pct, key in (("CPU", cpu_pct, "cpu_m"), ("memory", memory_pct, "memory_mib")):
             if used_pct > 100 * limit:
                 top = sorted(consumers, key=lambda c: getattr(c, key) * c.count(nodes, maximum=maximum), reverse=True)[
                     :3
                 ]
-                names = ", ".join(f"{c.group}/{c.name}" for c in top)
+                names = ", ".join(c.label for c in top)
                 problems.append(
                     f"{resource} requests at {label} scale use {used_pct:.1f}% of {nodes} × s-2vcpu-4gb "
                     f"(limit {limit:.0%}); largest consumers: {names}"
                 )
+        totals = {"CPU": cpu_pct, "memory": memory_pct}
+        for resource, node_pct in (("CPU", fullest.cpu_pct), ("memory", fullest.memory_pct)):
+            if node_pct > 100 * limit and totals[resource] <= 100 * limit:
+                problems.append(
+                    f"{resource} requests at {label} scale fill the fullest node to {node_pct:.1f}% "
+                    f"(limit {limit:.0%}) when pods arrive {worst.order}: {_node_line(worst)}"
+                )
+        stuck = [result for result in results if result.waiting]
+        if stuck:
+            one = worst_waiting(stuck)
+            problems.append(
+                f"at {label} scale on {nodes} nodes {len(one.waiting)} pods find no node when pods arrive "
+                f"{one.order} ({len(stuck)} of {len(results)} orders): {_waiting_line(one)}"
+            )
     free_cpu = NODE_CPU_M - SYSTEM_PER_NODE_CPU_M
     free_memory = NODE_MEMORY_MIB - SYSTEM_PER_NODE_MEMORY_MIB
     for c in consumers:
@@ -281,7 +384,7 @@ def check_capacity(
             )
     return CheckResult(
         name="capacity",
-        title="Capacity (requests vs node pool)",
+        title="Capacity (requests vs node pool, in total and per node)",
         headers=["group", "pods", "cpu each", "memory each", "min", "max"],
         rows=rows,
         problems=problems,
@@ -289,73 +392,94 @@ def check_capacity(
     )
 
 
-#: The pods that may wait for a node when one is lost: staging's. Anything else waiting fails the check.
+#: The pods that may wait for a node when one is lost: staging's. Anything else waiting fails the check, except a
+#: pod whose required anti-affinity already has one of its siblings on every remaining node (the Dapr scheduler's
+#: third etcd member: two of three keep quorum).
 MAY_WAIT = frozenset({"staging"})
+
+
+def _waits(placement: Placement) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pod in placement.waiting:
+        counts[pod.workload] = counts.get(pod.workload, 0) + 1
+    return counts
+
+
+def _forced(consumer: Consumer, waiting: int, nodes: int) -> bool:
+    """It waits only because its anti-affinity has a sibling on every remaining node."""
+    return consumer.one_per_node and consumer.count(nodes, maximum=False) - waiting >= nodes
 
 
 def check_node_loss(consumers: list[Consumer], *, min_nodes: int) -> CheckResult:
     """N−1: the pool at minimum scale loses a node (a failure, or a drain the autoscaler has not yet replaced).
 
-    The remaining nodes' allocatable is filled pod by pod in the scheduler's order — highest priority first — and
-    a pod that no longer fits waits until the autoscaler adds a node (minutes). Requests are summed over the
-    nodes, not packed per node, so the answer is a lower bound on what waits. Per-node pods run on every remaining
-    node."""
+    Pods are placed per node the way kube-scheduler does (preflight/placement.py): highest priority first, each pod
+    on one node that still holds its requests and honours its anti-affinity, DaemonSet pods on every node; free
+    memory is never added across nodes. Two ways to get there, each in every order of arrival tried: the pool
+    placed from scratch on one node less, and the full pool placed, then each of its nodes lost in turn — the
+    others keep their pods, the lost node's are recreated and placed, preempting lower priorities. The check fails
+    if in any of them a pod other than staging's waits (except one its own anti-affinity keeps out: a sibling on
+    every remaining node), and reports the outcome in which the most pods waited."""
     nodes = min_nodes - 1
-    cpu_left, memory_left = nodes * NODE_CPU_M, nodes * NODE_MEMORY_MIB
-    placed: dict[int, list[int]] = {}  # consumer index -> [running, waiting]
-    order = sorted(range(len(consumers)), key=lambda i: (-consumers[i].priority, not consumers[i].per_node))
-    for index in order:
-        consumer = consumers[index]
-        running = waiting = 0
-        for _ in range(consumer.count(nodes, maximum=False)):
-            if consumer.per_node or (consumer.cpu_m <= cpu_left and consumer.memory_mib <= memory_left):
-                cpu_left -= consumer.cpu_m
-                memory_left -= consumer.memory_mib
-                running += 1
-            else:
-                waiting += 1
-        placed[index] = [running, waiting]
+    full = place_pool(consumers, min_nodes, maximum=False)
+    results = place_pool(consumers, nodes, maximum=False) + [
+        lose_node(result, lost) for result in full for lost in range(min_nodes)
+    ]
+    by_label = {c.label: c for c in consumers}
+
+    def disallowed(placement: Placement) -> dict[str, int]:
+        return {
+            label: count
+            for label, count in _waits(placement).items()
+            if by_label[label].group not in MAY_WAIT and not _forced(by_label[label], count, nodes)
+        }
+
+    refused = [result for result in results if disallowed(result)]
+    worst = worst_waiting(refused or results)
     rows, problems = [], []
-    for index in order:
-        consumer = consumers[index]
-        running, waiting = placed[index]
-        if running + waiting == 0:
-            continue
+    for label, count in _waits(worst).items():
+        consumer = by_label[label]
+        forced = _forced(consumer, count, nodes)
         rows.append(
             [
                 consumer.priority_class or "(none)",
-                f"{consumer.group}/{consumer.name}",
+                label,
                 f"{consumer.memory_mib:.0f}Mi",
-                str(running),
-                str(waiting) if waiting else "",
+                f"{consumer.cpu_m:.0f}m",
+                str(count),
+                "one per node: every node runs one" if forced else "no node has room",
             ]
         )
-        if waiting and consumer.group not in MAY_WAIT:
-            problems.append(
-                f"losing a node at minimum scale leaves {waiting} × {consumer.group}/{consumer.name} pending "
-                f"(only {', '.join(sorted(MAY_WAIT))} may wait)"
-            )
-    waiting_pods = [(consumers[i], placed[i][1]) for i in order if placed[i][1]]
-    waiting_memory = sum(c.memory_mib * n for c, n in waiting_pods)
+    for label, count in disallowed(worst).items():
+        problems.append(
+            f"losing a node at minimum scale leaves {count} × {label} pending when pods arrive {worst.order} "
+            f"(in {len(refused)} of {len(results)} orders; only {', '.join(sorted(MAY_WAIT))} may wait)"
+        )
+    orders_with_waits = sum(1 for result in results if result.waiting)
+    fullest = worst_fullest(results)
     rows.append(
         [
             f"TOTAL on {nodes} nodes",
-            f"{sum(n for _, n in waiting_pods)} pods wait",
-            f"{waiting_memory:.0f}Mi waits",
-            f"{100 * (1 - memory_left / (nodes * NODE_MEMORY_MIB)):.1f}% memory used",
+            f"{len(worst.waiting)} pods wait ({worst.order})",
+            f"{worst.waiting_memory_mib:.0f}Mi",
             "",
+            f"in {orders_with_waits} of {len(results)} outcomes",
+            f"fullest node {fullest.fullest.memory_pct:.1f}% memory, {fullest.fullest.cpu_pct:.1f}% CPU",
         ]
     )
     return CheckResult(
         name="node-loss",
-        title=f"Node loss (requests on {nodes} of {min_nodes} nodes, highest priority first)",
-        headers=["priority class", "pods", "memory each", "run", "wait"],
+        title=f"Node loss (pods on {nodes} of {min_nodes} nodes, per node, highest priority first)",
+        headers=["priority class", "waiting pods", "memory each", "cpu each", "wait", "why"],
         rows=rows,
         problems=problems,
         figures={
             "nodes": nodes,
-            "waiting_pods": sum(n for _, n in waiting_pods),
-            "waiting_memory_mib": round(waiting_memory),
-            "waiting_groups": sorted({c.group for c, _ in waiting_pods}),
+            "waiting_pods": len(worst.waiting),
+            "waiting_memory_mib": round(worst.waiting_memory_mib),
+            "waiting_groups": sorted({by_label[pod.workload].group for pod in worst.waiting}),
+            "outcomes_with_waits": orders_with_waits,
+            "outcomes": len(results),
+            "fullest_node_memory_pct": round(fullest.fullest.memory_pct, 1),
         },
     )

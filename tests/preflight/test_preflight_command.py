@@ -91,6 +91,8 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
     checks = results(run)
     capacity, cost = checks["capacity"].figures, checks["cost"].figures
     assert 0 < capacity["min_memory_used_pct"] <= 85
+    assert capacity["min_memory_used_pct"] < capacity["min_fullest_node_memory_pct"] <= 85
+    assert 0 < capacity["min_fullest_node_cpu_pct"] <= 85
     assert 0 < capacity["min_cpu_used_pct"] <= 85
     assert capacity["min_headroom_pct"] >= 0
     assert 0 < cost["usd_per_month_min"] < cost["usd_per_month_max"]
