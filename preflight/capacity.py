@@ -95,7 +95,7 @@ class Consumer:
             hard_spread=self.hard_spread,
             daemonset=self.per_node,
         )
-        return [pod] if self.per_node else [pod] * self.count(0, maximum=maximum)
+        return [pod] if self.per_node else [pod] * (self.replicas_max if maximum else self.replicas_min)
 
 
 def _dig(values: Mapping[str, Any], path: str) -> Any:

@@ -9,10 +9,11 @@ weights (https://kubernetes.io/docs/reference/scheduling/config/#scheduling-plug
 
 Within one priority the scheduler's order is arrival order, which nobody controls (a fresh install, a drain and a
 lost node each recreate pods in a different order), and the fullest node depends on it. So the model places the
-pods in several orders — largest first, smallest first, and seeded shuffles within each priority band — and
-answers with the worst of them: the fullest node it ever saw, and the largest set of pods that ever waited. A real
-kube-scheduler (v1.35.6, fake nodes) is one of those orders, so the answer is never more optimistic than it for
-the orders tried; it may be more pessimistic.
+pods in several orders — largest first, smallest first, as listed, and seeded shuffles within each priority band —
+and answers with the worst of them: the fullest node it ever saw, and the largest set of pods that ever waited.
+Ties, image locality and the scheduler's exact spread score are not modelled, so one order can land differently
+than in kube-scheduler; over many orders the worst answer was never better than a real kube-scheduler v1.35.6's
+runs on fake nodes (docs/architecture.md, "Capacity model"). It may be more pessimistic; it is not a proof.
 """
 
 from __future__ import annotations
