@@ -123,14 +123,15 @@ def feasible(nodes: Sequence[Node], pod: Pod) -> list[Node]:
     ]
 
 
-def score(nodes: Sequence[Node], node: Node, pod: Pod) -> float:
+def score(node: Node, pod: Pod, most: int | None) -> float:
+    """The default profile's score of `node` for `pod`; `most` is the most siblings any node runs when the pod has
+    a soft (ScheduleAnyway) spread, else None."""
     cpu = (node.cpu_used + pod.cpu_m) / node.cpu_m
     memory = (node.memory_used + pod.memory_mib) / node.memory_mib
     least_allocated = 100 * ((1 - cpu) + (1 - memory)) / 2
     balanced = 100 * (1 - abs(cpu - memory) / 2)
     spread = 0.0
-    if pod.max_skew is not None and not pod.hard_spread:
-        most = max(other.siblings[pod.workload] for other in nodes)
+    if most is not None:
         spread = 100 * (most - node.siblings[pod.workload]) / most if most else 100.0
     return WEIGHT_FIT * least_allocated + WEIGHT_BALANCED * balanced + WEIGHT_SPREAD * spread
 
@@ -139,7 +140,9 @@ def _schedule(pool: Sequence[Node], pod: Pod) -> bool:
     candidates = feasible(pool, pod)
     if not candidates:
         return False
-    max(candidates, key=lambda node: score(pool, node, pod)).add(pod)  # the first of equal scores
+    soft = pod.max_skew is not None and not pod.hard_spread
+    most = max(node.siblings[pod.workload] for node in pool) if soft else None
+    max(candidates, key=lambda node: score(node, pod, most)).add(pod)  # the first of equal scores
     return True
 
 
