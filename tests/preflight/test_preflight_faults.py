@@ -173,10 +173,13 @@ def test_an_ingress_class_or_issuer_other_than_the_platforms_is_named(
 
 
 def _with(release: RenderedRelease, edit: Any) -> RenderedRelease:
-    """A copy of a rendered release whose documents `edit` may change in place."""
+    """A copy of a rendered release whose documents `edit` may change in place, or remove from the list it gets."""
     documents = copy.deepcopy(release.documents)
-    edit([doc for _, doc in documents])
-    return dataclasses.replace(release, documents=documents)
+    kept = [doc for _, doc in documents]
+    edit(kept)
+    return dataclasses.replace(
+        release, documents=tuple((name, doc) for name, doc in documents if any(doc is k for k in kept))
+    )
 
 
 def _one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
