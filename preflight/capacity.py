@@ -99,11 +99,15 @@ class Consumer:
 
 
 def _dig(values: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted values path; a numeric part indexes a list (`...containers.0.resources`)."""
     node: Any = values
     for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, Mapping) and key in node:
+            node = node[key]
+        else:
             raise KeyError(path)
-        node = node[key]
     return node
 
 

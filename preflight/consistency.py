@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from preflight.render import RenderedRelease, inline_values, values_file_paths
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
-from todo_infra.addons import INGRESS_NGINX, PREEXISTING_NAMESPACES
+from todo_infra.addons import EDGE_ADDONS, INGRESS_NGINX, PREEXISTING_NAMESPACES
 from todo_infra.app_secrets import APP_SECRETS_NAME
 from todo_infra.contracts import (
     APP_STACK_PREFIX,
     BASE_VALUES,
     CLUSTER_ISSUER,
+    EDGE_NAMESPACES,
     INGRESS_CLASS,
     PLATFORM_STACK,
     values_file,
 )
+from todo_infra.settings import EDGE_INGRESS_NGINX
 
 Row = list[str]
 
@@ -76,9 +79,54 @@ def _values_files(synth: Synthesized, release: RenderedRelease) -> tuple[Row, li
     return [release.stack, "values files", ", ".join(names)], problems
 
 
+def selected_edge(synth: Synthesized) -> str:
+    """The edge the platform installs: the one of EDGE_ADDONS whose release the platform stack has."""
+    releases = {release["name"] for release in synth.resources(PLATFORM_STACK, "helm_release").values()}
+    return next((edge for edge, addon in EDGE_ADDONS.items() if addon.release in releases), "none")
+
+
 def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRelease) -> tuple[Row, list[str]]:
     outputs = synth.stacks[PLATFORM_STACK]["output"]
     ingress_class, issuer = outputs[INGRESS_CLASS.name]["value"], outputs[CLUSTER_ISSUER.name]["value"]
+    edge = selected_edge(synth)
+    problems = []
+    issuers = {d["metadata"]["name"]: d for d in bootstrap.manifests if d["kind"] == "ClusterIssuer"}
+    if issuer not in issuers:
+        problems.append(f"platform outputs cluster issuer {issuer!r} but the bootstrap chart renders {sorted(issuers)}")
+    app_edge = release.values.get("ingress", {}).get("edge")
+    if app_edge != edge:
+        problems.append(
+            f"{release.stack}: the app release routes through edge {app_edge!r}, the platform runs {edge!r}"
+        )
+    if edge == EDGE_INGRESS_NGINX:
+        problems += _ingress_nginx(synth, release, issuers.get(issuer), ingress_class, issuer)
+    else:
+        problems += _gateway(release, bootstrap, issuers.get(issuer), ingress_class, issuer)
+    policies = [
+        d for d in release.manifests if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-from-edge")
+    ]
+    edge_namespace = EDGE_NAMESPACES.get(edge)
+    for policy in policies:
+        sources = {
+            peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+            for rule in policy["spec"].get("ingress", [])
+            for peer in rule.get("from", [])
+        }
+        if sources != {edge_namespace}:
+            problems.append(
+                f"{release.stack}: NetworkPolicy {policy['metadata']['name']} admits {sorted(map(str, sources))}, "
+                f"the edge's proxies run in {edge_namespace!r}"
+            )
+    return [release.stack, "edge / class / issuer", f"{edge} / {ingress_class} / {issuer}"], problems
+
+
+def _ingress_nginx(
+    synth: Synthesized,
+    release: RenderedRelease,
+    cluster_issuer: Mapping[str, Any] | None,
+    ingress_class: str,
+    issuer: str,
+) -> list[str]:
     controller = inline_values(synth.release(PLATFORM_STACK, INGRESS_NGINX.release)).get("controller", {})
     created_class = controller.get("ingressClassResource", {}).get("name")
     problems = []
@@ -95,19 +143,165 @@ def _ingress(synth: Synthesized, release: RenderedRelease, bootstrap: RenderedRe
             problems.append(
                 f"{release.stack}: Ingress {name} names cluster issuer {named!r}, the platform creates {issuer!r}"
             )
-    issuers = {d["metadata"]["name"]: d for d in bootstrap.manifests if d["kind"] == "ClusterIssuer"}
-    if issuer not in issuers:
-        problems.append(f"platform outputs cluster issuer {issuer!r} but the bootstrap chart renders {sorted(issuers)}")
-    else:
+    if cluster_issuer is not None:
         solver_classes = {
-            s["http01"]["ingress"].get("ingressClassName") for s in issuers[issuer]["spec"]["acme"]["solvers"]
+            s.get("http01", {}).get("ingress", {}).get("ingressClassName")
+            for s in cluster_issuer["spec"]["acme"]["solvers"]
         }
         if solver_classes != {ingress_class}:
             solvers = sorted(map(str, solver_classes))
             problems.append(
                 f"ClusterIssuer {issuer} solves HTTP-01 with class {solvers}, ingress class is {ingress_class!r}"
             )
-    return [release.stack, "ingress class / issuer", f"{ingress_class} / {issuer}"], problems
+    return problems
+
+
+#: The least a route's request timeout may be: Envoy's own default would cut at 15 s; a `streaming` route (SSE) must
+#: have none ("0s") or at least an hour, what the ingress-nginx edge gave it (proxy-read-timeout 3600).
+MIN_REQUEST_SECONDS = 15
+MIN_STREAMING_SECONDS = 3600
+
+
+def _seconds(duration: str) -> float:
+    """A Gateway API duration (e.g. 1h30m, 500ms, 0s) in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9]+)(ms|h|m|s)", duration))
+
+
+def _gateway(
+    release: RenderedRelease,
+    bootstrap: RenderedRelease,
+    cluster_issuer: Mapping[str, Any] | None,
+    gateway_class: str,
+    issuer: str,
+) -> list[str]:
+    """The Gateway API edge: the app's HTTPRoutes attach to listeners the platform's Gateway has, for its own host and
+    namespace; the listener's certificate is the one the release's Certificate keeps and grants; the ClusterIssuer
+    answers HTTP-01 through that Gateway; SSE routes are not cut."""
+    problems = []
+    names = [d["metadata"]["name"] for d in bootstrap.manifests if d["kind"] == "GatewayClass"]
+    if names != [gateway_class]:
+        problems.append(f"the bootstrap chart renders GatewayClass {names}, the platform outputs {gateway_class!r}")
+    gateways = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d for d in bootstrap.manifests if d["kind"] == "Gateway"
+    }
+    problems += [
+        f"Gateway {gateway['metadata']['name']} names class {gateway['spec']['gatewayClassName']!r}"
+        for gateway in gateways.values()
+        if gateway["spec"]["gatewayClassName"] != gateway_class
+    ]
+    routes = [d for d in release.manifests if d["kind"] == "HTTPRoute"]
+    if not routes:
+        problems.append(f"{release.stack}: the app release renders no HTTPRoute")
+    for route in routes:
+        problems += _route_parents(release, route, gateways)
+        problems += _route_timeouts(release, route)
+    problems += _gateway_certificate(release, gateways, issuer)
+    if cluster_issuer is not None:
+        parents = [
+            (ref.get("namespace"), ref["name"])
+            for s in cluster_issuer["spec"]["acme"]["solvers"]
+            for ref in s.get("http01", {}).get("gatewayHTTPRoute", {}).get("parentRefs", [])
+        ]
+        if not parents or any(parent not in gateways for parent in parents):
+            problems.append(
+                f"ClusterIssuer {issuer} answers HTTP-01 through {parents}, not the platform's Gateway "
+                f"{sorted('/'.join(k) for k in gateways)}"
+            )
+    return problems
+
+
+def _route_parents(
+    release: RenderedRelease, route: Mapping[str, Any], gateways: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[str]:
+    """An HTTPRoute serves the release's host only, on a listener of the platform's Gateway that serves that host to
+    that namespace alone, whose certificate is the one the release keeps."""
+    values = release.values.get("ingress", {})
+    host, secret, where, name = (
+        values.get("host"),
+        values.get("tlsSecretName"),
+        release.stack,
+        route["metadata"]["name"],
+    )
+    problems = []
+    if route["spec"].get("hostnames") != [host]:
+        problems.append(f"{where}: HTTPRoute {name} serves {route['spec'].get('hostnames')}, the host is {host!r}")
+    for ref in route["spec"]["parentRefs"]:
+        gateway = gateways.get((ref.get("namespace", release.namespace), ref["name"]))
+        listeners = {item["name"]: item for item in gateway["spec"]["listeners"]} if gateway else {}
+        listener = listeners.get(ref.get("sectionName", ""))
+        if listener is None:
+            problems.append(
+                f"{where}: HTTPRoute {name} attaches to {ref.get('namespace')}/{ref['name']} listener "
+                f"{ref.get('sectionName')!r}, which the platform's Gateways {sorted('/'.join(k) for k in gateways)} "
+                "do not have"
+            )
+            continue
+        admitted = listener["allowedRoutes"]["namespaces"].get("selector", {}).get("matchLabels", {})
+        if listener.get("hostname") != host or admitted != {"kubernetes.io/metadata.name": release.namespace}:
+            problems.append(
+                f"{where}: listener {listener['name']} serves {listener.get('hostname')!r} to {admitted}, not "
+                f"{host!r} to namespace {release.namespace}"
+            )
+        problems += [
+            f"{where}: listener {listener['name']} terminates TLS with {cert.get('namespace')}/{cert['name']}, the "
+            f"release keeps {release.namespace}/{secret}"
+            for cert in listener.get("tls", {}).get("certificateRefs", [])
+            if (cert.get("namespace"), cert["name"]) != (release.namespace, secret)
+        ]
+    return problems
+
+
+def _route_timeouts(release: RenderedRelease, route: Mapping[str, Any]) -> list[str]:
+    """A streaming (SSE) path is never cut: its request timeout is 0s (none) or at least an hour; any other path has
+    one of at least 15 s (unset, Envoy's default of 15 s applies)."""
+    streaming = {r["path"] for r in release.values.get("ingress", {}).get("routes", []) if r.get("streaming")}
+    problems = []
+    for rule in route["spec"]["rules"]:
+        if "backendRefs" not in rule:
+            continue
+        paths = sorted(m["path"]["value"] for m in rule.get("matches", []))
+        timeout = rule.get("timeouts", {}).get("request")
+        seconds = None if timeout is None else _seconds(timeout)
+        where = f"{release.stack}: HTTPRoute {route['metadata']['name']} path {paths}"
+        if set(paths) & streaming:
+            if seconds is None or 0 < seconds < MIN_STREAMING_SECONDS:
+                problems.append(
+                    f"{where} is streaming (SSE) but is cut after {timeout or 'Envoy default 15s'}: "
+                    f"needs 0s (none) or at least {MIN_STREAMING_SECONDS}s"
+                )
+        elif seconds is None or 0 < seconds < MIN_REQUEST_SECONDS:
+            problems.append(f"{where} has request timeout {timeout or 'unset (Envoy default 15s)'}, below 15s")
+    return problems
+
+
+def _gateway_certificate(
+    release: RenderedRelease, gateways: Mapping[tuple[str, str], Mapping[str, Any]], issuer: str
+) -> list[str]:
+    """With TLS on, the release keeps one Certificate of its host from the platform's issuer and grants the Gateway's
+    namespace that Secret."""
+    values = release.values.get("ingress", {})
+    if not values.get("clusterIssuer"):
+        return []
+    host, secret, where = values.get("host"), values.get("tlsSecretName"), release.stack
+    problems = []
+    certificates = [
+        (d["spec"]["secretName"], d["spec"]["issuerRef"]["name"], d["spec"]["dnsNames"])
+        for d in release.manifests
+        if d["kind"] == "Certificate"
+    ]
+    if certificates != [(secret, issuer, [host])]:
+        problems.append(f"{where}: expected one Certificate of {host!r} into {secret!r} from {issuer!r}")
+    namespaces = {namespace for namespace, _ in gateways}
+    granted = any(
+        d["kind"] == "ReferenceGrant"
+        and any(to.get("kind") == "Secret" and to.get("name") == secret for to in d["spec"]["to"])
+        and any(f.get("kind") == "Gateway" and f.get("namespace") in namespaces for f in d["spec"]["from"])
+        for d in release.manifests
+    )
+    if not granted:
+        problems.append(f"{where}: no ReferenceGrant lets the platform's Gateway read Secret {secret!r}")
+    return problems
 
 
 def _namespaces(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list[str]]:

@@ -20,7 +20,11 @@ SPACES = 5.0
 VOLUME_PER_GIB = 0.10
 
 
-def check_cost(consumers: list[Consumer], *, min_nodes: int, max_nodes: int, ha: bool, budget: float) -> CheckResult:
+def check_cost(
+    consumers: list[Consumer], *, min_nodes: int, max_nodes: int, ha: bool, budget: float, edge: str
+) -> CheckResult:
+    """`edge`: the platform's edge, which owns the one load balancer (Envoy Gateway's Gateway, or the ingress-nginx
+    controller's Service)."""
     volumes = sum(sum(c.volumes_gib) for c in consumers)
     lines: list[tuple[str, float, float]] = [
         (
@@ -33,7 +37,7 @@ def check_cost(consumers: list[Consumer], *, min_nodes: int, max_nodes: int, ha:
             HA_CONTROL_PLANE if ha else 0.0,
             HA_CONTROL_PLANE if ha else 0.0,
         ),
-        ("load balancer (ingress-nginx)", LOAD_BALANCER, LOAD_BALANCER),
+        (f"load balancer ({edge})", LOAD_BALANCER, LOAD_BALANCER),
         (f"block storage {volumes:.0f} GiB (PVCs)", volumes * VOLUME_PER_GIB, volumes * VOLUME_PER_GIB),
         ("Spaces (one subscription: state and Redis backup buckets)", SPACES, SPACES),
     ]

@@ -25,6 +25,8 @@ class CheckResult:
     rows: list[list[str]]
     problems: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
+    #: One-line notices that do not fail the check (a retired component selected on purpose).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -51,6 +53,7 @@ def render_text(results: list[CheckResult]) -> str:
     for result in results:
         status = "ok" if result.ok else f"FAILED ({len(result.problems)})"
         block = [f"== {result.title}: {status}", table(result.headers, result.rows) if result.rows else "(nothing)"]
+        block += [f"  ! warning: {warning}" for warning in result.warnings]
         block += [f"  ✗ {problem}" for problem in result.problems]
         blocks.append("\n".join(block))
     return "\n\n".join([*blocks, summary_line(results)])

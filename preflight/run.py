@@ -8,7 +8,7 @@ from pathlib import Path
 
 from preflight.access import check_access
 from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
-from preflight.consistency import check_consistency
+from preflight.consistency import check_consistency, selected_edge
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
 from preflight.render import app_stacks, render_app_release, render_bootstrap_release, render_platform_release
@@ -18,14 +18,16 @@ from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized, load_synthesized, synthesize
 from preflight.terraform import check_terraform, scratch_dir
 from todo_infra.access import ACCESS_RELEASE
-from todo_infra.addons import ADDONS
+from todo_infra.addons import ADDONS, INGRESS_NGINX
 from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, CLUSTER_STACK
+from todo_infra.settings import EDGE_INGRESS_NGINX
 
 
 def configuration(synth: Synthesized) -> CheckResult:
     """What was checked, read from the synthesized stacks: the configuration as the stacks carry it."""
     cluster = synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster")
     pool = cluster["node_pool"]
+    edge = selected_edge(synth)
     hosts = sorted(
         item["value"]
         for stack in app_stacks(synth)
@@ -53,8 +55,22 @@ def configuration(synth: Synthesized) -> CheckResult:
         ["state backend", backend],
         ["state buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in state_buckets.items()) or "—"],
         ["backup buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in backup_buckets.items()) or "—"],
+        ["edge", edge],
     ]
-    return CheckResult("configuration", "Configuration checked", ["setting", "value"], rows)
+    return CheckResult(
+        "configuration", "Configuration checked", ["setting", "value"], rows, warnings=edge_warnings(edge)
+    )
+
+
+#: The one-line notice when the retired edge is selected (README, "Upstream status").
+INGRESS_NGINX_RETIRED = (
+    f"edge {EDGE_INGRESS_NGINX} is retired upstream: chart {INGRESS_NGINX.version} is its final release (2026-03) and "
+    'receives no security fixes; set edge=envoy-gateway (docs/runbooks/deploy.md, "Cut over to the Gateway API edge")'
+)
+
+
+def edge_warnings(edge: str) -> list[str]:
+    return [INGRESS_NGINX_RETIRED] if edge == EDGE_INGRESS_NGINX else []
 
 
 def platform_namespaces() -> list[str]:
@@ -104,6 +120,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
             max_nodes=max_nodes,
             ha=ha,
             budget=float(config["cost"]["budget_usd_per_month"]),
+            edge=selected_edge(synth),
         ),
     ]
 

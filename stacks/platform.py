@@ -8,29 +8,36 @@ from constructs import Construct
 
 from todo_infra.access import EnvironmentAccess, namespace_metadata
 from todo_infra.addons import (
-    ADDONS,
     CERT_MANAGER,
     DAPR,
-    INGRESS_NGINX,
+    EDGE_ADDONS,
+    EDGE_RESOURCES,
+    ENVOY_GATEWAY,
+    ENVOY_GATEWAY_CONTROLLER,
     KUBE_PROMETHEUS_STACK,
     LOKI,
     METRICS_SERVER,
     PREEXISTING_NAMESPACES,
     PROMTAIL,
     AddonRelease,
+    platform_addons,
 )
 from todo_infra.bootstrap import ClusterBootstrap
+from todo_infra.chart_values import base_values
 from todo_infra.contracts import (
     CLUSTER_ISSUER,
     CLUSTER_NAME,
     DAPR_NAMESPACE,
+    GATEWAY_NAME,
     INGRESS_CLASS,
     LOAD_BALANCER_IP,
     MONITORING_NAMESPACE,
+    gateway_listener,
 )
 from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
+from todo_infra.pod_security import namespace_labels
 from todo_infra.protection import forget_namespaces, namespace_resource_id, protect
 from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
 from todo_infra.settings import ENVIRONMENTS, Settings
@@ -46,12 +53,22 @@ class PlatformStack(TerraformStack):
         upstream = Upstream(self, settings.state)
         KubeAccess(self, "kube", cluster_name=upstream.string(CLUSTER_NAME))
 
+        addons = platform_addons(settings.edge)
+        edge = EDGE_ADDONS[settings.edge]
+        # Envoy Gateway's namespace runs its controller and the internet-facing proxies only: Pod Security
+        # "restricted", which both meet as rendered (k8s/addons/envoy-gateway.yaml). The retired edge's is left as the
+        # seed had it.
+        edge_labels = namespace_labels(settings.cluster.kubernetes_minor_prefix) if settings.gateway_api else None
         namespaces = {
-            name: NamespaceV1(self, f"namespace-{name}", metadata=NamespaceV1Metadata(name=name))
-            for name in dict.fromkeys(addon.namespace for addon in ADDONS)
+            name: NamespaceV1(
+                self,
+                f"namespace-{name}",
+                metadata=NamespaceV1Metadata(name=name, labels=edge_labels if name == edge.namespace else None),
+            )
+            for name in dict.fromkeys(addon.namespace for addon in addons)
             if name not in PREEXISTING_NAMESPACES
         }
-        protect(*(namespaces[addon.namespace] for addon in ADDONS if addon.holds))
+        protect(*(namespaces[addon.namespace] for addon in addons if addon.holds))
         priorities = PriorityClasses(self, "priority-classes").classes
         # The app environments' namespaces (Pod Security "restricted") and the identities that deploy and plan each:
         # cluster-scoped objects belong to this reviewed deploy, never to an app environment's (todo_infra/access.py).
@@ -62,15 +79,25 @@ class PlatformStack(TerraformStack):
             app_namespaces.append(NamespaceV1(self, namespace_resource_id(env.namespace), metadata=metadata))
         protect(*app_namespaces)  # each holds its environment's Redis volume claim
         configured = {env.namespace for env in settings.environments}
-        forget_namespaces(self, [name for name in ENVIRONMENTS if name not in configured])
+        # The edge not selected is forgotten, not destroyed: switching edges on a running cluster leaves the old one
+        # serving until the cut-over is done (docs/runbooks/deploy.md, "Cut over to the Gateway API edge").
+        forget_namespaces(
+            self,
+            [name for name in ENVIRONMENTS if name not in configured],
+            also=[
+                address for name, addresses in EDGE_RESOURCES.items() if name != settings.edge for address in addresses
+            ],
+        )
         EnvironmentAccess(self, "environment-access", settings=settings, depends_on=app_namespaces)
-        load_balancer_name = f"{settings.project}-ingress"
+        # Each edge names its own load balancer, so that during a cut-over (both running) the platform reads the
+        # selected one's IP.
+        load_balancer_name = f"{settings.project}-{'gateway' if settings.gateway_api else 'ingress'}"
         ingress = AddonRelease(
             self,
-            "ingress-nginx",
-            addon=INGRESS_NGINX,
-            extra_values=_ingress_service(settings, load_balancer_name),
-            depends_on=[namespaces[INGRESS_NGINX.namespace], *priorities],
+            edge.release,
+            addon=edge,
+            extra_values=_edge_values(settings, load_balancer_name),
+            depends_on=[namespaces[edge.namespace], *priorities],
         )
         cert_manager = AddonRelease(
             self, "cert-manager", addon=CERT_MANAGER, depends_on=[namespaces[CERT_MANAGER.namespace], *priorities]
@@ -102,7 +129,8 @@ class PlatformStack(TerraformStack):
                     "name": settings.cluster_issuer,
                     "email": settings.operator_email,
                     "ingressClass": settings.ingress_class,
-                }
+                },
+                "gateway": gateway_values(settings),
             },
             depends_on=[cert_manager.release, dapr.release, ingress.release],
         )
@@ -129,20 +157,52 @@ class PlatformStack(TerraformStack):
         publish(self, DAPR_NAMESPACE, DAPR.namespace)
 
 
-def _ingress_service(settings: Settings, load_balancer_name: str) -> dict[str, object]:
+def gateway_values(settings: Settings) -> dict[str, object]:
+    """The cluster-bootstrap chart's Gateway (empty with ingress-nginx): the GatewayClass of Envoy Gateway, one Gateway
+    in its namespace, and per app environment an HTTP and an HTTPS listener for that environment's host only, admitting
+    routes of that namespace only, the HTTPS one terminating TLS with the certificate the app release keeps in its
+    namespace (chart/templates/gateway/certificate.yaml)."""
+    if not settings.gateway_api:
+        return {}
+    return {
+        "className": settings.ingress_class,
+        "controllerName": ENVOY_GATEWAY_CONTROLLER,
+        "name": GATEWAY_NAME,
+        "namespace": ENVOY_GATEWAY.namespace,
+        "listeners": [
+            {
+                "namespace": env.namespace,
+                "host": env.host,
+                "http": gateway_listener("http", env.namespace),
+                "https": gateway_listener("https", env.namespace),
+                "tlsSecretName": base_values()["ingress"]["tlsSecretName"],
+            }
+            for env in settings.environments
+        ],
+    }
+
+
+def _edge_values(settings: Settings, load_balancer_name: str) -> dict[str, object]:
     """Name the DO load balancer (so the stack can find it) and give it a hostname.
 
     With `do-loadbalancer-hostname`, in-cluster clients (cert-manager's HTTP-01 self-check) reach the
-    ingress through the load balancer instead of being short-circuited to the node (hairpin).
+    edge through the load balancer instead of being short-circuited to the node (hairpin).
     """
+    annotations = {
+        "service.beta.kubernetes.io/do-loadbalancer-name": load_balancer_name,
+        "service.beta.kubernetes.io/do-loadbalancer-hostname": settings.primary_host,
+    }
+    if settings.gateway_api:
+        return {
+            "config": {
+                "envoyGateway": {
+                    "envoyProxy": {"provider": {"kubernetes": {"envoyService": {"annotations": annotations}}}}
+                }
+            }
+        }
     return {
         "controller": {
             "ingressClassResource": {"name": settings.ingress_class},
-            "service": {
-                "annotations": {
-                    "service.beta.kubernetes.io/do-loadbalancer-name": load_balancer_name,
-                    "service.beta.kubernetes.io/do-loadbalancer-hostname": settings.primary_host,
-                }
-            },
+            "service": {"annotations": annotations},
         }
     }

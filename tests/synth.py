@@ -1,7 +1,8 @@
 """Synthesize the app once per test session, in a subprocess, exactly as CI and operators do.
 
 Two runs start together (2 cores): the embedded defaults, with every secret `TF_VAR_*` set to a canary,
-and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane).
+and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane, the ingress-nginx
+edge).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ VARIANT_OVERRIDES = {
     "TODO_GHCR_OWNER": "acme-apps",
     "TODO_BACKUP_BUCKET": "acme-todo-backups",
     "TODO_CONTEXT_JSON": '{"control_plane_allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"]}',
+    # The retired edge, still selectable: the variant synthesizes, renders and checks it.
+    "TODO_EDGE": "ingress-nginx",
 }
 
 

@@ -71,6 +71,10 @@ RELEASED: Mapping[str, tuple[str, ...]] = {
     "batch": ("cronjobs",),
     "policy": ("poddisruptionbudgets",),
     "networking.k8s.io": ("ingresses", "networkpolicies"),
+    # The Gateway API edge: the app's routes, the grant that lets the platform's Gateway read its TLS Secret, and the
+    # Certificate cert-manager keeps in that Secret (chart/templates/gateway/).
+    "gateway.networking.k8s.io": ("httproutes", "referencegrants"),
+    "cert-manager.io": ("certificates",),
     "monitoring.coreos.com": ("servicemonitors", "podmonitors", "prometheusrules"),
     "dapr.io": ("components", "subscriptions", "configurations"),
 }

@@ -17,9 +17,10 @@ from cdktf_cdktf_provider_helm.release import ReleasePostrender
 from constructs import Construct
 
 from todo_infra.chart_values import deep_merge, nested
-from todo_infra.contracts import PLATFORM_PRIORITY
+from todo_infra.contracts import EDGE_NAMESPACES, PLATFORM_PRIORITY
 from todo_infra.helm import helm_release, values_document
 from todo_infra.protection import protect
+from todo_infra.settings import EDGE_ENVOY_GATEWAY, EDGE_INGRESS_NGINX
 
 ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
 
@@ -92,12 +93,14 @@ class Addon:
         return ADDON_VALUES_DIR / self.postrender if self.postrender else None
 
 
+#: The seed's edge, retired upstream (README, "Upstream status"): selectable with `edge: ingress-nginx`, pinned to
+#: its final release.
 INGRESS_NGINX = Addon(
     release="ingress-nginx",
     chart="ingress-nginx",
     repository="https://kubernetes.github.io/ingress-nginx",
     version="4.15.1",
-    namespace="ingress-nginx",
+    namespace=EDGE_NAMESPACES[EDGE_INGRESS_NGINX],
     holds="the load balancer, whose IP the DNS records point at",
     verified=Verified(
         source="https://github.com/kubernetes/ingress-nginx/blob/gh-pages/index.yaml",
@@ -120,6 +123,51 @@ INGRESS_NGINX = Addon(
                 "controller.admissionWebhooks.createSecretJob.resources",
                 "controller.admissionWebhooks.patchWebhookJob.resources",
             ),
+            transient=True,
+        ),
+    ),
+)
+#: The default edge (docs/architecture.md, "Edge"): Envoy Gateway, the Gateway API implementation of the Envoy
+#: project. Its chart installs the controller; the controller runs the Envoy proxies of each Gateway, sized by the
+#: default EnvoyProxy spec in the chart's values (config.envoyGateway.envoyProxy), so both pod kinds are modelled here.
+#: The chart is published as an OCI artifact only, versioned like the release tag.
+ENVOY_GATEWAY = Addon(
+    release="envoy-gateway",
+    chart="gateway-helm",
+    repository="oci://docker.io/envoyproxy",
+    version="v1.9.0",
+    namespace=EDGE_NAMESPACES[EDGE_ENVOY_GATEWAY],
+    holds="the load balancer, whose IP the DNS records point at",
+    verified=Verified(
+        source="https://github.com/envoyproxy/gateway/releases/tag/v1.9.0",
+        commit="39763b1c07ec30a5526fe70434a2cfe4181de642",
+        dated="2026-08-15",
+        read_on="2026-12-07",
+    ),
+    pods=(
+        AddonPod(
+            name="controller",
+            containers=("deployment.envoyGateway.resources",),
+            priority="deployment.priorityClassName",
+            replicas="deployment.replicas",
+        ),
+        # The Envoy proxy and its shutdown-manager sidecar; the sidecar's resources are set through the deployment
+        # patch (the EnvoyProxy API has no field for them).
+        AddonPod(
+            name="proxy",
+            containers=(
+                "config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.container.resources",
+                "config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.patch.value.spec.template.spec"
+                ".containers.0.resources",
+            ),
+            priority="config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.pod.priorityClassName",
+            replicas="config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.replicas",
+        ),
+        # The certgen hook Job (TLS between controller and proxies); the chart gives it no priority key of its own.
+        AddonPod(
+            name="certgen job",
+            containers=("certgen.job.resources",),
+            priority="deployment.priorityClassName",
             transient=True,
         ),
     ),
@@ -341,6 +389,7 @@ METRICS_SERVER = Addon(
 )
 
 ADDONS: tuple[Addon, ...] = (
+    ENVOY_GATEWAY,
     INGRESS_NGINX,
     CERT_MANAGER,
     DAPR,
@@ -349,6 +398,31 @@ ADDONS: tuple[Addon, ...] = (
     PROMTAIL,
     METRICS_SERVER,
 )
+#: The add-on of each edge (settings `edge`); the platform installs the selected one only.
+EDGE_ADDONS = {EDGE_ENVOY_GATEWAY: ENVOY_GATEWAY, EDGE_INGRESS_NGINX: INGRESS_NGINX}
+
+
+def platform_addons(edge: str) -> tuple[Addon, ...]:
+    """The add-ons the platform installs with this edge: every one but the other edge's."""
+    return tuple(addon for addon in ADDONS if addon not in EDGE_ADDONS.values() or addon is EDGE_ADDONS[edge])
+
+
+#: The controllerName of Envoy Gateway's GatewayClass (its chart's config.envoyGateway.gateway.controllerName).
+ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+#: The Terraform addresses of each edge's release and namespace in the platform stack: the edge not selected is
+#: forgotten (a `removed` block, destroy = false), never destroyed (tests/stacks prove these are the addresses the
+#: selected edge synthesizes).
+EDGE_RESOURCES = {
+    EDGE_ENVOY_GATEWAY: (
+        "helm_release.envoy-gateway_release_0485060B",
+        "kubernetes_namespace_v1.namespace-envoy-gateway-system",
+    ),
+    EDGE_INGRESS_NGINX: (
+        "helm_release.ingress-nginx_release_2DF14AC4",
+        "kubernetes_namespace_v1.namespace-ingress-nginx",
+    ),
+}
+
 #: Namespaces every cluster has; the platform stack creates the others.
 PREEXISTING_NAMESPACES = ("kube-system",)
 

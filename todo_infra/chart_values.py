@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from todo_infra.contracts import APP_PRIORITIES, BASE_VALUES
-from todo_infra.settings import Environment, Settings
+from todo_infra.contracts import APP_PRIORITIES, BASE_VALUES, EDGE_NAMESPACES, GATEWAY_NAME
+from todo_infra.settings import EDGE_ENVOY_GATEWAY, Environment, Settings
 
 CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
 #: Stands in for the image tag where only a deploy names it (production has no default; plans get sha-<7>).
@@ -34,7 +34,11 @@ def chart_sets(settings: Settings, env: Environment, *, image_tag: str) -> dict[
         "global.imageTag": image_tag,
         "global.imageOwner": settings.ghcr_owner,
         "ingress.host": env.host,
+        "ingress.edge": settings.edge,
         "ingress.className": settings.ingress_class,
+        "ingress.gateway.name": GATEWAY_NAME,
+        "ingress.gateway.namespace": EDGE_NAMESPACES[EDGE_ENVOY_GATEWAY],
+        "networkPolicy.ingressNamespace": EDGE_NAMESPACES[settings.edge],
         "ingress.clusterIssuer": settings.cluster_issuer,
         # The environment's own backup bucket: its key reaches no other environment's backups.
         "redis.backup.offsite.bucket": settings.backup.bucket_for(env.name),

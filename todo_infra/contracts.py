@@ -22,6 +22,17 @@ BOOTSTRAP_RELEASE = "cluster-bootstrap"
 BASE_VALUES = "values.yaml"
 
 
+#: The namespace of each edge's proxies (its add-on's namespace), and the Gateway the platform runs for the
+#: Gateway API edge: one Gateway, one load balancer, a listener pair per app environment (docs/architecture.md, "Edge").
+EDGE_NAMESPACES = {"envoy-gateway": "envoy-gateway-system", "ingress-nginx": "ingress-nginx"}
+GATEWAY_NAME = "todo"
+
+
+def gateway_listener(protocol: str, namespace: str) -> str:
+    """The name of an app namespace's listener on the platform's Gateway: http-<namespace> or https-<namespace>."""
+    return f"{protocol}-{namespace}"
+
+
 def app_stack_id(environment: str) -> str:
     return f"{APP_STACK_PREFIX}{environment}"
 

@@ -23,14 +23,16 @@ def namespace_resource_id(namespace: str) -> str:
     return f"namespace-{namespace}"
 
 
-def forget_namespaces(stack: TerraformStack, namespaces: Iterable[str]) -> None:
+def forget_namespaces(stack: TerraformStack, namespaces: Iterable[str], *, also: Iterable[str] = ()) -> None:
     """`removed` blocks (destroy = false) for app namespaces the configuration does not build: `prevent_destroy` lives
     in the configuration, so a namespace dropped from it would otherwise be destroyed with its Secrets and Redis claim.
-    Terraform forgets it instead; selecting the environment again needs `terraform import` (docs/runbooks/deploy.md)."""
+    Terraform forgets it instead; selecting the environment again needs `terraform import` (docs/runbooks/deploy.md).
+    `also`: further resource addresses to forget the same way (the edge not selected)."""
     blocks = [
         {"from": f"kubernetes_namespace_v1.{namespace_resource_id(ns)}", "lifecycle": {"destroy": False}}
         for ns in namespaces
     ]
+    blocks += [{"from": address, "lifecycle": {"destroy": False}} for address in also]
     if blocks:
         stack.add_override("removed", blocks)
 

@@ -46,8 +46,14 @@ ENVIRONMENTS = ("staging", "production")
 WEEKDAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 #: Names the platform creates and the chart refers to (docs/architecture.md, "Platform add-ons").
-INGRESS_CLASS = "nginx"
 CLUSTER_ISSUER = "letsencrypt-prod"
+#: The public edge (docs/architecture.md, "Edge"): Envoy Gateway serving the Gateway API (the default), or the retired
+#: ingress-nginx, kept selectable for those who must. The one setting `edge` picks it; each has its class name: the
+#: GatewayClass or IngressClass the platform creates and the app's routes name.
+EDGE_ENVOY_GATEWAY = "envoy-gateway"
+EDGE_INGRESS_NGINX = "ingress-nginx"
+EDGES = (EDGE_ENVOY_GATEWAY, EDGE_INGRESS_NGINX)
+EDGE_CLASSES = {EDGE_ENVOY_GATEWAY: "envoy", EDGE_INGRESS_NGINX: "nginx"}
 
 #: Environment variables that override `cdktf.json` context, for CI. Key: context field.
 ENV_OVERRIDES: Mapping[str, str] = {
@@ -65,6 +71,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "TODO_NODE_MAX": "node_max",
     "TODO_HA_CONTROL_PLANE": "ha_control_plane",
     "TODO_ENVIRONMENTS": "environments",
+    "TODO_EDGE": "edge",
 }
 
 
@@ -92,6 +99,7 @@ CONTEXT_KEYS = (
     "maintenance_day",
     "maintenance_start_time",
     "environments",
+    "edge",
 )
 ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
@@ -238,8 +246,18 @@ class Settings:
     backup: BackupSettings
     cluster: ClusterSettings
     environments: tuple[Environment, ...]
-    ingress_class: str = INGRESS_CLASS
+    edge: str = EDGE_ENVOY_GATEWAY
     cluster_issuer: str = CLUSTER_ISSUER
+
+    @property
+    def ingress_class(self) -> str:
+        """The edge's class: the GatewayClass (envoy-gateway) or IngressClass (ingress-nginx) the app's routes name."""
+        return EDGE_CLASSES[self.edge]
+
+    @property
+    def gateway_api(self) -> bool:
+        """The app's routes are Gateway API HTTPRoutes (not Ingress objects)."""
+        return self.edge == EDGE_ENVOY_GATEWAY
 
     @property
     def stack_ids(self) -> tuple[str, ...]:
@@ -444,6 +462,7 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
             ),
         ),
         environments=_environments(raw, domain),
+        edge=_choice({"edge": raw.get("edge", EDGE_ENVOY_GATEWAY)}, "edge", EDGES),
     )
     _check_derived_buckets(settings)
     return settings

@@ -67,9 +67,11 @@ def render(chart: helm.Chart, values: dict[str, Any], namespace: str) -> tuple[t
     return parse_documents(chart.render(values, name=RELEASE_NAME, namespace=namespace, is_install=True))
 
 
-def render_environment(chart: helm.Chart, environment: str, sets: Mapping[str, str]) -> Rendered:
+def render_environment(
+    chart: helm.Chart, environment: str, sets: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> Rendered:
     namespace = "default" if environment == "base" else environment
-    values = release_values(environment, sets)
+    values = deep_merge(release_values(environment, sets), overrides or {})
     documents = render(chart, values, namespace)
     return Rendered(
         stack=app_stack_id(environment),

@@ -51,3 +51,25 @@ def cloud(request: pytest.FixtureRequest) -> Rendered:
     """The two cloud environments in turn."""
     result: Rendered = request.getfixturevalue(request.param)
     return result
+
+
+@pytest.fixture(scope="session")
+def nginx_sets(variant: Synth) -> dict[str, str]:
+    """The `set` keys of the variant's app releases: the retired ingress-nginx edge (TODO_EDGE=ingress-nginx)."""
+    return stack_sets(variant)
+
+
+@pytest.fixture(scope="session", params=["staging", "production"])
+def nginx_cloud(request: pytest.FixtureRequest, chart: helm.Chart, nginx_sets: dict[str, str]) -> Rendered:
+    """Each cloud environment rendered for the ingress-nginx edge."""
+    return render_environment(chart, request.param, nginx_sets)
+
+
+@pytest.fixture(scope="session")
+def nginx_base(chart: helm.Chart) -> Rendered:
+    """values.yaml alone with the ingress-nginx edge selected (local development on it)."""
+    overrides = {
+        "ingress": {"edge": "ingress-nginx", "className": "nginx"},
+        "networkPolicy": {"ingressNamespace": "ingress-nginx"},
+    }
+    return render_environment(chart, "base", {}, overrides=overrides)

@@ -2,9 +2,10 @@
 
 Upstream CRD files stay out of the repo. With the workplace's upstream data at hand (tests/upstream.py), every kind
 is validated against its CRD's `openAPIV3Schema` there. Without it, the kinds that registry packages model
-(ServiceMonitor, PodMonitor, PrometheusRule, ClusterIssuer: the npm packages @kubernetes-models/prometheus-operator and
-@kubernetes-models/cert-manager) are validated with those; the Dapr kinds cannot be, and the tests that need them
-skip with the one reason tests/skips.py lists.
+(ServiceMonitor, PodMonitor, PrometheusRule, ClusterIssuer, Certificate and the Gateway API kinds: the npm packages
+@kubernetes-models/prometheus-operator, @kubernetes-models/cert-manager and @kubernetes-models/gateway-api) are
+validated with those; the Dapr kinds cannot be, and the tests that need them skip with the one reason tests/skips.py
+lists.
 
 Kubernetes structural schemas are close to, but not exactly, JSON Schema; the conversions below are applied in
 memory: `nullable` allows null, leading RE2 inline flags move before the anchor, CEL rules are not checked, and
@@ -36,6 +37,11 @@ REGISTRY_KINDS = {
     ("monitoring.coreos.com/v1", "PodMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("cert-manager.io/v1", "ClusterIssuer"),
+    ("cert-manager.io/v1", "Certificate"),
+    ("gateway.networking.k8s.io/v1", "GatewayClass"),
+    ("gateway.networking.k8s.io/v1", "Gateway"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"),
 }
 
 _LEADING_INLINE_FLAG = re.compile(r"^\^(\(\?[a-zA-Z]+\))")

@@ -6,6 +6,7 @@ from typing import Any
 
 from preflight.admission import selects
 from tests.chart.chart_support import SERVICES, Rendered, fullname
+from todo_infra.contracts import EDGE_NAMESPACES
 
 
 def _pods_selected(env: Rendered, selector: dict[str, Any]) -> set[str]:
@@ -25,16 +26,20 @@ def test_namespace_default_is_deny_all(rendered: Rendered) -> None:
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
-def test_ingress_nginx_reaches_only_the_routed_services_on_their_ports(
-    rendered: Rendered,
-) -> None:
-    policy = rendered.get("NetworkPolicy", "todo-app-from-ingress-nginx")
-    assert _pods_selected(rendered, policy["spec"]["podSelector"]) == {
-        fullname(s) for s in ("frontend", "backend", "sse-gateway", "mcp")
-    }
-    (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
-    assert _ports(rule) == {("TCP", 3000), ("TCP", 8000), ("TCP", 8003), ("TCP", 8001)}
+def _edges(default: Rendered, nginx: Rendered) -> list[tuple[Rendered, str]]:
+    """A render of each edge with the namespace its proxies run in: Envoy Gateway's (the default), ingress-nginx's."""
+    return [(default, EDGE_NAMESPACES["envoy-gateway"]), (nginx, EDGE_NAMESPACES["ingress-nginx"])]
+
+
+def test_the_edge_reaches_only_the_routed_services_on_their_ports(rendered: Rendered, nginx_cloud: Rendered) -> None:
+    for env, edge_namespace in _edges(rendered, nginx_cloud):
+        policy = env.get("NetworkPolicy", "todo-app-from-edge")
+        assert _pods_selected(env, policy["spec"]["podSelector"]) == {
+            fullname(s) for s in ("frontend", "backend", "sse-gateway", "mcp")
+        }
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": edge_namespace}}}]
+        assert _ports(rule) == {("TCP", 3000), ("TCP", 8000), ("TCP", 8003), ("TCP", 8001)}
 
 
 def test_prometheus_reaches_metrics_ports(rendered: Rendered) -> None:
@@ -113,35 +118,40 @@ def _ingress_allowed(env: Rendered, pod_labels: dict[str, str], from_namespace: 
     return False
 
 
-def test_ingress_nginx_reaches_cert_managers_http01_solver(cloud: Rendered) -> None:
-    """Under default deny the ACME HTTP-01 challenge (ingress-nginx -> solver pod :8089) must still get through."""
-    assert cloud.values["ingress"]["clusterIssuer"]
-    assert _ingress_allowed(cloud, ACME_SOLVER_LABELS, "ingress-nginx", ACME_SOLVER_PORT)
-    assert not _ingress_allowed(cloud, ACME_SOLVER_LABELS, "monitoring", ACME_SOLVER_PORT)
-    assert not _ingress_allowed(cloud, ACME_SOLVER_LABELS, "ingress-nginx", 80)
-    # the check is not vacuous: the routed frontend is reachable, Redis is not
-    assert _ingress_allowed(
-        cloud,
-        cloud.get("Deployment", fullname("frontend"))["spec"]["template"]["metadata"]["labels"],
-        "ingress-nginx",
-        3000,
-    )
-    assert not _ingress_allowed(
-        cloud,
-        cloud.get("Deployment", fullname("redis"))["spec"]["template"]["metadata"]["labels"],
-        "ingress-nginx",
-        6379,
-    )
+def test_the_edge_reaches_cert_managers_http01_solver(cloud: Rendered, nginx_cloud: Rendered) -> None:
+    """Under default deny the ACME HTTP-01 challenge (the edge's proxies -> solver pod :8089) must still get through,
+    on either edge: Envoy Gateway routes cert-manager's solver HTTPRoute to the same pods ingress-nginx reached."""
+    for env, edge_namespace in _edges(cloud, nginx_cloud):
+        assert env.values["ingress"]["clusterIssuer"]
+        assert _ingress_allowed(env, ACME_SOLVER_LABELS, edge_namespace, ACME_SOLVER_PORT)
+        assert not _ingress_allowed(env, ACME_SOLVER_LABELS, "monitoring", ACME_SOLVER_PORT)
+        assert not _ingress_allowed(env, ACME_SOLVER_LABELS, edge_namespace, 80)
+        # the check is not vacuous: the routed frontend is reachable, Redis is not
+        assert _ingress_allowed(
+            env,
+            env.get("Deployment", fullname("frontend"))["spec"]["template"]["metadata"]["labels"],
+            edge_namespace,
+            3000,
+        )
+        assert not _ingress_allowed(
+            env,
+            env.get("Deployment", fullname("redis"))["spec"]["template"]["metadata"]["labels"],
+            edge_namespace,
+            6379,
+        )
+    # seeded: the retired edge's namespace no longer reaches anything on the default edge
+    assert not _ingress_allowed(cloud, ACME_SOLVER_LABELS, EDGE_NAMESPACES["ingress-nginx"], ACME_SOLVER_PORT)
 
 
-def test_acme_solver_policy_selects_only_solver_pods(cloud: Rendered) -> None:
-    policy = cloud.get("NetworkPolicy", "todo-app-acme-http01-solver")
-    assert policy["spec"]["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
-    assert _pods_selected(cloud, policy["spec"]["podSelector"]) == set()
-    (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
-    assert _ports(rule) == {("TCP", ACME_SOLVER_PORT)}
+def test_acme_solver_policy_selects_only_solver_pods(cloud: Rendered, nginx_cloud: Rendered) -> None:
+    for env, edge_namespace in _edges(cloud, nginx_cloud):
+        policy = env.get("NetworkPolicy", "todo-app-acme-http01-solver")
+        assert policy["spec"]["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert _pods_selected(env, policy["spec"]["podSelector"]) == set()
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": edge_namespace}}}]
+        assert _ports(rule) == {("TCP", ACME_SOLVER_PORT)}
 
 
 def test_no_acme_solver_policy_without_cert_manager(base: Rendered) -> None:

@@ -26,7 +26,7 @@ from tests.upstream import upstream, upstream_dir
 # (test_kubernetes_validate_ships_the_cluster_minor fails loudly if the pin outgrows the package).
 KUBERNETES_VERSION = cluster_kubernetes_version()
 #: API groups of custom resources (validated against their CRDs; kubernetes-validate knows built-in kinds only).
-CUSTOM_GROUPS = ("dapr.io/", "monitoring.coreos.com/")
+CUSTOM_GROUPS = ("dapr.io/", "monitoring.coreos.com/", "gateway.networking.k8s.io/", "cert-manager.io/")
 
 
 def test_kubernetes_validate_ships_the_cluster_minor() -> None:
@@ -145,7 +145,8 @@ def test_inventory_per_environment(base: Rendered, staging: Rendered, production
         assert env.names("Configuration") == {"appconfig"}
         assert env.names("ServiceMonitor") == {fullname(s) for s in ("backend", "notification", "sse-gateway")}
         assert env.names("PrometheusRule") == {"todo-app"}
-        assert env.names("Ingress") == {"todo-app", "todo-app-sse"}
+        assert env.names("Ingress") == set()  # the default edge routes with HTTPRoutes (test_chart_edge.py)
+        assert env.names("HTTPRoute") == {"todo-app"} | ({"todo-app-https-redirect"} if env is not base else set())
         assert "Secret" not in {doc["kind"] for doc in env.manifests}
     assert staging.names("HorizontalPodAutoscaler") == set()
     assert base.names("HorizontalPodAutoscaler") == set()
@@ -160,4 +161,8 @@ def test_every_service_has_its_files_at_the_seed_paths(production: Rendered) -> 
     for service in ("backend", "notification", "sse-gateway"):
         assert sources[f"templates/monitoring/servicemonitor-{service}.yaml"]["kind"] == "ServiceMonitor"
     assert sources["templates/monitoring/alerting-rules.yaml"]["kind"] == "PrometheusRule"
-    assert sources["templates/ingress/ingress.yaml"]["kind"] == "Ingress"
+    assert sources["templates/gateway/httproute.yaml"]["kind"] == "HTTPRoute"
+    assert {doc["kind"] for template, doc in production.documents if template.endswith("gateway/certificate.yaml")} == {
+        "Certificate",
+        "ReferenceGrant",
+    }

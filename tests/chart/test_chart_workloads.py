@@ -60,7 +60,7 @@ def test_every_container_the_chart_runs_is_pinned_by_digest(cloud: Rendered) -> 
 def test_base_values_render_without_any_set(base: Rendered) -> None:
     container = app_container(base.get("Deployment", fullname("backend")))
     assert container["image"] == "ghcr.io/example-org/hackathon-todo/backend:main-latest"
-    assert base.get("Ingress", "todo-app")["spec"]["rules"][0]["host"] == "todo.localhost"
+    assert base.get("HTTPRoute", "todo-app")["spec"]["hostnames"] == ["todo.localhost"]
 
 
 def _pod_templates(env: Rendered) -> dict[str, dict[str, Any]]:

@@ -34,3 +34,14 @@ def access(synth: Synth) -> RenderedRelease:
 @pytest.fixture(scope="module")
 def config() -> dict[str, object]:
     return load_config()
+
+
+@pytest.fixture(scope="module")
+def nginx_apps(variant: Synth) -> list[RenderedRelease]:
+    """The variant's app releases: the retired ingress-nginx edge (TODO_EDGE=ingress-nginx)."""
+    return [render_app_release(variant, stack) for stack in app_stacks(variant)]
+
+
+@pytest.fixture(scope="module")
+def nginx_bootstrap(variant: Synth) -> RenderedRelease:
+    return render_bootstrap_release(variant)

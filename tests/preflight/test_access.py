@@ -94,7 +94,8 @@ def test_the_chart_renders_per_namespace_identities_and_nothing_cluster_scoped(a
 def test_the_platform_facts_are_the_names_the_app_release_compares(access: RenderedRelease) -> None:
     facts = [doc for doc in access.manifests if doc["kind"] == "ConfigMap"]
     assert {doc["metadata"]["name"] for doc in facts} == {access_module.PLATFORM_FACTS}
-    assert all(doc["data"] == {"ingressClass": "nginx", "clusterIssuer": "letsencrypt-prod"} for doc in facts)
+    # the default edge's class: Envoy Gateway's GatewayClass
+    assert all(doc["data"] == {"ingressClass": "envoy", "clusterIssuer": "letsencrypt-prod"} for doc in facts)
 
 
 @pytest.mark.parametrize(
@@ -161,10 +162,13 @@ def test_a_deployer_missing_a_kind_the_app_release_installs_is_caught(
     assert "staging/todo-deployer cannot create cronjobs.batch in staging" in checked(narrowed, apps, namespaces)
 
 
-def test_the_deployer_rules_cover_exactly_what_the_app_release_installs(apps: list[RenderedRelease]) -> None:
-    """The table in todo_infra/access.py is derived by hand from the chart: a kind the chart adds must be added."""
+def test_the_deployer_rules_cover_exactly_what_the_app_release_installs(
+    apps: list[RenderedRelease], nginx_apps: list[RenderedRelease]
+) -> None:
+    """The table in todo_infra/access.py is derived by hand from the chart: a kind the chart adds must be added. Both
+    edges' releases: HTTPRoutes, ReferenceGrants and Certificates on the default one, Ingresses on ingress-nginx."""
     granted = {(rule.group, resource) for rule in DEPLOYER.rules for resource in rule.resources}
-    released = released_resources(apps)
+    released = released_resources([*apps, *nginx_apps])
     assert released <= granted
     stated = {(group, resource) for group, resources in access_module.RELEASED.items() for resource in resources}
     assert stated == released, "RELEASED lists a kind the chart no longer installs, or misses one it does"

@@ -114,6 +114,18 @@ def test_markdown_summary_is_marked_for_the_pull_request_comment(run: Run) -> No
     assert len(lines) == 5 + len(run.report["checks"]), "a short section: one row per check, not the whole report"
 
 
+def test_the_retired_edge_gets_one_warning_line_naming_its_retirement(synth: Synth, variant: Synth) -> None:
+    """Seeded: the variant selects ingress-nginx; the default (Envoy Gateway) gets no warning."""
+    assert configuration(synth).warnings == []
+    assert dict(configuration(synth).rows)["edge"] == "envoy-gateway"
+    result = configuration(variant)
+    assert dict(result.rows)["edge"] == "ingress-nginx"
+    (warning,) = result.warnings
+    assert "\n" not in warning and warning.startswith("edge ingress-nginx is retired upstream: chart 4.15.1")
+    assert result.ok, "a warning, not a failure: the operator chose it"
+    assert f"  ! warning: {warning}" in render_text([result]).splitlines()
+
+
 def test_the_configuration_checked_is_what_was_synthesized(variant: Synth) -> None:
     """Preflight reports the configuration its checks ran on: with TODO_* overrides, those."""
     rows = dict(configuration(variant).rows)

@@ -140,24 +140,25 @@ def test_a_secret_key_no_manifest_reads_is_named(
 
 
 def test_an_ingress_class_the_controller_does_not_create_is_named(
-    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+    variant: Synth, nginx_apps: list[RenderedRelease], nginx_bootstrap: RenderedRelease, config: dict[str, Any]
 ) -> None:
-    changed = edited(synth)
+    changed = edited(variant)
     release = changed.release("platform", "ingress-nginx")
     values = yaml.safe_load(release["values"][1])
     values["controller"]["ingressClassResource"]["name"] = "nginx-internal"
     release["values"][1] = yaml.safe_dump(values)
-    problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
+    problems = check_consistency(changed, nginx_apps, nginx_bootstrap, config["consistency"]).problems
     assert "ingress-nginx creates IngressClass 'nginx-internal', the platform outputs 'nginx'" in problems
 
 
 def test_an_ingress_class_or_issuer_other_than_the_platforms_is_named(
-    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+    variant: Synth, nginx_apps: list[RenderedRelease], nginx_bootstrap: RenderedRelease, config: dict[str, Any]
 ) -> None:
-    changed = edited(synth)
+    assert check_consistency(variant, nginx_apps, nginx_bootstrap, config["consistency"]).ok
+    changed = edited(variant)
     changed.stacks["platform"]["output"]["ingress_class"]["value"] = "traefik"
     changed.stacks["platform"]["output"]["cluster_issuer"]["value"] = "letsencrypt-staging"
-    problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
+    problems = check_consistency(changed, nginx_apps, nginx_bootstrap, config["consistency"]).problems
     assert "app-staging: Ingress todo-app uses class 'nginx', the platform creates 'traefik'" in problems
     assert (
         "app-production: Ingress todo-app names cluster issuer 'letsencrypt-prod', the platform creates "
@@ -165,6 +166,139 @@ def test_an_ingress_class_or_issuer_other_than_the_platforms_is_named(
     )
     assert "platform outputs cluster issuer 'letsencrypt-staging' but the bootstrap chart renders " in " ".join(
         problems
+    )
+
+
+# --- the Gateway API edge ------------------------------------------------------------------------------------------
+
+
+def _with(release: RenderedRelease, edit: Any) -> RenderedRelease:
+    """A copy of a rendered release whose documents `edit` may change in place, or remove from the list it gets."""
+    documents = copy.deepcopy(release.documents)
+    kept = [doc for _, doc in documents]
+    edit(kept)
+    return dataclasses.replace(
+        release, documents=tuple((name, doc) for name, doc in documents if any(doc is k for k in kept))
+    )
+
+
+def _one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def test_the_default_edge_passes_its_consistency_checks(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    result = check_consistency(synth, apps, bootstrap, config["consistency"])
+    assert result.ok, result.problems
+    rows = {(row[0], row[1]): row[2] for row in result.rows}
+    assert rows[("app-production", "edge / class / issuer")] == "envoy-gateway / envoy / letsencrypt-prod"
+
+
+def test_an_sse_route_envoy_would_cut_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    """Seeded failure: /sse/ left at Envoy's default (no timeout set: cut at 15 s), and /api/ at 5 s."""
+
+    def edit(documents: list[dict[str, Any]]) -> None:
+        rules = _one(documents, "HTTPRoute", "todo-app")["spec"]["rules"]
+        for rule in rules:
+            path = rule["matches"][0]["path"]["value"]
+            if path == "/sse/":
+                del rule["timeouts"]
+            if path == "/api/":
+                rule["timeouts"]["request"] = "5s"
+
+    staging = _with(app(apps, "app-staging"), edit)
+    problems = check_consistency(synth, [staging], bootstrap, config["consistency"]).problems
+    assert (
+        "app-staging: HTTPRoute todo-app path ['/sse/'] is streaming (SSE) but is cut after Envoy default 15s: "
+        "needs 0s (none) or at least 3600s" in problems
+    )
+    assert "app-staging: HTTPRoute todo-app path ['/api/'] has request timeout 5s, below 15s" in problems
+
+
+def test_a_route_on_another_environments_listener_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    """Seeded failure: staging's route attached to production's HTTPS listener, and a listener missing."""
+
+    def edit(documents: list[dict[str, Any]]) -> None:
+        route = _one(documents, "HTTPRoute", "todo-app")
+        route["spec"]["parentRefs"][0]["sectionName"] = "https-production"
+        _one(documents, "HTTPRoute", "todo-app-https-redirect")["spec"]["parentRefs"][0]["sectionName"] = "http-qa"
+
+    staging = _with(app(apps, "app-staging"), edit)
+    problems = check_consistency(synth, [staging], bootstrap, config["consistency"]).problems
+    assert (
+        "app-staging: listener https-production serves 'todo.example.com' to "
+        "{'kubernetes.io/metadata.name': 'production'}, not 'staging.todo.example.com' to namespace staging"
+    ) in problems
+    assert any(
+        "HTTPRoute todo-app-https-redirect attaches to envoy-gateway-system/todo listener 'http-qa'" in p
+        for p in problems
+    )
+    assert any(
+        "terminates TLS with production/todo-app-tls, the release keeps staging/todo-app-tls" in p for p in problems
+    )
+
+
+def test_a_gateway_that_admits_every_namespace_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    """Seeded failure: production's listeners admit routes from all namespaces (staging could take its host)."""
+
+    def edit(documents: list[dict[str, Any]]) -> None:
+        for listener in _one(documents, "Gateway", "todo")["spec"]["listeners"]:
+            if listener["name"].endswith("-production"):
+                listener["allowedRoutes"]["namespaces"] = {"from": "All"}
+
+    problems = check_consistency(synth, apps, _with(bootstrap, edit), config["consistency"]).problems
+    assert (
+        "app-production: listener https-production serves 'todo.example.com' to {}, not 'todo.example.com' to "
+        "namespace production" in problems
+    )
+
+
+def test_a_certificate_grant_or_solver_that_does_not_fit_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    """Seeded failure: no ReferenceGrant, a Certificate for another host, and the HTTP-01 solver through an
+    ingress class the cluster does not serve."""
+
+    def edit_app(documents: list[dict[str, Any]]) -> None:
+        documents.remove(_one(documents, "ReferenceGrant", "todo-app-tls-to-gateway"))
+        _one(documents, "Certificate", "todo-app-tls")["spec"]["dnsNames"] = ["www.example.com"]
+
+    def edit_bootstrap(documents: list[dict[str, Any]]) -> None:
+        issuer = next(d for d in documents if d["kind"] == "ClusterIssuer")
+        issuer["spec"]["acme"]["solvers"] = [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+
+    production = _with(app(apps, "app-production"), edit_app)
+    problems = check_consistency(synth, [production], _with(bootstrap, edit_bootstrap), config["consistency"]).problems
+    assert "app-production: no ReferenceGrant lets the platform's Gateway read Secret 'todo-app-tls'" in problems
+    assert (
+        "app-production: expected one Certificate of 'todo.example.com' into 'todo-app-tls' from 'letsencrypt-prod'"
+        in problems
+    )
+    assert (
+        "ClusterIssuer letsencrypt-prod answers HTTP-01 through [], not the platform's Gateway "
+        "['envoy-gateway-system/todo']" in problems
+    )
+
+
+def test_an_app_release_on_the_other_edge_is_named(
+    synth: Synth, nginx_apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    """Seeded failure: app releases rendered for ingress-nginx against a platform that runs Envoy Gateway."""
+    problems = check_consistency(synth, nginx_apps, bootstrap, config["consistency"]).problems
+    assert "app-staging: the app release routes through edge 'ingress-nginx', the platform runs 'envoy-gateway'" in (
+        problems
+    )
+    assert "app-staging: the app release renders no HTTPRoute" in problems
+    assert (
+        "app-staging: NetworkPolicy todo-app-from-edge admits ['ingress-nginx'], the edge's proxies run in "
+        "'envoy-gateway-system'" in problems
     )
 
 
@@ -287,14 +421,39 @@ def test_capacity_fails_when_one_pod_cannot_fit_on_any_node(synth: Synth, apps: 
     assert "staging/todo-app-mcp requests more than one node can offer (2520m, 144Mi)" in problems
 
 
-def test_capacity_names_an_addon_whose_values_lost_their_requests(synth: Synth, apps: list[RenderedRelease]) -> None:
-    changed = edited(synth)
+def test_capacity_names_an_addon_whose_values_lost_their_requests(
+    variant: Synth, nginx_apps: list[RenderedRelease]
+) -> None:
+    changed = edited(variant)
     release = changed.release("platform", "ingress-nginx")
     values = yaml.safe_load(release["values"][0])
     del values["controller"]["resources"]
     release["values"][0] = yaml.safe_dump(values)
-    problems, _ = capacity(changed, apps)
+    problems, _ = capacity(changed, nginx_apps)
     assert "ingress-nginx/controller: values set no controller.resources.requests" in problems
+
+
+def test_capacity_counts_the_envoy_proxies_and_their_sidecar(synth: Synth, apps: list[RenderedRelease]) -> None:
+    """The default edge's pods as the chart values size them: one controller, two proxies of Envoy + the
+    shutdown-manager sidecar (whose resources only the deployment patch sets: a seeded loss of it is named)."""
+    consumers, problems = gather_consumers(synth, apps)
+    assert problems == []
+    edge = {c.name: c for c in consumers if c.group == "platform/envoy-gateway"}
+    assert {name: (c.cpu_m, c.memory_mib, c.replicas_min, c.priority_class) for name, c in edge.items()} == {
+        "controller": (50.0, 128.0, 1, "todo-platform"),
+        "proxy": (60.0, 80.0, 2, "todo-platform"),
+    }
+    changed = edited(synth)
+    release = changed.release("platform", "envoy-gateway")
+    values = yaml.safe_load(release["values"][0])
+    kubernetes = values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"]
+    del kubernetes["envoyDeployment"]["patch"]["value"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    release["values"][0] = yaml.safe_dump(values)
+    problems, _ = capacity(changed, apps)
+    assert (
+        "envoy-gateway/proxy: values set no config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.patch"
+        ".value.spec.template.spec.containers.0.resources.requests" in problems
+    )
 
 
 def test_a_platform_release_without_a_pod_model_fails_capacity(synth: Synth, apps: list[RenderedRelease]) -> None:
@@ -325,13 +484,22 @@ def test_a_later_values_document_with_requests_changes_the_answer(synth: Synth, 
 # --- cost -----------------------------------------------------------------------------------------------------
 
 
+def test_cost_names_the_edges_load_balancer(synth: Synth, apps: list[RenderedRelease]) -> None:
+    consumers, _ = gather_consumers(synth, apps)
+    for edge in ("envoy-gateway", "ingress-nginx"):
+        rows = check_cost(consumers, min_nodes=3, max_nodes=5, ha=False, budget=1000.0, edge=edge).rows
+        assert [f"load balancer ({edge})", "$12.00", "$12.00"] in rows
+
+
 def test_cost_is_within_budget_and_fails_above_it(synth: Synth, apps: list[RenderedRelease]) -> None:
     consumers, _ = gather_consumers(synth, apps)
     budget = float(load_config()["cost"]["budget_usd_per_month"])
-    ok = check_cost(consumers, min_nodes=3, max_nodes=5, ha=False, budget=budget)
+    ok = check_cost(consumers, min_nodes=3, max_nodes=5, ha=False, budget=budget, edge="envoy-gateway")
     assert ok.ok and ok.figures["usd_per_month_max"] <= budget
     assert ok.figures["usd_per_month_max"] - ok.figures["usd_per_month_min"] == pytest.approx(2 * 24.0)
-    over = check_cost(consumers, min_nodes=3, max_nodes=5, ha=True, budget=ok.figures["usd_per_month_max"])
+    over = check_cost(
+        consumers, min_nodes=3, max_nodes=5, ha=True, budget=ok.figures["usd_per_month_max"], edge="envoy-gateway"
+    )
     assert over.figures["usd_per_month_max"] == pytest.approx(ok.figures["usd_per_month_max"] + 40.0)
     assert over.problems == [
         f"maximum-scale estimate ${over.figures['usd_per_month_max']:.2f}/month exceeds the budget "

@@ -92,6 +92,9 @@ CASES: dict[str, Case] = {
     "repeated environment": Case("main.py", {"TODO_ENVIRONMENTS": "staging,staging"}, "(a repeated item)"),
     "unknown environment": Case("main.py", {"TODO_ENVIRONMENTS": "staging,qa"}, "invalid environments='qa'"),
     "unknown region": Case("main.py", {"TODO_REGION": "mars1"}, "invalid region='mars1': expected one of ams3"),
+    "unknown edge": Case(
+        "main.py", {"TODO_EDGE": "traefik"}, "invalid edge='traefik': expected one of envoy-gateway, ingress-nginx"
+    ),
     "malformed domain": Case("main.py", {"TODO_DOMAIN": "todo_app..com"}, "invalid domain='todo_app..com'"),
     "malformed e-mail": Case("main.py", {"TODO_OPERATOR_EMAIL": "ops-at-example.com"}, "invalid operator_email="),
     "unknown backend": Case(

@@ -104,7 +104,11 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
         **{f"global.imageDigests.{s}": f'${{var.image_digests["{s}"]}}' for s in chart_services()},
         "global.imageOwner": "example-org",
         "ingress.host": host,
-        "ingress.className": "nginx",
+        "ingress.edge": "envoy-gateway",
+        "ingress.className": "envoy",
+        "ingress.gateway.name": "todo",
+        "ingress.gateway.namespace": "envoy-gateway-system",
+        "networkPolicy.ingressNamespace": "envoy-gateway-system",
         "ingress.clusterIssuer": "letsencrypt-prod",
         "redis.backup.offsite.bucket": f"hackathon-todo-backups-{namespace}",
         "redis.backup.offsite.endpoint": "https://ams3.digitaloceanspaces.com",
@@ -113,17 +117,24 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
     assert overridden["ingress.host"] == host.replace("example.com", "todo-demo.dev")
     assert overridden["global.imageOwner"] == "acme-apps"
     assert overridden["redis.backup.offsite.bucket"] == f"acme-todo-backups-{namespace}"
+    # the variant selects the retired edge: Ingresses of class nginx, reached from ingress-nginx's namespace
+    assert (overridden["ingress.edge"], overridden["ingress.className"]) == ("ingress-nginx", "nginx")
+    assert overridden["networkPolicy.ingressNamespace"] == "ingress-nginx"
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_release_refuses_a_platform_with_other_ingress_class_or_issuer(synth: Synth, stack: str) -> None:
+def test_release_refuses_a_platform_with_other_ingress_class_or_issuer(
+    synth: Synth, variant: Synth, stack: str
+) -> None:
+    """The edge's class is in the comparison, so an app release for one edge refuses a platform running the other."""
     namespace, _ = ENVIRONMENTS[stack]
-    ((name, facts),) = synth.data(stack, "kubernetes_config_map_v1").items()
-    assert facts["metadata"] == {"name": "todo-platform", "namespace": namespace}
-    (precondition,) = synth.release(stack, "todo-app")["lifecycle"]["precondition"]
-    condition = precondition["condition"]
-    assert f'data.kubernetes_config_map_v1.{name}.data.ingressClass == "nginx"' in condition
-    assert f'data.kubernetes_config_map_v1.{name}.data.clusterIssuer == "letsencrypt-prod"' in condition
+    for synthesized, edge_class in ((synth, "envoy"), (variant, "nginx")):
+        ((name, facts),) = synthesized.data(stack, "kubernetes_config_map_v1").items()
+        assert facts["metadata"] == {"name": "todo-platform", "namespace": namespace}
+        (precondition,) = synthesized.release(stack, "todo-app")["lifecycle"]["precondition"]
+        condition = precondition["condition"]
+        assert f'data.kubernetes_config_map_v1.{name}.data.ingressClass == "{edge_class}"' in condition
+        assert f'data.kubernetes_config_map_v1.{name}.data.clusterIssuer == "letsencrypt-prod"' in condition
 
 
 def test_image_tag_variable_is_validated_with_the_settings_pattern(synth: Synth) -> None:

@@ -14,7 +14,7 @@ from todo_infra.access import ACCESS_RELEASE
 from todo_infra.addons import ADDONS, Addon
 
 SEED_NAMESPACES = {
-    "ingress-nginx": "ingress-nginx",
+    "envoy-gateway": "envoy-gateway-system",
     "cert-manager": "cert-manager",
     "dapr": "dapr-system",
     "kube-prometheus-stack": "monitoring",
@@ -30,15 +30,21 @@ def static_values(release: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def dig(values: dict[str, Any], path: str) -> Any:
+def dig(values: Any, path: str) -> Any:
     for key in path.split("."):
-        values = values[key]
+        values = values[int(key)] if isinstance(values, list) else values[key]
     return values
 
 
 @pytest.fixture(scope="module")
 def releases(synth: Synth) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in synth.resources("platform", "helm_release").values()}
+
+
+@pytest.fixture(scope="module")
+def nginx_releases(variant: Synth) -> dict[str, dict[str, Any]]:
+    """The variant's platform releases: the retired ingress-nginx edge (TODO_EDGE=ingress-nginx)."""
+    return {r["name"]: r for r in variant.resources("platform", "helm_release").values()}
 
 
 def test_cluster_is_looked_up_by_name_from_cluster_stack_outputs(synth: Synth) -> None:
@@ -55,13 +61,19 @@ def test_kubernetes_and_helm_providers_are_configured_from_the_lookup(synth: Syn
         assert "config_path" not in config
 
 
-def test_every_addon_is_pinned_into_its_seed_namespace(releases: dict[str, dict[str, Any]]) -> None:
-    addons = {name: r for name, r in releases.items() if name not in ("cluster-bootstrap", ACCESS_RELEASE)}
-    assert {name: r["namespace"] for name, r in addons.items()} == SEED_NAMESPACES
-    for name, release in addons.items():
-        assert re.fullmatch(r"v?\d+\.\d+\.\d+", release["version"]), f"{name} is not pinned to an exact version"
-        assert release["repository"].startswith("https://")
-        assert release["atomic"] is True and release["wait"] is True
+def test_every_addon_is_pinned_into_its_seed_namespace(
+    releases: dict[str, dict[str, Any]], nginx_releases: dict[str, dict[str, Any]]
+) -> None:
+    """The default edge's add-ons, and the retired edge's in place of Envoy Gateway when it is selected."""
+    nginx = {**SEED_NAMESPACES, "ingress-nginx": "ingress-nginx"}
+    del nginx["envoy-gateway"]
+    for found, expected in ((releases, SEED_NAMESPACES), (nginx_releases, nginx)):
+        addons = {name: r for name, r in found.items() if name not in ("cluster-bootstrap", ACCESS_RELEASE)}
+        assert {name: r["namespace"] for name, r in addons.items()} == expected
+        for name, release in addons.items():
+            assert re.fullmatch(r"v?\d+\.\d+\.\d+", release["version"]), f"{name} is not pinned to an exact version"
+            assert release["repository"].startswith(("https://", "oci://"))
+            assert release["atomic"] is True and release["wait"] is True
 
 
 def test_addon_namespaces_are_created_before_their_releases(synth: Synth) -> None:
@@ -71,23 +83,63 @@ def test_addon_namespaces_are_created_before_their_releases(synth: Synth) -> Non
 
 
 @pytest.mark.parametrize("addon", ADDONS, ids=lambda addon: addon.release)
-def test_every_addon_container_gets_explicit_requests(releases: dict[str, dict[str, Any]], addon: Addon) -> None:
+def test_every_addon_container_gets_explicit_requests(
+    releases: dict[str, dict[str, Any]], nginx_releases: dict[str, dict[str, Any]], addon: Addon
+) -> None:
     """Every container of the add-on's pod model (todo_infra/addons.py), transient ones included."""
     assert addon.pods, f"{addon.release} has no pod model"
-    values = inline_values(releases[addon.release])
+    values = inline_values({**nginx_releases, **releases}[addon.release])
     for pod in addon.pods:
         for path in pod.containers:
             requests = dig(values, path)["requests"]
             assert set(requests) == {"cpu", "memory"}, f"{addon.release}: {path}.requests"
 
 
-def test_ingress_load_balancer_has_hostname_for_http01_self_checks(releases: dict[str, dict[str, Any]]) -> None:
-    controller = yaml.safe_load(releases["ingress-nginx"]["values"][1])["controller"]
+def test_ingress_load_balancer_has_hostname_for_http01_self_checks(nginx_releases: dict[str, dict[str, Any]]) -> None:
+    controller = yaml.safe_load(nginx_releases["ingress-nginx"]["values"][1])["controller"]
     assert controller["service"]["annotations"] == {
         "service.beta.kubernetes.io/do-loadbalancer-name": "hackathon-todo-ingress",
-        "service.beta.kubernetes.io/do-loadbalancer-hostname": "todo.example.com",
+        "service.beta.kubernetes.io/do-loadbalancer-hostname": "todo.todo-demo.dev",
     }
     assert controller["ingressClassResource"] == {"name": "nginx"}
+
+
+def test_gateway_load_balancer_has_its_own_name_and_the_hairpin_hostname(
+    releases: dict[str, dict[str, Any]],
+) -> None:
+    """Envoy Gateway's proxies get the annotations through the default EnvoyProxy spec; the name differs from
+    ingress-nginx's so that, while both run during a cut-over, the platform reads the Gateway's address."""
+    values = yaml.safe_load(releases["envoy-gateway"]["values"][1])
+    service = values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"]["envoyService"]
+    assert service["annotations"] == {
+        "service.beta.kubernetes.io/do-loadbalancer-name": "hackathon-todo-gateway",
+        "service.beta.kubernetes.io/do-loadbalancer-hostname": "todo.example.com",
+    }
+
+
+def test_the_edge_namespace_is_pod_security_restricted(synth: Synth) -> None:
+    namespace = synth.resources("platform", "kubernetes_namespace_v1")["namespace-envoy-gateway-system"]
+    labels = namespace["metadata"]["labels"]
+    assert {labels[f"pod-security.kubernetes.io/{mode}"] for mode in ("enforce", "audit", "warn")} == {"restricted"}
+    assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.35"
+
+
+def test_the_edge_not_selected_is_forgotten_never_destroyed(synth: Synth, variant: Synth) -> None:
+    """`removed` blocks for the other edge's release and namespace, at the very addresses that edge synthesizes:
+    a stale address would let a switch destroy the load balancer DNS points at (seeded: the addresses are
+    compared with the other synth's)."""
+    for selected, other in ((synth, variant), (variant, synth)):
+        forgotten = {block["from"] for block in selected.stacks["platform"].get("removed", [])}
+        edge_addresses = {
+            f"{kind}.{name}"
+            for kind in ("helm_release", "kubernetes_namespace_v1")
+            for name in other.stacks["platform"]["resource"][kind]
+            if "ingress-nginx" in name or "envoy-gateway" in name
+        }
+        assert edge_addresses and edge_addresses <= forgotten
+        assert all(block["lifecycle"] == {"destroy": False} for block in selected.stacks["platform"].get("removed", []))
+        own = {f"{kind}.{name}" for kind, items in selected.stacks["platform"]["resource"].items() for name in items}
+        assert not own & forgotten
 
 
 def test_cert_manager_installs_its_crds(releases: dict[str, dict[str, Any]]) -> None:
@@ -155,10 +207,24 @@ def test_bootstrap_chart_installs_after_cert_manager_and_dapr(
     assert bootstrap["chart"].startswith("assets/")
     needs = " ".join(bootstrap["depends_on"])
     assert "cert-manager" in needs and "dapr" in needs
-    assert yaml.safe_load(bootstrap["values"][0])["clusterIssuer"] == {
-        "name": "letsencrypt-prod",
-        "email": "ops@example.com",
-        "ingressClass": "nginx",
+    values = yaml.safe_load(bootstrap["values"][0])
+    assert values["clusterIssuer"] == {"name": "letsencrypt-prod", "email": "ops@example.com", "ingressClass": "envoy"}
+    assert "envoy-gateway" in needs, "the Gateway API CRDs arrive with Envoy Gateway's chart"
+    assert values["gateway"] == {
+        "className": "envoy",
+        "controllerName": "gateway.envoyproxy.io/gatewayclass-controller",
+        "name": "todo",
+        "namespace": "envoy-gateway-system",
+        "listeners": [
+            {
+                "namespace": namespace,
+                "host": host,
+                "http": f"http-{namespace}",
+                "https": f"https-{namespace}",
+                "tlsSecretName": "todo-app-tls",
+            }
+            for namespace, host in (("staging", "staging.todo.example.com"), ("production", "todo.example.com"))
+        ],
     }
     assert (
         synth.outdir / "stacks" / "platform" / bootstrap["chart"] / "templates" / "cert-manager-issuer.yaml"
@@ -174,9 +240,10 @@ def test_dns_records_only_when_the_domain_is_on_digitalocean(synth: Synth, varia
         assert record["value"] == "${data.digitalocean_loadbalancer.ingress-load-balancer.ip}"
 
 
-def test_outputs_name_what_the_app_stacks_need(synth: Synth) -> None:
+def test_outputs_name_what_the_app_stacks_need(synth: Synth, variant: Synth) -> None:
+    assert variant.stacks["platform"]["output"]["ingress_class"]["value"] == "nginx"
     outputs = synth.stacks["platform"]["output"]
-    assert outputs["ingress_class"]["value"] == "nginx"
+    assert outputs["ingress_class"]["value"] == "envoy"
     assert outputs["cluster_issuer"]["value"] == "letsencrypt-prod"
     assert "load_balancer_ip" in outputs
 
@@ -193,10 +260,11 @@ def test_priority_classes_rank_platform_over_production_over_staging(synth: Synt
 
 
 def test_every_addon_pod_gets_its_priority_class_before_it_is_created(
-    synth: Synth, releases: dict[str, dict[str, Any]]
+    synth: Synth, releases: dict[str, dict[str, Any]], nginx_releases: dict[str, dict[str, Any]]
 ) -> None:
     """Each pod's priorityClassName key (read from the chart's templates at the pinned tag) carries the class, and
-    every release whose pods name a class of the platform's depends on the classes."""
+    every release whose pods name a class of the platform's depends on the classes (each edge as it is selected)."""
+    releases = {**nginx_releases, **releases}
     for addon in ADDONS:
         values = inline_values(releases[addon.release])
         for pod in addon.pods:
