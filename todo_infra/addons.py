@@ -18,6 +18,7 @@ from constructs import Construct
 from todo_infra.chart_values import deep_merge, nested
 from todo_infra.contracts import PLATFORM_PRIORITY
 from todo_infra.helm import helm_release, values_document
+from todo_infra.local_stacks import local_overlays
 from todo_infra.protection import protect
 
 ADDON_VALUES_DIR = Path(__file__).resolve().parent.parent / "k8s" / "addons"
@@ -352,6 +353,7 @@ class AddonRelease(Construct):
     ) -> None:
         super().__init__(scope, id_)
         values = [addon_values(addon), values_document(deep_merge(addon.priority_values(), extra_values or {}))]
+        values += local_overlays(self, addon)  # the local target's slimmed values (todo_infra/local_stacks.py)
         self.release = helm_release(
             self,
             name=addon.release,
