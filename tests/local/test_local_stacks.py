@@ -1,0 +1,178 @@
+"""The local target's stacks as synthesized, loaded by Terraform, and the charts they install as rendered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from preflight.capacity import Consumer
+from preflight.local import (
+    check_local_capacity,
+    check_manifests,
+    kind_kubernetes_version,
+    kind_system_consumers,
+    run_local_checks,
+)
+from preflight.render import RenderedRelease, inline_values
+from preflight.terraform import check_terraform
+from tests.chart.crd_schemas import can_validate, crd_errors
+from tests.synth import Synth, strings
+from todo_infra.addons import ADDONS, INGRESS_NGINX
+from todo_infra.chart_values import base_values
+from todo_infra.contracts import APP_RELEASE, PLATFORM_STACK, app_stack_id
+from todo_infra.local_cluster import KIND_CONFIG, KIND_NODE_IMAGE
+from todo_infra.local_stacks import LOCAL_ADDON_VALUES_DIR, local_overlay_file
+from todo_infra.local_target import DEFAULT_KUBE_CONTEXT, DEFAULT_KUBECONFIG, LOCAL_CLUSTER_ISSUER, LOCAL_VALUES
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_STACKS = [PLATFORM_STACK, app_stack_id("staging")]
+
+
+def test_the_local_target_synthesizes_the_platform_and_one_app_stack_only(local_synth: Synth) -> None:
+    assert sorted(local_synth.stacks) == sorted(LOCAL_STACKS)
+    assert local_synth.manifest["stacks"][app_stack_id("staging")]["dependencies"] == [PLATFORM_STACK]
+
+
+def test_no_digitalocean_provider_load_balancer_dns_or_spaces(local_synth: Synth) -> None:
+    for stack_id, stack in local_synth.stacks.items():
+        assert set(stack["provider"]) == {"kubernetes", "helm"}, stack_id
+        assert set(stack["terraform"]["required_providers"]) == {"kubernetes", "helm"}, stack_id
+        text = " ".join(strings(stack))
+        for cloud_only in ("digitalocean_", "do-loadbalancer", "do-block-storage", "kube_token", "ghcr_token"):
+            assert cloud_only not in text, f"{stack_id}: {cloud_only}"
+        assert not stack.get("data", {}).get("terraform_remote_state"), stack_id
+
+
+def test_the_providers_name_a_kubeconfig_and_context_and_hold_no_credential(local_synth: Synth) -> None:
+    expected = {"config_path": DEFAULT_KUBECONFIG, "config_context": DEFAULT_KUBE_CONTEXT}
+    for stack in local_synth.stacks.values():
+        assert stack["provider"]["kubernetes"] == [expected]
+        assert stack["provider"]["helm"] == [{"kubernetes": expected}]
+
+
+def test_state_is_local_and_apart_from_the_cloud_targets(local_synth: Synth) -> None:
+    for stack_id, stack in local_synth.stacks.items():
+        assert stack["terraform"]["backend"] == {"local": {"path": f"../../../terraform.local.{stack_id}.tfstate"}}
+
+
+def test_terraform_loads_every_local_stack(local_synth: Synth, tmp_path: Path) -> None:
+    result = check_terraform(local_synth, tmp_path)
+    assert result.ok, result.problems
+    assert sorted(row[0] for row in result.rows) == sorted(LOCAL_STACKS)
+
+
+def test_every_overlay_names_an_addon_and_is_its_release_s_last_values_document(local_synth: Synth) -> None:
+    releases = {r["name"]: r for r in local_synth.resources(PLATFORM_STACK, "helm_release").values()}
+    overlays = sorted(path.stem for path in LOCAL_ADDON_VALUES_DIR.glob("*.yaml"))
+    assert overlays, "no overlay: the add-ons are not slimmed"
+    assert set(overlays) <= {addon.release for addon in ADDONS}, "an overlay for an add-on the platform no longer has"
+    for release in overlays:
+        assert releases[release]["values"][-1] == local_overlay_file(release).read_text(), release
+
+
+def test_the_edge_is_a_node_port_on_the_ports_kind_maps_to_the_host(local_synth: Synth) -> None:
+    edge = inline_values(local_synth.release(PLATFORM_STACK, INGRESS_NGINX.release))["controller"]["service"]
+    assert edge["type"] == "NodePort"
+    assert "annotations" not in edge  # no DigitalOcean load balancer
+    kind = yaml.safe_load(KIND_CONFIG.read_text())
+    (node,) = kind["nodes"]
+    mapped = {m["containerPort"]: m for m in node["extraPortMappings"]}
+    assert set(mapped) == set(edge["nodePorts"].values())
+    assert {m["listenAddress"] for m in mapped.values()} == {"127.0.0.1"}
+
+
+def test_the_app_release_layers_values_local_last(local_synth: Synth) -> None:
+    release = local_synth.release(app_stack_id("staging"), APP_RELEASE)
+    assert release["values"][-1].endswith(f'/{LOCAL_VALUES}")}}')
+    sets = {item["name"]: item["value"] for item in release["set"]}
+    assert sets["ingress.clusterIssuer"] == LOCAL_CLUSTER_ISSUER
+    assert sets["ingress.host"] == "staging.todo.localhost"
+    assert sets["redis.backup.offsite.bucket"] == ""
+    assert {s["metadata"]["name"] for s in local_synth.resources(app_stack_id("staging"), "kubernetes_secret_v1")
+            .values()} == {"app-secrets"}  # fmt: skip
+
+
+def test_the_cluster_issuer_is_a_ca_whose_root_cert_manager_keeps(local_bootstrap: RenderedRelease) -> None:
+    issuers = {doc["metadata"]["name"]: doc["spec"] for doc in local_bootstrap.of_kind("ClusterIssuer")}
+    assert issuers == {f"{LOCAL_CLUSTER_ISSUER}-root": {"selfSigned": {}},
+                       LOCAL_CLUSTER_ISSUER: {"ca": {"secretName": f"{LOCAL_CLUSTER_ISSUER}-root"}}}  # fmt: skip
+    (root,) = local_bootstrap.of_kind("Certificate")
+    assert root["metadata"]["namespace"] == "cert-manager" and root["spec"]["isCA"] is True
+    assert root["spec"]["secretName"] == issuers[LOCAL_CLUSTER_ISSUER]["ca"]["secretName"]
+
+
+def test_every_service_runs_the_stand_in_on_its_own_port_with_probes_it_answers(local_app: RenderedRelease) -> None:
+    local = yaml.safe_load((ROOT / "chart" / LOCAL_VALUES).read_text())
+    stand_in = local["global"]["standInImage"]
+    assert "@sha256:" in stand_in
+    for service, spec in base_values()["services"].items():
+        deployment = local_app.get("Deployment", f"{APP_RELEASE}-{service}")
+        (app,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == service]
+        assert app["image"] == stand_in
+        env = {e["name"]: e.get("value") for e in app.get("env", [])}
+        assert env["PODINFO_PORT"] == str(spec["port"]), service  # podinfo listens where the Service points
+        # podinfo's probes: /readyz and /healthz (github.com/stefanprodan/podinfo, pkg/api/http/server.go).
+        assert app["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert app["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_volumes_use_the_cluster_default_storage_class(local_app: RenderedRelease) -> None:
+    claims = local_app.of_kind("PersistentVolumeClaim")
+    assert claims
+    assert all("storageClassName" not in claim["spec"] for claim in claims)
+
+
+def test_the_backup_job_copies_nothing_off_the_cluster(local_app: RenderedRelease) -> None:
+    cron = local_app.get("CronJob", f"{APP_RELEASE}-redis-backup")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    names = [c["name"] for c in (*pod.get("initContainers", []), *pod["containers"])]
+    assert names and "redis-offsite" not in names
+    assert "redis-backup-spaces" not in str(pod)  # no Spaces key is referenced
+
+
+def test_the_rendered_objects_are_valid_for_kind_s_kubernetes(
+    local_app: RenderedRelease, local_bootstrap: RenderedRelease
+) -> None:
+    version = kind_kubernetes_version()
+    assert version in kubernetes_validate.utils.all_versions()
+    assert KIND_NODE_IMAGE.startswith(f"kindest/node:v{version}@sha256:")
+    result = check_manifests([local_app, local_bootstrap], version)
+    assert result.ok, result.problems
+    custom = [d for d in (*local_app.manifests, *local_bootstrap.manifests) if "." in d["apiVersion"].split("/")[0]
+              and not d["apiVersion"].split("/")[0].endswith(".k8s.io")]  # fmt: skip
+    for doc in custom:
+        if can_validate(doc["apiVersion"], doc["kind"]):
+            assert crd_errors(doc) == [], f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def test_the_manifest_check_catches_an_invalid_object(local_app: RenderedRelease) -> None:
+    """Seeded failure: a Deployment with an unknown field is reported for kind's Kubernetes version."""
+    broken: dict[str, Any] = {**local_app.get("Deployment", f"{APP_RELEASE}-backend"), "spek": {}}
+    bad = RenderedRelease(local_app.stack, local_app.release, local_app.namespace, {}, (("x.yaml", broken),))
+    result = check_manifests([bad], kind_kubernetes_version())
+    assert not result.ok and "Deployment/todo-app-backend" in result.problems[0]
+
+
+def test_kind_runs_the_kubernetes_minor_doks_is_pinned_to() -> None:
+    minor = json.loads((ROOT / "cdktf.json").read_text())["context"]["kubernetes_minor_prefix"]
+    assert kind_kubernetes_version().startswith(minor)
+
+
+def test_preflight_passes_for_the_local_target(local_synth: Synth) -> None:
+    results = {result.name: result for result in run_local_checks(local_synth, lambda _: None)}
+    assert [name for name, result in results.items() if not result.ok] == []
+    capacity = results["local-capacity"].figures
+    assert capacity["memory_pct"] <= 85.0 and capacity["cpu_pct"] <= 85.0
+
+
+@pytest.mark.parametrize("what", ["memory", "CPU"])
+def test_local_capacity_refuses_pods_that_do_not_fit_the_laptop_node(what: str) -> None:
+    """Seeded failure: one more pod of 5 GiB (or 3.5 CPUs) than the node holds."""
+    big = Consumer("platform/x", "big", 3500.0 if what == "CPU" else 10.0, 10.0 if what == "CPU" else 5120.0, 1, 1)
+    result = check_local_capacity([*kind_system_consumers(), big], [])
+    assert not result.ok and f"of the laptop node's {what}" in result.problems[0]
