@@ -444,7 +444,7 @@ def _local_down(lc: Any) -> int:
 
 def _local_up(lc: Any) -> int:
     bootstrap()
-    env = {**_env(), **lc.local_environ(os.environ)}
+    env = lc.local_environ(_env())  # the pinned tools on PATH, and the local target on kind's context
     if subprocess.run([str(BIN / "python"), "main.py", "--check"], cwd=ROOT, env=env, check=False).returncode != 0:
         return 2
     if lc.cluster_exists():

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The checks e2e.yml makes on the local target after `python3 dev.py local up` (docs/architecture.md, "Local
-target"), the ones a human would make. Every name comes from the project's one source (the chart's values, the
+"""The checks e2e.yml makes on the local target after `python3 dev.py local up`, the ones a human would make
+(docs/architecture.md, "Local target"). Every name comes from the project's one source (the chart's values, the
 contracts), so the checks follow the chart. Each check reads the cluster through kubectl (and the edge through curl),
 judges what it read in a pure function (tested offline against fixtures, tests/local/test_e2e_checks.py), and prints
 one line per problem; exit 1 when there is any.

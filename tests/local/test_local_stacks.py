@@ -176,3 +176,13 @@ def test_local_capacity_refuses_pods_that_do_not_fit_the_laptop_node(what: str) 
     big = Consumer("platform/x", "big", 3500.0 if what == "CPU" else 10.0, 10.0 if what == "CPU" else 5120.0, 1, 1)
     result = check_local_capacity([*kind_system_consumers(), big], [])
     assert not result.ok and f"of the laptop node's {what}" in result.problems[0]
+
+
+def test_the_architecture_notes_state_the_capacity_preflight_computes(local_synth: Synth) -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text[text.index("## Local target") :].split("\n## ", 1)[0]
+    (capacity,) = [r for r in run_local_checks(local_synth, lambda _: None) if r.name == "local-capacity"]
+    figures = capacity.figures
+    assert f"request {figures['addons_memory_mib']:,.0f} MiB" in section
+    assert f"{figures['requested_memory_mib']:,.0f} MiB and {figures['requested_cpu_m']:,.0f}m in all" in section
+    assert f"{figures['memory_pct']} % of the node's memory and {figures['cpu_pct']} % of its CPU" in section
