@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import helm_python as helm
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
@@ -186,3 +187,14 @@ def test_the_architecture_notes_state_the_capacity_preflight_computes(local_synt
     assert f"request {figures['addons_memory_mib']:,.0f} MiB" in section
     assert f"{figures['requested_memory_mib']:,.0f} MiB and {figures['requested_cpu_m']:,.0f}m in all" in section
     assert f"{figures['memory_pct']} % of the node's memory and {figures['cpu_pct']} % of its CPU" in section
+
+
+def test_helm_lint_reports_nothing_for_the_local_values_on_kind_s_kubernetes(local_app: RenderedRelease) -> None:
+    """The chart with the values the local app release installs (values.yaml, values-staging.yaml, values-local.yaml,
+    the stack's set keys), linted strictly for the Kubernetes version of kind's node image."""
+    report = helm.lint(
+        ROOT / "chart", local_app.values, strict=True, namespace=local_app.namespace,
+        kube_version=f"v{kind_kubernetes_version()}",
+    )  # fmt: skip
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
