@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from todo_infra.deploy_inputs import (
     describe_missing,
     missing_inputs,
 )
-from todo_infra.secret_revisions import DIGEST_KEY_ENV, DigestKeyError, revisions
+from todo_infra.secret_revisions import DigestKeyError, revisions
 from todo_infra.state_move import MoveError, move_state
 from todo_infra.state_scrub import ScrubError, scrub_stack
 
@@ -470,10 +469,7 @@ def _local_up(lc: Any) -> int:
             text=True,
         ).stdout
     )
-    missing = missing_inputs(stacks, env)
-    variables = [name.removeprefix("TF_VAR_") for name in missing if name.startswith("TF_VAR_")]
-    env.update(lc.secret_values(variables, lc.stand_in_digest(), services))
-    env.setdefault(DIGEST_KEY_ENV, secrets.token_hex(32))
+    env.update(lc.deploy_inputs(stacks, env, services, lc.stand_in_digest()))
     try:
         env.update({name: value for name, value in _secret_revisions([], env).items() if name not in env})
     except DigestKeyError as error:

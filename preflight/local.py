@@ -2,7 +2,8 @@
 
 The configuration has no cluster stack, so the checks that judge DOKS (node pool, node loss, monthly cost) do not
 apply; these do: Terraform loads every stack, the rendered manifests are valid for the Kubernetes minor of kind's
-pinned node image, the runtime rules (Pod Security, Dapr's injected sidecar) and the secret flow hold, and every pod
+pinned node image, the secret flow, the environment's access boundary and the runtime rules (Pod Security, Dapr's
+injected sidecar) hold, and every pod
 fits the laptop-sized node below, with the requests read from the same add-on models and overlays the platform
 installs (todo_infra/addons.py, k8s/addons/local/).
 """
@@ -13,13 +14,22 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from preflight.access import check_access
 from preflight.capacity import MIN_SCALE_LIMIT, Consumer, addon_consumers, app_consumers
-from preflight.render import RenderedRelease, app_stacks, render_app_release, render_bootstrap_release
+from preflight.render import (
+    RenderedRelease,
+    app_stacks,
+    render_app_release,
+    render_bootstrap_release,
+    render_platform_release,
+)
 from preflight.report import CheckResult
 from preflight.runtime import check_runtime
 from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized
 from preflight.terraform import check_terraform, scratch_dir
+from todo_infra.access import ACCESS_RELEASE
+from todo_infra.addons import ADDONS
 from todo_infra.contracts import APP_RELEASE, PLATFORM_STACK
 from todo_infra.local_cluster import KIND_NODE_IMAGE
 
@@ -146,6 +156,7 @@ def run_local_checks(synth: Synthesized, progress: Callable[[str], None]) -> lis
     progress("rendering the app chart and the cluster-bootstrap chart with the local values")
     apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
     bootstrap = render_bootstrap_release(synth)
+    access = render_platform_release(synth, ACCESS_RELEASE)
     progress(f"validating the rendered objects for Kubernetes {kind_kubernetes_version()}; runtime and capacity")
     addons, addon_problems = addon_consumers(synth)
     workloads, app_problems = app_consumers(apps)
@@ -154,6 +165,13 @@ def run_local_checks(synth: Synthesized, progress: Callable[[str], None]) -> lis
         terraform,
         check_manifests([*apps, bootstrap], kind_kubernetes_version()),
         check_secret_flow(synth),
+        check_access(
+            [bootstrap, access],
+            apps,
+            namespaces=[app.namespace for app in apps],
+            other_namespaces=list(dict.fromkeys([*(addon.namespace for addon in ADDONS), "kube-system", "default"])),
+            namespace_objects=synth.namespace_objects(app.namespace for app in apps),
+        ),
         check_runtime(synth, apps),
         check_local_capacity([*kind_system_consumers(), *addons, *workloads], [*addon_problems, *app_problems]),
     ]

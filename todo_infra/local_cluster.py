@@ -18,9 +18,12 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from todo_infra.contracts import PLATFORM_STACK, app_stack_id
+from todo_infra.deploy_inputs import missing_inputs
 from todo_infra.local_target import LOCAL, LOCAL_ENVIRONMENT, LOCAL_STATE_PREFIX, LOCAL_VALUES
+from todo_infra.secret_revisions import DIGEST_KEY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 #: kind, pinned: v0.31.0 and the node image its release names as default (pkg/apis/config/defaults/image.go at the
@@ -140,6 +143,19 @@ WAIT_DEPLOYMENTS = (
     *("kubectl", "--context", KIND_CONTEXT, "wait", "--all-namespaces", "--for=condition=Available"),
     *("deployment", "--all", f"--timeout={WAIT_SECONDS}s"),
 )
+
+
+def deploy_inputs(
+    stacks: Mapping[str, Mapping[str, Any]], environ: Mapping[str, str], services: Sequence[str], digest: str
+) -> dict[str, str]:
+    """What the deploy of the local stacks needs besides `environ`: a throwaway value for every variable without one
+    and a digest key for the write-only secrets' revisions (random, like the secrets: nothing outlives the process)."""
+    missing = missing_inputs(stacks, environ)
+    variables = [name.removeprefix("TF_VAR_") for name in missing if name.startswith("TF_VAR_")]
+    found = secret_values(variables, digest, services)
+    if DIGEST_KEY_ENV in missing:
+        found[DIGEST_KEY_ENV] = secrets.token_hex(32)
+    return found
 
 
 def up_steps(python: str, cdktf: str) -> list[Step]:

@@ -26,9 +26,11 @@ from tests.synth import Synth, strings
 from todo_infra.addons import ADDONS, INGRESS_NGINX
 from todo_infra.chart_values import base_values
 from todo_infra.contracts import APP_RELEASE, PLATFORM_STACK, app_stack_id
-from todo_infra.local_cluster import KIND_CONFIG, KIND_NODE_IMAGE
+from todo_infra.deploy_inputs import missing_inputs
+from todo_infra.local_cluster import KIND_CONFIG, KIND_NODE_IMAGE, deploy_inputs, stand_in_digest
 from todo_infra.local_stacks import LOCAL_ADDON_VALUES_DIR, local_overlay_file
 from todo_infra.local_target import DEFAULT_KUBE_CONTEXT, DEFAULT_KUBECONFIG, LOCAL_CLUSTER_ISSUER, LOCAL_VALUES
+from todo_infra.secret_revisions import revisions
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STACKS = [PLATFORM_STACK, app_stack_id("staging")]
@@ -198,3 +200,16 @@ def test_helm_lint_reports_nothing_for_the_local_values_on_kind_s_kubernetes(loc
     )  # fmt: skip
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_local_up_gives_the_deploy_every_input_it_needs(local_synth: Synth) -> None:
+    """What `local up` adds to its environment leaves no credential or variable missing (the deploy would otherwise
+    stop at dev.py's "needs values for"), and the write-only secrets' revisions can be derived from it."""
+    stacks = local_synth.stacks
+    found = deploy_inputs(stacks, {}, tuple(base_values()["services"]), stand_in_digest())
+    assert missing_inputs(stacks, {}), "nothing to give: the check below could not fail"
+    assert missing_inputs(stacks, found) == {}
+    assert not any(name.startswith(("AWS_", "DIGITALOCEAN_")) for name in found)
+    for stack_id, stack in stacks.items():
+        derived = set(revisions(stack, found, local_synth.workdir(stack_id)))
+        assert derived and derived == {name for name in stack["variable"] if name.endswith("_revision")}, stack_id
