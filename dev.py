@@ -20,6 +20,7 @@ import venv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import toolchain
 from todo_infra.contracts import CLUSTER_STACK
@@ -406,6 +407,89 @@ def _bench(args: list[str]) -> int:
     return _in_venv(BIN / "python", "bench/synth_benchmark.py", *args)
 
 
+# --- the local target on kind (todo_infra/local_cluster.py) -------------------------------------------------------
+
+
+def _local(args: list[str]) -> int:
+    """`local up|down [--dry-run]`: the local target on a kind cluster (README, "Run it locally")."""
+    from todo_infra import local_cluster as lc  # noqa: PLC0415
+
+    parsed = lc.parse(args)
+    if isinstance(parsed, str):
+        _say(parsed)
+        return 2
+    action, dry_run = parsed
+    cdktf = ROOT / "node_modules" / ".bin" / "cdktf"
+    steps = lc.up_steps(str(BIN / "python"), str(cdktf)) if action == "up" else lc.down_steps()
+    if dry_run:
+        print("\n".join(f"{number}. {step.line()}" for number, step in enumerate(steps, 1)))
+        return 0
+    refusal = lc.missing_tool(lc.UP_TOOLS if action == "up" else lc.REQUIRED_TOOLS) or lc.docker_refusal()
+    if refusal:
+        _say(refusal)
+        return 2
+    return _local_up(lc) if action == "up" else _local_down(lc)
+
+
+def _local_down(lc: Any) -> int:
+    if lc.cluster_exists():
+        _step(f"deleting the kind cluster {lc.KIND_CLUSTER}")
+        _run("kind", "delete", "cluster", "--name", lc.KIND_CLUSTER)
+    for path in lc.local_state_files():
+        path.unlink()
+    _say(f"the kind cluster {lc.KIND_CLUSTER} and the local target's state are gone")
+    return 0
+
+
+def _local_up(lc: Any) -> int:
+    bootstrap()
+    env = lc.local_environ(_env())  # the pinned tools on PATH, and the local target on kind's context
+    if subprocess.run([str(BIN / "python"), "main.py", "--check"], cwd=ROOT, env=env, check=False).returncode != 0:
+        return 2
+    if lc.cluster_exists():
+        _step(f"the kind cluster {lc.KIND_CLUSTER} exists: deploying into it")
+    else:
+        _step(f"creating the kind cluster {lc.KIND_CLUSTER} (kind {lc.KIND_VERSION}, {lc.KIND_NODE_IMAGE})")
+        _run(*lc.CREATE_CLUSTER)
+    _step("synthesizing the local target's stacks")
+    if subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=env, check=False).returncode != 0:
+        return 2
+    stacks = _stack_documents([])
+    services = json.loads(
+        subprocess.run(
+            [
+                str(BIN / "python"),
+                "-c",
+                "import json; from todo_infra.release import chart_services as s; print(json.dumps(s()))",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    env.update(lc.deploy_inputs(stacks, env, services, lc.stand_in_digest()))
+    try:
+        env.update({name: value for name, value in _secret_revisions([], env).items() if name not in env})
+    except DigestKeyError as error:
+        _say(str(error))
+        return 2
+    _step(f"deploying {', '.join(stacks)} (throwaway secrets, held by this process only)")
+    deploy = [str(ROOT / "node_modules" / ".bin" / "cdktf"), "deploy", *stacks, "--skip-synth", "--auto-approve"]
+    if subprocess.run(deploy, cwd=ROOT, env=env, check=False).returncode != 0:
+        _say("cdktf deploy failed: see its output above; `python3 dev.py local down` removes everything")
+        return 1
+    _step("waiting for every Deployment")
+    _run(*lc.WAIT_DEPLOYMENTS)
+    outputs = [document.get("output", {}) for document in stacks.values()]
+    hosts = [str(output["host"]["value"]) for output in outputs if isinstance(output, dict) and "host" in output]
+    for host in filter(None, hosts):
+        print(f"The app: {lc.app_url(host)} (certificate from the cluster's own CA: curl -k, or trust it)")
+    print(lc.grafana_hint())
+    return 0
+
+
 def _bootstrap_only(args: list[str]) -> int:
     bootstrap(PINNED_TOOLS if args == ["--all-tools"] else DEPLOY_TOOLS)
     return 0
@@ -449,6 +533,11 @@ COMMANDS: dict[str, Command] = {
         _state_bucket,
         "check the state and backup buckets (exists, versioned, private), or `state-bucket STACK...` only those "
         "stacks' state buckets; --enable creates/versions them",
+    ),
+    "local": Command(
+        _local,
+        "`local up` creates a kind cluster and deploys the local target (stand-in services); `local down` deletes "
+        "it; --dry-run prints the steps",
     ),
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"

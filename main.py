@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Builds the settings once and wires the four stacks: cluster → platform → app-staging, app-production.
+"""Builds the settings once and wires the four stacks: cluster → platform → app-staging, app-production (on the local
+target, TODO_TARGET=local: platform → one app stack, no cluster stack).
 
 Bad configuration is refused before any construct exists — before jsii and Node even start: one line on
 stderr (one per violation of the chart's values schema), exit code 2, nothing written to cdktf.out/.
@@ -58,7 +59,7 @@ def configuration_problems(settings: Settings) -> list[str]:
     problems = []
     for env in settings.environments:
         sets = chart_sets(settings, env, image_tag=env.default_image_tag or SAMPLE_IMAGE_TAG)
-        problems += values_problems(env.values_file, sets)
+        problems += values_problems(env.values_file, sets, overlays=env.overlays)
     return list(dict.fromkeys(problems))
 
 
@@ -99,9 +100,11 @@ def build_app(*, outdir: str | None = None, settings: Settings | None = None) ->
 
     settings = settings or load_settings(embedded_context(), {})
     app = App(outdir=outdir) if outdir else App()
-    cluster = ClusterStack(app, CLUSTER_STACK, settings=settings)
+    # The local target has no cluster stack (todo_infra/local_target.py).
+    cluster = ClusterStack(app, CLUSTER_STACK, settings=settings) if settings.local is None else None
     platform = PlatformStack(app, PLATFORM_STACK, settings=settings)
-    platform.add_dependency(cluster)
+    if cluster is not None:
+        platform.add_dependency(cluster)
     for env in settings.environments:
         AppStack(app, env.stack_id, settings=settings, env=env).add_dependency(platform)
     return app

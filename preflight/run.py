@@ -84,6 +84,10 @@ def user_overrides(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: None) -> list[CheckResult]:
+    if CLUSTER_STACK not in synth.stacks:  # the local target (TODO_TARGET=local): its own checks, preflight/local.py
+        from preflight.local import run_local_checks  # noqa: PLC0415
+
+        return run_local_checks(synth, progress)
     config = load_config()
     progress("terraform: loading every stack with Terraform itself (offline)")
     with scratch_dir() as scratch:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from todo_infra.kube import EnvironmentKubeAccess
+from todo_infra.local_stacks import LocalKubeAccess
 from todo_infra.protection import protect, release_namespace_to_platform
 from todo_infra.release import TodoRelease
 from todo_infra.secrets import AppSecrets, BackupSpacesSecret, GhcrPullSecret
@@ -18,19 +19,17 @@ class AppStack(TerraformStack):
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, env: Environment) -> None:
         super().__init__(scope, id_)
         state_backend(self, settings.state)
-        EnvironmentKubeAccess(self, "kube")
+        if settings.local is not None:  # the local target: the kubeconfig's context (todo_infra/local_stacks.py)
+            LocalKubeAccess(self, "kube", target=settings.local)
+        else:
+            EnvironmentKubeAccess(self, "kube")
         release_namespace_to_platform(self, env.namespace)
 
-        app_secrets = AppSecrets(self, "app-secrets", namespace=env.namespace)
-        pull_secret = GhcrPullSecret(self, "ghcr-pull-secret", namespace=env.namespace)
-        backup_secret = BackupSpacesSecret(self, "redis-backup-spaces", namespace=env.namespace)
-        release = TodoRelease(
-            self,
-            "todo-app",
-            settings=settings,
-            env=env,
-            depends_on=[app_secrets.secret, pull_secret.secret, backup_secret.secret],
-        )
+        secrets: list[ITerraformDependable] = [AppSecrets(self, "app-secrets", namespace=env.namespace).secret]
+        if settings.local is None:  # the local target pulls a public stand-in and copies no backup to Spaces
+            secrets.append(GhcrPullSecret(self, "ghcr-pull-secret", namespace=env.namespace).secret)
+            secrets.append(BackupSpacesSecret(self, "redis-backup-spaces", namespace=env.namespace).secret)
+        release = TodoRelease(self, "todo-app", settings=settings, env=env, depends_on=secrets)
         protect(release.release)  # Redis' volume claim lives in this release
 
         TerraformOutput(self, "namespace", value=env.namespace, static_id=True)

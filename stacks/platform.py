@@ -36,6 +36,8 @@ from todo_infra.contracts import (
 )
 from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
+from todo_infra.local_stacks import LocalKubeAccess, mark_local
+from todo_infra.local_target import cluster_issuer_values
 from todo_infra.monitoring import MonitoringSecrets
 from todo_infra.pod_security import namespace_labels
 from todo_infra.protection import forget_namespaces, namespace_resource_id, protect
@@ -49,9 +51,15 @@ class PlatformStack(TerraformStack):
 
     def __init__(self, scope: Construct, id_: str, *, settings: Settings) -> None:
         super().__init__(scope, id_)
+        # --- local target (todo_infra/local_stacks.py): the kubeconfig's cluster instead of DOKS ---
+        if settings.local is not None:
+            mark_local(self)
         state_backend(self, settings.state)
-        upstream = Upstream(self, settings.state)
-        KubeAccess(self, "kube", cluster_name=upstream.string(CLUSTER_NAME))
+        if settings.local is not None:
+            LocalKubeAccess(self, "kube", target=settings.local)
+        else:
+            upstream = Upstream(self, settings.state)
+            KubeAccess(self, "kube", cluster_name=upstream.string(CLUSTER_NAME))
 
         addons = platform_addons(settings.edge)
         edge = EDGE_ADDONS[settings.edge]
@@ -96,7 +104,7 @@ class PlatformStack(TerraformStack):
             self,
             edge.release,
             addon=edge,
-            extra_values=_edge_values(settings, load_balancer_name),
+            extra_values=_edge_values(settings, load_balancer_name) if settings.local is None else None,
             depends_on=[namespaces[edge.namespace], *priorities],
         )
         cert_manager = AddonRelease(
@@ -125,16 +133,18 @@ class PlatformStack(TerraformStack):
             "cluster-bootstrap",
             namespace=DAPR.namespace,
             values={
-                "clusterIssuer": {
-                    "name": settings.cluster_issuer,
-                    "email": settings.operator_email,
-                    "ingressClass": settings.ingress_class,
-                },
+                "clusterIssuer": cluster_issuer_values(settings, ca_namespace=CERT_MANAGER.namespace),
                 "gateway": gateway_values(settings),
             },
             depends_on=[cert_manager.release, dapr.release, ingress.release],
         )
 
+        publish(self, INGRESS_CLASS, settings.ingress_class)
+        publish(self, CLUSTER_ISSUER, settings.cluster_issuer)
+        publish(self, MONITORING_NAMESPACE, KUBE_PROMETHEUS_STACK.namespace)
+        publish(self, DAPR_NAMESPACE, DAPR.namespace)
+        if settings.local is not None:
+            return  # no load balancer and no DNS on the local target: the edge is a NodePort
         load_balancer = DataDigitaloceanLoadbalancer(
             self, "ingress-load-balancer", name=load_balancer_name, depends_on=[ingress.release]
         )
@@ -150,11 +160,7 @@ class PlatformStack(TerraformStack):
                     ttl=300,
                 )
 
-        publish(self, INGRESS_CLASS, settings.ingress_class)
-        publish(self, CLUSTER_ISSUER, settings.cluster_issuer)
         publish(self, LOAD_BALANCER_IP, load_balancer.ip)
-        publish(self, MONITORING_NAMESPACE, KUBE_PROMETHEUS_STACK.namespace)
-        publish(self, DAPR_NAMESPACE, DAPR.namespace)
 
 
 def gateway_values(settings: Settings) -> dict[str, object]:

@@ -19,6 +19,7 @@ from constructs import Construct
 from todo_infra.chart_values import deep_merge, nested
 from todo_infra.contracts import EDGE_NAMESPACES, PLATFORM_PRIORITY
 from todo_infra.helm import helm_release, values_document
+from todo_infra.local_stacks import local_overlays
 from todo_infra.protection import protect
 from todo_infra.settings import EDGE_ENVOY_GATEWAY, EDGE_INGRESS_NGINX
 
@@ -446,6 +447,7 @@ class AddonRelease(Construct):
     ) -> None:
         super().__init__(scope, id_)
         values = [addon_values(addon), values_document(deep_merge(addon.priority_values(), extra_values or {}))]
+        values += local_overlays(self, addon)  # the local target's slimmed values (todo_infra/local_stacks.py)
         postrender = {}
         if addon.postrender_file is not None:
             program = TerraformAsset(self, "postrender", path=str(addon.postrender_file), type=AssetType.FILE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,9 @@ def chart_sets(settings: Settings, env: Environment, *, image_tag: str) -> dict[
         "ingress.gateway.namespace": EDGE_NAMESPACES[EDGE_ENVOY_GATEWAY],
         "networkPolicy.ingressNamespace": EDGE_NAMESPACES[settings.edge],
         "ingress.clusterIssuer": settings.cluster_issuer,
-        # The environment's own backup bucket: its key reaches no other environment's backups.
-        "redis.backup.offsite.bucket": settings.backup.bucket_for(env.name),
+        # The environment's own backup bucket: its key reaches no other environment's backups. None on the local
+        # target: its backups stay on the cluster's volume (no Spaces).
+        "redis.backup.offsite.bucket": settings.backup.bucket_for(env.name) if settings.local is None else "",
         "redis.backup.offsite.endpoint": settings.backup.endpoint,
     }
 
@@ -96,16 +97,18 @@ def _at(document: Mapping[str, Any], keys: list[str]) -> Mapping[str, Any]:
     return node if isinstance(node, Mapping) else {}
 
 
-def values_problems(values_file: str, sets: Mapping[str, str], chart_dir: Path = CHART_DIR) -> list[str]:
-    """One line per schema violation of the values a release installs: `chart/<file>: <key path>: <what>`."""
+def values_problems(
+    values_file: str, sets: Mapping[str, str], chart_dir: Path = CHART_DIR, overlays: Sequence[str] = ()
+) -> list[str]:
+    """One line per schema violation of the values a release installs: `chart/<file>: <key path>: <what>`.
+    `overlays` are values files layered over `values_file` (the local target's values-local.yaml)."""
     import helm_python as helm  # noqa: PLC0415  (Helm's engine, loaded only when values are checked)
 
-    for required in (BASE_VALUES, values_file):
+    for required in (BASE_VALUES, values_file, *overlays):
         if not (chart_dir / required).is_file():
             return [f"chart/{required}: missing: every configured environment needs its chart/values-<env>.yaml"]
     sources = [
-        (f"chart/{BASE_VALUES}", _load(chart_dir / BASE_VALUES)),
-        (f"chart/{values_file}", _load(chart_dir / values_file)),
+        *((f"chart/{name}", _load(chart_dir / name)) for name in (BASE_VALUES, values_file, *overlays)),
         ("the app stack's set keys", nested(sets)),
     ]
     merged: dict[str, Any] = {}

@@ -108,7 +108,8 @@ class TodoRelease(Construct):
         depends_on: list[ITerraformDependable],
     ) -> None:
         super().__init__(scope, id_)
-        for values_file in (BASE_VALUES, env.values_file):
+        files = (BASE_VALUES, env.values_file, *env.overlays)  # overlays: the local target's values-local.yaml
+        for values_file in files:
             if not (CHART_DIR / values_file).is_file():
                 raise ConfigError("values file", f"chart/{values_file}", "an existing file under chart/")
         chart = local_chart(self, CHART_DIR)
@@ -133,7 +134,7 @@ class TodoRelease(Construct):
             name=APP_RELEASE,
             namespace=env.namespace,
             chart=chart,
-            values=[Fn.file(f"{chart}/{BASE_VALUES}"), Fn.file(f"{chart}/{env.values_file}")],
+            values=[Fn.file(f"{chart}/{values_file}") for values_file in files],
             set=[ReleaseSet(name=name, value=value, type="string") for name, value in chart_values.items()],
             timeout=TIMEOUT_SECONDS,
             depends_on=depends_on,

@@ -12,9 +12,12 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK, app_stack_id, stack_environment, values_file
+
+if TYPE_CHECKING:
+    from todo_infra.local_target import LocalTarget
 
 # --- grammars -----------------------------------------------------------------------------------
 
@@ -72,6 +75,10 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "TODO_HA_CONTROL_PLANE": "ha_control_plane",
     "TODO_ENVIRONMENTS": "environments",
     "TODO_EDGE": "edge",
+    # The local target (todo_infra/local_target.py).
+    "TODO_TARGET": "target",
+    "TODO_KUBE_CONTEXT": "kube_context",
+    "TODO_KUBECONFIG": "kubeconfig",
 }
 
 
@@ -100,6 +107,10 @@ CONTEXT_KEYS = (
     "maintenance_start_time",
     "environments",
     "edge",
+    # The local target (todo_infra/local_target.py).
+    "target",
+    "kube_context",
+    "kubeconfig",
 )
 ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
@@ -167,6 +178,8 @@ class StateSettings:
     bucket: str
     endpoint: str
     key_prefix: str
+    #: Local state files are <local_prefix>.<stack>.tfstate (the local target has its own: todo_infra/local_target.py).
+    local_prefix: str = "terraform"
 
     def key(self, stack_id: str) -> str:
         return f"{self.key_prefix}/{stack_id}.tfstate"
@@ -217,6 +230,8 @@ class Environment:
     default_image_tag: str | None
     #: Raised to rotate the environment's cluster tokens (todo_infra/access.py).
     token_generation: int = 1
+    #: Values files of the chart layered over values-<env>.yaml (the local target's: todo_infra/local_target.py).
+    overlays: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -248,6 +263,8 @@ class Settings:
     environments: tuple[Environment, ...]
     edge: str = EDGE_ENVOY_GATEWAY
     cluster_issuer: str = CLUSTER_ISSUER
+    #: The local target's kubeconfig and context; None on DOKS (todo_infra/local_target.py).
+    local: LocalTarget | None = None
 
     @property
     def ingress_class(self) -> str:
@@ -261,8 +278,10 @@ class Settings:
 
     @property
     def stack_ids(self) -> tuple[str, ...]:
-        """Every stack of this configuration, in deploy order (main.py builds exactly these)."""
-        return (CLUSTER_STACK, PLATFORM_STACK, *(env.stack_id for env in self.environments))
+        """Every stack of this configuration, in deploy order (main.py builds exactly these; no cluster stack on the
+        local target)."""
+        shared = (PLATFORM_STACK,) if self.local is not None else (CLUSTER_STACK, PLATFORM_STACK)
+        return (*shared, *(env.stack_id for env in self.environments))
 
     @property
     def primary_host(self) -> str:
@@ -464,6 +483,9 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         environments=_environments(raw, domain),
         edge=_choice({"edge": raw.get("edge", EDGE_ENVOY_GATEWAY)}, "edge", EDGES),
     )
+    from todo_infra.local_target import apply_target  # noqa: PLC0415  (it imports this module)
+
+    settings = apply_target(raw, settings)
     _check_derived_buckets(settings)
     return settings
 

@@ -29,8 +29,9 @@ import toolchain
 from todo_infra.contracts import StackOutput
 from todo_infra.settings import StateSettings
 
-#: Terraform runs inside cdktf.out/stacks/<id>/; local state files land at the project root.
-_LOCAL_STATE = "../../../terraform.{stack_id}.tfstate"
+#: Terraform runs inside cdktf.out/stacks/<id>/; local state files land at the project root (the local target's under
+#: a prefix of their own, StateSettings.local_prefix).
+_LOCAL_STATE = "../../../{prefix}.{stack_id}.tfstate"
 
 
 def _s3_settings(state: StateSettings, stack_id: str) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def state_backend(stack: TerraformStack, state: StateSettings) -> None:
     stack.add_override("terraform.required_version", toolchain.version("terraform"))
     stack_id = stack.node.id
     if state.backend == "local":
-        LocalBackend(stack, path=_LOCAL_STATE.format(stack_id=stack_id))
+        LocalBackend(stack, path=_LOCAL_STATE.format(prefix=state.local_prefix, stack_id=stack_id))
         return
     S3Backend(stack, **_s3_settings(state, stack_id))
     stack.add_override("terraform.backend.s3.use_lockfile", True)
@@ -64,7 +65,9 @@ def state_backend(stack: TerraformStack, state: StateSettings) -> None:
 def remote_state(scope: Construct, state: StateSettings, *, stack_id: str) -> TerraformRemoteState:
     """Read another stack's named outputs from where `state_backend` wrote them."""
     if state.backend == "local":
-        return DataTerraformRemoteStateLocal(scope, f"state-{stack_id}", path=_LOCAL_STATE.format(stack_id=stack_id))
+        return DataTerraformRemoteStateLocal(
+            scope, f"state-{stack_id}", path=_LOCAL_STATE.format(prefix=state.local_prefix, stack_id=stack_id)
+        )
     return DataTerraformRemoteStateS3(scope, f"state-{stack_id}", **_s3_settings(state, stack_id))
 
 

@@ -96,13 +96,16 @@ Takes (dict "root" $ "name" <service>); returns YAML, use with fromYaml.
 {{/*
 todo.image — ghcr.io/<owner>/hackathon-todo/<service>:<global.imageTag>, followed by @<digest> when
 global.imageDigests names one for the service (the app stacks always do: the runtime then pulls exactly that build,
-and the tag only tells people which commit it is). Takes (dict "root" $ "name" <service>).
+and the tag only tells people which commit it is). global.standInImage, when set, replaces it for every service (the
+local target's stand-in). Takes (dict "root" $ "name" <service>).
 */}}
 {{- define "todo.image" -}}
 {{- $g := .root.Values.global }}
+{{- if $g.standInImage }}{{ $g.standInImage }}{{ else }}
 {{- $reference := printf "%s/%s/%s/%s:%s" $g.imageRegistry $g.imageOwner $g.imageRepository .name $g.imageTag }}
 {{- $digest := get ($g.imageDigests | default dict) .name }}
 {{- if $digest }}{{ printf "%s@%s" $reference $digest }}{{ else }}{{ $reference }}{{ end }}
+{{- end }}
 {{- end }}
 
 {{/*
