@@ -104,6 +104,15 @@ def check_local_capacity(consumers: list[Consumer], model_problems: list[str]) -
     )
 
 
+#: API groups under k8s.io that are custom resources (installed as CRDs), not part of the API server.
+CRD_GROUPS_UNDER_K8S_IO = frozenset({"gateway.networking.k8s.io", "snapshot.storage.k8s.io"})
+
+
+def _builtin(api_version: str) -> bool:
+    group = api_version.split("/", maxsplit=1)[0] if "/" in api_version else ""
+    return group not in CRD_GROUPS_UNDER_K8S_IO and ("." not in group or group.endswith(".k8s.io"))
+
+
 def check_manifests(releases: Iterable[RenderedRelease], version: str) -> CheckResult:
     """Every built-in object the charts render, strictly valid for `version` (kubernetes-validate's schemas; custom
     resources are checked against their CRDs by the suite)."""
@@ -111,8 +120,7 @@ def check_manifests(releases: Iterable[RenderedRelease], version: str) -> CheckR
 
     rows, problems = [], []
     for release in releases:
-        builtin = [doc for doc in release.manifests if "." not in doc["apiVersion"].split("/")[0] or
-                   doc["apiVersion"].split("/")[0].endswith(".k8s.io")]  # fmt: skip
+        builtin = [doc for doc in release.manifests if _builtin(doc["apiVersion"])]
         for doc in builtin:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)

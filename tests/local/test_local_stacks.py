@@ -13,6 +13,7 @@ import yaml
 
 from preflight.capacity import Consumer
 from preflight.local import (
+    _builtin,
     check_local_capacity,
     check_manifests,
     kind_kubernetes_version,
@@ -74,7 +75,10 @@ def test_every_overlay_names_an_addon_and_is_its_release_s_last_values_document(
     overlays = sorted(path.stem for path in LOCAL_ADDON_VALUES_DIR.glob("*.yaml"))
     assert overlays, "no overlay: the add-ons are not slimmed"
     assert set(overlays) <= {addon.release for addon in ADDONS}, "an overlay for an add-on the platform no longer has"
-    for release in overlays:
+    # The edge not selected (the retired ingress-nginx by default) keeps its overlay but is not installed.
+    installed = [release for release in overlays if release in releases]
+    assert set(overlays) - set(installed) <= {INGRESS_NGINX.release}
+    for release in installed:
         assert releases[release]["values"][-1] == local_overlay_file(release).read_text(), release
 
 
@@ -228,3 +232,21 @@ def test_local_up_gives_the_deploy_every_input_it_needs(local_synth: Synth) -> N
     for stack_id, stack in stacks.items():
         derived = set(revisions(stack, found, local_synth.workdir(stack_id)))
         assert derived and derived == {name for name in stack["variable"] if name.endswith("_revision")}, stack_id
+
+
+@pytest.mark.parametrize(
+    ("api_version", "builtin"),
+    [
+        ("v1", True),
+        ("apps/v1", True),
+        ("networking.k8s.io/v1", True),
+        ("rbac.authorization.k8s.io/v1", True),
+        # Seeded: CRD groups, one of them under k8s.io (the Gateway API), have no schema in kubernetes-validate.
+        ("gateway.networking.k8s.io/v1", False),
+        ("gateway.networking.k8s.io/v1beta1", False),
+        ("cert-manager.io/v1", False),
+        ("monitoring.coreos.com/v1", False),
+    ],
+)
+def test_only_built_in_api_groups_are_validated_as_built_in(api_version: str, builtin: bool) -> None:
+    assert _builtin(api_version) is builtin
