@@ -832,3 +832,16 @@ def test_the_upgrade_runbooks_copy_puts_the_old_backups_where_the_fetch_job_read
         for name in (OLD_BUCKET, staging_bucket):
             for key in bucket.keys(name):
                 bucket.client.delete_object(Bucket=name, Key=key)
+
+
+def test_the_restore_refusals_point_at_the_runbook_section_that_says_how_to_choose(production: Rendered) -> None:
+    """The one-line refusals name docs/runbooks/rollback.md, "Restore Redis from a backup"; that section lists the
+    backups the way the fetch job prints them and sets RESTORE_FROM on the restore job the chart renders."""
+    rollback = CHART.parent / "docs" / "runbooks" / "rollback.md"
+    section = rollback.read_text().split("### Restore Redis from a backup\n", 1)[1].split("\n### ", 1)[0]
+    script = production.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"]["redis-restore.sh"]
+    assert 'docs/runbooks/rollback.md, \\"Restore Redis from a backup\\"' in script
+    for job in ("redis-restore", "redis-fetch", "redis-backup"):
+        assert f"--from=cronjob/{fullname(job)}" in section, job
+    assert "- {name: RESTORE_FROM, value: redis-" in section and "`<name> <bytes> <keys>`" in section
+    assert section.index("scale deployment todo-app-redis --replicas=0") < section.index("apply -f restore-now.yaml")
