@@ -290,11 +290,15 @@ def redis_tools() -> list[Path]:
     return _TOOLS
 
 
-def run_script(
-    env: Rendered, script: str, *, first: Path | None = None, **variables: str
+def run_script(env: Rendered, script: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """A script from the rendered ConfigMap, run by /bin/sh with redis-cli, redis-check-rdb and rclone first on PATH."""
+    return run_with(env, script, None, variables)
+
+
+def run_with(
+    env: Rendered, script: str, first: Path | None, variables: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    """A script from the rendered ConfigMap, run by /bin/sh with redis-cli, redis-check-rdb and rclone first on PATH
-    (and `first` before them: a stand-in for one of those commands)."""
+    """run_script, with `first` before the tools on PATH: a stand-in for one of those commands."""
     tools = [first] if first else []
     return backup_jobs.run_script(env, script, [*tools, *redis_tools()], variables, timeout=60)
 
@@ -313,7 +317,7 @@ def back_up(
     clock skew), only Redis' address and the folder replaced."""
     variables = literal_env(env, "redis-backup", "redis-backup")
     variables |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups)}
-    return run_script(env, "redis-backup.sh", first=first, **(variables | overrides))
+    return run_with(env, "redis-backup.sh", first, variables | overrides)
 
 
 def restore(
@@ -322,7 +326,7 @@ def restore(
     """The restore job's script, with the environment the chart gives it, only the folders replaced."""
     environment = literal_env(env, "redis-restore", "redis-restore")
     environment |= {"DATA_DIR": str(data), "BACKUP_DIR": str(backups)}
-    return run_script(env, "redis-restore.sh", first=first, **(environment | variables))
+    return run_with(env, "redis-restore.sh", first, environment | variables)
 
 
 def ledger(backups: Path) -> list[list[str]]:
@@ -547,7 +551,11 @@ def test_restore_takes_a_backup_by_name_only_and_refuses_in_one_line(
     data.mkdir()
     (data / "dump.rdb").write_bytes(b"keep me")
     (backups / "redis-20991231T000000Z.rdb").write_bytes(b"REDIS0011 planted")
-    result = restore(production, data, backups, **({"RESTORE_FROM": restore_from} if restore_from else {}))
+    result = (
+        restore(production, data, backups, RESTORE_FROM=restore_from)
+        if restore_from
+        else restore(production, data, backups)
+    )
     (line,) = result.stderr.splitlines()
     assert result.returncode == 2 and line.startswith("restore refused: ") and refusal in line
     assert line.endswith("list them with the fetch job's log or the backup job's "
