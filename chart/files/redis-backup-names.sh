@@ -4,14 +4,15 @@
 # clocks of nodes and of Spaces differ a little), is ignored — never fetched, restored or counted — and reported.
 backup_name='^redis-[0-9]{8}T[0-9]{6}Z[.]rdb$'
 
-# The latest time a backup's name may carry, YYYYMMDDHHMMSS.
+# The latest time a backup's name may carry, as a name carries it (YYYYMMDDTHHMMSSZ).
 latest_backup_time() {
-  date -u -d "@$(($(date -u +%s) + ${SKEW_SECONDS:-300}))" +%Y%m%d%H%M%S
+  date -u -d "@$(($(date -u +%s) + ${SKEW_SECONDS:-300}))" +%Y%m%dT%H%M%SZ
 }
 
 # trusted_names WHERE: the names (one a line) on stdin that are backups, on stdout; one line on stderr for each other.
 trusted_names() {
   latest=$(latest_backup_time)
+  latest_digits=$(printf '%s' "$latest" | tr -d -c '0-9')
   while IFS= read -r candidate; do
     [ -n "$candidate" ] || continue
     if ! printf '%s\n' "$candidate" | grep -Eq "$backup_name"; then
@@ -19,8 +20,8 @@ trusted_names() {
       continue
     fi
     taken=$(printf '%s\n' "$candidate" | tr -d -c '0-9')
-    if [ "$taken" -gt "$latest" ]; then
-      echo "ignored in $1: '$candidate' is dated in the future (later than $latest UTC): not written by the backup job" >&2
+    if [ "$taken" -gt "$latest_digits" ]; then
+      echo "ignored in $1: '$candidate' is dated in the future (after $latest): not written by the backup job" >&2
       continue
     fi
     printf '%s\n' "$candidate"

@@ -33,6 +33,7 @@ refuse() {
   exit 3
 }
 
+[ ! -e "$BACKUP_DIR/$name" ] || { echo "backup failed: $name exists already (two backups in one second)" >&2; exit 1; }
 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --rdb "$partial" >/dev/null
 [ -s "$partial" ] || { echo "backup failed: redis-cli wrote no data" >&2; exit 1; }
 if ! check=$(redis-check-rdb "$partial" 2>&1) || ! printf '%s\n' "$check" | grep -q 'RDB looks OK'; then

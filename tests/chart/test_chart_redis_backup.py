@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -449,9 +450,34 @@ def test_backups_keep_the_newest_accepted_and_a_failed_one_leaves_no_file(
     assert result.stdout.split("newest first:\n", 1)[1].split()[::3] == [today, *reversed(older[3:])]
     kept = sorted(path.name for path in backups.iterdir())
     redis.stop()
+    time.sleep(1)
     failed = back_up(production, redis, backups, KEEP="3")
-    assert failed.returncode == 1
+    assert failed.returncode == 1 and "Could not connect to Redis" in failed.stderr
     assert sorted(path.name for path in backups.iterdir()) == kept
+
+
+def test_a_backup_never_replaces_one_of_the_same_name(production: Rendered, redis: Redis, backups: Path) -> None:
+    """Names are UTC seconds: a second backup within the same second (a retried pod) fails instead of replacing the
+    accepted backup of that name. The names of this second and the next ones are taken beforehand. Seeded: without
+    that check the script replaces one of them."""
+    now = datetime.now(UTC)
+    taken = [f"redis-{(now + timedelta(seconds=s)):%Y%m%dT%H%M%SZ}.rdb" for s in range(4)]
+    for name in taken:
+        (backups / name).write_bytes(b"accepted earlier")
+    failed = back_up(production, redis, backups)
+    assert failed.returncode == 1
+    assert re.fullmatch(
+        r"backup failed: redis-\d{8}T\d{6}Z\.rdb exists already \(two backups in one second\)", failed.stderr.strip()
+    )
+    assert {(backups / name).read_bytes() for name in taken} == {b"accepted earlier"} and ledger(backups) == []
+    # seeded: the same script without that check replaces the earlier backup
+    variables = literal_env(production, "redis-backup", "redis-backup")
+    variables |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups)}
+    command, environment = backup_jobs.script_command(production, "redis-backup.sh", redis_tools(), variables)
+    (guard,) = [line for line in command[2].splitlines() if "exists already" in line]
+    command[2] = command[2].replace(guard, "")
+    assert subprocess.run(command, env=environment, capture_output=True, check=False, timeout=60).returncode == 0
+    assert {(backups / name).read_bytes() for name in taken} != {b"accepted earlier"}
 
 
 def test_a_future_dated_file_on_the_volume_never_deletes_the_new_backup(
@@ -489,6 +515,7 @@ def test_a_near_empty_snapshot_after_data_loss_is_refused_and_nothing_is_rotated
     accepted = ledger(backups)
     redis.cli("flushall")
     fill(redis, 3)
+    time.sleep(1)  # a new name (names are UTC seconds; a second backup in the same second fails)
     refused = back_up(production, redis, backups, KEEP="1")
     assert refused.returncode == 3
     line = refused.stderr.splitlines()[-1]  # after redis-cli's own progress lines
@@ -704,11 +731,20 @@ def test_planted_future_dated_objects_in_the_bucket_delete_no_genuine_backup(
     genuine = [*older, today]
     assert set(genuine) <= set(names_in(bucket)) and set(planted) <= set(names_in(bucket))
     reports = result.stderr.splitlines()
-    assert [line for line in reports if "dated in the future" in line] == [
-        f"ignored in spaces:{BUCKET}/{FOLDER}: '{name}' is dated in the future (later than {line.split('than ')[1]}"
-        for name, line in zip(planted, [r for r in reports if "dated in the future" in r], strict=True)
+    future = [
+        re.fullmatch(
+            rf"ignored in spaces:{BUCKET}/{FOLDER}: '(?P<name>[^']+)' is dated in the future "
+            r"\(after (?P<latest>\d{8}T\d{6}Z)\): not written by the backup job",
+            line,
+        )
+        for line in reports
+        if "dated in the future" in line
     ]
-    assert any("'redis-latest.rdb' is not a backup name" in line for line in reports)
+    assert [match["name"] for match in future if match] == planted
+    # "the future" begins SKEW_SECONDS (300) after now
+    latest = datetime.strptime(future[0]["latest"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)  # type: ignore[index]
+    assert abs((latest - datetime.now(UTC)).total_seconds() - 300) < 60
+    assert f"ignored in spaces:{BUCKET}/{FOLDER}: 'redis-latest.rdb' is not a backup name" in "\n".join(reports)
     assert result.stdout.split("newest first:\n", 1)[1].split() == sorted(genuine, reverse=True)
     # the fetch job brings back the genuine backups only
     fetched_to = tmp_path / "fetched"
