@@ -197,6 +197,25 @@ def test_every_script_starts_with_the_one_rule_for_backup_names(production: Rend
         assert text.startswith(names) and text.endswith((CHART / "files" / script).read_text()), script
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("minKeysFraction", 1.5),
+        ("minKeysFraction", -0.1),
+        ("minKeysFraction", "0.5"),
+        ("clockSkewSeconds", -1),
+        ("clockSkewSeconds", 7200),
+        ("clockSkewSeconds", 1.5),
+    ],
+)
+def test_the_schema_refuses_a_floor_or_a_skew_out_of_range(chart: helm.Chart, setting: str, value: object) -> None:
+    """The floor is a fraction of the previous key count (0 turns it off), the skew whole seconds up to an hour."""
+    with pytest.raises(helm.HelmValuesError, match=setting):
+        chart.validate_schema({"redis": {"backup": {setting: value}}})
+    for fine in ({"minKeysFraction": 0}, {"minKeysFraction": 1}, {"clockSkewSeconds": 0}):
+        chart.validate_schema({"redis": {"backup": fine}})
+
+
 def test_no_backup_objects_when_backups_are_off(chart: helm.Chart, sets: dict[str, str]) -> None:
     values = release_values("production", sets)
     values["redis"]["backup"]["enabled"] = False
