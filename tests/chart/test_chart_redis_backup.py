@@ -701,7 +701,7 @@ def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
     name = key.rsplit("/", 1)[1]
     assert [path.name for path in fresh_backups.iterdir()] == [name]
     size = (fresh_backups / name).stat().st_size
-    assert fetched.stdout.splitlines()[1:] == [f"{name} {size} -"]  # name, bytes, keys unknown (not accepted here)
+    assert fetched.stdout.splitlines()[1:] == [f"{name} - {size}"]  # name, keys unknown (not accepted here), bytes
     restored = restore(production, redis.data, fresh_backups, RESTORE_FROM=name)
     assert restored.returncode == 0, restored.stderr
     redis.start()
@@ -789,7 +789,7 @@ def test_fetch_never_replaces_a_backup_on_the_volume(
     fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
     assert fetched.returncode == 0, fetched.stderr
     assert (backups / today).read_bytes() == original
-    assert fetched.stdout.splitlines()[1:] == [f"{today} {len(original)} 10"]  # keys from the ledger
+    assert fetched.stdout.splitlines()[1:] == [f"{today} 10 {len(original)}"]  # keys from the ledger
 
 
 def test_seeded_a_missing_bucket_fails_the_offsite_copy(
@@ -906,5 +906,5 @@ def test_the_restore_refusals_point_at_the_runbook_section_that_says_how_to_choo
     assert 'docs/runbooks/rollback.md, \\"Restore Redis from a backup\\"' in script
     for job in ("redis-restore", "redis-fetch", "redis-backup"):
         assert f"--from=cronjob/{fullname(job)}" in section, job
-    assert "- {name: RESTORE_FROM, value: redis-" in section and "`<name> <bytes> <keys>`" in section
+    assert "- {name: RESTORE_FROM, value: redis-" in section and "`<name> <keys> <bytes>`" in section
     assert section.index("scale deployment todo-app-redis --replicas=0") < section.index("apply -f restore-now.yaml")
