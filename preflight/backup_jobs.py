@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import toolchain
 from preflight.render import RenderedRelease
 from todo_infra.contracts import app_component_name
 
@@ -47,6 +48,13 @@ def rclone_environment(
         "RCLONE_CONFIG_SPACES_ACCESS_KEY_ID": key[0],
         "RCLONE_CONFIG_SPACES_SECRET_ACCESS_KEY": key[1],
     }
+
+
+def redis_tools(folder: Path) -> list[Path]:
+    """The folders that give the scripts the Redis image's commands: redis-cli, and in `folder` redis-check-rdb (the
+    pinned redis-server under that name, which is what the image's redis-check-rdb is)."""
+    toolchain.find_as("redis-server", "redis-check-rdb", folder)
+    return [toolchain.find("redis-cli").parent, folder]
 
 
 def script_command(

@@ -112,7 +112,7 @@ class GhcrPullSecret(Construct):
 
 class BackupSpacesSecret(Construct):
     """`redis-backup-spaces`: the Spaces key the Redis backup job copies backups off the cluster with (a key
-    limited to the backup bucket, read/write: the job writes, deletes the oldest and, on restore, reads)."""
+    limited to the backup bucket, read/write: the job writes and, on restore, reads; it deletes nothing there)."""
 
     def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
         super().__init__(scope, id_)

@@ -6,13 +6,21 @@ Redis backup bucket per environment (`<backup_bucket>-<env>`). Older versions of
 from a damaged or deleted one (docs/runbooks/rollback.md, "Terraform state"), and a deleted backup comes back only as
 an older version; Spaces turns versioning on through the S3 API only
 ([Spaces versioning](https://docs.digitalocean.com/products/spaces/how-to/enable-versioning/)). A bucket cannot be a
-resource of the stacks whose state it holds, so this module is what creates or verifies them:
+resource of the stacks whose state it holds, so this module is what creates or verifies them.
 
-- `python3 dev.py state-bucket` checks every bucket the configuration names (exists, versioned, not public): an
-  operator's check, with a key that reaches all of them;
+A backup bucket also carries lifecycle rules (BACKUP_LIFECYCLE): what it keeps is decided by the bucket, by each
+object's upload time, never by the names a writer chose — the backup job deletes nothing there, so objects planted
+under backup-like names cannot push a genuine backup out, and a deleted or overwritten backup stays as an older
+version for BACKUP_NONCURRENT_DAYS ([Spaces lifecycle rules](https://docs.digitalocean.com/products/spaces/how-to/configure-lifecycle-rules/);
+the elements Spaces takes are those the DigitalOcean provider reads back:
+[resource_spaces_bucket.go](https://github.com/digitalocean/terraform-provider-digitalocean/blob/main/digitalocean/spaces/resource_spaces_bucket.go)).
+
+- `python3 dev.py state-bucket` checks every bucket the configuration names (exists, versioned, not public; a backup
+  bucket's lifecycle rules too): an operator's check, with a key that reaches all of them;
 - `python3 dev.py state-bucket <stack> [<stack> ...]` checks only the state buckets of those stacks: the deploy
   workflows' check, which staging's key (limited to staging's state bucket) can run;
-- `--enable` with either form creates the missing buckets (private) and turns versioning on.
+- `--enable` with either form creates the missing buckets (private) and turns versioning on (and sets a backup
+  bucket's lifecycle rules).
 
 `python3 dev.py state-bucket` runs `main.py --state-bucket`, so the buckets checked are the ones the stacks are
 configured with (cdktf.json, TODO_* overrides), after the same refusals of bad configuration.
@@ -33,6 +41,25 @@ PUBLIC_GRANTEES = (
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
 )
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+BACKUP_KIND = "backup bucket"
+#: Days a backup stays the current object after its upload (daily backups: the newest 14), and days an older version
+#: — one expired, deleted or overwritten — is kept after that before it is gone.
+BACKUP_EXPIRY_DAYS = 14
+BACKUP_NONCURRENT_DAYS = 30
+#: The lifecycle configuration of every backup bucket (one rule for the whole bucket: it holds only backups), as S3's
+#: PutBucketLifecycleConfiguration takes it; incomplete multipart uploads are cleared after a day.
+BACKUP_LIFECYCLE: dict[str, Any] = {
+    "Rules": [
+        {
+            "ID": "backups-by-upload-time",
+            "Prefix": "",
+            "Status": "Enabled",
+            "Expiration": {"Days": BACKUP_EXPIRY_DAYS},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": BACKUP_NONCURRENT_DAYS},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+    ]
+}
 USAGE = "--state-bucket [--enable] [STACK ...]"
 
 
@@ -53,7 +80,7 @@ def configured_buckets(settings: Settings, stacks: list[str] | None = None) -> l
     found = [Bucket("state bucket", name, state.endpoint) for name in names]
     if stacks is None:
         found += [
-            Bucket("backup bucket", settings.backup.bucket_for(env.name), settings.backup.endpoint)
+            Bucket(BACKUP_KIND, settings.backup.bucket_for(env.name), settings.backup.endpoint)
             for env in settings.environments
         ]
     return found
@@ -75,8 +102,45 @@ def client(endpoint: str, environ: Mapping[str, str]) -> Any:
     )
 
 
+def lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules as S3 returns them ([] when it has none)."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    try:
+        rules: list[dict[str, Any]] = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code", "") == "NoSuchLifecycleConfiguration":
+            return []
+        raise
+    return rules
+
+
+def _whole_bucket(rule: dict[str, Any]) -> bool:
+    """A rule without a prefix (or an empty one) applies to every object."""
+    prefix = rule.get("Prefix", (rule.get("Filter") or {}).get("Prefix", ""))
+    return not prefix and not set(rule.get("Filter") or {}) - {"Prefix"}
+
+
+def lifecycle_problem(rules: list[dict[str, Any]]) -> str | None:
+    """Why `rules` do not keep backups as BACKUP_LIFECYCLE does, or None. Exactly one enabled rule for the whole bucket
+    with the same expirations; any other enabled rule could delete sooner."""
+    (wanted,) = BACKUP_LIFECYCLE["Rules"]
+    enabled = [rule for rule in rules if rule.get("Status") == "Enabled"]
+    if not enabled:
+        return "has no lifecycle rule: backups are never expired by upload time"
+    keys = ("Expiration", "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload")
+    if len(enabled) > 1 or not _whole_bucket(enabled[0]) or any(enabled[0].get(k) != wanted[k] for k in keys):
+        found = "; ".join(str({k: rule[k] for k in rule if k in keys}) for rule in enabled)
+        return (
+            f"lifecycle rules {found} are not the backups' (the whole bucket, current versions {BACKUP_EXPIRY_DAYS}"
+            f" days after upload, older versions {BACKUP_NONCURRENT_DAYS} days)"
+        )
+    return None
+
+
 def problems(s3: Any, bucket: str, kind: str = "state bucket") -> list[str]:
-    """What makes the bucket unfit to hold state or backups: missing, unversioned, or readable by anyone."""
+    """What makes the bucket unfit to hold state or backups: missing, unversioned, readable by anyone, or (a backup
+    bucket) without the lifecycle rules that decide what it keeps."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
@@ -105,6 +169,13 @@ def problems(s3: Any, bucket: str, kind: str = "state bucket") -> list[str]:
             f"{kind} {bucket}: anyone may {', '.join(public)} it: make it private "
             "(control panel → the bucket → Settings → File listing: Restricted)"
         )
+    if kind == BACKUP_KIND:
+        try:
+            wrong = lifecycle_problem(lifecycle_rules(s3, bucket))
+        except ClientError as error:
+            wrong = f"cannot read its lifecycle rules ({error.response.get('Error', {}).get('Code', '') or error})"
+        if wrong:
+            found.append(f"{kind} {bucket}: {wrong}: run `python3 dev.py state-bucket --enable`")
     return found
 
 
@@ -120,6 +191,12 @@ def enable(s3: Any, bucket: str, kind: str = "state bucket") -> list[str]:
         done.append(f"created {kind} {bucket} (private)")
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     done.append(f"{kind} {bucket}: versioning Enabled")
+    if kind == BACKUP_KIND:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=BACKUP_LIFECYCLE)
+        done.append(
+            f"{kind} {bucket}: lifecycle rules set (backups expire {BACKUP_EXPIRY_DAYS} days after upload, older "
+            f"versions {BACKUP_NONCURRENT_DAYS} days after that)"
+        )
     return done
 
 
@@ -163,6 +240,7 @@ def run(settings: Settings, argv: list[str], environ: Mapping[str, str]) -> int:
         for line in unfit:
             print(line, file=sys.stderr)
         if not unfit:
-            print(f"{bucket.kind} {bucket.name} at {bucket.endpoint}: exists, versioning Enabled, not public")
+            rules = ", lifecycle rules set" if bucket.kind == BACKUP_KIND else ""
+            print(f"{bucket.kind} {bucket.name} at {bucket.endpoint}: exists, versioning Enabled, not public{rules}")
         found += unfit
     return 1 if found else 0

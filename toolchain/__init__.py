@@ -146,6 +146,27 @@ def find(name: str) -> Path:
     )
 
 
+def find_as(name: str, alias: str, folder: Path) -> Path:
+    """The pinned binary of `name` once more, in `folder` under the file name `alias`, for a multi-call binary that
+    picks its mode from the name it runs as (redis-server runs as redis-check-rdb, as the Redis image's own
+    `redis-check-rdb` symlink does). A wrapper installed above keeps its libraries; only the name changes. Returns the
+    new command's path."""
+    found = find(name)
+    real = found.with_name(f"{found.name}.bin")
+    command = folder / alias
+    if not real.is_file():  # a plain binary: a link under the other name is enough
+        command.symlink_to(found)
+        return command
+    renamed = folder / f"{alias}.bin"
+    renamed.symlink_to(real)
+    wrapper, replaced = re.subn(r'exec "[^"]+"', f'exec "{renamed}"', found.read_text())
+    if replaced != 1:
+        raise ToolError(f"{found} is not a wrapper that runs {real.name}: cannot run it as {alias}")
+    command.write_text(wrapper)
+    command.chmod(0o755)
+    return command
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -1,24 +1,32 @@
 """Redis backups and their restore (docs/architecture.md, "Data protection"), rendered, then run for real: the
-scripts the chart ships are executed by /bin/sh against the pinned redis-server and redis-cli (Debian's 7.0.15;
-the chart's image runs 7.4, whose append-only layout — a manifest naming a base and an increment — is the same).
-Redis runs with the exact persistence flags the chart gives it."""
+scripts the chart ships are executed by /bin/sh against the pinned redis-server, redis-cli and redis-check-rdb (the
+pinned redis-server under that name, as in the image; Debian's 7.0.15; the chart's image runs 7.4, whose append-only
+layout — a manifest naming a base and an increment — is the same). Redis runs with the exact persistence flags the
+chart gives it. The scenarios of a planted or poisoned backup each run main's former behaviour too (seeded: it deletes
+or accepts what the scripts now refuse)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import helm_python as helm
 import pytest
 
 import toolchain
 from preflight import backup_jobs
+from preflight.admission import selects
 from preflight.backup_jobs import cron_pod
 from preflight.backup_jobs import environment as container_env
 from tests.chart.chart_support import Rendered, app_container, fullname, load_values, release_values, render
@@ -27,6 +35,7 @@ from tests.local_s3 import LocalS3, running_local_s3
 from todo_infra.app_secrets import BACKUP_SPACES_SECRET_NAME
 from todo_infra.contracts import BASE_VALUES
 
+CHART = Path(__file__).resolve().parents[2] / "chart"
 OFFSITE_IMAGE = load_values(BASE_VALUES)["redis"]["backup"]["offsite"]["image"]
 
 
@@ -47,6 +56,8 @@ def test_backups_run_daily_into_their_own_kept_volume(cloud: Rendered) -> None:
     environment = container_env(snapshot)
     assert environment["REDIS_HOST"] == fullname("redis") and environment["KEEP"] == "7"
     assert environment["REDISCLI_AUTH"]["secretKeyRef"]["optional"] is True
+    # accepted only with at least half the keys of the previous accepted backup; names up to 5 minutes ahead trusted
+    assert environment["MIN_KEYS_FRACTION"] == "0.5" and environment["SKEW_SECONDS"] == "300"
 
 
 def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(cloud: Rendered) -> None:
@@ -60,7 +71,9 @@ def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(c
     # copies to a bucket of its own, `<backup_bucket>-<environment>`, under the same prefix as before
     assert environment["OFFSITE"] == f"spaces:hackathon-todo-backups-{cloud.namespace}/redis/{cloud.namespace}"
     assert environment["RCLONE_CONFIG_SPACES_ENDPOINT"] == "https://ams3.digitaloceanspaces.com"
-    assert environment["KEEP"] == "7" and environment["RCLONE_CONFIG"] == ""
+    # the bucket's lifecycle rules decide what it keeps: the copy is given no count to prune to
+    assert "KEEP" not in environment and environment["RCLONE_CONFIG"] == ""
+    assert environment["SKEW_SECONDS"] == "300"
     for variable, key in (
         ("RCLONE_CONFIG_SPACES_ACCESS_KEY_ID", "ACCESS_KEY_ID"),
         ("RCLONE_CONFIG_SPACES_SECRET_ACCESS_KEY", "SECRET_ACCESS_KEY"),
@@ -68,16 +81,19 @@ def test_each_backup_is_copied_to_the_environments_folder_of_the_spaces_bucket(c
         assert environment[variable] == {"secretKeyRef": {"name": BACKUP_SPACES_SECRET_NAME, "key": key}}
 
 
-def test_a_failed_offsite_copy_fails_the_job_instead_of_taking_another_snapshot(cloud: Rendered) -> None:
-    """A retried pod would run the snapshot again and push the oldest backup off the volume each time; a refused
-    copy therefore fails the job at once (a failed snapshot is still retried, backoffLimit 2)."""
+#: The job fails at once when the snapshot is refused (redis-backup.sh exits 3): another pod would take it again.
+REFUSED_RULE = {"action": "FailJob", "onExitCodes": {"containerName": "redis-backup", "operator": "In", "values": [3]}}
+
+
+def test_a_failed_offsite_copy_or_a_refused_backup_fails_the_job_at_once(cloud: Rendered) -> None:
+    """A retried pod would run the snapshot again; a refused snapshot or a failed copy therefore fails the job at once
+    (a snapshot that failed otherwise — Redis unreachable — is still retried, backoffLimit 2)."""
     job = cloud.get("CronJob", fullname("redis-backup"))["spec"]["jobTemplate"]["spec"]
     assert job["backoffLimit"] == 2
-    (rule,) = job["podFailurePolicy"]["rules"]
-    assert rule == {
-        "action": "FailJob",
-        "onExitCodes": {"containerName": "redis-offsite", "operator": "NotIn", "values": [0]},
-    }
+    assert job["podFailurePolicy"]["rules"] == [
+        REFUSED_RULE,
+        {"action": "FailJob", "onExitCodes": {"containerName": "redis-offsite", "operator": "NotIn", "values": [0]}},
+    ]
     for name in ("redis-fetch", "redis-restore"):
         assert "podFailurePolicy" not in cloud.get("CronJob", fullname(name))["spec"]["jobTemplate"]["spec"]
 
@@ -89,7 +105,41 @@ def test_restore_is_a_suspended_job_template_that_mounts_both_volumes(cloud: Ren
     claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {fullname("redis"), fullname("redis-backup")}
     assert "REDISCLI_AUTH" not in {e["name"] for e in spec["containers"][0]["env"]}
+    assert "RESTORE_FROM" not in container_env(spec["containers"][0])  # no default: the operator names the backup
     assert "initContainers" not in spec
+
+
+def exclusion_problems(restore: dict[str, Any], redis: dict[str, Any], claim: dict[str, Any]) -> list[str]:
+    """Why the restore pod could run beside a Redis pod on Redis' volume: the restore pod must refuse, by a required
+    anti-affinity term over kubernetes.io/hostname, every node that runs a pod with Redis' labels, and Redis' claim must
+    be ReadWriteOnce (a block volume attached to one node at a time)."""
+    labels = redis["metadata"]["labels"]
+    terms = ((restore["spec"].get("affinity") or {}).get("podAntiAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution", []
+    )
+    found = []
+    if not any(t["topologyKey"] == "kubernetes.io/hostname" and selects(t["labelSelector"], labels) for t in terms):
+        found.append("the restore pod may be placed on the node of a running Redis pod")
+    if claim["spec"]["accessModes"] != ["ReadWriteOnce"]:
+        found.append(f"Redis' volume is {claim['spec']['accessModes']}: another node may mount it")
+    return found
+
+
+def test_the_restore_pod_never_runs_beside_a_running_redis(cloud: Rendered) -> None:
+    """The restore pod has no API access and no network; what keeps it from rewriting /data under a running Redis is
+    the scheduler and the volume: it may not share a node with a Redis pod, and Redis' volume attaches to one node.
+    Seeded: the restore pod as main rendered it (no affinity) may."""
+    restore = cloud.get("CronJob", fullname("redis-restore"))["spec"]["jobTemplate"]["spec"]["template"]
+    redis = cloud.get("Deployment", fullname("redis"))["spec"]["template"]
+    claim = cloud.get("PersistentVolumeClaim", fullname("redis"))
+    assert exclusion_problems(restore, redis, claim) == []
+    # the backup and fetch pods never mount Redis' volume and need no such rule
+    for job in ("redis-backup", "redis-fetch"):
+        assert "affinity" not in cron_pod(cloud, job), job
+    main = {**restore, "spec": {k: v for k, v in restore["spec"].items() if k != "affinity"}}
+    assert exclusion_problems(main, redis, claim) == [
+        "the restore pod may be placed on the node of a running Redis pod"
+    ]
 
 
 def test_fetch_is_a_suspended_job_template_that_writes_only_the_backup_volume(cloud: Rendered) -> None:
@@ -131,11 +181,39 @@ def test_without_a_bucket_there_is_no_offsite_copy(base: Rendered) -> None:
     spec = cron_pod(base, "redis-backup")
     assert [c["name"] for c in spec["containers"]] == ["redis-backup"] and "initContainers" not in spec
     assert fullname("redis-fetch") not in base.names("CronJob")
-    assert "podFailurePolicy" not in base.get("CronJob", fullname("redis-backup"))["spec"]["jobTemplate"]["spec"]
+    job = base.get("CronJob", fullname("redis-backup"))["spec"]["jobTemplate"]["spec"]
+    assert job["podFailurePolicy"]["rules"] == [REFUSED_RULE]
     assert BACKUP_SPACES_SECRET_NAME not in str(base.manifests)
     assert "ipBlock" not in str(base.get("NetworkPolicy", fullname("redis-backup")))
     scripts = base.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"]
     assert set(scripts) == {"redis-backup.sh", "redis-restore.sh"}
+
+
+def test_every_script_starts_with_the_one_rule_for_backup_names(production: Rendered) -> None:
+    names = (CHART / "files" / "redis-backup-names.sh").read_text()
+    scripts = production.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"]
+    assert set(scripts) == {"redis-backup.sh", "redis-restore.sh", "redis-offsite.sh", "redis-fetch.sh"}
+    for script, text in scripts.items():
+        assert text.startswith(names) and text.endswith((CHART / "files" / script).read_text()), script
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("minKeysFraction", 1.5),
+        ("minKeysFraction", -0.1),
+        ("minKeysFraction", "0.5"),
+        ("clockSkewSeconds", -1),
+        ("clockSkewSeconds", 7200),
+        ("clockSkewSeconds", 1.5),
+    ],
+)
+def test_the_schema_refuses_a_floor_or_a_skew_out_of_range(chart: helm.Chart, setting: str, value: object) -> None:
+    """The floor is a fraction of the previous key count (0 turns it off), the skew whole seconds up to an hour."""
+    with pytest.raises(helm.HelmValuesError, match=setting):
+        chart.validate_schema({"redis": {"backup": {setting: value}}})
+    for fine in ({"minKeysFraction": 0}, {"minKeysFraction": 1}, {"clockSkewSeconds": 0}):
+        chart.validate_schema({"redis": {"backup": fine}})
 
 
 def test_no_backup_objects_when_backups_are_off(chart: helm.Chart, sets: dict[str, str]) -> None:
@@ -220,37 +298,112 @@ def redis(production: Rendered, tmp_path: Path) -> Iterator[Redis]:
     server.stop()
 
 
+#: The tools the Redis image gives the scripts (redis-cli, redis-check-rdb), in a folder made once per run.
+_TOOLS: list[Path] = []
+
+
+def redis_tools() -> list[Path]:
+    if not _TOOLS:
+        folder = Path(tempfile.mkdtemp(prefix="redis-tools-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _TOOLS.extend(backup_jobs.redis_tools(folder))
+    return _TOOLS
+
+
 def run_script(env: Rendered, script: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    """A script from the rendered ConfigMap, run by /bin/sh with redis-cli and rclone first on PATH."""
-    return backup_jobs.run_script(env, script, [toolchain.find("redis-cli").parent], variables, timeout=60)
+    """A script from the rendered ConfigMap, run by /bin/sh with redis-cli, redis-check-rdb and rclone first on PATH."""
+    return run_with(env, script, None, variables)
 
 
-def back_up(env: Rendered, redis: Redis, backups: Path, *, keep: int = 7) -> subprocess.CompletedProcess[str]:
-    """The backup CronJob's script against `redis`, as the job's environment sets it."""
-    return run_script(
-        env,
-        "redis-backup.sh",
-        REDIS_HOST="127.0.0.1",
-        REDIS_PORT=str(redis.port),
-        BACKUP_DIR=str(backups),
-        KEEP=str(keep),
+def run_with(
+    env: Rendered, script: str, first: Path | None, variables: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """run_script, with `first` before the tools on PATH: a stand-in for one of those commands."""
+    tools = [first] if first else []
+    return backup_jobs.run_script(env, script, [*tools, *redis_tools()], variables, timeout=60)
+
+
+def literal_env(env: Rendered, job: str, container: str) -> dict[str, str]:
+    """The literal environment the chart gives `container` of `job` (values read from Secrets left out)."""
+    spec = cron_pod(env, job)
+    (found,) = [c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == container]
+    return {name: value for name, value in container_env(found).items() if isinstance(value, str)}
+
+
+def back_up(
+    env: Rendered, redis: Redis, backups: Path, *, first: Path | None = None, **overrides: str
+) -> subprocess.CompletedProcess[str]:
+    """The backup CronJob's script against `redis`, with the environment the chart gives it (KEEP, the key floor, the
+    clock skew), only Redis' address and the folder replaced."""
+    variables = literal_env(env, "redis-backup", "redis-backup")
+    variables |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups)}
+    return run_with(env, "redis-backup.sh", first, variables | overrides)
+
+
+def restore(
+    env: Rendered, data: Path, backups: Path, *, first: Path | None = None, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """The restore job's script, with the environment the chart gives it, only the folders replaced."""
+    environment = literal_env(env, "redis-restore", "redis-restore")
+    environment |= {"DATA_DIR": str(data), "BACKUP_DIR": str(backups)}
+    return run_with(env, "redis-restore.sh", first, environment | variables)
+
+
+def ledger(backups: Path) -> list[list[str]]:
+    """The backup job's ledger: [name, keys, bytes] per accepted backup, oldest first."""
+    path = backups / "accepted"
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def fill(redis: Redis, keys: int, prefix: str = "todo") -> None:
+    redis.cli("eval", f"for i=1,{keys} do redis.call('set', '{prefix}:'..i, 'value-'..i) end", "0")
+
+
+def stand_in(folder: Path, command: str, body: str) -> Path:
+    """A folder holding a shell script named `command`: a stand-in that goes first on PATH."""
+    folder.mkdir(exist_ok=True)
+    script = folder / command
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return folder
+
+
+#: main's retention on the volume before backups were accepted by a ledger: the newest KEEP *names* stayed.
+MAIN_VOLUME_RETENTION = (
+    'ls -1 "$BACKUP_DIR"/redis-*.rdb | sort -r | tail -n +$((KEEP + 1)) | while read -r old; do rm -f -- "$old"; done'
+)
+#: main's retention in the bucket: the newest KEEP names stayed, whoever wrote them.
+MAIN_OFFSITE_RETENTION = """remote=$(rclone lsf --files-only --include 'redis-*.rdb' "$OFFSITE")
+printf '%s\\n' "$remote" | sort -r | tail -n +$((KEEP + 1)) | while read -r old; do
+  rclone deletefile "$OFFSITE/$old"
+done
+"""
+
+
+def run_main(text: str, **variables: str) -> None:
+    path = f"{backup_jobs.RCLONE_DIR}:{os.environ['PATH']}"
+    ran = subprocess.run(
+        ["/bin/sh", "-c", text], env={"PATH": path, **variables}, capture_output=True, text=True, check=False
     )
+    assert ran.returncode == 0, ran.stderr
 
 
 def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: Redis, backups: Path) -> None:
-    for index in range(200):
-        redis.cli("set", f"todo:{index}", f"value-{index}")
+    fill(redis, 200)
     result = back_up(production, redis, backups)
     assert result.returncode == 0, result.stderr
     (backup,) = backups.glob("redis-*.rdb")
     assert re.fullmatch(r"redis-\d{8}T\d{6}Z\.rdb", backup.name)
+    assert ledger(backups) == [[backup.name, "200", str(backup.stat().st_size)]]
+    assert f"backup accepted: {backup.name} (200 keys, " in result.stdout
     # the accident: everything deleted, one write after it
     redis.cli("flushall")
     redis.cli("set", "after-the-accident", "1")
     redis.stop()
 
-    restored = run_script(production, "redis-restore.sh", DATA_DIR=str(redis.data), BACKUP_DIR=str(backups))
+    restored = restore(production, redis.data, backups, RESTORE_FROM=backup.name)
     assert restored.returncode == 0, restored.stderr
+    assert f"restored {backup.name} (200 keys, redis-check-rdb OK)" in restored.stdout
     (aside,) = redis.data.glob("before-restore-*")
     assert (aside / "appendonlydir").is_dir()
     redis.start()
@@ -279,50 +432,223 @@ def test_seeded_a_restore_to_dump_rdb_brings_redis_back_empty(
     assert redis.cli("dbsize") == "0"
 
 
-def test_backups_keep_the_newest_and_a_failed_one_leaves_no_file(
-    production: Rendered, redis: Redis, backups: Path
+def seed_accepted(backups: Path, snapshot: bytes, days: range, keys: int = 0) -> list[str]:
+    """Older backups as the job accepted them: files and ledger lines, oldest first."""
+    names = [f"redis-202611{day:02d}T031700Z.rdb" for day in days]
+    for name in names:
+        (backups / name).write_bytes(snapshot)
+    with (backups / "accepted").open("a") as file:
+        file.writelines(f"{name} {keys} {len(snapshot)}\n" for name in names)
+    return names
+
+
+def empty_snapshot(redis: Redis, folder: Path) -> bytes:
+    target = folder / "empty.rdb"
+    subprocess.run([str(toolchain.find("redis-cli")), "-p", str(redis.port), "--rdb", str(target)], check=True,
+                   capture_output=True, timeout=30)  # fmt: skip
+    data = target.read_bytes()
+    target.unlink()
+    return data
+
+
+def test_backups_keep_the_newest_accepted_and_a_failed_one_leaves_no_file(
+    production: Rendered, redis: Redis, backups: Path, tmp_path: Path
 ) -> None:
-    for day in range(1, 6):  # five older backups, oldest first
-        old = backups / f"redis-2026110{day}T031700Z.rdb"
-        old.write_bytes(b"REDIS0011")
-        os.utime(old, (1_700_000_000 + day * 86_400,) * 2)
-    assert back_up(production, redis, backups, keep=3).returncode == 0
-    kept = sorted(path.name for path in backups.glob("redis-*.rdb"))
-    assert len(kept) == 3 and kept[:2] == ["redis-20261104T031700Z.rdb", "redis-20261105T031700Z.rdb"]
+    """Retention follows the ledger (the order the job accepted backups in), not the names on the volume: a fetched
+    copy that the job never accepted is left alone."""
+    snapshot = empty_snapshot(redis, tmp_path)
+    older = seed_accepted(backups, snapshot, range(1, 6))
+    (backups / "redis-20261001T031700Z.rdb").write_bytes(snapshot)  # fetched from the bucket for a restore
+    result = back_up(production, redis, backups, KEEP="3")
+    assert result.returncode == 0, result.stderr
+    today = [row[0] for row in ledger(backups)][-1]
+    assert [row[0] for row in ledger(backups)] == [*older[3:], today]
+    assert sorted(path.name for path in backups.glob("redis-*.rdb")) == sorted(
+        ["redis-20261001T031700Z.rdb", *older[3:], today]
+    )
+    assert result.stdout.split("newest first:\n", 1)[1].split()[::3] == [today, *reversed(older[3:])]
+    kept = sorted(path.name for path in backups.iterdir())
     redis.stop()
-    failed = back_up(production, redis, backups, keep=3)
-    assert failed.returncode != 0
+    time.sleep(1)
+    failed = back_up(production, redis, backups, KEEP="3")
+    assert failed.returncode == 1 and "Could not connect to Redis" in failed.stderr
     assert sorted(path.name for path in backups.iterdir()) == kept
 
 
-def test_restore_without_a_backup_refuses_and_touches_nothing(
-    production: Rendered, backups: Path, tmp_path: Path
+def test_a_backup_never_replaces_one_of_the_same_name(production: Rendered, redis: Redis, backups: Path) -> None:
+    """Names are UTC seconds: a second backup within the same second (a retried pod) fails instead of replacing the
+    accepted backup of that name. The names of this second and the next ones are taken beforehand. Seeded: without
+    that check the script replaces one of them."""
+    now = datetime.now(UTC)
+    taken = [f"redis-{(now + timedelta(seconds=s)):%Y%m%dT%H%M%SZ}.rdb" for s in range(4)]
+    for name in taken:
+        (backups / name).write_bytes(b"accepted earlier")
+    failed = back_up(production, redis, backups)
+    assert failed.returncode == 1
+    assert re.fullmatch(
+        r"backup failed: redis-\d{8}T\d{6}Z\.rdb exists already \(two backups in one second\)", failed.stderr.strip()
+    )
+    assert {(backups / name).read_bytes() for name in taken} == {b"accepted earlier"} and ledger(backups) == []
+    # seeded: the same script without that check replaces the earlier backup
+    variables = literal_env(production, "redis-backup", "redis-backup")
+    variables |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups)}
+    command, environment = backup_jobs.script_command(production, "redis-backup.sh", redis_tools(), variables)
+    (guard,) = [line for line in command[2].splitlines() if "exists already" in line]
+    command[2] = command[2].replace(guard, "")
+    assert subprocess.run(command, env=environment, capture_output=True, check=False, timeout=60).returncode == 0
+    assert {(backups / name).read_bytes() for name in taken} != {b"accepted earlier"}
+
+
+def test_a_future_dated_file_on_the_volume_never_deletes_the_new_backup(
+    production: Rendered, redis: Redis, backups: Path, tmp_path: Path
 ) -> None:
+    """Names planted on the volume — dated in the future, or not a backup's — are reported and ignored: the backup
+    just taken stays, even with KEEP=1. Seeded: main's retention (the newest KEEP names) deletes the new backup and
+    keeps the future-dated file."""
+    fill(redis, 20)
+    planted = backups / "redis-20991231T000000Z.rdb"
+    planted.write_bytes(b"REDIS0011 planted")
+    (backups / "redis-latest.rdb").write_bytes(b"REDIS0011 foreign")
+    result = back_up(production, redis, backups, KEEP="1")
+    assert result.returncode == 0, result.stderr
+    ((today, keys, _),) = ledger(backups)
+    assert keys == "20" and (backups / today).is_file() and planted.is_file()
+    assert f"'{planted.name}' is dated in the future" in result.stderr
+    assert "'redis-latest.rdb' is not a backup name" in result.stderr
+    assert planted.name not in result.stdout.split("newest first:\n", 1)[1]
+    # seeded: the same volume under main's retention
+    (backups / "redis-latest.rdb").unlink()
+    run_main(MAIN_VOLUME_RETENTION, BACKUP_DIR=str(backups), KEEP="1")
+    assert sorted(path.name for path in backups.glob("redis-*.rdb")) == [planted.name]
+
+
+def test_a_near_empty_snapshot_after_data_loss_is_refused_and_nothing_is_rotated_out(
+    production: Rendered, redis: Redis, backups: Path
+) -> None:
+    """A silent loss of data: the next snapshot holds 3 keys of 200. It is refused (exit 3, one line naming the
+    floor), deleted, and every accepted backup stays. Seeded: with the floor off (0, as the runbook does once after a
+    deliberate mass deletion) the same snapshot is accepted and pushes the oldest out."""
+    fill(redis, 200)
+    assert back_up(production, redis, backups, KEEP="1").returncode == 0
+    before = sorted(path.name for path in backups.iterdir())
+    accepted = ledger(backups)
+    redis.cli("flushall")
+    fill(redis, 3)
+    time.sleep(1)  # a new name (names are UTC seconds; a second backup in the same second fails)
+    refused = back_up(production, redis, backups, KEEP="1")
+    assert refused.returncode == 3
+    line = refused.stderr.splitlines()[-1]  # after redis-cli's own progress lines
+    assert re.fullmatch(
+        rf"backup refused: redis-\d{{8}}T\d{{6}}Z\.rdb holds 3 keys, fewer than 0\.5 of the 200 in {accepted[0][0]} "
+        rf"\(redis\.backup\.minKeysFraction\); nothing rotated out, the newest accepted backup is still "
+        rf"{accepted[0][0]}",
+        line,
+    )
+    assert sorted(path.name for path in backups.iterdir()) == before and ledger(backups) == accepted
+    time.sleep(1)  # a new name (names are UTC seconds)
+    forced = back_up(production, redis, backups, KEEP="1", MIN_KEYS_FRACTION="0")
+    assert forced.returncode == 0, forced.stderr
+    assert [row[1] for row in ledger(backups)] == ["3"] and not (backups / accepted[0][0]).exists()
+
+
+def test_a_corrupt_snapshot_fails_redis_check_rdb_and_is_refused(
+    production: Rendered, redis: Redis, backups: Path, tmp_path: Path
+) -> None:
+    """A snapshot redis-check-rdb cannot read through is refused (exit 3) and leaves no file; the accepted backup
+    stays. Seeded: with a redis-check-rdb that approves anything, the same bytes would have been accepted."""
+    fill(redis, 5)
+    assert back_up(production, redis, backups).returncode == 0
+    accepted = ledger(backups)
+    corrupt = 'while [ $# -gt 0 ]; do [ "$1" = --rdb ] && printf \'REDIS0010\\376\\000garbage\' > "$2"; shift; done'
+    broken = stand_in(tmp_path / "broken", "redis-cli", corrupt)
+    time.sleep(1)
+    refused = back_up(production, redis, backups, first=broken)
+    assert refused.returncode == 3
+    assert "RDB ERROR DETECTED" in refused.stderr
+    assert refused.stderr.splitlines()[-1].endswith(
+        f"failed redis-check-rdb (above); nothing rotated out, the newest accepted backup is still {accepted[0][0]}"
+    )
+    assert ledger(backups) == accepted and not list(backups.glob(".redis-*"))
+    approving = stand_in(broken, "redis-check-rdb", "echo '\\o/ RDB looks OK! \\o/'; echo '[info] 5 keys read'")
+    time.sleep(1)
+    assert back_up(production, redis, backups, first=approving).returncode == 0
+    assert len(ledger(backups)) == 2
+
+
+@pytest.mark.parametrize(
+    ("restore_from", "refusal"),
+    [
+        pytest.param(None, "restore refused: RESTORE_FROM is unset: set it to the backup to restore, ", id="unset"),
+        pytest.param(
+            "../data/dump.rdb", "restore refused: RESTORE_FROM: '../data/dump.rdb' is not a backup name", id="path"
+        ),
+        pytest.param("redis-20991231T000000Z.rdb", "is dated in the future", id="future"),
+        pytest.param(
+            "redis-20261101T031700Z.rdb", "restore refused: no backup redis-20261101T031700Z.rdb in ", id="missing"
+        ),
+    ],
+)
+def test_restore_takes_a_backup_by_name_only_and_refuses_in_one_line(
+    production: Rendered, backups: Path, tmp_path: Path, restore_from: str | None, refusal: str
+) -> None:
+    """There is no default backup: the newest name is not the newest good backup. Every refusal is one line that
+    says how to list the backups, and touches nothing."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "dump.rdb").write_bytes(b"keep me")
-    result = run_script(production, "redis-restore.sh", DATA_DIR=str(data), BACKUP_DIR=str(backups))
-    assert result.returncode != 0 and "no backup to restore" in result.stderr
+    (backups / "redis-20991231T000000Z.rdb").write_bytes(b"REDIS0011 planted")
+    result = (
+        restore(production, data, backups, RESTORE_FROM=restore_from)
+        if restore_from
+        else restore(production, data, backups)
+    )
+    (line,) = result.stderr.splitlines()
+    assert result.returncode == 2 and line.startswith("restore refused: ") and refusal in line
+    assert line.endswith("list them with the fetch job's log or the backup job's "
+                         '(docs/runbooks/rollback.md, "Restore Redis from a backup")')  # fmt: skip
     assert [path.name for path in data.iterdir()] == ["dump.rdb"]
+
+
+def test_restore_refuses_a_backup_that_fails_redis_check_rdb(
+    production: Rendered, backups: Path, tmp_path: Path
+) -> None:
+    """A file under a backup's name that redis-check-rdb cannot read is never made Redis' data. Seeded: with a
+    redis-check-rdb that approves anything the same restore goes through."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dump.rdb").write_bytes(b"keep me")
+    (backups / "redis-20261101T031700Z.rdb").write_bytes(b"REDIS0010\xfe\x00garbage")
+    result = restore(production, data, backups, RESTORE_FROM="redis-20261101T031700Z.rdb")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "restore refused: redis-20261101T031700Z.rdb fails redis-check-rdb (above); choose another backup"
+    )
+    assert [path.name for path in data.iterdir()] == ["dump.rdb"]
+    approving = stand_in(tmp_path / "approving", "redis-check-rdb", "echo '\\o/ RDB looks OK! \\o/'")
+    seeded = restore(production, data, backups, first=approving, RESTORE_FROM="redis-20261101T031700Z.rdb")
+    assert seeded.returncode == 0 and (data / "appendonlydir" / "appendonly.aof.1.base.rdb").is_file()
 
 
 # --- the offsite copy, run with rclone against a local S3 server ----------------------------------------------
 
 #: production's backup bucket (the tests below run production's release)
 BUCKET = "hackathon-todo-backups-production"
+FOLDER = "redis/production"
 
 
 @pytest.fixture(scope="module")
 def spaces() -> Iterator[LocalS3]:
     with running_local_s3(BUCKET) as s3:
+        s3.client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield s3
 
 
 @pytest.fixture
 def bucket(spaces: LocalS3) -> LocalS3:
-    """The backup bucket, emptied before each test."""
-    for key in spaces.keys(BUCKET):
-        spaces.client.delete_object(Bucket=BUCKET, Key=key)
+    """The backup bucket (versioned, as `state-bucket` requires), emptied before each test: every version."""
+    listed = spaces.client.list_object_versions(Bucket=BUCKET)
+    for item in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
+        spaces.client.delete_object(Bucket=BUCKET, Key=item["Key"], VersionId=item["VersionId"])
     return spaces
 
 
@@ -334,6 +660,10 @@ def rclone_env(env: Rendered, job: str, s3: LocalS3, backups: Path) -> dict[str,
     return variables
 
 
+def names_in(s3: LocalS3) -> list[str]:
+    return [key.rsplit("/", 1)[1] for key in s3.keys(BUCKET, FOLDER)]
+
+
 def test_the_tested_rclone_is_the_release_the_chart_runs() -> None:
     version = subprocess.run(
         [str(backup_jobs.RCLONE_DIR / "rclone"), "version"], capture_output=True, text=True, check=True
@@ -342,11 +672,17 @@ def test_the_tested_rclone_is_the_release_the_chart_runs() -> None:
     assert version.stdout.splitlines()[0] == f"rclone v{tag}"
 
 
+def test_the_tested_redis_check_rdb_is_the_tested_redis() -> None:
+    (check,) = [tool / "redis-check-rdb" for tool in redis_tools() if (tool / "redis-check-rdb").exists()]
+    version = subprocess.run([str(check), "--version"], capture_output=True, text=True, check=True).stdout
+    server = toolchain.reported_version(toolchain.find("redis-server"), toolchain.tool("redis-server"))
+    assert version.split()[:2] == ["redis-check-rdb", server]
+
+
 def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
     production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
 ) -> None:
-    for index in range(200):
-        redis.cli("set", f"todo:{index}", f"value-{index}")
+    fill(redis, 200)
     assert back_up(production, redis, backups).returncode == 0
     copied = run_script(production, "redis-offsite.sh", **rclone_env(production, "redis-backup", bucket, backups))
     assert copied.returncode == 0, copied.stderr
@@ -362,28 +698,98 @@ def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
 
     fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, fresh_backups))
     assert fetched.returncode == 0, fetched.stderr
-    assert [path.name for path in fresh_backups.iterdir()] == [key.rsplit("/", 1)[1]]
-    restored = run_script(production, "redis-restore.sh", DATA_DIR=str(redis.data), BACKUP_DIR=str(fresh_backups))
+    name = key.rsplit("/", 1)[1]
+    assert [path.name for path in fresh_backups.iterdir()] == [name]
+    size = (fresh_backups / name).stat().st_size
+    assert fetched.stdout.splitlines()[1:] == [f"{name} - {size}"]  # name, keys unknown (not accepted here), bytes
+    restored = restore(production, redis.data, fresh_backups, RESTORE_FROM=name)
     assert restored.returncode == 0, restored.stderr
     redis.start()
     assert redis.cli("dbsize") == "200" and redis.cli("get", "todo:7") == "value-7"
 
 
-def test_the_offsite_copy_catches_up_and_keeps_the_newest(
-    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path
+def test_the_offsite_copy_catches_up_and_deletes_nothing(
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
 ) -> None:
-    folder = "redis/production"
+    """Yesterday's copy failed: today's run sends both accepted backups; the older objects in the bucket stay (its
+    lifecycle rules expire them, not the job); a file on the volume that the job never accepted is not sent."""
+    snapshot = empty_snapshot(redis, tmp_path)
     for day in range(1, 6):  # five older backups already in the bucket
-        bucket.client.put_object(Bucket=BUCKET, Key=f"{folder}/redis-2026110{day}T031700Z.rdb", Body=b"REDIS0011")
-    (backups / "redis-20261106T031700Z.rdb").write_bytes(b"REDIS0011")  # yesterday's copy failed
+        bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/redis-2026110{day}T031700Z.rdb", Body=snapshot)
+    (yesterday,) = seed_accepted(backups, snapshot, range(6, 7))
+    (backups / "redis-20261001T031700Z.rdb").write_bytes(snapshot)  # fetched once, never accepted here
     assert back_up(production, redis, backups).returncode == 0
-    environment = rclone_env(production, "redis-backup", bucket, backups) | {"KEEP": "3"}
-    result = run_script(production, "redis-offsite.sh", **environment)
+    today = ledger(backups)[-1][0]
+    result = run_script(production, "redis-offsite.sh", **rclone_env(production, "redis-backup", bucket, backups))
     assert result.returncode == 0, result.stderr
-    kept = [key.rsplit("/", 1)[1] for key in bucket.keys(BUCKET, folder)]
-    today = max(path.name for path in backups.glob("redis-*.rdb"))
-    assert kept == ["redis-20261105T031700Z.rdb", "redis-20261106T031700Z.rdb", today]
-    assert result.stdout.split("newest first:\n", 1)[1].split() == sorted(kept, reverse=True)
+    older = [f"redis-2026110{day}T031700Z.rdb" for day in range(1, 6)]
+    assert names_in(bucket) == [*older, yesterday, today]
+    assert result.stdout.split("newest first:\n", 1)[1].split() == sorted(names_in(bucket), reverse=True)
+
+
+def test_planted_future_dated_objects_in_the_bucket_delete_no_genuine_backup(
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
+) -> None:
+    """Seven objects named after the year 2099, written by any holder of the key, and one that is not a backup's
+    name: the copy reports each, deletes nothing and succeeds with today's backup in the bucket; the fetch job leaves
+    them in the bucket. Seeded: main's retention (the newest KEEP names in the bucket) deletes every genuine backup,
+    today's included, and exits 0."""
+    snapshot = empty_snapshot(redis, tmp_path)
+    older = [f"redis-2026110{day}T031700Z.rdb" for day in range(1, 4)]
+    for name in older:
+        bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{name}", Body=snapshot)
+    planted = [f"redis-2099010{day}T000000Z.rdb" for day in range(1, 8)]
+    for name in [*planted, "redis-latest.rdb"]:
+        bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{name}", Body=b"REDIS0011 planted")
+    fill(redis, 10)
+    assert back_up(production, redis, backups).returncode == 0
+    today = ledger(backups)[-1][0]
+    offsite = rclone_env(production, "redis-backup", bucket, backups)
+    result = run_script(production, "redis-offsite.sh", **offsite)
+    assert result.returncode == 0, result.stderr
+    genuine = [*older, today]
+    assert set(genuine) <= set(names_in(bucket)) and set(planted) <= set(names_in(bucket))
+    reports = result.stderr.splitlines()
+    future = [
+        re.fullmatch(
+            rf"ignored in spaces:{BUCKET}/{FOLDER}: '(?P<name>[^']+)' is dated in the future "
+            r"\(after (?P<latest>\d{8}T\d{6}Z)\): not written by the backup job",
+            line,
+        )
+        for line in reports
+        if "dated in the future" in line
+    ]
+    assert [match["name"] for match in future if match] == planted
+    # "the future" begins SKEW_SECONDS (300) after now
+    latest = datetime.strptime(future[0]["latest"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)  # type: ignore[index]
+    assert abs((latest - datetime.now(UTC)).total_seconds() - 300) < 60
+    assert f"ignored in spaces:{BUCKET}/{FOLDER}: 'redis-latest.rdb' is not a backup name" in "\n".join(reports)
+    assert result.stdout.split("newest first:\n", 1)[1].split() == sorted(genuine, reverse=True)
+    # the fetch job brings back the genuine backups only
+    fetched_to = tmp_path / "fetched"
+    fetched_to.mkdir()
+    fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, fetched_to))
+    assert fetched.returncode == 0, fetched.stderr
+    assert sorted(path.name for path in fetched_to.iterdir()) == sorted(genuine)
+    # seeded: main's retention over the same bucket
+    run_main(MAIN_OFFSITE_RETENTION, **offsite, KEEP="7")
+    assert not set(genuine) & set(names_in(bucket))
+
+
+def test_fetch_never_replaces_a_backup_on_the_volume(
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
+) -> None:
+    """A genuine backup overwritten in the bucket (the bucket keeps the old version) does not overwrite the copy on
+    the volume: the fetch adds what the volume lacks and replaces nothing."""
+    fill(redis, 10)
+    assert back_up(production, redis, backups).returncode == 0
+    today = ledger(backups)[-1][0]
+    original = (backups / today).read_bytes()
+    bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{today}", Body=b"REDIS0011 overwritten")
+    fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
+    assert fetched.returncode == 0, fetched.stderr
+    assert (backups / today).read_bytes() == original
+    assert fetched.stdout.splitlines()[1:] == [f"{today} 10 {len(original)}"]  # keys from the ledger
 
 
 def test_seeded_a_missing_bucket_fails_the_offsite_copy(
@@ -401,8 +807,9 @@ def test_seeded_a_missing_bucket_fails_the_offsite_copy(
 def test_fetch_from_an_empty_folder_refuses_and_writes_nothing(
     production: Rendered, bucket: LocalS3, backups: Path
 ) -> None:
+    bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/redis-20991231T000000Z.rdb", Body=b"REDIS0011 planted")
     result = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
-    assert result.returncode != 0 and "no backup in spaces:" in result.stderr
+    assert result.returncode != 0 and "no backup in spaces:" in result.stderr.splitlines()[-1]
     assert list(backups.iterdir()) == []
 
 
@@ -488,3 +895,16 @@ def test_the_upgrade_runbooks_copy_puts_the_old_backups_where_the_fetch_job_read
         for name in (OLD_BUCKET, staging_bucket):
             for key in bucket.keys(name):
                 bucket.client.delete_object(Bucket=name, Key=key)
+
+
+def test_the_restore_refusals_point_at_the_runbook_section_that_says_how_to_choose(production: Rendered) -> None:
+    """The one-line refusals name docs/runbooks/rollback.md, "Restore Redis from a backup"; that section lists the
+    backups the way the fetch job prints them and sets RESTORE_FROM on the restore job the chart renders."""
+    rollback = CHART.parent / "docs" / "runbooks" / "rollback.md"
+    section = rollback.read_text().split("### Restore Redis from a backup\n", 1)[1].split("\n### ", 1)[0]
+    script = production.get("ConfigMap", f"{fullname('redis-backup')}-scripts")["data"]["redis-restore.sh"]
+    assert 'docs/runbooks/rollback.md, \\"Restore Redis from a backup\\"' in script
+    for job in ("redis-restore", "redis-fetch", "redis-backup"):
+        assert f"--from=cronjob/{fullname(job)}" in section, job
+    assert "- {name: RESTORE_FROM, value: redis-" in section and "`<name> <keys> <bytes>`" in section
+    assert section.index("scale deployment todo-app-redis --replicas=0") < section.index("apply -f restore-now.yaml")

@@ -19,7 +19,7 @@ from main import embedded_context
 from tests.local_s3 import S3_CREDENTIALS, LocalS3, running_local_s3
 from todo_infra import state_bucket
 from todo_infra.settings import Settings, load_settings
-from todo_infra.state_bucket import problems, run
+from todo_infra.state_bucket import BACKUP_KIND, BACKUP_LIFECYCLE, lifecycle_rules, problems, run
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_CLIENT = state_bucket.client
@@ -41,11 +41,13 @@ def settings(
     )
 
 
-def make(s3: LocalS3, *buckets: str, versioned: bool = True) -> None:
+def make(s3: LocalS3, *buckets: str, versioned: bool = True, lifecycle: bool = False) -> None:
     for bucket in buckets:
         s3.client.create_bucket(Bucket=bucket)
         if versioned:
             s3.client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=VERSIONED)
+        if lifecycle:
+            s3.client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=BACKUP_LIFECYCLE)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +165,7 @@ def test_every_configured_bucket_is_checked_at_its_endpoint_and_each_unfit_one_i
     asked: list[tuple[str, str]] = []
     monkeypatch.setattr(state_bucket, "client", lambda endpoint, environ: _Recorded(endpoint, environ, asked))
     make(local_s3, "fleet-state", "fleet-state-staging")
-    make(backup_s3, "fleet-backups-production")
+    make(backup_s3, "fleet-backups-production", lifecycle=True)
     make(backup_s3, "fleet-backups-staging", versioned=False)
     configured = settings(local_s3, "fleet-state", backups=backup_s3, backup_bucket="fleet-backups")
     assert run(configured, [], S3_CREDENTIALS) == 1
@@ -172,11 +174,14 @@ def test_every_configured_bucket_is_checked_at_its_endpoint_and_each_unfit_one_i
         "state bucket fleet-state-production does not exist: run `python3 dev.py state-bucket --enable`",
         "backup bucket fleet-backups-staging: versioning is never enabled, not Enabled: "
         "run `python3 dev.py state-bucket --enable`",
+        "backup bucket fleet-backups-staging: has no lifecycle rule: backups are never expired by upload time: "
+        "run `python3 dev.py state-bucket --enable`",
     ]
     assert captured.out.splitlines() == [
         f"state bucket fleet-state at {local_s3.endpoint}: exists, versioning Enabled, not public",
         f"state bucket fleet-state-staging at {local_s3.endpoint}: exists, versioning Enabled, not public",
-        f"backup bucket fleet-backups-production at {backup_s3.endpoint}: exists, versioning Enabled, not public",
+        f"backup bucket fleet-backups-production at {backup_s3.endpoint}: exists, versioning Enabled, not public, "
+        "lifecycle rules set",
     ]
     assert run(configured, ["--enable"], S3_CREDENTIALS) == 0
     assert "created state bucket fleet-state-production (private)" in capsys.readouterr().out
@@ -188,6 +193,7 @@ def test_every_configured_bucket_is_checked_at_its_endpoint_and_each_unfit_one_i
         (backup_s3, "fleet-backups-production"),
     ):
         assert s3.client.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled", bucket
+        assert bool(lifecycle_rules(s3.client, bucket)) == ("backups" in bucket), bucket
     assert {endpoint for endpoint, bucket in asked if "backups" in bucket} == {backup_s3.endpoint}
     assert {endpoint for endpoint, bucket in asked if "backups" not in bucket} == {local_s3.endpoint}
 
@@ -239,3 +245,63 @@ def test_the_shared_stacks_check_the_shared_bucket_once_and_a_wrong_key_is_refus
     assert capsys.readouterr().err.splitlines() == [
         "state bucket duo-state: cannot read its versioning (AccessDenied); check the access key"
     ]
+
+
+# --- a backup bucket's lifecycle rules: what it keeps is the bucket's decision, by upload time ----------------------
+
+
+def test_the_backup_lifecycle_expires_by_upload_time_and_keeps_older_versions() -> None:
+    """What every backup bucket must carry, stated: one enabled rule for the whole bucket; current versions expire 14
+    days after their upload, the versions an expiry, a delete or an overwrite leaves behind 30 days later."""
+    (rule,) = BACKUP_LIFECYCLE["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "" and "Filter" not in rule
+    assert rule["Expiration"] == {"Days": 14}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+@pytest.mark.parametrize(
+    ("rules", "finding"),
+    [
+        pytest.param(None, "has no lifecycle rule: backups are never expired by upload time", id="none"),
+        pytest.param(
+            [{"ID": "short", "Prefix": "", "Status": "Enabled", "Expiration": {"Days": 1}}],
+            "lifecycle rules {'Expiration': {'Days': 1}} are not the backups'",
+            id="expires after a day, old versions never",
+        ),
+        pytest.param(
+            [
+                BACKUP_LIFECYCLE["Rules"][0],
+                {
+                    "ID": "extra",
+                    "Prefix": "redis/",
+                    "Status": "Enabled",
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                },
+            ],
+            "are not the backups'",
+            id="a second rule that deletes old versions sooner",
+        ),
+        pytest.param(
+            [{**BACKUP_LIFECYCLE["Rules"][0], "Prefix": "redis/staging/"}],
+            "are not the backups'",
+            id="only part of the bucket",
+        ),
+    ],
+)
+def test_a_backup_bucket_whose_lifecycle_is_not_the_backups_is_refused_then_set(
+    local_s3: LocalS3, capsys: pytest.CaptureFixture[str], rules: list[dict[str, object]] | None, finding: str
+) -> None:
+    """Seeded: no rules at all (a bucket where only the job's names decided, as before), and rules that would delete
+    sooner or cover only part of the bucket. Each is named in one line; `--enable` puts the backups' rule in place."""
+    bucket = f"lc-{len(local_s3.client.list_buckets()['Buckets'])}-backups"
+    make(local_s3, bucket)
+    if rules:
+        local_s3.client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    (line,) = problems(local_s3.client, bucket, BACKUP_KIND)
+    assert line.startswith(f"backup bucket {bucket}: ") and finding in line
+    assert line.endswith(": run `python3 dev.py state-bucket --enable`")
+    assert problems(local_s3.client, bucket) == []  # a state bucket needs no lifecycle rules
+    assert "lifecycle rules set" in "\n".join(state_bucket.enable(local_s3.client, bucket, BACKUP_KIND))
+    assert problems(local_s3.client, bucket, BACKUP_KIND) == []
+    assert lifecycle_rules(local_s3.client, bucket) == BACKUP_LIFECYCLE["Rules"]
