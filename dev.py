@@ -145,10 +145,10 @@ def _pipenv() -> Path:
 
 def _install_packages() -> None:
     """Python packages (and Node 22) from Pipfile.lock, then the cdktf CLI from package-lock.json."""
+    pipenv = _pipenv()  # also in a checkout bootstrapped before the hashed bootstrap: only this pipenv is used
     fingerprint = _fingerprint()
     if STAMP.is_file() and STAMP.read_text() == fingerprint and (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         return
-    pipenv = _pipenv()
     _step("syncing .venv from Pipfile.lock (Python packages and Node 22)")
     _run(pipenv, "sync", "--dev", quiet=True)
     _step("installing the pinned cdktf CLI from package-lock.json (npm ci)")
