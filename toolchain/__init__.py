@@ -5,9 +5,12 @@ Standard library only: `dev.py` provisions them before any virtual environment e
 SHA-256 sums) live in `toolchain/versions.json`, the one place that `dev.py`, the workflows (through `dev.py`), the
 stacks' `required_version` and the tests read them from.
 
-A tool is taken, in this order, from
-1. the cache `.tools/<name>-<version>/`, filled by an earlier run after its checksum was verified;
-2. `PATH`, when the binary there reports a pinned version exactly;
+A binary is used only when its SHA-256 matches, wherever it comes from. A tool is taken, in this order, from
+1. the cache `.tools/<name>-<version>/`, filled by an earlier run after the archive's checksum was verified: every file
+   there must still have the SHA-256 recorded when it was provisioned (`.sha256.json`), and the binary the one pinned
+   as `binary_sha256` where a build pins it (a changed or unrecorded cache entry is provisioned again);
+2. `PATH`, only when the binary there has a pinned `binary_sha256` of this platform (printing the right version is
+   not enough: a distribution's own build of the same version differs and is refused, with the sums expected);
 3. each pinned build in turn: a Debian package (`apt-get download`, SHA-256 of the .deb checked, the binary unpacked
    with `dpkg-deb`; nothing is installed system-wide) or the official release archive (SHA-256 checked). A Debian
    build may pin the library packages its binary links against: their shared objects go next to it, and the tool
@@ -17,6 +20,7 @@ When none of them works, `ToolError` says in one line what was tried and what to
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -56,6 +60,13 @@ class Build:
     @property
     def cached(self) -> Path:
         return CACHE / f"{self.tool}-{self.version}" / self.tool
+
+    def platform_value(self, field: str) -> str | None:
+        """This platform's entry of a per-platform map of the build (`sha256`, `binary_sha256`): release archives
+        key it `<os>_<arch>`, Debian packages `<arch>`."""
+        os_name, arch = platform_key()
+        values: dict[str, str] = self.spec.get(field, {})
+        return values.get(arch if self.source == "debian" else f"{os_name}_{arch}")
 
     def describe(self) -> str:
         if self.source == "debian":
@@ -131,18 +142,107 @@ def reported_version(binary: Path | str, spec: Tool) -> str | None:
     return match.group(1) if match else None
 
 
+#: The record, next to a provisioned binary, of the SHA-256 of every file provisioning wrote there.
+MANIFEST = ".sha256.json"
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: Path, size: int, modified: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 of a file (symlinks followed), computed once per size and modification time."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return _file_sha256(resolved, stat.st_size, stat.st_mtime_ns)
+
+
+def _real_binary(cached: Path) -> Path:
+    """The program itself: `<tool>.bin` behind a library wrapper, else the cached file."""
+    wrapped = cached.with_name(f"{cached.name}.bin")
+    return wrapped if wrapped.is_file() else cached
+
+
+def _record(build: Build) -> None:
+    """Write the manifest of a freshly provisioned cache entry (every file, by SHA-256)."""
+    folder = build.cached.parent
+    sums = {
+        str(path.relative_to(folder)): file_sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+    (folder / MANIFEST).write_text(json.dumps(sums, indent=1, sort_keys=True) + "\n")
+
+
+def cache_problem(build: Build) -> str | None:
+    """Why the cached binary of a build may not be used (None: it may)."""
+    folder = build.cached.parent
+    pinned = build.platform_value("binary_sha256")
+    present = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file() and path.name != MANIFEST}
+    try:
+        recorded: dict[str, str] = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        # Provisioned before the records were kept: only a lone binary with the pinned sum is still used.
+        if not (pinned and present == {build.tool} and file_sha256(build.cached) == pinned):
+            return f"{folder} has no record of its checksums"
+        recorded = {build.tool: pinned}
+    if present != set(recorded) or build.tool not in recorded:
+        return f"{folder} holds other files than were provisioned"
+    for relative, expected in recorded.items():
+        if file_sha256(folder / relative) != expected:
+            return f"{folder / relative} changed since it was provisioned (SHA-256 {file_sha256(folder / relative)})"
+    real = _real_binary(build.cached)
+    if pinned and file_sha256(real) != pinned:
+        return f"{real} is not the pinned build (SHA-256 {file_sha256(real)}, pinned {pinned})"
+    return None
+
+
+def binary_sums(spec: Tool, version: str | None = None) -> list[str]:
+    """The pinned SHA-256 of the binary on this platform, of every build (of `version`, when given)."""
+    return [
+        value
+        for build in spec.builds
+        if version in (None, build.version) and (value := build.platform_value("binary_sha256"))
+    ]
+
+
+def path_problem(on_path: str, spec: Tool) -> str | None:
+    """Why a binary found on PATH may not be used (None: it may): its SHA-256 must be a pinned one."""
+    reported = reported_version(on_path, spec)
+    if reported not in spec.versions:
+        return f"{on_path} reports {reported}, not {' or '.join(spec.versions)}"
+    actual = file_sha256(on_path)
+    expected = binary_sums(spec, reported)
+    if actual in expected:
+        return None
+    pinned = " or ".join(expected) if expected else "none pinned for " + "_".join(platform_key())
+    return f"{on_path} reports {reported} but its SHA-256 is {actual}, not a pinned build's ({pinned})"
+
+
 def find(name: str) -> Path:
-    """The pinned binary if it is already here (cache or PATH); never downloads."""
+    """The pinned binary if it is already here (cache or PATH) and its checksum matches; never downloads."""
     spec = tool(name)
+    refused = []
     for build in spec.builds:
         if build.cached.is_file():
-            return build.cached
+            problem = cache_problem(build)
+            if problem is None:
+                return build.cached
+            refused.append(problem)
     on_path = shutil.which(name)
-    if on_path and reported_version(on_path, spec) in spec.versions:
-        return Path(on_path)
+    if on_path:
+        problem = path_problem(on_path, spec)
+        if problem is None:
+            return Path(on_path)
+        refused.append(problem)
     raise ToolError(
         f"{name} {' or '.join(spec.versions)} is not provisioned yet: run `python3 dev.py bootstrap`"
-        + (f" ({on_path} reports {reported_version(on_path, spec)})" if on_path else "")
+        + (f" ({'; '.join(refused)})" if refused else "")
     )
 
 
@@ -252,10 +352,15 @@ def _from_debian(build: Build) -> Path:
         libraries = build.cached.parent / "lib"
         libraries.mkdir(parents=True, exist_ok=True)
         for shared in unpacked.glob("usr/lib/*/*.so*"):
-            shutil.copy2(shared, libraries / shared.name, follow_symlinks=True)
+            # Into place by rename: a running redis-server keeps the library it mapped.
+            staged = libraries / f".{shared.name}.partial"
+            shutil.copy2(shared, staged, follow_symlinks=True)
+            staged.replace(libraries / shared.name)
         real = build.cached.with_name(f"{build.tool}.bin")
-        real.write_bytes(binary)
-        real.chmod(0o755)
+        staged_binary = real.with_name(f".{real.name}.partial")
+        staged_binary.write_bytes(binary)
+        staged_binary.chmod(0o755)
+        staged_binary.replace(real)
         wrapper = (
             f'#!/bin/sh\nLD_LIBRARY_PATH="{libraries}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" exec "{real}" "$@"\n'
         )
@@ -287,12 +392,25 @@ def ensure(name: str, *, say: Callable[[str], None] = lambda _: None) -> Path:
         ) as error:
             tried.append(f"{build.describe()}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
             continue
+        pinned = build.platform_value("binary_sha256")
+        if pinned and file_sha256(_real_binary(binary)) != pinned:
+            shutil.rmtree(binary.parent, ignore_errors=True)
+            tried.append(f"{build.describe()}: the binary in it is not the pinned SHA-256 {pinned}")
+            continue
         if reported_version(binary, spec) != build.version:
             shutil.rmtree(binary.parent, ignore_errors=True)
             tried.append(f"{build.describe()}: the binary does not report version {build.version}")
             continue
+        _record(build)
         return binary
+    sums = binary_sums(spec)
     raise ToolError(
         f"{name} {' or '.join(spec.versions)} is needed and could not be provisioned ({'; '.join(tried)}): "
-        f"put {name} {spec.versions[0]} on PATH and run again"
+        + (
+            f"put the pinned build on PATH (SHA-256 {' or '.join(sums)}, e.g. from {spec.builds[0].describe()}) "
+            "and run again"
+            if sums
+            else f"no binary on PATH is accepted for {name} on this platform; make {spec.builds[0].describe()} "
+            "reachable and run again"
+        )
     )

@@ -2,12 +2,16 @@
 """The five service images: where each one is built from, what it is called, and whether this repository built it.
 
 `.github/images.json` is the only place that says which images exist. build.yml turns it into its build matrix and
-asks here whether a commit's `sha-<7>` image is already on ghcr.io (those tags are written once). The deploy workflow
-asks here for the digests of the commit it deploys: each `sha-<7>` tag is resolved to its digest, and the digest is
-accepted only when its SLSA provenance and SBOM attestations verify as signed by this repository's build.yml running
-on refs/heads/main at exactly that commit (`gh attestation verify`). The release then runs those digests, never a tag
-(docs/architecture.md, "Release integrity"). Standard library only: it runs on the runner's own python3, before any
-bootstrap; the registry is read through `docker buildx imagetools`, attestations through `gh`.
+asks here whether a commit's `sha-<7>` image is already on ghcr.io *and attested for that commit* (such a tag is
+written once; one without valid attestations, planted by another workflow or left by a build whose attestation
+failed, is rebuilt, pushed and attested). Main's build records each image's digest in its run (the artifact
+`image-digest-<service>`), which no other workflow can write. The deploy workflow asks here for the digests of the
+commit it deploys: taken from that record (from the `sha-<7>` tag only when the record is gone, with a warning), and
+accepted only when the image's SLSA provenance and SBOM attestations verify with the exact certificate identity of
+this repository's build.yml on refs/heads/main, for exactly that commit (`gh attestation verify`). The release then
+runs those digests, never a tag (docs/architecture.md, "Release integrity"). Standard library only: it runs on the
+runner's own python3, before any bootstrap; the registry is read through `docker buildx imagetools`, attestations
+and the build record through `gh`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ BUILD_WORKFLOW = ".github/workflows/build.yml"
 MAIN_REF = "refs/heads/main"
 #: The attestations build.yml creates for every image it pushes (actions/attest): provenance, and the SPDX SBOM.
 PREDICATES = {"provenance": "https://slsa.dev/provenance/v1", "SBOM": "https://spdx.dev/Document/v2.3"}
+#: The artifact in which main's build records the digest of one service's image (a file `digest`), per run.
+RECORD_ARTIFACT = "image-digest-{service}"
 #: The one platform build.yml builds, under which BuildKit files the image's SBOM.
 PLATFORM = "linux/amd64"
 
@@ -156,12 +162,20 @@ def resolve_digest(reference: str, *, denied_is_absent: bool = False) -> str | N
     return str(digest)
 
 
+def signer_identity(repository: str) -> str:
+    """The Sigstore certificate identity (its SubjectAlternativeName) of build.yml running from main: the one
+    identity whose attestations a deploy accepts, matched exactly (`--cert-identity`; `--signer-workflow` would
+    match it as a prefix)."""
+    return f"https://github.com/{repository}/{BUILD_WORKFLOW}@{MAIN_REF}"
+
+
 def verify_attestations(image: str, digest: str, *, repository: str, commit: str) -> list[str]:
     """What is wrong with the attestations of image@digest; empty when both verify.
 
-    Each must be signed for `repository` by its build.yml (`--signer-workflow`), from refs/heads/main
-    (`--source-ref`) at exactly `commit` (`--source-digest`), on a GitHub-hosted runner: so an image a branch, a tag
-    build or another commit produced never passes, even under the right tag.
+    Each must be signed for `repository` with exactly the certificate identity of its build.yml on refs/heads/main
+    (`--cert-identity`), from refs/heads/main (`--source-ref`) at exactly `commit` (`--source-digest`), on a
+    GitHub-hosted runner: so an image a branch, a tag build or another commit produced never passes, even under the
+    right tag.
     """
     problems = []
     for kind, predicate in PREDICATES.items():
@@ -173,8 +187,8 @@ def verify_attestations(image: str, digest: str, *, repository: str, commit: str
                 f"oci://{image}@{digest}",
                 "--repo",
                 repository,
-                "--signer-workflow",
-                f"{repository}/{BUILD_WORKFLOW}",
+                "--cert-identity",
+                signer_identity(repository),
                 "--source-ref",
                 MAIN_REF,
                 "--source-digest",
@@ -191,36 +205,96 @@ def verify_attestations(image: str, digest: str, *, repository: str, commit: str
     return problems
 
 
+def recorded_digest(record: Path | None, service: str) -> str | None:
+    """The digest main's build recorded for `service` (downloaded into `record`), or None when there is none."""
+    if record is None:
+        return None
+    path = record / RECORD_ARTIFACT.format(service=service) / "digest"
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if not DIGEST.fullmatch(text):
+        raise RegistryError(f"main's build record of {service} holds no sha256 digest: {text[:80]!r}")
+    return text
+
+
 def verified_digests(
-    declaration: dict[str, Any], *, owner: str, repository: str, commit: str
+    declaration: dict[str, Any],
+    *,
+    owner: str,
+    repository: str,
+    commit: str,
+    record: Path | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(service -> verified digest, service -> why it was refused) for every image of one commit of main."""
+    """(service -> verified digest, service -> why it was refused) for every image of one commit of main.
+
+    The digest comes from main's build record when `record` holds one, else from the `sha-<7>` tag (a note says so);
+    either way it is deployed only when its attestations verify for the commit."""
     tag = commit_tag(commit)
     digests: dict[str, str] = {}
     refused: dict[str, str] = {}
     for entry in declaration["services"]:
         service = entry["service"]
         image = image_name(declaration, owner=owner, service=service)
+        where = f"{image}:{tag}"
         try:
-            digest = resolve_digest(f"{image}:{tag}")
+            digest = recorded_digest(record, service)
+            if digest is None:
+                if record is not None and notes is not None:
+                    notes.append(
+                        f"{service}: main's build of {commit[:7]} left no record of its digest: resolved {where}"
+                    )
+                digest = resolve_digest(where)
+            else:
+                where = f"{image}@{digest} (main's build record)"
             problems = ["it is not on ghcr.io"] if digest is None else []
             if digest is not None:
                 problems += verify_attestations(image, digest, repository=repository, commit=commit)
         except RegistryError as error:
             problems = [str(error)]
         if problems:
-            refused[service] = f"{image}:{tag}: " + "; ".join(problems)
+            refused[service] = f"{where}: " + "; ".join(problems)
         else:
             assert digest is not None
             digests[service] = digest
     return digests, refused
 
 
+def existing_digest(reference: str, *, repository: str, commit: str) -> tuple[str | None, list[str]]:
+    """(digest of `reference` when it is on ghcr.io and attested for `commit` by main's build, why an existing one is
+    not). A tag without valid attestations is not kept: build.yml rebuilds, pushes and attests it."""
+    digest = resolve_digest(reference, denied_is_absent=True)
+    if digest is None:
+        return None, []
+    problems = verify_attestations(reference.rsplit(":", 1)[0], digest, repository=repository, commit=commit)
+    return (None, problems) if problems else (digest, [])
+
+
+def build_run(runs: Any, *, commit: str) -> str:
+    """The id of main's newest successful push build of `commit` in `GET .../workflows/build.yml/runs`, or ""."""
+    for run in runs.get("workflow_runs", []) if isinstance(runs, dict) else []:
+        if (run.get("head_sha"), run.get("head_branch"), run.get("event"), run.get("conclusion")) == (
+            commit,
+            "main",
+            "push",
+            "success",
+        ):
+            return str(int(run["id"]))
+    return ""
+
+
 # --- command line -------------------------------------------------------------------------------------------
 
 
 def _verify(declaration: dict[str, Any], args: argparse.Namespace) -> int:
-    digests, refused = verified_digests(declaration, owner=args.owner, repository=args.repository, commit=args.commit)
+    notes: list[str] = []
+    digests, refused = verified_digests(
+        declaration, owner=args.owner, repository=args.repository, commit=args.commit, record=args.record, notes=notes
+    )
+    for note in notes:
+        print(f"::warning title=No build record::{note} (verified the same way)", file=sys.stderr)
     for service, why in refused.items():
         # stderr: the step captures stdout (the digests), and the runner reads workflow commands from both.
         print(
@@ -244,7 +318,22 @@ def _dispatch(declaration: dict[str, Any], args: argparse.Namespace) -> int:
     elif args.command == "placeholder-digests":
         print(json.dumps(placeholder_digests(declaration), separators=(",", ":")))
     elif args.command == "existing":
-        print(f"digest={resolve_digest(args.reference, denied_is_absent=True) or ''}")
+        commit_tag(args.commit)
+        digest, problems = existing_digest(args.reference, repository=args.repository, commit=args.commit)
+        if problems:
+            print(
+                f"::warning title={args.reference} is not attested for this commit::rebuilding, pushing and attesting "
+                f"it: {'; '.join(problems)}",
+                file=sys.stderr,
+            )
+        print(f"digest={digest or ''}")
+    elif args.command == "build-run":
+        commit_tag(args.commit)
+        try:
+            runs = json.load(sys.stdin)
+        except json.JSONDecodeError as error:
+            raise RegistryError(f"the build runs are not JSON: {error}") from None
+        print(build_run(runs, commit=args.commit))
     elif args.command == "sbom":
         try:
             inspected = json.load(sys.stdin)
@@ -267,13 +356,20 @@ def parser() -> argparse.ArgumentParser:
     release.add_argument("--tag", required=True)
     release.add_argument("--allow-prerelease", choices=("true", "false"), default="false")
     commands.add_parser("placeholder-digests", help="print image_digests for a pull-request plan (JSON, one line)")
-    existing = commands.add_parser("existing", help="print digest=<digest of image:tag>, or digest= when absent")
+    existing = commands.add_parser(
+        "existing", help="print digest=<digest of image:tag> when it is attested for the commit, else digest="
+    )
     existing.add_argument("--reference", required=True)
+    existing.add_argument("--repository", required=True, help="owner/name whose build.yml must have signed")
+    existing.add_argument("--commit", required=True)
+    runs = commands.add_parser("build-run", help="the id of main's successful build of the commit (runs JSON, stdin)")
+    runs.add_argument("--commit", required=True)
     commands.add_parser("sbom", help="the SPDX document in `imagetools inspect --format '{{ json .SBOM }}'` (stdin)")
     verify = commands.add_parser("verify", help="print the verified digests of one commit's images (JSON)")
     verify.add_argument("--owner", required=True)
     verify.add_argument("--repository", required=True, help="owner/name whose build.yml must have signed")
     verify.add_argument("--commit", required=True)
+    verify.add_argument("--record", type=Path, help="folder holding main's build record (image-digest-<service>/)")
     return root
 
 

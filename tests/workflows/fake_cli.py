@@ -4,8 +4,9 @@ Offline there is no GitHub API, registry or attestation service, so the steps ru
 world says which environments exist with which settings, which workflow runs there are, which image tags point to
 which digests, and which attestations were signed for which digest by which workflow, ref and commit.
 `gh attestation verify` is modelled on its documented flags: it succeeds only when an attestation of the requested
-predicate type exists for the digest and matches every identity flag given (repository, signer workflow, source ref,
-source commit, GitHub-hosted runner). Every call is logged, so tests can assert what a step asked for.
+predicate type exists for the digest and matches every identity flag given (repository, signer workflow,
+certificate identity, source ref, source commit, GitHub-hosted runner). `gh run download` writes the artifacts the
+world keeps for a run (each a folder of files). Every call is logged, so tests can assert what a step asked for.
 
 Run as `python3 fake_cli.py --world W --calls C gh|docker <args>` (gha_support.install_fakes writes the wrappers).
 """
@@ -13,7 +14,9 @@ Run as `python3 fake_cli.py --world W --calls C gh|docker <args>` (gha_support.i
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,13 +39,30 @@ def _api(world: dict[str, Any], path: str) -> int:
     return 0
 
 
-#: What `gh attestation verify` checks, by flag: the attestation field it compares.
+#: What `gh attestation verify` checks, by flag: the attestation field it compares exactly.
 IDENTITY_FLAGS = {
     "--repo": "repository",
-    "--signer-workflow": "workflow",
     "--source-ref": "ref",
     "--source-digest": "commit",
 }
+
+
+def _identity(attestation: dict[str, Any]) -> str:
+    """The certificate's SubjectAlternativeName: the signing workflow's URL at the ref it ran from."""
+    return f"https://github.com/{attestation['workflow']}@{attestation['ref']}"
+
+
+def _identity_mismatch(args: Sequence[str], attestation: dict[str, Any]) -> list[str]:
+    """--cert-identity must equal the SAN; --signer-workflow is, as in gh (cli/cli pkg/cmd/attestation/verify/
+    policy.go), the regular expression `^https://github.com/<value>`: a prefix, its dots any character."""
+    mismatched = []
+    identity = _flag(args, "--cert-identity")
+    if identity is not None and _identity(attestation) != identity:
+        mismatched.append("--cert-identity")
+    workflow = _flag(args, "--signer-workflow")
+    if workflow is not None and not re.match(f"^https://github.com/{workflow}", _identity(attestation)):
+        mismatched.append("--signer-workflow")
+    return mismatched
 
 
 def _verify(world: dict[str, Any], args: Sequence[str]) -> int:
@@ -59,6 +79,7 @@ def _verify(world: dict[str, Any], args: Sequence[str]) -> int:
             for flag, field in IDENTITY_FLAGS.items()
             if _flag(args, flag) is not None and attestation[field] != _flag(args, flag)
         ]
+        mismatched += _identity_mismatch(args, attestation)
         if "--deny-self-hosted-runners" in args and attestation.get("self_hosted"):
             mismatched.append("--deny-self-hosted-runners")
         if not mismatched:
@@ -68,7 +89,24 @@ def _verify(world: dict[str, Any], args: Sequence[str]) -> int:
     return 1
 
 
+def _download(world: dict[str, Any], args: Sequence[str]) -> int:
+    """`gh run download RUN --pattern GLOB --dir DIR`: every artifact of the run whose name matches, as DIR/<name>/."""
+    artifacts: dict[str, dict[str, str]] = world.get("artifacts", {}).get(args[0], {})
+    pattern, folder = _flag(args, "--pattern") or "*", Path(_flag(args, "--dir") or ".")
+    chosen = {name: files for name, files in artifacts.items() if fnmatch.fnmatchcase(name, pattern)}
+    if not chosen:
+        print("no valid artifacts found to download", file=sys.stderr)
+        return 1
+    for name, files in chosen.items():
+        for file, text in files.items():
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            (folder / name / file).write_text(text)
+    return 0
+
+
 def gh(world: dict[str, Any], args: Sequence[str]) -> int:
+    if args[:2] == ["run", "download"]:
+        return _download(world, args[2:])
     if args[:1] == ["api"]:
         return _api(world, args[1])
     if args[:2] == ["attestation", "verify"]:

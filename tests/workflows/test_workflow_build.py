@@ -19,6 +19,7 @@ from tests.workflows.gha_support import (
     REPO,
     evaluate,
     github_context,
+    install_fakes,
     interpolate,
     load_script,
     metadata_tags,
@@ -34,6 +35,8 @@ from todo_infra import settings
 
 images = load_script("images")
 
+REPOSITORY = "example-org/hackathon-todo-infra"
+MAIN = "refs/heads/main"
 SEED_SERVICES = {"frontend", "backend", "mcp", "notification", "sse-gateway"}
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: Another commit with the same 7-digit prefix (the issue found one in under two minutes).
@@ -225,17 +228,39 @@ def docker_stub(tmp_path: Path, body: str) -> Path:
     return tmp_path / "bin"
 
 
-def run_existing(job: dict[str, Any], tmp_path: Path, docker: str) -> Any:
+def attested(digest: str = DIGEST, commit: str = SHA, **fields: Any) -> list[dict[str, Any]]:
+    """The provenance and SBOM attestations main's build.yml signs for `digest` of `commit` (`fields` override)."""
+    signed = {"repository": REPOSITORY, "workflow": f"{REPOSITORY}/.github/workflows/build.yml", "ref": MAIN}
+    return [
+        {"digest": digest, "predicate": predicate, "commit": commit, "self_hosted": False, **signed, **fields}
+        for predicate in images.PREDICATES.values()
+    ]
+
+
+def run_existing(
+    job: dict[str, Any], tmp_path: Path, docker: str, attestations: list[dict[str, Any]] | None = None
+) -> Any:
+    """The `existing` step against a `docker` answering as `docker` says and a `gh` holding `attestations`."""
     step = step_named(job, "Written once")
-    context = {**github_context(event_name="push", ref="refs/heads/main", sha=SHA), "matrix": {"image": "ghcr.io/o/x"}}
-    bin_dir = docker_stub(tmp_path, docker)
-    return run_script(step["run"], env=step_env(step, context), cwd=REPO, tmp_path=tmp_path, path_prepend=bin_dir)
+    context = {
+        **github_context(event_name="push", ref=MAIN, sha=SHA, repository=REPOSITORY),
+        "matrix": {"image": "ghcr.io/o/x"},
+    }
+    context["github"]["token"] = "ghs_fake"
+    fakes = install_fakes(tmp_path / "fakes", {"attestations": attestations or []})
+    stub_command(fakes.bin_dir, "docker", f'echo "$*" >> "{tmp_path}/docker-calls"\n{docker}')
+    return run_script(step["run"], env=step_env(step, context), cwd=REPO, tmp_path=tmp_path, path_prepend=fakes.bin_dir)
+
+
+def inspect_answer(digest: str = DIGEST) -> str:
+    """A `docker buildx imagetools inspect` that finds the tag, pointing at `digest`."""
+    return f'echo \'{{"mediaType":"x","digest":"{digest}","size":1}}\'\n'
 
 
 def test_a_rerun_of_main_s_build_keeps_the_image_already_pushed(job: dict[str, Any], tmp_path: Path) -> None:
-    """Issue scenario: a re-run of a main build re-pushed `sha-<7>` with a new digest. Now the existing digest is kept
-    and neither build, push nor attestation runs."""
-    result = run_existing(job, tmp_path, f'echo \'{{"mediaType":"x","digest":"{DIGEST}","size":1}}\'\n')
+    """Issue scenario: a re-run of a main build re-pushed `sha-<7>` with a new digest. Now the existing digest, attested
+    for this commit by main's build.yml, is kept and neither build, push nor attestation runs."""
+    result = run_existing(job, tmp_path, inspect_answer(), attested())
     assert result.returncode == 0, result.text
     assert result.outputs == {"digest": DIGEST}
     assert "already pushed" in result.stdout

@@ -586,7 +586,7 @@ def run_images(
 def test_the_images_main_built_and_attested_are_verified_and_their_digests_passed_on(
     gate: dict[str, Any], tmp_path: Path
 ) -> None:
-    result, fakes = run_images(gate, tmp_path, built(SHA))
+    result, fakes = run_images(gate, tmp_path, world(built(SHA), build_runs(build_run(SHA)), worlds.recorded(SHA)))
     assert result.returncode == 0, result.text
     assert result.outputs["image_tag"] == "sha-4b825dc"
     assert json.loads(result.outputs["image_digests"]) == {s: worlds.digest(s, SHA) for s in SERVICES}
@@ -594,7 +594,10 @@ def test_the_images_main_built_and_attested_are_verified_and_their_digests_passe
     assert len(verifies) == 2 * len(SERVICES), "provenance and SBOM of every image"
     for call in verifies:
         assert call[call.index("--repo") + 1] == REPOSITORY
-        assert call[call.index("--signer-workflow") + 1] == worlds.BUILD_WORKFLOW
+        assert call[call.index("--cert-identity") + 1] == (
+            f"https://github.com/{REPOSITORY}/.github/workflows/build.yml@refs/heads/main"
+        )
+        assert "--signer-workflow" not in call, "a prefix match; --cert-identity is exact"
         assert call[call.index("--source-ref") + 1] == MAIN
         assert call[call.index("--source-digest") + 1] == SHA
         assert "--deny-self-hosted-runners" in call
@@ -653,7 +656,7 @@ def test_any_image_that_fails_verification_is_refused_with_one_line_each(
 
 
 def test_a_refused_image_stops_the_step_and_passes_nothing_on(gate: dict[str, Any], tmp_path: Path) -> None:
-    result, _fakes = run_images(gate, tmp_path, built(SHA, ref="refs/tags/v1.4.0"))
+    result, _fakes = run_images(gate, tmp_path, world(built(SHA, ref="refs/tags/v1.4.0"), build_runs(build_run(SHA))))
     assert result.returncode != 0
     assert result.outputs == {}, "no digest reaches the deploy"
     assert "::error title=Image of frontend not verified::" in result.stderr

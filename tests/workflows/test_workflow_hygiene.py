@@ -23,6 +23,9 @@ WRITE_GRANTS = {
     ("release.yml", "deploy-production", "actions"),
     ("deploy-production.yml", "stop-releases", "actions"),
     ("drift.yml", "issues", "issues"),
+    # The regenerated provider locks go to main only through a reviewed pull request (push to a branch, open it).
+    ("provider-locks.yml", "lock", "contents"),
+    ("provider-locks.yml", "lock", "pull-requests"),
 }
 #: A step that runs one of the repository's shell scripts runs its commands too.
 SCRIPT_CALL = re.compile(r"\bbash (\.github/scripts/[\w.-]+\.sh)\b")

@@ -137,8 +137,30 @@ def build_runs(*runs: Mapping[str, Any], repository: str = REPOSITORY) -> dict[s
     return {"api": {f"repos/{repository}/actions/workflows/build.yml/runs": {"workflow_runs": list(runs)}}}
 
 
+def run_id(commit: str) -> int:
+    """The id of the build run of `commit` in these worlds."""
+    return int(commit[:8], 16)
+
+
 def build_run(commit: str, *, conclusion: str = "success", event: str = "push", branch: str = "main") -> dict[str, Any]:
-    return {"head_sha": commit, "conclusion": conclusion, "event": event, "head_branch": branch, "status": "completed"}
+    return {
+        "id": run_id(commit),
+        "head_sha": commit,
+        "conclusion": conclusion,
+        "event": event,
+        "head_branch": branch,
+        "status": "completed",
+    }
+
+
+def recorded(
+    commit: str, *, build: str = "main", services: Iterable[str] = SERVICES, run: int | None = None
+) -> dict[str, Any]:
+    """The build record main's build run of `commit` kept: the artifact image-digest-<service> of each image."""
+    artifacts = {
+        images.RECORD_ARTIFACT.format(service=s): {"digest": digest(s, commit, build) + "\n"} for s in services
+    }
+    return {"artifacts": {str(run if run is not None else run_id(commit)): artifacts}}
 
 
 def world(*fragments: Mapping[str, Any]) -> dict[str, Any]:

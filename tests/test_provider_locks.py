@@ -1,0 +1,226 @@
+"""Providers by hash: each stack's committed lock (locks/<stack>.terraform.lock.hcl) covers exactly the providers and
+versions the stack pins, main.py places it where Terraform runs, the workflows' `terraform init` takes it read-only,
+and Terraform itself refuses a provider package whose checksum is not in it (offline: a local filesystem mirror)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import toolchain
+from tests.synth import Synth
+from tests.workflows.gha_support import load_workflow, step_named
+from todo_infra import provider_locks
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOWS = REPO / ".github" / "workflows"
+HELM = "registry.terraform.io/hashicorp/helm"
+
+
+def _committed(stack_id: str) -> str | None:
+    path = provider_locks.lock_path(stack_id)
+    return path.read_text() if path.is_file() else None
+
+
+def test_every_stack_s_committed_lock_covers_exactly_its_pinned_providers(synth: Synth) -> None:
+    awaiting = provider_locks.awaiting()
+    assert set(awaiting) <= set(synth.stacks), "locks/awaiting.json names stacks that do not exist"
+    for stack_id, stack in synth.stacks.items():
+        text = _committed(stack_id)
+        if stack_id in awaiting:
+            assert text is None, f"{stack_id} has a lock now: remove it from locks/awaiting.json"
+            assert awaiting[stack_id].strip()
+        else:
+            assert provider_locks.problems(stack_id, stack, text) == []
+
+
+def test_no_lock_is_committed_for_a_stack_that_does_not_exist(synth: Synth) -> None:
+    committed = {path.name.removesuffix(provider_locks.LOCK_NAME) for path in provider_locks.LOCKS_DIR.glob("*.hcl")}
+    assert committed <= set(synth.stacks)
+
+
+@pytest.fixture
+def app_stack(synth: Synth) -> tuple[str, dict[str, Any], str]:
+    stack_id = next(s for s in synth.stacks if _committed(s) is not None)
+    text = _committed(stack_id)
+    assert text is not None
+    return stack_id, synth.stacks[stack_id], text
+
+
+def _repin(stack: dict[str, Any], name: str, version: str) -> dict[str, Any]:
+    changed: dict[str, Any] = json.loads(json.dumps(stack))
+    changed["terraform"]["required_providers"][name]["version"] = version
+    return changed
+
+
+def test_a_provider_bump_without_a_new_lock_is_caught(app_stack: tuple[str, dict[str, Any], str]) -> None:
+    stack_id, stack, text = app_stack
+    found = provider_locks.problems(stack_id, _repin(stack, "helm", "9.9.9"), text)
+    assert found == [f"{stack_id}: {HELM} is locked at 3.1.1, pinned at 9.9.9"]
+
+
+def test_a_provider_missing_from_the_lock_or_locked_but_unused_is_caught(
+    app_stack: tuple[str, dict[str, Any], str],
+) -> None:
+    stack_id, stack, text = app_stack
+    start = text.index(f'provider "{HELM}"')
+    without_helm = text[:start] + text[text.index("\n}\n", start) + 3 :]
+    assert provider_locks.problems(stack_id, stack, without_helm) == [f"{stack_id}: {HELM} is pinned but not locked"]
+    extra = json.loads(json.dumps(stack))
+    del extra["terraform"]["required_providers"]["helm"]
+    assert provider_locks.problems(stack_id, extra, text) == [f"{stack_id}: {HELM} is locked but not used"]
+
+
+def test_a_lock_without_archive_hashes_or_with_malformed_ones_is_caught(
+    app_stack: tuple[str, dict[str, Any], str],
+) -> None:
+    stack_id, stack, text = app_stack
+    no_zh = "\n".join(line for line in text.splitlines() if '"zh:' not in line)
+    assert f"{stack_id}: {HELM} has no zh: (release archive) hash" in provider_locks.problems(stack_id, stack, no_zh)
+    malformed = text.replace('"zh:1a6d5ce9', '"zh:XYZ', 1)
+    assert any("malformed hashes" in p for p in provider_locks.problems(stack_id, stack, malformed))
+    assert provider_locks.problems(stack_id, stack, None) == [
+        f"{stack_id}: no provider lock locks/{stack_id}.terraform.lock.hcl"
+    ]
+
+
+def test_the_synth_places_each_committed_lock_where_terraform_runs(synth: Synth) -> None:
+    for stack_id in synth.stacks:
+        placed = synth.workdir(stack_id) / provider_locks.LOCK_NAME
+        committed = _committed(stack_id)
+        if committed is None:
+            assert not placed.exists(), stack_id
+        else:
+            assert placed.read_text() == committed, stack_id
+
+
+def test_placing_removes_a_stale_lock_of_a_stack_without_one(tmp_path: Path) -> None:
+    folder = tmp_path / "stacks" / "not-a-stack"
+    folder.mkdir(parents=True)
+    (folder / provider_locks.LOCK_NAME).write_text("stale")
+    assert provider_locks.place(tmp_path) == []
+    assert not (folder / provider_locks.LOCK_NAME).exists()
+
+
+# --- Terraform enforces the lock (offline) ---------------------------------------------------------------------
+
+
+def _mirror_with_a_package(root: Path) -> Path:
+    """A filesystem mirror holding a helm 3.1.1 package that is not the registry's (packed, as the registry ships)."""
+    platform = "_".join(toolchain.platform_key())
+    package = root / "mirror" / "registry.terraform.io" / "hashicorp" / "helm"
+    package.mkdir(parents=True)
+    archive = package / f"terraform-provider-helm_3.1.1_{platform}.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("terraform-provider-helm_v3.1.1", "#!/bin/sh\necho not the registry's helm\n")
+    (root / "cli.tfrc").write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{root / "mirror"}"\n  }}\n}}\n'
+    )
+    return archive
+
+
+def _init(root: Path, lock: str) -> subprocess.CompletedProcess[str]:
+    work = root / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    (work / "main.tf.json").write_text(
+        json.dumps({"terraform": {"required_providers": {"helm": {"source": "hashicorp/helm", "version": "3.1.1"}}}})
+    )
+    (work / provider_locks.LOCK_NAME).write_text(lock)
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(root / "cli.tfrc"), "CHECKPOINT_DISABLE": "1"}
+    command = [str(toolchain.find("terraform")), "init", "-input=false", "-no-color", "-lockfile=readonly"]
+    return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=False, timeout=120)
+
+
+def _helm_only(text: str) -> str:
+    return text[: text.index('provider "registry.terraform.io/hashicorp/kubernetes"')]
+
+
+def test_terraform_refuses_a_provider_package_whose_checksum_is_not_in_the_committed_lock(tmp_path: Path) -> None:
+    _mirror_with_a_package(tmp_path)
+    lock = _committed("app-staging")
+    assert lock is not None
+    result = _init(tmp_path, _helm_only(lock))
+    assert result.returncode != 0
+    assert "doesn't match any of the checksums previously recorded in the dependency lock file" in " ".join(
+        result.stderr.split()
+    )
+
+
+def test_the_same_package_installs_when_its_checksum_is_locked(tmp_path: Path) -> None:
+    """The control of the test above: only the checksum differs between refusing and installing."""
+    archive = _mirror_with_a_package(tmp_path)
+    lock = _committed("app-staging")
+    assert lock is not None
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    result = _init(tmp_path, _helm_only(lock).replace("  hashes = [\n", f'  hashes = [\n    "zh:{digest}",\n', 1))
+    assert result.returncode == 0, result.stderr
+
+
+# --- the workflows --------------------------------------------------------------------------------------------
+
+
+def test_every_workflow_that_runs_terraform_init_takes_the_lock_read_only() -> None:
+    deploy = load_workflow(WORKFLOWS / "deploy.yml")["jobs"]["deploy"]
+    assert deploy["env"]["TF_CLI_ARGS_init"] == "-lockfile=readonly"
+    for name, step in (("cdktf-diff.yml", "terraform plan"), ("drift.yml", "terraform plan -refresh-only")):
+        plan = step_named(load_workflow(WORKFLOWS / name)["jobs"]["plan"], step)
+        assert plan["env"]["TF_CLI_ARGS_init"] == "-lockfile=readonly", name
+
+
+def test_the_regeneration_locks_every_stack_for_every_platform(tmp_path: Path) -> None:
+    """provider_locks.sh against a fake terraform: every stack, every platform, the locks copied, awaiting.json
+    emptied, the changed files listed (what makes the workflow open its pull request)."""
+    work = tmp_path / "checkout"
+    shutil.copytree(REPO / "locks", work / "locks")
+    shutil.copytree(REPO / "todo_infra", work / "todo_infra", ignore=shutil.ignore_patterns("__pycache__"))
+    for stack in ("cluster", "app-staging"):
+        (work / "cdktf.out" / "stacks" / stack).mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    subprocess.run(["git", "add", "locks"], cwd=work, check=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "terraform"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{tmp_path}/terraform-calls"\n'
+        'folder="${1#-chdir=}"\n'
+        'echo "# regenerated for $folder" > "$folder/.terraform.lock.hcl"\n'
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", str(REPO / ".github" / "scripts" / "provider_locks.sh")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "terraform-calls").read_text().splitlines()
+    assert len(calls) == 2
+    for call in calls:
+        assert call.split()[1:3] == ["providers", "lock"]
+        assert [arg.removeprefix("-platform=") for arg in call.split()[3:]] == list(provider_locks.PLATFORMS)
+    assert (work / "locks" / "cluster.terraform.lock.hcl").read_text().startswith("# regenerated")
+    assert json.loads((work / "locks" / "awaiting.json").read_text()) == {}
+    assert "locks/cluster.terraform.lock.hcl" in result.stdout
+    assert "locks/awaiting.json" in result.stdout
+
+
+def test_terraform_stops_when_the_lock_does_not_cover_a_provider_instead_of_adding_it(tmp_path: Path) -> None:
+    """A stack whose lock is missing a provider (or has none) fails its read-only init: nothing unlocked installs."""
+    _mirror_with_a_package(tmp_path)
+    result = _init(tmp_path, "# no provider is locked\n")
+    assert result.returncode != 0
+    assert "Provider dependency changes detected" in result.stderr
+    assert (tmp_path / "work" / provider_locks.LOCK_NAME).read_text() == "# no provider is locked\n"

@@ -1,0 +1,119 @@
+"""The stacks' Terraform provider locks: pinned by hash, committed, and the only ones a workflow's `terraform init` may
+use (`-lockfile=readonly`).
+
+Each stack's lock is `locks/<stack>.terraform.lock.hcl` (the name `.terraform.lock.hcl` inside cdktf.out/ is
+generated, and git ignores it there). main.py copies each stack's lock into `cdktf.out/stacks/<stack>/` after every
+synth, where the cdktf CLI and the workflows run `terraform init`; the workflows set
+`TF_CLI_ARGS_init=-lockfile=readonly`, so a provider package whose checksum is not in the lock is refused and a lock
+that does not cover the configuration stops the init instead of being rewritten. The locks are regenerated, for
+every platform the team and the runners use, by `.github/workflows/provider-locks.yml` (`terraform providers lock`),
+which opens a pull request when they change.
+
+Standard library only: `.github/scripts` and the workflows read it before any bootstrap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCKS_DIR = ROOT / "locks"
+LOCK_NAME = ".terraform.lock.hcl"
+#: The platforms every lock carries hashes for: the runners (linux_amd64), and the team's machines.
+PLATFORMS = ("linux_amd64", "linux_arm64", "darwin_arm64", "darwin_amd64")
+#: What the registry's address of a provider is when its source names no host.
+DEFAULT_HOST = "registry.terraform.io"
+#: Stacks whose lock is not committed yet -> why (no trustworthy hashes could be gathered offline for a provider they
+#: pin). The provider-locks workflow generates their locks from the registry and empties this file in its pull request.
+AWAITING_FILE = LOCKS_DIR / "awaiting.json"
+
+
+def awaiting() -> dict[str, str]:
+    found: dict[str, str] = json.loads(AWAITING_FILE.read_text()) if AWAITING_FILE.is_file() else {}
+    return found
+
+
+_BLOCK = re.compile(r'provider\s+"(?P<address>[^"]+)"\s*\{(?P<body>.*?)\n\}', re.DOTALL)
+_VERSION = re.compile(r'^\s*version\s*=\s*"(?P<version>[^"]+)"', re.MULTILINE)
+_HASHES = re.compile(r"hashes\s*=\s*\[(?P<list>[^\]]*)\]", re.DOTALL)
+_HASH = re.compile(r'"((?:h1|zh):[^"]+)"')
+_ZH = re.compile(r"^zh:[0-9a-f]{64}$")
+_H1 = re.compile(r"^h1:[A-Za-z0-9+/]{43}=$")
+
+
+@dataclass(frozen=True)
+class Locked:
+    version: str
+    hashes: tuple[str, ...]
+
+
+def lock_path(stack_id: str) -> Path:
+    return LOCKS_DIR / f"{stack_id}{LOCK_NAME}"
+
+
+def parse(text: str) -> dict[str, Locked]:
+    """The provider blocks of a lock file: address -> version and hashes."""
+    found = {}
+    for block in _BLOCK.finditer(text):
+        version = _VERSION.search(block["body"])
+        hashes = _HASHES.search(block["body"])
+        found[block["address"]] = Locked(
+            version=version["version"] if version else "",
+            hashes=tuple(_HASH.findall(hashes["list"])) if hashes else (),
+        )
+    return found
+
+
+def address(source: str) -> str:
+    """The registry address of a `required_providers` source (`hashicorp/helm`; a bare `helm` is hashicorp's)."""
+    parts = source.split("/")
+    if len(parts) == 1:
+        parts = ["hashicorp", *parts]
+    if len(parts) == 2:
+        parts = [DEFAULT_HOST, *parts]
+    return "/".join(parts).lower()
+
+
+def required(stack: dict[str, Any]) -> dict[str, str]:
+    """address -> exact version pinned by a synthesized stack (`terraform.required_providers`)."""
+    providers: dict[str, dict[str, str]] = stack.get("terraform", {}).get("required_providers", {})
+    return {address(spec.get("source", name)): spec.get("version", "") for name, spec in providers.items()}
+
+
+def problems(stack_id: str, stack: dict[str, Any], text: str | None) -> list[str]:
+    """What is wrong with the lock `text` of a stack (None: no lock committed); empty when it covers exactly the
+    providers and versions the stack pins, each with well-formed hashes."""
+    if text is None:
+        return [f"{stack_id}: no provider lock {lock_path(stack_id).relative_to(ROOT)}"]
+    pinned, locked = required(stack), parse(text)
+    found = [f"{stack_id}: {name} is pinned but not locked" for name in sorted(set(pinned) - set(locked))]
+    found += [f"{stack_id}: {name} is locked but not used" for name in sorted(set(locked) - set(pinned))]
+    for name in sorted(set(pinned) & set(locked)):
+        lock = locked[name]
+        if lock.version != pinned[name]:
+            found.append(f"{stack_id}: {name} is locked at {lock.version}, pinned at {pinned[name]}")
+        if not any(_ZH.fullmatch(value) for value in lock.hashes):
+            found.append(f"{stack_id}: {name} has no zh: (release archive) hash")
+        malformed = [value for value in lock.hashes if not (_ZH.fullmatch(value) or _H1.fullmatch(value))]
+        if malformed:
+            found.append(f"{stack_id}: {name} has malformed hashes {malformed}")
+    return found
+
+
+def place(outdir: Path) -> list[str]:
+    """Copy each committed lock into its synthesized stack's folder (where Terraform runs); the stacks placed."""
+    placed = []
+    stacks = outdir / "stacks"
+    for folder in sorted(stacks.iterdir()) if stacks.is_dir() else []:
+        lock = lock_path(folder.name)
+        if lock.is_file():
+            shutil.copyfile(lock, folder / LOCK_NAME)
+            placed.append(folder.name)
+        else:
+            (folder / LOCK_NAME).unlink(missing_ok=True)
+    return placed
