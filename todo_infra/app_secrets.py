@@ -22,7 +22,8 @@ APP_SECRET_KEYS: tuple[str, ...] = (
     "REDIS_PASSWORD_ROTATION",
 )
 
-#: Keys that may be empty: a second Redis password only while a rotation is under way (docs/runbooks/rotation.md).
+#: Keys that may be empty: a second Redis password, only while a rotation is under way (docs/runbooks/deploy.md,
+#: "Rotate an app secret").
 OPTIONAL_APP_SECRET_KEYS: tuple[str, ...] = ("REDIS_PASSWORD_ROTATION",)
 
 

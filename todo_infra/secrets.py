@@ -18,11 +18,11 @@ from constructs import Construct
 
 from todo_infra.app_secrets import (
     APP_SECRET_KEYS,
-    OPTIONAL_APP_SECRET_KEYS,
     APP_SECRETS_NAME,
     BACKUP_SPACES_SECRET_NAME,
     BACKUP_SPACES_VARIABLES,
     GHCR_PULL_SECRET_NAME,
+    OPTIONAL_APP_SECRET_KEYS,
     variable_name,
 )
 from todo_infra.secret_revisions import DIGEST_KEY_ENV

@@ -407,7 +407,7 @@ def test_the_rendered_flags_state_what_redis_must_run_with(production: Rendered)
 
 
 def test_during_a_rotation_both_passwords_work_and_after_it_only_the_new(production: Rendered, tmp_path: Path) -> None:
-    """docs/runbooks/rotation.md, "Redis password": step 1 (REDIS_PASSWORD_ROTATION = new) and step 2
+    """docs/runbooks/deploy.md, "Rotate an app secret": step 1 (REDIS_PASSWORD_ROTATION = new) and step 2
     (REDIS_PASSWORD = new, REDIS_PASSWORD_ROTATION = old) accept both; step 3 (rotation empty) only the new."""
     _REDIS_ENV[:] = _redis_container(production)["env"]
     dapr = _dapr_user(production)

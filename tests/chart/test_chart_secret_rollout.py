@@ -1,7 +1,7 @@
-"""Rotation reaches the pods (docs/runbooks/rotation.md): every pod template carries the revision of each Secret its
-containers or its Dapr sidecar read (annotation checksum/<secret>), the app stack sets those revisions from the
-Secrets' own revision variables, and a new revision of one Secret changes exactly the pod templates of the workloads
-that read it — Redis and its state-store clients together."""
+"""Rotation reaches the pods (docs/runbooks/deploy.md, "Rotate an app secret"): every pod template carries the
+revision of each Secret its containers or its Dapr sidecar read (annotation checksum/<secret>), the app stack sets
+those revisions from the Secrets' own revision variables, and a new revision of one Secret changes exactly the pod
+templates of the workloads that read it — Redis and its state-store clients together."""
 
 from __future__ import annotations
 
