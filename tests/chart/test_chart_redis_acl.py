@@ -514,3 +514,18 @@ def test_the_image_is_a_release_with_the_known_cves_fixed() -> None:
     # seeded: the image the chart had, and the 8.0 line Debian ships
     assert not cves_fixed("docker.io/library/redis:7.4.2-alpine@sha256:" + "0" * 64)
     assert not cves_fixed("docker.io/library/redis:8.0.6-alpine@sha256:" + "0" * 64)
+
+
+def test_the_readiness_probe_passes_with_the_password_and_fails_without(production: Rendered, deployed: Server) -> None:
+    """The rendered probe, run as kubelet runs it (with the container's REDISCLI_AUTH) against the real server."""
+    container = _redis_container(production)
+    command = [
+        part.replace(f"-p {production.values['redis']['port']}", f"-h 127.0.0.1 -p {deployed.port}")
+        for part in container["readinessProbe"]["exec"]["command"]
+    ]
+    path = f"{toolchain.find('redis-cli').parent}:{os.environ['PATH']}"
+    for password, ready in ((PASSWORD, True), ("not-the-password", False)):
+        result = subprocess.run(
+            command, env={"PATH": path, "REDISCLI_AUTH": password}, capture_output=True, timeout=30, check=False
+        )
+        assert (result.returncode == 0) is ready, (password, result.stderr)
