@@ -3,7 +3,7 @@
 A drain stops the Redis pod (SHUTDOWN: the append-only file is fsynced and, with the default save points, an RDB
 written), the volume moves to another node, and the new pod replays the append-only file before it answers PING.
 This runs the pinned redis-server with the chart's persistence flags (`--appendonly yes --appendfsync everysec`,
-default save points) over datasets up to what the chart's 256 MiB memory limit holds, and prints, per dataset:
+default save points) over datasets up to the chart's `maxmemory` (96 MiB), and prints, per dataset:
 the shutdown time, and the time from start to the first PONG (the AOF replay), once for an AOF that is one long
 increment and once after a rewrite (a base RDB plus a short increment, which Redis reaches by itself).
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import toolchain
 
-#: Keys of ~200 bytes (a serialized todo item with its metadata), up to ~60 % of the chart's 256 MiB limit.
+#: Keys of ~200 bytes (a serialized todo item with its metadata), up to just under the chart's maxmemory (96 MiB).
 DATASETS = (10_000, 100_000, 400_000)
 VALUE = "x" * 200
 

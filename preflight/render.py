@@ -23,6 +23,9 @@ Manifest = dict[str, Any]
 #: Stand-in for every entry of the `image_digests` variable (the verified digests exist only at deploy time).
 SAMPLE_IMAGE_DIGEST = "sha256:" + "1a2b3c4d" * 8
 _DIGEST_ENTRY = re.compile(r'\$\{var\.image_digests\["[a-z0-9-]+"\]\}')
+#: Stand-in for each Secret's revision variable (dev.py derives the real ones from the values at deploy time).
+SAMPLE_SECRET_REVISION = "4503599627370497"
+_REVISION = re.compile(r"\$\{var\.[a-z0-9_]+_revision\}")
 _FILE_CALL = re.compile(r'^\$\{file\("(?P<path>[^"]+)"\)\}$')
 #: Kinds Helm installs without a namespace of their own.
 CLUSTER_SCOPED = {"ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
@@ -53,8 +56,10 @@ class RenderedRelease:
 
 
 def set_string(release: Mapping[str, Any]) -> str:
-    """The release's `set` list as Helm's --set syntax, the image tag and digest variables given sample values."""
+    """The release's `set` list as Helm's --set syntax, the image tag, digest and Secret revision variables given
+    sample values."""
     pairs = ",".join(f"{item['name']}={item['value']}" for item in release.get("set", []))
+    pairs = _REVISION.sub(SAMPLE_SECRET_REVISION, pairs)
     return _DIGEST_ENTRY.sub(SAMPLE_IMAGE_DIGEST, pairs.replace("${var.image_tag}", SAMPLE_IMAGE_TAG))
 
 

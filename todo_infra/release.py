@@ -21,9 +21,11 @@ from cdktf_cdktf_provider_kubernetes.data_kubernetes_config_map_v1 import (
 from constructs import Construct
 
 from todo_infra.access import FACT_CLUSTER_ISSUER, FACT_INGRESS_CLASS, PLATFORM_FACTS
+from todo_infra.app_secrets import APP_STACK_SECRETS
 from todo_infra.chart_values import CHART_DIR, base_values, chart_sets
 from todo_infra.contracts import APP_RELEASE, BASE_VALUES
 from todo_infra.helm import helm_release, local_chart
+from todo_infra.secrets import revision_variable_name
 from todo_infra.settings import IMAGE_TAG_GRAMMAR, IMAGE_TAG_PATTERN, ConfigError, Environment, Settings
 
 #: Five Deployments with Dapr sidecars, a Redis PVC to bind and atomic rollback on failure: 10 minutes.
@@ -84,6 +86,12 @@ def image_digests_variable(scope: Construct, services: tuple[str, ...]) -> Terra
     return variable
 
 
+def secret_revision_sets(secrets: tuple[str, ...] = APP_STACK_SECRETS) -> dict[str, str]:
+    """One chart key per Secret the app stack writes: `global.secretRevisions.<secret>` from the Secret's revision
+    variable (a keyed digest, never a value), which the pod templates that read it carry."""
+    return {f"global.secretRevisions.{name}": f"${{var.{revision_variable_name(name)}}}" for name in secrets}
+
+
 def image_digest_sets(services: tuple[str, ...]) -> dict[str, str]:
     """One chart key per service: `global.imageDigests.<service>` from the variable's entry for it."""
     return {f"global.imageDigests.{service}": f'${{var.{IMAGE_DIGESTS}["{service}"]}}' for service in services}
@@ -119,6 +127,7 @@ class TodoRelease(Construct):
         chart_values = {
             **chart_sets(settings, env, image_tag=image_tag.string_value),
             **image_digest_sets(services),
+            **secret_revision_sets(),
         }
         facts = DataKubernetesConfigMapV1(
             self,

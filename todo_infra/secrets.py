@@ -22,20 +22,40 @@ from todo_infra.app_secrets import (
     BACKUP_SPACES_SECRET_NAME,
     BACKUP_SPACES_VARIABLES,
     GHCR_PULL_SECRET_NAME,
+    OPTIONAL_APP_SECRET_KEYS,
     variable_name,
 )
 from todo_infra.secret_revisions import DIGEST_KEY_ENV
 
 GHCR_REGISTRY = "ghcr.io"
+#: Shortest Redis password accepted (a rotation's second password too, when given): Redis is reachable from every pod
+#: its NetworkPolicy admits, and a password is all that stands between them and the state store.
+REDIS_PASSWORD_MIN_LENGTH = 16
+#: app-secrets keys that are Redis passwords (the second one only during a rotation).
+REDIS_PASSWORD_KEYS = ("REDIS_PASSWORD", "REDIS_PASSWORD_ROTATION")
 
 
-def secret_variable(scope: Construct, name: str, description: str, *, default: str | None = None) -> str:
-    """Declare an ephemeral, sensitive string variable named `name` and return its reference."""
+def secret_variable(
+    scope: Construct, name: str, description: str, *, default: str | None = None, min_length: int = 0
+) -> str:
+    """Declare an ephemeral, sensitive string variable named `name` and return its reference. With `min_length`, a
+    value shorter than that is refused at plan time (an empty one too, unless it is the default); the message names
+    the variable and the rule, never the value."""
     variable = TerraformVariable(
         scope, name, type="string", sensitive=True, nullable=False, default=default, description=description
     )
     variable.override_logical_id(name)
     variable.add_override("ephemeral", True)
+    if min_length:
+        empty_allowed = f'var.{name} == "" || ' if default == "" else ""
+        variable.add_validation(
+            condition=f"${{{empty_allowed}length(var.{name}) >= {min_length}}}",
+            error_message=(
+                f"{name} must be at least {min_length} characters"
+                + (" (or empty: no rotation under way)" if default == "" else "")
+                + " (e.g. `openssl rand -hex 32`)."
+            ),
+        )
     return variable.string_value
 
 
@@ -77,14 +97,18 @@ def revision_variable_name(secret_name: str) -> str:
 
 
 class AppSecrets(Construct):
-    """`app-secrets` with exactly the nine keys of the app's secret table (todo_infra/app_secrets.py)."""
+    """`app-secrets` with exactly the keys of the app's secret table (todo_infra/app_secrets.py). Every key must be
+    given except the optional ones (empty by default); the Redis passwords are held to a minimum length."""
 
     def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
         super().__init__(scope, id_)
         data = {
-            # REDIS_PASSWORD is empty for the in-cluster Redis; every other key must be given.
             key: secret_variable(
-                self, variable_name(key), f"app-secrets {key}", default="" if key == "REDIS_PASSWORD" else None
+                self,
+                variable_name(key),
+                f"app-secrets {key}",
+                default="" if key in OPTIONAL_APP_SECRET_KEYS else None,
+                min_length=REDIS_PASSWORD_MIN_LENGTH if key in REDIS_PASSWORD_KEYS else 0,
             )
             for key in APP_SECRET_KEYS
         }

@@ -12,9 +12,11 @@ A binary is used only when its SHA-256 matches, wherever it comes from. A tool i
 2. `PATH`, only when the binary there has a pinned `binary_sha256` of this platform (printing the right version is
    not enough: a distribution's own build of the same version differs and is refused, with the sums expected);
 3. each pinned build in turn: a Debian package (`apt-get download`, SHA-256 of the .deb checked, the binary unpacked
-   with `dpkg-deb`; nothing is installed system-wide) or the official release archive (SHA-256 checked). A Debian
-   build may pin the library packages its binary links against: their shared objects go next to it, and the tool
-   becomes a two-line wrapper that sets LD_LIBRARY_PATH and runs `<tool>.bin`.
+   with `dpkg-deb`; nothing is installed system-wide), the official release archive (SHA-256 checked), or a Debian
+   source tarball (`debian-source`: the upstream release as Debian's archive keeps it, fetched from the Debian
+   mirror this machine's apt already uses, SHA-256 checked, built with `make`; one build serves every tool it
+   yields). A Debian build may pin the library packages its binary links against: their shared objects go next to
+   it, and the tool becomes a two-line wrapper that sets LD_LIBRARY_PATH and runs `<tool>.bin`.
 When none of them works, `ToolError` says in one line what was tried and what to do.
 """
 
@@ -54,7 +56,7 @@ class Build:
 
     tool: str
     version: str
-    source: str  # "debian" | "archive"
+    source: str  # "debian" | "archive" | "debian-source"
     spec: dict[str, Any]
 
     @property
@@ -71,6 +73,8 @@ class Build:
     def describe(self) -> str:
         if self.source == "debian":
             return f"Debian package {self.spec['package']}={self.spec['package_version']}"
+        if self.source == "debian-source":
+            return f"Debian source {self.spec['package']}={self.spec['package_version']} built with make"
         return f"release archive {self.spec['url'].split('/')[2]}"
 
 
@@ -367,7 +371,60 @@ def _from_debian(build: Build) -> Path:
         return _install(build, wrapper.encode())
 
 
-_PROVISIONERS: dict[str, Callable[[Build], Path]] = {"debian": _from_debian, "archive": _from_archive}
+def debian_mirror() -> str:
+    """The Debian archive this machine's apt downloads from (its pool holds every suite's source tarballs)."""
+    if not shutil.which("apt-get"):
+        raise ToolError("no apt-get on this machine")
+    result = subprocess.run(
+        ["apt-get", "indextargets", "--format", "$(REPO_URI)", "Created-By: Packages"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    mirrors = sorted({line.strip() for line in result.stdout.splitlines() if line.strip().endswith("/debian/")})
+    if not mirrors:
+        raise ToolError("apt has no Debian archive (a sources entry ending in /debian) to fetch the source from")
+    return mirrors[0]
+
+
+def _from_debian_source(build: Build) -> Path:
+    """Build the pinned upstream release from Debian's copy of its tarball (`<package>_<version>.orig.tar.gz`, in
+    the pool of whichever suite carries it): SHA-256 checked, `make` with the pinned arguments, the binaries kept in
+    one shared folder so the next tool from the same source is not built again."""
+    spec = build.spec
+    built = CACHE / f"{spec['package']}-{build.version}-source"
+    if not (built / ".complete").is_file():
+        if not shutil.which("make") or not shutil.which("cc"):
+            raise ToolError("building from source needs make and a C compiler (apt-get install build-essential)")
+        url = f"{debian_mirror()}{spec['file']}"
+        data = _download(url)
+        if _sha256(data) != spec["sha256"]:
+            raise ToolError(f"{url} does not match its pinned SHA-256 {spec['sha256']}: refusing to use it")
+        with tempfile.TemporaryDirectory(prefix=f"{spec['package']}-src-") as tmp:
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                archive.extractall(tmp, filter="data")
+            tree = Path(tmp) / spec["directory"]
+            jobs = str(os.cpu_count() or 1)
+            result = subprocess.run(
+                ["make", "-j", jobs, *spec["make"]], cwd=tree, capture_output=True, text=True, check=False, timeout=1800
+            )
+            if result.returncode != 0:
+                last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+                raise ToolError(f"make in {spec['directory']} failed: {last}")
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir(parents=True)
+            for name, relative in spec["outputs"].items():
+                shutil.copy2(tree / relative, built / name)
+        (built / ".complete").write_text(spec["sha256"] + "\n")
+    return _install(build, (built / build.tool).read_bytes())
+
+
+_PROVISIONERS: dict[str, Callable[[Build], Path]] = {
+    "debian": _from_debian,
+    "archive": _from_archive,
+    "debian-source": _from_debian_source,
+}
 
 
 def ensure(name: str, *, say: Callable[[str], None] = lambda _: None) -> Path:

@@ -231,3 +231,32 @@ fsGroup: {{ .Values.redis.runAsUser }}
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+todo.secretRevisionAnnotations — pod-template annotations `checksum/<secret>: "<revision>"`, one per Secret the pod
+reads (its containers' secretKeyRefs, and the Dapr components its sidecar loads, which read app-secrets), from
+global.secretRevisions: a rotated Secret changes exactly the pod templates that read it, so exactly those workloads
+roll. A Secret without a revision in values gets no annotation. Takes (dict "root" $ "secrets" (list <name>...)).
+*/}}
+{{- define "todo.secretRevisionAnnotations" -}}
+{{- $revisions := .root.Values.global.secretRevisions | default dict }}
+{{- range $secret := .secrets | uniq | sortAlpha }}
+{{- with index $revisions $secret }}
+checksum/{{ $secret }}: {{ ternary (printf "%.0f" .) (toString .) (kindIs "float64" .) | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+todo.serviceSecrets — JSON list of the Secrets one service's pod reads: app-secrets when it has secretKeys or its
+sidecar loads a Dapr component (the state store and pub/sub take their credentials from app-secrets).
+Takes (dict "root" $ "name" <service>).
+*/}}
+{{- define "todo.serviceSecrets" -}}
+{{- $svc := index .root.Values.services .name }}
+{{- $secrets := list }}
+{{- if or $svc.secretKeys (and $svc.dapr.enabled $svc.dapr.components) }}
+{{- $secrets = append $secrets .root.Values.global.appSecretsName }}
+{{- end }}
+{{- toJson $secrets }}
+{{- end }}

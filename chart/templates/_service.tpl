@@ -34,8 +34,14 @@ spec:
     metadata:
       labels:
         {{- include "todo.labels" . | nindent 8 }}
-      {{- if $svc.dapr.enabled }}
+      {{- $secretAnnotations := include "todo.secretRevisionAnnotations" (dict "root" $root "secrets" (include "todo.serviceSecrets" . | fromJsonArray)) | trim }}
+      {{- if or $svc.dapr.enabled $secretAnnotations }}
       annotations:
+        {{- with $secretAnnotations }}
+        {{- . | nindent 8 }}
+        {{- end }}
+      {{- end }}
+      {{- if $svc.dapr.enabled }}
         dapr.io/enabled: "true"
         dapr.io/app-id: {{ $name | quote }}
         dapr.io/app-port: {{ $svc.port | quote }}

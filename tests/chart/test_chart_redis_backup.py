@@ -1,9 +1,8 @@
 """Redis backups and their restore (docs/architecture.md, "Data protection"), rendered, then run for real: the
 scripts the chart ships are executed by /bin/sh against the pinned redis-server, redis-cli and redis-check-rdb (the
-pinned redis-server under that name, as in the image; Debian's 7.0.15; the chart's image runs 7.4, whose append-only
-layout — a manifest naming a base and an increment — is the same). Redis runs with the exact persistence flags the
-chart gives it. The scenarios of a planted or poisoned backup each run main's former behaviour too (seeded: it deletes
-or accepts what the scripts now refuse)."""
+pinned redis-server under that name, as in the image; 8.6.3, the chart's image's major.minor: toolchain/versions.json).
+Redis runs with the exact persistence flags the chart gives it. The scenarios of a planted or poisoned backup each run
+main's former behaviour too (seeded: it deletes or accepts what the scripts now refuse)."""
 
 from __future__ import annotations
 
@@ -55,7 +54,7 @@ def test_backups_run_daily_into_their_own_kept_volume(cloud: Rendered) -> None:
     assert snapshot["name"] == "redis-backup" and snapshot["image"] == cloud.values["redis"]["image"]
     environment = container_env(snapshot)
     assert environment["REDIS_HOST"] == fullname("redis") and environment["KEEP"] == "7"
-    assert environment["REDISCLI_AUTH"]["secretKeyRef"]["optional"] is True
+    assert "optional" not in environment["REDISCLI_AUTH"]["secretKeyRef"]  # the password is required
     # accepted only with at least half the keys of the previous accepted backup; names up to 5 minutes ahead trusted
     assert environment["MIN_KEYS_FRACTION"] == "0.5" and environment["SKEW_SECONDS"] == "300"
 

@@ -93,7 +93,7 @@ def test_schema_rejects_a_malformed_digest_or_an_unknown_service(
 
 
 @pytest.mark.parametrize(
-    "image", ["docker.io/library/redis:7.4.2-alpine", "docker.io/library/redis@" + DIGEST, "redis:7.4.2@sha256:abc"]
+    "image", ["docker.io/library/redis:8.6.7-alpine", "docker.io/library/redis@" + DIGEST, "redis:8.6.7@sha256:abc"]
 )
 def test_schema_requires_redis_to_be_pinned_by_tag_and_digest(chart: helm.Chart, image: str) -> None:
     with pytest.raises(helm.HelmValuesError, match="/redis/image"):

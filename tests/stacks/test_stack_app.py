@@ -51,10 +51,10 @@ def test_providers_act_as_the_environment_identity_from_three_variables(synth: S
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_app_secrets_has_exactly_the_nine_keys_each_from_its_secret_variable(synth: Synth, stack: str) -> None:
+def test_app_secrets_has_exactly_the_ten_keys_each_from_its_secret_variable(synth: Synth, stack: str) -> None:
     data = secret(synth, stack, "app-secrets")["data_wo"]
     assert sorted(data) == sorted(APP_SECRET_KEYS)
-    assert len(data) == 9
+    assert len(data) == 10
     variables = synth.stacks[stack]["variable"]
     for key, value in data.items():
         assert value == f"${{var.{variable_name(key)}}}"
@@ -112,6 +112,10 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
         "ingress.clusterIssuer": "letsencrypt-prod",
         "redis.backup.offsite.bucket": f"hackathon-todo-backups-{namespace}",
         "redis.backup.offsite.endpoint": "https://ams3.digitaloceanspaces.com",
+        # each Secret's revision, for the pod templates that read it (a keyed digest, never a value)
+        "global.secretRevisions.app-secrets": "${var.app_secrets_revision}",
+        "global.secretRevisions.ghcr-pull-secret": "${var.ghcr_pull_secret_revision}",
+        "global.secretRevisions.redis-backup-spaces": "${var.redis_backup_spaces_revision}",
     }
     overridden = chart_values(variant.release(stack, "todo-app"))
     assert overridden["ingress.host"] == host.replace("example.com", "todo-demo.dev")

@@ -75,6 +75,9 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             digests(frontend="main-latest"),
         ],
     ),
+    # The Redis ACL users' password: required and at least 16 characters; the second one empty or 16+.
+    "redis_password": (["0123456789abcdef", "a" * 64, 'we"ird \\ pa$$ %s `x` ok'], ["", "short", "0123456789abcde"]),
+    "redis_password_rotation": (["", "0123456789abcdef", "b" * 64], ["tiny", "0123456789abcde"]),
 }
 
 
@@ -258,3 +261,29 @@ def test_a_deploy_without_digests_is_refused(terraform: Terraform, synth: Synth,
         outcome = plan(terraform, tmp_path / stack_id, synth.stacks[stack_id]["variable"], {}, unset="image_digests")
         assert outcome.returncode != 0
         assert 'input variable "image_digests" is not set' in outcome.errors[0].detail
+
+
+@pytest.mark.parametrize("name", ["redis_password", "redis_password_rotation"])
+def test_terraform_holds_the_redis_passwords_to_their_minimum(
+    terraform: Terraform, synth: Synth, tmp_path: Path, name: str
+) -> None:
+    """An empty or short REDIS_PASSWORD stops the plan in one message that names the variable, never the value."""
+    accepted, refused = CASES[name]
+    variables = synth.stacks["app-production"]["variable"]
+    message = variables[name]["validation"][0]["error_message"]
+    jobs = {
+        ("app-production", value): (tmp_path / str(index), variables, {name: value})
+        for index, value in enumerate(accepted + refused)
+    }
+    for (_, value), outcome in in_parallel(terraform, jobs).items():
+        if value in accepted:
+            assert outcome.returncode == 0, f"{name}={value!r} refused: {outcome.first_error()}"
+        else:
+            assert [e.summary for e in outcome.errors] == ["Invalid value for variable"], outcome.first_error()
+            assert message in outcome.errors[0].detail and (not value or value not in outcome.errors[0].detail)
+
+
+def test_a_deploy_without_the_redis_password_is_refused(terraform: Terraform, synth: Synth, tmp_path: Path) -> None:
+    outcome = plan(terraform, tmp_path, synth.stacks["app-production"]["variable"], {}, unset="redis_password")
+    assert outcome.returncode != 0
+    assert 'input variable "redis_password" is not set' in outcome.errors[0].detail
