@@ -42,7 +42,12 @@ DAPR_HTTP_PORT = 3500
 E2E_PUBSUB = "e2e-pubsub"
 #: Go's net/http 404 body: the stand-in (podinfo) answered, not the edge (whose own 404 is an HTML page).
 UPSTREAM_NOT_FOUND = "404 page not found"
-_BACKED_UP = re.compile(r"^backed up redis-(?P<stamp>[0-9]{8}T[0-9]{6}Z)[.]rdb [(](?P<size>[0-9]+) bytes[)]", re.M)
+#: The backup script's line for a snapshot it accepted (chart/files/redis-backup.sh: redis-check-rdb read it through
+#: and the key floor held).
+_BACKED_UP = re.compile(
+    r"^backup accepted: redis-(?P<stamp>[0-9]{8}T[0-9]{6}Z)[.]rdb [(](?P<keys>[0-9]+) keys, (?P<size>[0-9]+) bytes;",
+    re.M,
+)
 
 
 def kubectl(*args: str) -> list[str]:
@@ -172,7 +177,7 @@ def judge_upgraded(pods: Mapping[str, Any], tag: str, apps: Sequence[str]) -> li
 
 def e2e_pubsub_component(namespace: str, scopes: Sequence[str]) -> str:
     """A Dapr pubsub.redis Component on the app's Redis (Redis streams), scoped to the publishing app."""
-    redis = base_values()["redis"]
+    redis, statestore = base_values()["redis"], base_values()["dapr"]["statestore"]
     return json.dumps({
         "apiVersion": "dapr.io/v1alpha1",
         "kind": "Component",
@@ -180,8 +185,15 @@ def e2e_pubsub_component(namespace: str, scopes: Sequence[str]) -> str:
         "spec": {
             "type": "pubsub.redis",
             "version": "v1",
-            "metadata": [{"name": "redisHost", "value": f"{app_component_name('redis')}:{redis['port']}"}],
+            "metadata": [
+                {"name": "redisHost", "value": f"{app_component_name('redis')}:{redis['port']}"},
+                # the same Redis ACL user and password as the state store (chart/templates/dapr/statestore.yaml)
+                {"name": "redisUsername", "value": statestore["username"]},
+                {"name": "redisPassword",
+                 "secretKeyRef": {"name": base_values()["global"]["appSecretsName"], "key": statestore["passwordKey"]}},
+            ],
         },
+        "auth": {"secretStore": "kubernetes"},
         "scopes": list(scopes),
     })  # fmt: skip
 
@@ -195,6 +207,13 @@ def _json(*args: str) -> Any:
 
 def _exec(deployment: str, container: str, *command: str) -> str:
     return run(kubectl("exec", "--namespace", NAMESPACE, f"deployment/{deployment}", "-c", container, "--", *command))
+
+
+def _redis_cli(*command: str) -> str:
+    """redis-cli in the Redis container as the state store's ACL user (the `default` user may only ping and snapshot);
+    the password comes from the container's REDISCLI_AUTH (app-secrets), never from an argument."""
+    user = base_values()["dapr"]["statestore"]["username"]
+    return _exec(app_component_name("redis"), "redis", "redis-cli", "--user", user, *command)
 
 
 def check_pods() -> list[str]:
@@ -227,7 +246,7 @@ def check_state() -> list[str]:
           "-d", json.dumps([{"key": "e2e", "value": value}]))  # fmt: skip
     read = _exec(backend, "backend", "curl", "-sf", f"{url}/e2e").strip()
     problems = [] if read == json.dumps(value) else [f"state read back {read!r}, wrote {value!r}"]
-    keys = _exec(app_component_name("redis"), "redis", "redis-cli", "--scan", "--pattern", "*e2e*").split()
+    keys = _redis_cli("--scan", "--pattern", "*e2e*").split()
     return problems + ([] if any(k.endswith("||e2e") for k in keys) else [f"no Dapr key for e2e in Redis: {keys}"])
 
 
@@ -242,7 +261,7 @@ def check_pubsub() -> list[str]:
     url = f"http://localhost:{DAPR_HTTP_PORT}/v1.0/publish/{E2E_PUBSUB}/{topic}"
     _exec(backend, "backend", "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json", url,
           "-d", json.dumps({"marker": marker}))  # fmt: skip
-    stream = _exec(app_component_name("redis"), "redis", "redis-cli", "XRANGE", topic, "-", "+")
+    stream = _redis_cli("XRANGE", topic, "-", "+")
     return [] if marker in stream else [f"the message {marker} is not in the Redis stream {topic}"]
 
 

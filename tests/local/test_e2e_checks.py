@@ -4,6 +4,7 @@ answers: each accepts the healthy case and names the broken one (the e2e workflo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ import yaml
 from tests.workflows.gha_support import WORKFLOWS_DIR, load_script
 from todo_infra.chart_values import base_values
 from todo_infra.contracts import app_component_name
+
+ROOT = Path(__file__).resolve().parents[2]
 
 e2e = load_script("e2e_checks")
 DAPR_APPS = [name for name, spec in base_values()["services"].items() if spec["dapr"]["enabled"]]
@@ -94,10 +97,20 @@ def test_alerts_loaded_or_named() -> None:
 
 
 def test_backup_accepted_only_with_a_non_empty_backup() -> None:
-    good = "backed up redis-20261207T031700Z.rdb (188 bytes); backups kept, newest first:\nredis-20261207T031700Z.rdb\n"
+    # The line chart/files/redis-backup.sh prints for an accepted backup, with its variables filled in.
+    script = (ROOT / "chart" / "files" / "redis-backup.sh").read_text()
+    (template,) = [line for line in script.splitlines() if 'echo "backup accepted: ' in line]
+    line = template.split('echo "', 1)[1].rsplit('"', 1)[0]
+    for variable, value in {"${previous:-none}": "none", "$previous_keys": "0", "$name": "redis-20261207T031700Z.rdb",
+                            "$keys": "12", "$bytes": "188"}.items():  # fmt: skip
+        line = line.replace(variable, value)
+    assert "$" not in line, line
+    good = f"{line}\nbackups kept (name, keys, bytes), newest first:\nredis-20261207T031700Z.rdb 12 188\n"
     assert e2e.judge_backup(good) is None
     assert "is empty" in e2e.judge_backup(good.replace("188 bytes", "0 bytes"))
     assert "wrote no backup" in e2e.judge_backup("backup failed: redis-cli wrote no data")
+    # Seeded: a refused snapshot is not a backup.
+    assert "wrote no backup" in e2e.judge_backup("backup refused: redis-20261207T031700Z.rdb holds 1 keys")
 
 
 def test_upgrade_keeps_redis_and_moves_every_service() -> None:
@@ -114,9 +127,8 @@ def test_upgrade_keeps_redis_and_moves_every_service() -> None:
 def test_the_stand_in_broker_is_redis_streams_on_the_app_s_redis() -> None:
     component = json.loads(e2e.e2e_pubsub_component("staging", ["backend"]))
     assert component["spec"]["type"] == "pubsub.redis"
-    assert component["spec"]["metadata"] == [
-        {"name": "redisHost", "value": f"{app_component_name('redis')}:{base_values()['redis']['port']}"}
-    ]
+    (host,) = [item for item in component["spec"]["metadata"] if item["name"] == "redisHost"]
+    assert host["value"] == f"{app_component_name('redis')}:{base_values()['redis']['port']}"
     assert component["scopes"] == ["backend"]
 
 
@@ -132,3 +144,17 @@ def test_the_workflow_runs_every_check_between_local_up_and_local_down() -> None
         assert f"e2e_checks.py {check}" in called, check
     assert job["permissions"] == {"contents": "read"} and workflow["permissions"] == {}
     assert "secrets." not in (WORKFLOWS_DIR / "e2e.yml").read_text()
+
+
+def test_the_stand_in_broker_logs_in_as_the_state_store_s_redis_user() -> None:
+    """Redis requires a password and its `default` user may only ping and snapshot: the e2e pub/sub component uses the
+    state store's ACL user and app-secrets key, as chart/templates/dapr/statestore.yaml does."""
+    statestore = base_values()["dapr"]["statestore"]
+    component = json.loads(e2e.e2e_pubsub_component("todo-staging", ["backend"]))
+    metadata = {item["name"]: item for item in component["spec"]["metadata"]}
+    assert metadata["redisUsername"]["value"] == statestore["username"] == "dapr"
+    assert metadata["redisPassword"]["secretKeyRef"] == {
+        "name": base_values()["global"]["appSecretsName"],
+        "key": statestore["passwordKey"],
+    }
+    assert component["auth"] == {"secretStore": "kubernetes"}
