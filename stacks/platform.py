@@ -13,10 +13,10 @@ from todo_infra.addons import (
     DAPR,
     INGRESS_NGINX,
     KUBE_PROMETHEUS_STACK,
+    LOG_SHIPPERS,
     LOKI,
     METRICS_SERVER,
     PREEXISTING_NAMESPACES,
-    PROMTAIL,
     AddonRelease,
 )
 from todo_infra.bootstrap import ClusterBootstrap
@@ -91,7 +91,8 @@ class PlatformStack(TerraformStack):
             self, "dashboards", settings=settings, namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
         )
         loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace], *priorities])
-        AddonRelease(self, "promtail", addon=PROMTAIL, depends_on=[loki.release])
+        shipper = LOG_SHIPPERS[settings.log_shipper]  # Alloy unless the setting keeps Promtail
+        AddonRelease(self, shipper.release, addon=shipper, depends_on=[loki.release])
         AddonRelease(self, "metrics-server", addon=METRICS_SERVER)
         ClusterBootstrap(
             self,

@@ -1,11 +1,13 @@
 """Synthesize the app once per test session, in a subprocess, exactly as CI and operators do.
 
 Two runs start together (2 cores): the embedded defaults, with every secret `TF_VAR_*` set to a canary,
-and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane).
+and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane,
+Promtail as the log shipper).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,7 +37,9 @@ VARIANT_OVERRIDES = {
     "TODO_REGION": "nyc3",
     "TODO_GHCR_OWNER": "acme-apps",
     "TODO_BACKUP_BUCKET": "acme-todo-backups",
-    "TODO_CONTEXT_JSON": '{"control_plane_allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"]}',
+    "TODO_CONTEXT_JSON": json.dumps(
+        {"control_plane_allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"], "log_shipper": "promtail"}
+    ),
 }
 
 

@@ -298,6 +298,36 @@ PROMTAIL = Addon(
     pods=(AddonPod(name="promtail", containers=("resources",), priority="priorityClassName", daemonset=True),),
 )
 
+# Grafana Alloy, the default log shipper (Promtail's successor). Its pod, as the chart renders it with
+# k8s/addons/alloy.yaml (grafana/alloy tag helm-chart/1.11.1, operations/helm/charts/alloy/templates/):
+# controllers/daemonset.yaml L1-3 runs a DaemonSet when controller.type is "daemonset"; controllers/_pod.yaml L37-42
+# lists the containers: "alloy" (containers/_agent.yaml, resources from alloy.resources at L78-81), the config
+# reloader only when configReloader.enabled (containers/_watch.yaml L3; off here) and controller.extraContainers
+# (none here); no init container unless controller.initContainers (_pod.yaml L31-36; none here); _pod.yaml L43-45
+# sets priorityClassName from controller.priorityClassName.
+ALLOY = Addon(
+    release="alloy",
+    chart="alloy",
+    repository="https://grafana.github.io/helm-charts",
+    version="1.11.1",
+    namespace="monitoring",
+    verified=Verified(
+        source="https://github.com/grafana/alloy/releases/tag/helm-chart/1.11.1",
+        commit="233907cff225ce253f812bdfc14138dac1fa0cd2",
+        dated="2026-08-06",
+        read_on="2026-12-07",
+    ),
+    pods=(
+        AddonPod(
+            name="alloy", containers=("alloy.resources",), priority="controller.priorityClassName", daemonset=True
+        ),
+    ),
+)
+#: The log shippers the `log_shipper` setting selects from (todo_infra/settings.py), the first the default. Promtail
+#: reached end of life on 2026-03-02; preflight warns when it is selected.
+LOG_SHIPPERS: Mapping[str, Addon] = {"alloy": ALLOY, "promtail": PROMTAIL}
+PROMTAIL_END_OF_LIFE = "2026-03-02"
+
 # DOKS does not ship metrics-server (DigitalOcean offers it as a Marketplace 1-Click); the HPAs need its
 # metrics.k8s.io API.
 METRICS_SERVER = Addon(
@@ -326,6 +356,7 @@ ADDONS: tuple[Addon, ...] = (
     DAPR,
     KUBE_PROMETHEUS_STACK,
     LOKI,
+    ALLOY,
     PROMTAIL,
     METRICS_SERVER,
 )

@@ -43,6 +43,9 @@ _MINOR_PREFIX = re.compile(r"^1\.[0-9]{2}\.$")
 DOKS_REGIONS = ("ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1")
 BACKEND_MODES = ("s3", "local")
 ENVIRONMENTS = ("staging", "production")
+#: The log shippers the platform can run (todo_infra/addons.py LOG_SHIPPERS), the default first. Promtail reached end of
+#: life on 2026-03-02 and stays selectable for a cluster that must keep it a while (docs/runbooks/monitoring.md).
+LOG_SHIPPER_CHOICES = ("alloy", "promtail")
 WEEKDAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 #: Names the platform creates and the chart refers to (docs/architecture.md, "Platform add-ons").
@@ -92,6 +95,7 @@ CONTEXT_KEYS = (
     "maintenance_day",
     "maintenance_start_time",
     "environments",
+    "log_shipper",
 )
 ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
@@ -240,6 +244,7 @@ class Settings:
     environments: tuple[Environment, ...]
     ingress_class: str = INGRESS_CLASS
     cluster_issuer: str = CLUSTER_ISSUER
+    log_shipper: str = LOG_SHIPPER_CHOICES[0]
 
     @property
     def stack_ids(self) -> tuple[str, ...]:
@@ -444,6 +449,9 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
             ),
         ),
         environments=_environments(raw, domain),
+        log_shipper=_choice(
+            {"log_shipper": raw.get("log_shipper", LOG_SHIPPER_CHOICES[0])}, "log_shipper", LOG_SHIPPER_CHOICES
+        ),
     )
     _check_derived_buckets(settings)
     return settings

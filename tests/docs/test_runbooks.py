@@ -114,7 +114,10 @@ def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
         generated=gitignored_top_level((REPO_ROOT / ".gitignore").read_text()),
         counts={
             "stacks": len(synth.stacks),
-            "add-ons": len(ADDONS),
+            # The add-ons a configuration deploys: every definition but the log shipper it does not select.
+            "add-ons": len(
+                {a.release for a in ADDONS} & {r["name"] for r in synth.resources("platform", "helm_release").values()}
+            ),
             "helm releases": len(synth.resources("platform", "helm_release")),
             "alerts": len(alerts),
         },

@@ -169,6 +169,14 @@ CASES: dict[str, Case] = {
     ),
     "a JSON list": Case("main.py", {"TODO_CONTEXT_JSON": "[1]"}, "expected a non-empty JSON object"),
     "an empty object": Case("main.py", {"TODO_CONTEXT_JSON": "{}"}, "expected a non-empty JSON object"),
+    "unknown log shipper": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(log_shipper="fluentbit")},
+        "invalid log_shipper='fluentbit': expected one of alloy, promtail",
+    ),
+    "log shipper in capitals": Case(
+        "main.py", {"TODO_CONTEXT_JSON": context(log_shipper="Alloy")}, "invalid log_shipper='Alloy'"
+    ),
     "half-hour window": Case(
         "main.py", {"TODO_CONTEXT_JSON": context(maintenance_start_time="03:30")}, "a full hour HH:00"
     ),
