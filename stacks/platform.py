@@ -31,6 +31,7 @@ from todo_infra.contracts import (
 from todo_infra.dashboards import Dashboards
 from todo_infra.kube import KubeAccess
 from todo_infra.monitoring import MonitoringSecrets
+from todo_infra.pod_security import ADDON_VALUES, platform_namespace_labels
 from todo_infra.protection import forget_namespaces, namespace_resource_id, protect
 from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
 from todo_infra.settings import ENVIRONMENTS, Settings
@@ -46,8 +47,14 @@ class PlatformStack(TerraformStack):
         upstream = Upstream(self, settings.state)
         KubeAccess(self, "kube", cluster_name=upstream.string(CLUSTER_NAME))
 
+        # Every add-on namespace enforces a Pod Security level (todo_infra/pod_security.py): none is unguarded.
+        minor = settings.cluster.kubernetes_minor_prefix
         namespaces = {
-            name: NamespaceV1(self, f"namespace-{name}", metadata=NamespaceV1Metadata(name=name))
+            name: NamespaceV1(
+                self,
+                f"namespace-{name}",
+                metadata=NamespaceV1Metadata(name=name, labels=platform_namespace_labels(name, minor)),
+            )
             for name in dict.fromkeys(addon.namespace for addon in ADDONS)
             if name not in PREEXISTING_NAMESPACES
         }
@@ -75,7 +82,13 @@ class PlatformStack(TerraformStack):
         cert_manager = AddonRelease(
             self, "cert-manager", addon=CERT_MANAGER, depends_on=[namespaces[CERT_MANAGER.namespace], *priorities]
         )
-        dapr = AddonRelease(self, "dapr", addon=DAPR, depends_on=[namespaces[DAPR.namespace], *priorities])
+        dapr = AddonRelease(
+            self,
+            "dapr",
+            addon=DAPR,
+            extra_values=ADDON_VALUES[DAPR.release],
+            depends_on=[namespaces[DAPR.namespace], *priorities],
+        )
         DaprDisruptionBudgets(self, "dapr-disruption-budgets", namespace=namespaces[DAPR.namespace].metadata.name)
         monitoring_secrets = MonitoringSecrets(
             self, "monitoring-secrets", namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name

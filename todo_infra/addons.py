@@ -38,6 +38,10 @@ class AddonPod:
     daemonset: bool = False
     volumes: tuple[str, ...] = ()
     transient: bool = False
+    #: The strictest Pod Security level (restricted, baseline, privileged) the pod meets as the pinned chart renders it
+    #: with the platform's values: each chart rendered through Helm's engine and judged by preflight/runtime.py's
+    #: evaluation (docs/architecture.md, "Pod security", lists the renders and the reasons).
+    pod_security: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,12 +101,14 @@ INGRESS_NGINX = Addon(
     pods=(
         AddonPod(
             name="controller",
+            pod_security="restricted",
             containers=("controller.resources",),
             priority="controller.priorityClassName",
             replicas="controller.replicaCount",
         ),
         AddonPod(
             name="admission jobs",
+            pod_security="restricted",
             # Both hook Jobs (create-secret and patch-webhook) read this one key.
             priority="controller.admissionWebhooks.patch.priorityClassName",
             containers=(
@@ -127,22 +133,29 @@ CERT_MANAGER = Addon(
     ),
     pods=(
         AddonPod(
-            name="controller", containers=("resources",), priority="global.priorityClassName", replicas="replicaCount"
+            name="controller",
+            pod_security="restricted",
+            containers=("resources",),
+            priority="global.priorityClassName",
+            replicas="replicaCount",
         ),
         AddonPod(
             name="webhook",
+            pod_security="restricted",
             containers=("webhook.resources",),
             priority="global.priorityClassName",
             replicas="webhook.replicaCount",
         ),
         AddonPod(
             name="cainjector",
+            pod_security="restricted",
             containers=("cainjector.resources",),
             priority="global.priorityClassName",
             replicas="cainjector.replicaCount",
         ),
         AddonPod(
             name="startupapicheck",
+            pod_security="restricted",
             containers=("startupapicheck.resources",),
             priority="global.priorityClassName",
             transient=True,
@@ -165,19 +178,27 @@ DAPR = Addon(
     pods=(
         AddonPod(
             name="operator",
+            pod_security="restricted",
             containers=("dapr_operator.resources",),
             priority="global.priorityClassName",
             replicas="dapr_operator.replicaCount",
         ),
-        AddonPod(name="placement", containers=("dapr_placement.resources",), priority="global.priorityClassName"),
+        AddonPod(
+            name="placement",
+            pod_security="restricted",
+            containers=("dapr_placement.resources",),
+            priority="global.priorityClassName",
+        ),
         AddonPod(
             name="sentry",
+            pod_security="restricted",
             containers=("dapr_sentry.resources",),
             priority="global.priorityClassName",
             replicas="dapr_sentry.replicaCount",
         ),
         AddonPod(
             name="sidecar-injector",
+            pod_security="restricted",
             containers=("dapr_sidecar_injector.resources",),
             priority="global.priorityClassName",
             replicas="dapr_sidecar_injector.replicaCount",
@@ -185,6 +206,7 @@ DAPR = Addon(
         # The scheduler always runs 3 members of an embedded etcd, each with its own PVC.
         AddonPod(
             name="scheduler",
+            pod_security="restricted",
             containers=("dapr_scheduler.resources",),
             priority="global.priorityClassName",
             replicas=3,
@@ -209,12 +231,14 @@ KUBE_PROMETHEUS_STACK = Addon(
     pods=(
         AddonPod(
             name="prometheus",
+            pod_security="restricted",
             priority="prometheus.prometheusSpec.priorityClassName",
             containers=("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
             volumes=("prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",),
         ),
         AddonPod(
             name="alertmanager",
+            pod_security="restricted",
             priority="alertmanager.alertmanagerSpec.priorityClassName",
             containers=(
                 "alertmanager.alertmanagerSpec.resources",
@@ -226,34 +250,40 @@ KUBE_PROMETHEUS_STACK = Addon(
         # Grafana runs the dashboards and datasources sidecars, both sized by grafana.sidecar.resources.
         AddonPod(
             name="grafana",
+            pod_security="baseline",
             priority="grafana.priorityClassName",
             containers=("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources"),
             volumes=("grafana.persistence.size",),
         ),
         AddonPod(
             name="grafana init",
+            pod_security="baseline",
             containers=("grafana.initChownData.resources",),
             priority="grafana.priorityClassName",
             transient=True,
         ),
         AddonPod(
             name="operator",
+            pod_security="restricted",
             containers=("prometheusOperator.resources",),
             priority="prometheusOperator.priorityClassName",
         ),
         AddonPod(
             name="operator admission job",
+            pod_security="restricted",
             priority="prometheusOperator.admissionWebhooks.patch.priorityClassName",
             containers=("prometheusOperator.admissionWebhooks.patch.resources",),
             transient=True,
         ),
         AddonPod(
             name="kube-state-metrics",
+            pod_security="restricted",
             containers=("kube-state-metrics.resources",),
             priority="kube-state-metrics.priorityClassName",
         ),
         AddonPod(
             name="node-exporter",
+            pod_security="privileged",
             containers=("prometheus-node-exporter.resources",),
             priority="prometheus-node-exporter.priorityClassName",
             daemonset=True,
@@ -276,6 +306,7 @@ LOKI = Addon(
     pods=(
         AddonPod(
             name="single-binary",
+            pod_security="restricted",
             priority="singleBinary.priorityClassName",
             containers=("singleBinary.resources", "sidecar.resources"),
             replicas="singleBinary.replicas",
@@ -295,7 +326,15 @@ PROMTAIL = Addon(
         dated="2026-08-20",
         read_on="2026-11-26",
     ),
-    pods=(AddonPod(name="promtail", containers=("resources",), priority="priorityClassName", daemonset=True),),
+    pods=(
+        AddonPod(
+            name="promtail",
+            pod_security="privileged",
+            containers=("resources",),
+            priority="priorityClassName",
+            daemonset=True,
+        ),
+    ),
 )
 
 # Grafana Alloy, the default log shipper (Promtail's successor). Its pod, as the chart renders it with
@@ -319,7 +358,11 @@ ALLOY = Addon(
     ),
     pods=(
         AddonPod(
-            name="alloy", containers=("alloy.resources",), priority="controller.priorityClassName", daemonset=True
+            name="alloy",
+            pod_security="restricted",
+            containers=("alloy.resources",),
+            priority="controller.priorityClassName",
+            daemonset=True,
         ),
     ),
 )
