@@ -8,6 +8,7 @@ into `alertmanager-config`, which kube-prometheus-stack's Alertmanager reads ins
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,50 @@ class MonitoringSecrets(Construct):
                 "alertmanagerSpec": {"useExistingSecret": True, "configSecret": ALERTMANAGER_CONFIG_SECRET}
             },
         }
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One connection the monitoring namespace must accept: from its pods named `client` (app.kubernetes.io/name;
+    None: any source, for the API server, whose address no NetworkPolicy can name) to its pods named `server`."""
+
+    client: str | None
+    server: str
+    ports: tuple[int, ...]
+    why: str
+
+
+#: The operator's pods (kube-prometheus-stack 88.5.3 names them `<release>-prometheus-operator`).
+OPERATOR = "kube-prometheus-stack-prometheus-operator"
+#: Every connection into the monitoring namespace that the platform needs; the namespace accepts nothing else
+#: (docs/architecture.md, "Environment isolation"). Ports are the containers' (rendered from the pinned charts;
+#: Prometheus' and Alertmanager's from prometheus-operator). The node's own traffic (kubelet probes,
+#: `kubectl port-forward`) is always admitted; node-exporter runs in the host's network, where no NetworkPolicy
+#: applies; Prometheus' scrapes of other namespaces leave this namespace (egress is not restricted here).
+MONITORING_FLOWS: tuple[Flow, ...] = (
+    Flow("prometheus", "prometheus", (9090, 8080), "Prometheus scrapes itself and its config reloader"),
+    Flow("grafana", "prometheus", (9090,), "Grafana's Prometheus datasource"),
+    Flow("prometheus", "alertmanager", (9093, 8080), "Prometheus sends alerts; scrapes Alertmanager and its reloader"),
+    Flow("grafana", "alertmanager", (9093,), "Grafana's Alertmanager datasource"),
+    Flow("prometheus", "grafana", (3000,), "Prometheus scrapes Grafana"),
+    Flow("prometheus", "kube-state-metrics", (8080,), "Prometheus scrapes kube-state-metrics"),
+    Flow("prometheus", OPERATOR, (10250,), "Prometheus scrapes the operator"),
+    Flow(None, OPERATOR, (10250,), "the API server calls the operator's admission webhook (PrometheusRules)"),
+    Flow("alloy", "loki", (3100,), "Alloy pushes logs"),
+    Flow("promtail", "loki", (3100,), "Promtail pushes logs (when it is the selected shipper)"),
+    Flow("grafana", "loki", (3100,), "Grafana's Loki datasource"),
+    Flow("loki", "loki", (3100, 9095, 7946), "Loki to itself (HTTP, gRPC, memberlist)"),
+)
+
+
+def flow_values(flows: tuple[Flow, ...] = MONITORING_FLOWS) -> list[dict[str, Any]]:
+    """The environment-access chart's `monitoring.servers`: per server, one ingress rule per client."""
+    servers: dict[str, list[dict[str, Any]]] = {}
+    for flow in flows:
+        rules = servers.setdefault(flow.server, [])
+        rule = next((r for r in rules if r["client"] == flow.client), None)
+        if rule is None:
+            rules.append({"client": flow.client, "ports": sorted(flow.ports)})
+        else:
+            rule["ports"] = sorted(set(rule["ports"]) | set(flow.ports))
+    return [{"name": server, "rules": rules} for server, rules in servers.items()]
