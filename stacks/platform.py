@@ -91,7 +91,10 @@ class PlatformStack(TerraformStack):
         )
         DaprDisruptionBudgets(self, "dapr-disruption-budgets", namespace=namespaces[DAPR.namespace].metadata.name)
         monitoring_secrets = MonitoringSecrets(
-            self, "monitoring-secrets", namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
+            self,
+            "monitoring-secrets",
+            namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name,
+            require_receiver=settings.requires_alert_receiver,
         )
         AddonRelease(
             self,

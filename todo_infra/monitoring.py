@@ -23,6 +23,13 @@ GRAFANA_PASSWORD_KEY = "admin-password"
 ALERTMANAGER_CONFIG_SECRET = "alertmanager-config"
 #: The key the Prometheus Operator reads the configuration from.
 ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"
+WEBHOOK_VARIABLE = "alertmanager_slack_webhook_url"
+#: Terraform's refusal of a production deploy without an alert receiver (one line).
+RECEIVER_REQUIRED = (
+    "production's alerts need a receiver: set TF_VAR_alertmanager_slack_webhook_url (GitHub secret "
+    'ALERTMANAGER_SLACK_WEBHOOK_URL) to a Slack incoming-webhook https:// URL, or set alerting to "none" '
+    "(cdktf.json or TODO_CONTEXT_JSON) to deploy production without alerting on purpose"
+)
 ALERTMANAGER_TEMPLATE = Path(__file__).resolve().parent.parent / "k8s" / "addons" / "alertmanager.yaml.tftpl"
 
 
@@ -30,15 +37,24 @@ class MonitoringSecrets(Construct):
     """Grafana never starts with a chart-default password; critical and warning alerts go to Slack when a webhook
     is set, to the `null` receiver otherwise."""
 
-    def __init__(self, scope: Construct, id_: str, *, namespace: str) -> None:
+    def __init__(self, scope: Construct, id_: str, *, namespace: str, require_receiver: bool) -> None:
         super().__init__(scope, id_)
         password = secret_variable(self, "grafana_admin_password", "Grafana admin password")
-        webhook = secret_variable(
-            self,
-            "alertmanager_slack_webhook_url",
-            "Slack incoming-webhook URL for critical and warning alerts; empty routes them to the null receiver",
-            default="",
-        )
+        if require_receiver:
+            # Production is deployed and alerting is not explicitly "none": its alerts must reach someone.
+            webhook = secret_variable(
+                self,
+                WEBHOOK_VARIABLE,
+                "Slack incoming-webhook URL for critical and warning alerts (required: production is deployed)",
+                validation=(f'${{startswith(var.{WEBHOOK_VARIABLE}, "https://")}}', RECEIVER_REQUIRED),
+            )
+        else:
+            webhook = secret_variable(
+                self,
+                WEBHOOK_VARIABLE,
+                "Slack incoming-webhook URL for critical and warning alerts; empty routes them to the null receiver",
+                default="",
+            )
         self.grafana = write_only_secret(
             self,
             "grafana-admin",

@@ -29,13 +29,23 @@ from todo_infra.secret_revisions import DIGEST_KEY_ENV
 GHCR_REGISTRY = "ghcr.io"
 
 
-def secret_variable(scope: Construct, name: str, description: str, *, default: str | None = None) -> str:
-    """Declare an ephemeral, sensitive string variable named `name` and return its reference."""
+def secret_variable(
+    scope: Construct,
+    name: str,
+    description: str,
+    *,
+    default: str | None = None,
+    validation: tuple[str, str] | None = None,
+) -> str:
+    """Declare an ephemeral, sensitive string variable named `name` and return its reference; `validation` is a
+    (condition, error message) pair Terraform checks at plan time (it never prints a sensitive value)."""
     variable = TerraformVariable(
         scope, name, type="string", sensitive=True, nullable=False, default=default, description=description
     )
     variable.override_logical_id(name)
     variable.add_override("ephemeral", True)
+    if validation:
+        variable.add_validation(condition=validation[0], error_message=validation[1])
     return variable.string_value
 
 

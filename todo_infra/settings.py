@@ -46,6 +46,9 @@ ENVIRONMENTS = ("staging", "production")
 #: The log shippers the platform can run (todo_infra/addons.py LOG_SHIPPERS), the default first. Promtail reached end of
 #: life on 2026-03-02 and stays selectable for a cluster that must keep it a while (docs/runbooks/monitoring.md).
 LOG_SHIPPER_CHOICES = ("alloy", "promtail")
+#: Where production's critical and warning alerts go: "slack" (the webhook is then required at plan time: a production
+#: deploy with an empty one is refused) or "none", which deploys production with no alert receiver, on purpose.
+ALERTING_CHOICES = ("slack", "none")
 WEEKDAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 #: Names the platform creates and the chart refers to (docs/architecture.md, "Platform add-ons").
@@ -96,6 +99,7 @@ CONTEXT_KEYS = (
     "maintenance_start_time",
     "environments",
     "log_shipper",
+    "alerting",
 )
 ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
@@ -245,11 +249,17 @@ class Settings:
     ingress_class: str = INGRESS_CLASS
     cluster_issuer: str = CLUSTER_ISSUER
     log_shipper: str = LOG_SHIPPER_CHOICES[0]
+    alerting: str = ALERTING_CHOICES[0]
 
     @property
     def stack_ids(self) -> tuple[str, ...]:
         """Every stack of this configuration, in deploy order (main.py builds exactly these)."""
         return (CLUSTER_STACK, PLATFORM_STACK, *(env.stack_id for env in self.environments))
+
+    @property
+    def requires_alert_receiver(self) -> bool:
+        """A deploy that includes production must name a receiver unless alerting is explicitly "none"."""
+        return self.alerting != "none" and any(env.name == "production" for env in self.environments)
 
     @property
     def primary_host(self) -> str:
@@ -452,6 +462,7 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         log_shipper=_choice(
             {"log_shipper": raw.get("log_shipper", LOG_SHIPPER_CHOICES[0])}, "log_shipper", LOG_SHIPPER_CHOICES
         ),
+        alerting=_choice({"alerting": raw.get("alerting", ALERTING_CHOICES[0])}, "alerting", ALERTING_CHOICES),
     )
     _check_derived_buckets(settings)
     return settings

@@ -177,6 +177,11 @@ CASES: dict[str, Case] = {
     "log shipper in capitals": Case(
         "main.py", {"TODO_CONTEXT_JSON": context(log_shipper="Alloy")}, "invalid log_shipper='Alloy'"
     ),
+    "alerting off in words": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(alerting="off")},
+        "invalid alerting='off': expected one of slack, none",
+    ),
     "half-hour window": Case(
         "main.py", {"TODO_CONTEXT_JSON": context(maintenance_start_time="03:30")}, "a full hour HH:00"
     ),
@@ -252,9 +257,20 @@ CASES: dict[str, Case] = {
             "AWS_SECRET_ACCESS_KEY": "s",
             "DIGITALOCEAN_TOKEN": "t",
             "TF_VAR_grafana_admin_password": "p",
+            "TF_VAR_alertmanager_slack_webhook_url": "https://hooks.slack.com/services/T0/B0/example",
             "SECRETS_DIGEST_KEY": "short",
         },
         "SECRETS_DIGEST_KEY must be set to a random string of at least 32 characters",
+    ),
+    "platform diff without the production alert receiver": Case(
+        "dev.py cdktf diff platform",
+        {
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "DIGITALOCEAN_TOKEN": "t",
+            "TF_VAR_grafana_admin_password": "p",
+        },
+        "; TF_VAR_alertmanager_slack_webhook_url (a secret of the stack)",
     ),
     "state-bucket: unknown stack": Case(
         "dev.py state-bucket app-qa",
