@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
         except RuntimeError as error:
             print(f"preflight: {str(error).splitlines()[0]}", file=sys.stderr)
             return 2
+    for result in results:
+        for warning in result.warnings:
+            print(f"preflight: warning: {warning}", file=sys.stderr)
     print(render_json(results) if args.json else render_text(results))
     if args.markdown:
         args.markdown.write_text(render_markdown_summary(results) + "\n")

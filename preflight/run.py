@@ -18,8 +18,8 @@ from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized, load_synthesized, synthesize
 from preflight.terraform import check_terraform, scratch_dir
 from todo_infra.access import ACCESS_RELEASE
-from todo_infra.addons import ADDONS, INGRESS_NGINX
-from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, CLUSTER_STACK
+from todo_infra.addons import ADDONS, INGRESS_NGINX, LOG_SHIPPERS, PROMTAIL, PROMTAIL_END_OF_LIFE
+from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, CLUSTER_STACK, PLATFORM_STACK
 from todo_infra.settings import EDGE_INGRESS_NGINX
 
 
@@ -56,9 +56,14 @@ def configuration(synth: Synthesized) -> CheckResult:
         ["state buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in state_buckets.items()) or "—"],
         ["backup buckets", ", ".join(f"{stack} → {bucket}" for stack, bucket in backup_buckets.items()) or "—"],
         ["edge", edge],
+        ["log shipper", ", ".join(log_shippers(synth)) or "—"],
     ]
     return CheckResult(
-        "configuration", "Configuration checked", ["setting", "value"], rows, warnings=edge_warnings(edge)
+        "configuration",
+        "Configuration checked",
+        ["setting", "value"],
+        rows,
+        warnings=edge_warnings(edge) + log_shipper_warnings(synth),
     )
 
 
@@ -71,6 +76,22 @@ INGRESS_NGINX_RETIRED = (
 
 def edge_warnings(edge: str) -> list[str]:
     return [INGRESS_NGINX_RETIRED] if edge == EDGE_INGRESS_NGINX else []
+
+
+def log_shippers(synth: Synthesized) -> list[str]:
+    """The log shippers the platform stack releases (the `log_shipper` setting picks one)."""
+    released = {release["name"] for release in synth.resources(PLATFORM_STACK, "helm_release").values()}
+    return [name for name, addon in LOG_SHIPPERS.items() if addon.release in released]
+
+
+def log_shipper_warnings(synth: Synthesized) -> list[str]:
+    """One line when the configuration deploys the log shipper its upstream no longer supports."""
+    if PROMTAIL.release not in [LOG_SHIPPERS[name].release for name in log_shippers(synth)]:
+        return []
+    return [
+        f"log_shipper=promtail deploys Promtail, which reached end of life on {PROMTAIL_END_OF_LIFE} "
+        '(no fixes upstream); the default, alloy, replaces it (docs/runbooks/monitoring.md, "Log shipper cut-over")'
+    ]
 
 
 def platform_namespaces() -> list[str]:

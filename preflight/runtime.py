@@ -26,9 +26,10 @@ from typing import Any
 from preflight.render import Manifest, RenderedRelease, inline_values
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
-from todo_infra.addons import DAPR
+from todo_infra.addons import ADDONS, DAPR, Addon
 from todo_infra.contracts import PLATFORM_STACK
 from todo_infra.pod_security import LEVEL as PSA_LEVEL
+from todo_infra.pod_security import LEVELS, PLATFORM_NAMESPACE_LEVELS
 from todo_infra.pod_security import MODES as PSA_MODES
 
 _ALLOWED_VOLUMES = {
@@ -219,6 +220,59 @@ RESTRICTED_CHECKS: dict[str, Callable[[Mapping[str, Any], Mapping[str, str]], li
 }
 
 
+def _baseline_capabilities(spec: Mapping[str, Any], _: Mapping[str, str]) -> list[str]:
+    found = []
+    for container in _containers(spec):
+        added = set((_context(container).get("capabilities") or {}).get("add") or [])
+        if added - _BASELINE_CAPABILITIES:
+            found.append(f"container {container['name']} adds {sorted(added - _BASELINE_CAPABILITIES)}")
+    return found
+
+
+def _host_path_volumes(spec: Mapping[str, Any], _: Mapping[str, str]) -> list[str]:
+    return [f"volume {v['name']} is a hostPath" for v in spec.get("volumes") or [] if "hostPath" in v]
+
+
+def _baseline_seccomp(spec: Mapping[str, Any], _: Mapping[str, str]) -> list[str]:
+    return [
+        f"{where} seccompProfile Unconfined"
+        for where, context in _all_contexts(spec)
+        if (context.get("seccompProfile") or {}).get("type") == "Unconfined"
+    ]
+
+
+#: The checks of the baseline level alone (pod-security-admission's baseline policy: the same checks, with the
+#: baseline halves of capabilities, volumes and seccomp).
+BASELINE_CHECKS: dict[str, Callable[[Mapping[str, Any], Mapping[str, str]], list[str]]] = {
+    "hostNamespaces": _host_namespaces,
+    "privileged": _privileged,
+    "capabilities_baseline": _baseline_capabilities,
+    "hostPathVolumes": _host_path_volumes,
+    "hostPorts": _host_ports,
+    "appArmorProfile": _app_armor,
+    "seLinuxOptions": _selinux,
+    "procMount": _proc_mount,
+    "seccompProfile_baseline": _baseline_seccomp,
+    "sysctls": _sysctls,
+    "windowsHostProcess": _windows_host_process,
+    "hostProbesAndHostLifecycle": _host_probes,
+}
+
+
+def baseline_violations(spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> list[str]:
+    """What keeps a pod out of Pod Security "baseline"; empty when it is admitted."""
+    return [
+        f"{check}: {problem}" for check, rule in BASELINE_CHECKS.items() for problem in rule(spec, annotations or {})
+    ]
+
+
+def level_met(spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> str:
+    """The strictest Pod Security level that admits the pod."""
+    if not restricted_violations(spec, annotations):
+        return "restricted"
+    return "baseline" if not baseline_violations(spec, annotations) else "privileged"
+
+
 def restricted_violations(spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> list[str]:
     """What keeps a pod (spec + annotations) out of Pod Security "restricted"; empty when it is admitted."""
     return [
@@ -363,6 +417,46 @@ def pod_templates(manifests: Iterable[Manifest]) -> Iterator[tuple[str, dict[str
             yield f"Pod/{doc['metadata']['name']}", doc
 
 
+def platform_pod_security(
+    synth: Synthesized,
+    addons: Iterable[Addon] = ADDONS,
+    levels: Mapping[str, tuple[str, str]] = PLATFORM_NAMESPACE_LEVELS,
+) -> tuple[list[list[str]], list[str]]:
+    """Every namespace of the add-ons the platform creates enforces, warns and audits its level, and that level is the
+    strictest every pod the namespace can run meets (both log shippers counted): not looser, not stricter."""
+    rows: list[list[str]] = []
+    problems: list[str] = []
+    by_namespace: dict[str, list[tuple[str, str]]] = {}
+    for addon in addons:
+        for pod in addon.pods:
+            by_namespace.setdefault(addon.namespace, []).append((f"{addon.release}/{pod.name}", pod.pod_security))
+    created = {ns["metadata"]["name"]: ns for ns in synth.resources(PLATFORM_STACK, "kubernetes_namespace_v1").values()}
+    for namespace, pods in by_namespace.items():
+        if namespace not in created:
+            continue  # kube-system: the cluster's own
+        labels = created[namespace]["metadata"].get("labels") or {}
+        declared = levels.get(namespace, ("", ""))[0]
+        unset = [name for name, level in pods if level not in LEVELS]
+        problems += [f"{name}: no Pod Security level recorded (todo_infra/addons.py pod_security)" for name in unset]
+        needed = max((level for _, level in pods if level in LEVELS), key=LEVELS.index, default=LEVELS[0])
+        wrong = [mode for mode in PSA_MODES if labels.get(f"pod-security.kubernetes.io/{mode}") != declared]
+        if not declared:
+            problems.append(f"namespace {namespace} has no Pod Security level")
+        elif wrong:
+            problems.append(f"namespace {namespace} does not {'/'.join(wrong)} {declared}")
+        elif declared != needed:
+            which = "looser" if LEVELS.index(declared) > LEVELS.index(needed) else "stricter"
+            rank = LEVELS.index(declared)
+            below = [name for name, level in pods if level in LEVELS and LEVELS.index(level) > rank]
+            problems.append(
+                f"namespace {namespace} enforces {declared}, {which} than its pods need ({needed})"
+                + (f": {', '.join(below)} would be refused" if below else "")
+            )
+        for name, level in pods:
+            rows.append([PLATFORM_STACK, f"{namespace}: {name}", declared or "none", level or "?"])
+    return rows, problems
+
+
 def check_runtime(synth: Synthesized, apps: Iterable[RenderedRelease]) -> CheckResult:
     """Every pod in the app namespaces, as the cluster will run it (daprd injected), meets Pod Security
     "restricted", which those namespaces enforce; and every daprd can start."""
@@ -386,10 +480,15 @@ def check_runtime(synth: Synthesized, apps: Iterable[RenderedRelease]) -> CheckR
             sidecar = "daprd injected" if has_sidecar(template) else ""
             verdict = "ok" if not found and not start else "FAILED"
             rows.append([release.stack, name, sidecar, verdict])
+    platform_rows, platform_problems = platform_pod_security(synth)
+    rows += platform_rows
+    problems += platform_problems
     return CheckResult(
         name="runtime",
-        title=f"Pod Security {PSA_LEVEL} (daprd as Dapr's injector adds it) and sidecar start",
-        headers=["stack", "pod", "sidecar", "result"],
+        title=(
+            f"Pod Security {PSA_LEVEL} (daprd as Dapr's injector adds it) and sidecar start; add-on namespaces' levels"
+        ),
+        headers=["stack", "pod", "sidecar / namespace level", "result / pod meets"],
         rows=rows,
         problems=problems,
     )

@@ -15,10 +15,10 @@ from todo_infra.addons import (
     ENVOY_GATEWAY,
     ENVOY_GATEWAY_CONTROLLER,
     KUBE_PROMETHEUS_STACK,
+    LOG_SHIPPERS,
     LOKI,
     METRICS_SERVER,
     PREEXISTING_NAMESPACES,
-    PROMTAIL,
     AddonRelease,
     platform_addons,
 )
@@ -39,7 +39,7 @@ from todo_infra.kube import KubeAccess
 from todo_infra.local_stacks import LocalKubeAccess, mark_local
 from todo_infra.local_target import cluster_issuer_values
 from todo_infra.monitoring import MonitoringSecrets
-from todo_infra.pod_security import namespace_labels
+from todo_infra.pod_security import ADDON_VALUES, platform_namespace_labels
 from todo_infra.protection import forget_namespaces, namespace_resource_id, protect
 from todo_infra.scheduling import DaprDisruptionBudgets, PriorityClasses
 from todo_infra.settings import ENVIRONMENTS, Settings
@@ -63,15 +63,13 @@ class PlatformStack(TerraformStack):
 
         addons = platform_addons(settings.edge)
         edge = EDGE_ADDONS[settings.edge]
-        # Envoy Gateway's namespace runs its controller and the internet-facing proxies only: Pod Security
-        # "restricted", which both meet as rendered (k8s/addons/envoy-gateway.yaml). The retired edge's is left as the
-        # seed had it.
-        edge_labels = namespace_labels(settings.cluster.kubernetes_minor_prefix) if settings.gateway_api else None
+        # Every add-on namespace enforces a Pod Security level (todo_infra/pod_security.py): none is unguarded.
+        minor = settings.cluster.kubernetes_minor_prefix
         namespaces = {
             name: NamespaceV1(
                 self,
                 f"namespace-{name}",
-                metadata=NamespaceV1Metadata(name=name, labels=edge_labels if name == edge.namespace else None),
+                metadata=NamespaceV1Metadata(name=name, labels=platform_namespace_labels(name, minor)),
             )
             for name in dict.fromkeys(addon.namespace for addon in addons)
             if name not in PREEXISTING_NAMESPACES
@@ -110,10 +108,19 @@ class PlatformStack(TerraformStack):
         cert_manager = AddonRelease(
             self, "cert-manager", addon=CERT_MANAGER, depends_on=[namespaces[CERT_MANAGER.namespace], *priorities]
         )
-        dapr = AddonRelease(self, "dapr", addon=DAPR, depends_on=[namespaces[DAPR.namespace], *priorities])
+        dapr = AddonRelease(
+            self,
+            "dapr",
+            addon=DAPR,
+            extra_values=ADDON_VALUES[DAPR.release],
+            depends_on=[namespaces[DAPR.namespace], *priorities],
+        )
         DaprDisruptionBudgets(self, "dapr-disruption-budgets", namespace=namespaces[DAPR.namespace].metadata.name)
         monitoring_secrets = MonitoringSecrets(
-            self, "monitoring-secrets", namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
+            self,
+            "monitoring-secrets",
+            namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name,
+            require_receiver=settings.requires_alert_receiver,
         )
         AddonRelease(
             self,
@@ -126,7 +133,8 @@ class PlatformStack(TerraformStack):
             self, "dashboards", settings=settings, namespace=namespaces[KUBE_PROMETHEUS_STACK.namespace].metadata.name
         )
         loki = AddonRelease(self, "loki", addon=LOKI, depends_on=[namespaces[LOKI.namespace], *priorities])
-        AddonRelease(self, "promtail", addon=PROMTAIL, depends_on=[loki.release])
+        shipper = LOG_SHIPPERS[settings.log_shipper]  # Alloy unless the setting keeps Promtail
+        AddonRelease(self, shipper.release, addon=shipper, depends_on=[loki.release])
         AddonRelease(self, "metrics-server", addon=METRICS_SERVER)
         ClusterBootstrap(
             self,

@@ -2,11 +2,12 @@
 
 Two runs start together (2 cores): the embedded defaults, with every secret `TF_VAR_*` set to a canary,
 and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane, the ingress-nginx
-edge).
+edge, Promtail as the log shipper).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ VARIANT_OVERRIDES = {
     "TODO_REGION": "nyc3",
     "TODO_GHCR_OWNER": "acme-apps",
     "TODO_BACKUP_BUCKET": "acme-todo-backups",
-    "TODO_CONTEXT_JSON": '{"control_plane_allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"]}',
+    "TODO_CONTEXT_JSON": json.dumps(
+        {"control_plane_allowed_addresses": ["203.0.113.0/24", "198.51.100.7/32"], "log_shipper": "promtail"}
+    ),
     # The retired edge, still selectable: the variant synthesizes, renders and checks it.
     "TODO_EDGE": "ingress-nginx",
 }

@@ -186,6 +186,12 @@ def test_revisions_are_keyed_positive_and_fit_a_json_number() -> None:
 def test_a_secret_left_out_leaves_its_revision_out_and_defaults_count(synth: Synth) -> None:
     stack = synth.stacks["platform"]
     found = revisions(stack, KEY, synth.workdir("platform"))  # no grafana password: that revision cannot be derived
+    assert set(found) == set(), "production is deployed: the webhook has no default, so neither is derivable"
+    # Without production (or with alerting "none") the webhook defaults to empty, and a default is a value.
+    variables = {**stack["variable"]}
+    webhook = "alertmanager_slack_webhook_url"
+    variables[webhook] = {k: v for k, v in variables[webhook].items() if k != "validation"} | {"default": ""}
+    found = revisions({**stack, "variable": variables}, KEY, synth.workdir("platform"))
     assert set(found) == {"alertmanager_config_revision"}, "the webhook's default (empty) is a value"
 
 

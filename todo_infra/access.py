@@ -24,6 +24,7 @@ from constructs import Construct
 
 from todo_infra.addons import KUBE_PROMETHEUS_STACK
 from todo_infra.helm import helm_release, local_chart, values_document
+from todo_infra.monitoring import flow_values
 from todo_infra.pod_security import namespace_labels
 from todo_infra.settings import Environment, Settings
 
@@ -142,7 +143,11 @@ def chart_values(settings: Settings) -> dict[str, Any]:
         "boundary": {
             "environmentLabel": ENVIRONMENT_LABEL,
             "hostAnnotation": HOST_ANNOTATION,
-            "monitoring": {"namespace": KUBE_PROMETHEUS_STACK.namespace, "services": list(MONITORING_SERVICES)},
+            "monitoring": {
+                "namespace": KUBE_PROMETHEUS_STACK.namespace,
+                "services": list(MONITORING_SERVICES),
+                "servers": flow_values(),
+            },
         },
     }
 

@@ -44,6 +44,10 @@ class AddonPod:
     #: Its replicas never share a node (required pod anti-affinity on kubernetes.io/hostname); the values or the
     #: release's post-renderer that set it are named where the pod is defined.
     one_per_node: bool = False
+    #: The strictest Pod Security level (restricted, baseline, privileged) the pod meets as the pinned chart renders it
+    #: with the platform's values: each chart rendered through Helm's engine and judged by preflight/runtime.py's
+    #: evaluation (docs/architecture.md, "Pod security", lists the renders and the reasons).
+    pod_security: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,12 +116,14 @@ INGRESS_NGINX = Addon(
     pods=(
         AddonPod(
             name="controller",
+            pod_security="restricted",
             containers=("controller.resources",),
             priority="controller.priorityClassName",
             replicas="controller.replicaCount",
         ),
         AddonPod(
             name="admission jobs",
+            pod_security="restricted",
             # Both hook Jobs (create-secret and patch-webhook) read this one key.
             priority="controller.admissionWebhooks.patch.priorityClassName",
             containers=(
@@ -148,6 +154,7 @@ ENVOY_GATEWAY = Addon(
     pods=(
         AddonPod(
             name="controller",
+            pod_security="restricted",
             containers=("deployment.envoyGateway.resources",),
             priority="deployment.priorityClassName",
             replicas="deployment.replicas",
@@ -156,6 +163,7 @@ ENVOY_GATEWAY = Addon(
         # patch (the EnvoyProxy API has no field for them).
         AddonPod(
             name="proxy",
+            pod_security="restricted",
             containers=(
                 "config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.container.resources",
                 "config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.patch.value.spec.template.spec"
@@ -167,6 +175,7 @@ ENVOY_GATEWAY = Addon(
         # The certgen hook Job (TLS between controller and proxies); the chart gives it no priority key of its own.
         AddonPod(
             name="certgen job",
+            pod_security="restricted",
             containers=("certgen.job.resources",),
             priority="deployment.priorityClassName",
             transient=True,
@@ -187,22 +196,29 @@ CERT_MANAGER = Addon(
     ),
     pods=(
         AddonPod(
-            name="controller", containers=("resources",), priority="global.priorityClassName", replicas="replicaCount"
+            name="controller",
+            pod_security="restricted",
+            containers=("resources",),
+            priority="global.priorityClassName",
+            replicas="replicaCount",
         ),
         AddonPod(
             name="webhook",
+            pod_security="restricted",
             containers=("webhook.resources",),
             priority="global.priorityClassName",
             replicas="webhook.replicaCount",
         ),
         AddonPod(
             name="cainjector",
+            pod_security="restricted",
             containers=("cainjector.resources",),
             priority="global.priorityClassName",
             replicas="cainjector.replicaCount",
         ),
         AddonPod(
             name="startupapicheck",
+            pod_security="restricted",
             containers=("startupapicheck.resources",),
             priority="global.priorityClassName",
             transient=True,
@@ -230,6 +246,7 @@ DAPR = Addon(
         # k8s/addons/dapr_anti_affinity.py gives them required anti-affinity.
         AddonPod(
             name="operator",
+            pod_security="restricted",
             containers=("dapr_operator.resources",),
             priority="global.priorityClassName",
             replicas="dapr_operator.replicaCount",
@@ -237,6 +254,7 @@ DAPR = Addon(
         ),
         AddonPod(
             name="sentry",
+            pod_security="restricted",
             containers=("dapr_sentry.resources",),
             priority="global.priorityClassName",
             replicas="dapr_sentry.replicaCount",
@@ -244,6 +262,7 @@ DAPR = Addon(
         ),
         AddonPod(
             name="sidecar-injector",
+            pod_security="restricted",
             containers=("dapr_sidecar_injector.resources",),
             priority="global.priorityClassName",
             replicas="dapr_sidecar_injector.replicaCount",
@@ -253,6 +272,7 @@ DAPR = Addon(
         # (global.ha.podAntiAffinityPolicy and global.ha.topologyKey in k8s/addons/dapr.yaml).
         AddonPod(
             name="scheduler",
+            pod_security="restricted",
             containers=("dapr_scheduler.resources",),
             priority="global.priorityClassName",
             replicas=3,
@@ -278,12 +298,14 @@ KUBE_PROMETHEUS_STACK = Addon(
     pods=(
         AddonPod(
             name="prometheus",
+            pod_security="restricted",
             priority="prometheus.prometheusSpec.priorityClassName",
             containers=("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
             volumes=("prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",),
         ),
         AddonPod(
             name="alertmanager",
+            pod_security="restricted",
             priority="alertmanager.alertmanagerSpec.priorityClassName",
             containers=(
                 "alertmanager.alertmanagerSpec.resources",
@@ -295,34 +317,40 @@ KUBE_PROMETHEUS_STACK = Addon(
         # Grafana runs the dashboards and datasources sidecars, both sized by grafana.sidecar.resources.
         AddonPod(
             name="grafana",
+            pod_security="baseline",
             priority="grafana.priorityClassName",
             containers=("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources"),
             volumes=("grafana.persistence.size",),
         ),
         AddonPod(
             name="grafana init",
+            pod_security="baseline",
             containers=("grafana.initChownData.resources",),
             priority="grafana.priorityClassName",
             transient=True,
         ),
         AddonPod(
             name="operator",
+            pod_security="restricted",
             containers=("prometheusOperator.resources",),
             priority="prometheusOperator.priorityClassName",
         ),
         AddonPod(
             name="operator admission job",
+            pod_security="restricted",
             priority="prometheusOperator.admissionWebhooks.patch.priorityClassName",
             containers=("prometheusOperator.admissionWebhooks.patch.resources",),
             transient=True,
         ),
         AddonPod(
             name="kube-state-metrics",
+            pod_security="restricted",
             containers=("kube-state-metrics.resources",),
             priority="kube-state-metrics.priorityClassName",
         ),
         AddonPod(
             name="node-exporter",
+            pod_security="privileged",
             containers=("prometheus-node-exporter.resources",),
             priority="prometheus-node-exporter.priorityClassName",
             daemonset=True,
@@ -345,6 +373,7 @@ LOKI = Addon(
     pods=(
         AddonPod(
             name="single-binary",
+            pod_security="restricted",
             priority="singleBinary.priorityClassName",
             containers=("singleBinary.resources", "sidecar.resources"),
             replicas="singleBinary.replicas",
@@ -364,8 +393,50 @@ PROMTAIL = Addon(
         dated="2026-08-20",
         read_on="2026-11-26",
     ),
-    pods=(AddonPod(name="promtail", containers=("resources",), priority="priorityClassName", daemonset=True),),
+    pods=(
+        AddonPod(
+            name="promtail",
+            pod_security="privileged",
+            containers=("resources",),
+            priority="priorityClassName",
+            daemonset=True,
+        ),
+    ),
 )
+
+# Grafana Alloy, the default log shipper (Promtail's successor). Its pod, as the chart renders it with
+# k8s/addons/alloy.yaml (grafana/alloy tag helm-chart/1.11.1, operations/helm/charts/alloy/templates/):
+# controllers/daemonset.yaml L1-3 runs a DaemonSet when controller.type is "daemonset"; controllers/_pod.yaml L37-42
+# lists the containers: "alloy" (containers/_agent.yaml, resources from alloy.resources at L78-81), the config
+# reloader only when configReloader.enabled (containers/_watch.yaml L3; off here) and controller.extraContainers
+# (none here); no init container unless controller.initContainers (_pod.yaml L31-36; none here); _pod.yaml L43-45
+# sets priorityClassName from controller.priorityClassName.
+ALLOY = Addon(
+    release="alloy",
+    chart="alloy",
+    repository="https://grafana.github.io/helm-charts",
+    version="1.11.1",
+    namespace="monitoring",
+    verified=Verified(
+        source="https://github.com/grafana/alloy/releases/tag/helm-chart/1.11.1",
+        commit="233907cff225ce253f812bdfc14138dac1fa0cd2",
+        dated="2026-08-06",
+        read_on="2026-12-07",
+    ),
+    pods=(
+        AddonPod(
+            name="alloy",
+            pod_security="restricted",
+            containers=("alloy.resources",),
+            priority="controller.priorityClassName",
+            daemonset=True,
+        ),
+    ),
+)
+#: The log shippers the `log_shipper` setting selects from (todo_infra/settings.py), the first the default. Promtail
+#: reached end of life on 2026-03-02; preflight warns when it is selected.
+LOG_SHIPPERS: Mapping[str, Addon] = {"alloy": ALLOY, "promtail": PROMTAIL}
+PROMTAIL_END_OF_LIFE = "2026-03-02"
 
 # DOKS does not ship metrics-server (DigitalOcean offers it as a Marketplace 1-Click); the HPAs need its
 # metrics.k8s.io API.
@@ -396,6 +467,7 @@ ADDONS: tuple[Addon, ...] = (
     DAPR,
     KUBE_PROMETHEUS_STACK,
     LOKI,
+    ALLOY,
     PROMTAIL,
     METRICS_SERVER,
 )

@@ -319,10 +319,18 @@ def series_labels(metrics: tuple[Metric, ...]) -> dict[str, frozenset[str]]:
     return found
 
 
-#: The labels of every log stream in Loki: Promtail's `kubernetes-pods` job (promtail chart 6.17.1 values.yaml,
-#: config.snippets.scrapeConfigs and .common) sets app, instance, component, node_name, namespace, job, pod and
-#: container; its cri stage adds stream (stdout/stderr), and Promtail adds filename
-#: (https://github.com/grafana/helm-charts/blob/promtail-6.17.1/charts/promtail/values.yaml).
-LOG_STREAM_LABELS = frozenset(
-    {"app", "instance", "component", "node_name", "namespace", "job", "pod", "container", "stream", "filename"}
-)
+#: The labels of the log streams each log shipper writes to Loki (the `log_shipper` setting picks one).
+#: Promtail's `kubernetes-pods` job (promtail chart 6.17.1 values.yaml, config.snippets.scrapeConfigs and .common) sets
+#: app, instance, component, node_name, namespace, job, pod and container; its cri stage adds stream (stdout/stderr),
+#: and Promtail adds filename (https://github.com/grafana/helm-charts/blob/promtail-6.17.1/charts/promtail/values.yaml).
+#: Alloy's pipeline (k8s/addons/alloy.yaml) repeats the relabelling rule for rule; it reads through the Kubernetes
+#: API, which serves stdout and stderr as one stream from no file, so it has no stream and no filename, and
+#: loki.source.kubernetes drops every label starting with "__" (internal/component/loki/source/kubernetes/kubetail/
+#: target.go, publicLabels, https://github.com/grafana/alloy/blob/helm-chart/1.11.1/).
+_POD_LOG_LABELS = frozenset({"app", "instance", "component", "node_name", "namespace", "job", "pod", "container"})
+LOG_SHIPPER_LABELS: Mapping[str, frozenset[str]] = {
+    "alloy": _POD_LOG_LABELS,
+    "promtail": _POD_LOG_LABELS | {"stream", "filename"},
+}
+#: What a dashboard or runbook query may select on: the labels every selectable shipper writes.
+LOG_STREAM_LABELS = frozenset.intersection(*LOG_SHIPPER_LABELS.values())

@@ -36,11 +36,18 @@ REDIS_PASSWORD_KEYS = ("REDIS_PASSWORD", "REDIS_PASSWORD_ROTATION")
 
 
 def secret_variable(
-    scope: Construct, name: str, description: str, *, default: str | None = None, min_length: int = 0
+    scope: Construct,
+    name: str,
+    description: str,
+    *,
+    default: str | None = None,
+    min_length: int = 0,
+    validation: tuple[str, str] | None = None,
 ) -> str:
     """Declare an ephemeral, sensitive string variable named `name` and return its reference. With `min_length`, a
-    value shorter than that is refused at plan time (an empty one too, unless it is the default); the message names
-    the variable and the rule, never the value."""
+    value shorter than that is refused at plan time (an empty one too, unless it is the default); `validation` is a
+    (condition, error message) pair Terraform checks at plan time. The messages name the variable and the rule, never
+    the value."""
     variable = TerraformVariable(
         scope, name, type="string", sensitive=True, nullable=False, default=default, description=description
     )
@@ -56,6 +63,8 @@ def secret_variable(
                 + " (e.g. `openssl rand -hex 32`)."
             ),
         )
+    if validation:
+        variable.add_validation(condition=validation[0], error_message=validation[1])
     return variable.string_value
 
 

@@ -46,6 +46,12 @@ _MINOR_PREFIX = re.compile(r"^1\.[0-9]{2}\.$")
 DOKS_REGIONS = ("ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1")
 BACKEND_MODES = ("s3", "local")
 ENVIRONMENTS = ("staging", "production")
+#: The log shippers the platform can run (todo_infra/addons.py LOG_SHIPPERS), the default first. Promtail reached end of
+#: life on 2026-03-02 and stays selectable for a cluster that must keep it a while (docs/runbooks/monitoring.md).
+LOG_SHIPPER_CHOICES = ("alloy", "promtail")
+#: Where production's critical and warning alerts go: "slack" (the webhook is then required at plan time: a production
+#: deploy with an empty one is refused) or "none", which deploys production with no alert receiver, on purpose.
+ALERTING_CHOICES = ("slack", "none")
 WEEKDAYS = ("any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 #: Names the platform creates and the chart refers to (docs/architecture.md, "Platform add-ons").
@@ -111,6 +117,8 @@ CONTEXT_KEYS = (
     "target",
     "kube_context",
     "kubeconfig",
+    "log_shipper",
+    "alerting",
 )
 ENVIRONMENT_KEYS = ("host_prefix", "default_image_tag", "token_generation")
 #: A JSON object overlaid on cdktf.json's context. (CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it.)
@@ -276,12 +284,20 @@ class Settings:
         """The app's routes are Gateway API HTTPRoutes (not Ingress objects)."""
         return self.edge == EDGE_ENVOY_GATEWAY
 
+    log_shipper: str = LOG_SHIPPER_CHOICES[0]
+    alerting: str = ALERTING_CHOICES[0]
+
     @property
     def stack_ids(self) -> tuple[str, ...]:
         """Every stack of this configuration, in deploy order (main.py builds exactly these; no cluster stack on the
         local target)."""
         shared = (PLATFORM_STACK,) if self.local is not None else (CLUSTER_STACK, PLATFORM_STACK)
         return (*shared, *(env.stack_id for env in self.environments))
+
+    @property
+    def requires_alert_receiver(self) -> bool:
+        """A deploy that includes production must name a receiver unless alerting is explicitly "none"."""
+        return self.alerting != "none" and any(env.name == "production" for env in self.environments)
 
     @property
     def primary_host(self) -> str:
@@ -482,6 +498,10 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
         ),
         environments=_environments(raw, domain),
         edge=_choice({"edge": raw.get("edge", EDGE_ENVOY_GATEWAY)}, "edge", EDGES),
+        log_shipper=_choice(
+            {"log_shipper": raw.get("log_shipper", LOG_SHIPPER_CHOICES[0])}, "log_shipper", LOG_SHIPPER_CHOICES
+        ),
+        alerting=_choice({"alerting": raw.get("alerting", ALERTING_CHOICES[0])}, "alerting", ALERTING_CHOICES),
     )
     from todo_infra.local_target import apply_target  # noqa: PLC0415  (it imports this module)
 

@@ -202,7 +202,8 @@ todo.dnsEgress — NetworkPolicy egress rule to cluster DNS (UDP and TCP 53 in n
 
 {{/*
 todo.internetEgress — NetworkPolicy egress rule to the internet outside private ranges, on the given TCP ports only
-(a list of port numbers).
+(a list of port numbers). Excluded: RFC 1918, carrier-grade NAT 100.64.0.0/10 (RFC 6598) and link-local
+169.254.0.0/16 (RFC 3927, where cloud metadata services answer: DigitalOcean's droplet metadata is 169.254.169.254).
 */}}
 {{- define "todo.internetEgress" -}}
 - to:
@@ -212,6 +213,8 @@ todo.internetEgress — NetworkPolicy egress rule to the internet outside privat
           - 10.0.0.0/8
           - 172.16.0.0/12
           - 192.168.0.0/16
+          - 100.64.0.0/10
+          - 169.254.0.0/16
   ports:
     {{- range . }}
     - protocol: TCP

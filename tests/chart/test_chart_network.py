@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
+import helm_python as helm
+
 from preflight.admission import selects
-from tests.chart.chart_support import SERVICES, Rendered, fullname
+from tests.chart.chart_support import SERVICES, Rendered, fullname, render
 from todo_infra.contracts import EDGE_NAMESPACES
 
 
@@ -72,15 +76,60 @@ def test_app_pods_talk_to_each_other_and_dapr_sidecars(rendered: Rendered) -> No
     assert _pods_selected(rendered, to_redis[0]["to"][0]["podSelector"]) == {fullname("redis")}
 
 
-def test_egress_allows_dns_dapr_kafka_and_postgres_only(rendered: Rendered) -> None:
+def test_egress_allows_dns_and_dapr_to_every_app_pod(rendered: Rendered) -> None:
     policy = rendered.get("NetworkPolicy", "todo-app-egress")
-    dns, dapr, external = policy["spec"]["egress"]
+    dns, dapr = policy["spec"]["egress"]
     assert dns["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "kube-system"
     assert _ports(dns) == {("UDP", 53), ("TCP", 53)}
     assert dapr["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "dapr-system"
-    assert external["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
-    assert "10.0.0.0/8" in external["to"][0]["ipBlock"]["except"]
-    assert _ports(external) == {("TCP", 9092), ("TCP", 5432), ("TCP", 443)}
+
+
+#: What each service reaches outside the cluster, and why: Kafka (9092) from the Dapr sidecars that load pub/sub,
+#: PostgreSQL (5432) for the services that hold a database URL, HTTPS (443) only for the one holding the LLM API key.
+EXTERNAL_PORTS = {
+    "backend": {9092, 5432, 443},
+    "frontend": {5432},
+    "mcp": {9092, 5432},
+    "notification": {9092, 5432},
+    "sse-gateway": {9092},
+}
+#: Never reachable on any port: RFC 1918, carrier-grade NAT (RFC 6598) and link-local, where the droplet metadata
+#: service answers (169.254.169.254).
+EXCLUDED = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"]
+
+
+def external_ports(env: Rendered) -> dict[str, set[int]]:
+    """Service -> the TCP ports its pods may open to the internet, over every egress policy that selects them."""
+    found: dict[str, set[int]] = {}
+    for service in SERVICES:
+        labels = env.get("Deployment", fullname(service))["spec"]["template"]["metadata"]["labels"]
+        for policy in env.of_kind("NetworkPolicy"):
+            if "Egress" not in policy["spec"]["policyTypes"] or not selects(policy["spec"]["podSelector"], labels):
+                continue
+            for rule in policy["spec"].get("egress", []):
+                if any("ipBlock" in peer for peer in rule.get("to", [])):
+                    found.setdefault(service, set()).update(port for _, port in _ports(rule))
+    return found
+
+
+def test_each_service_reaches_the_internet_only_on_the_ports_it_needs(rendered: Rendered) -> None:
+    assert external_ports(rendered) == EXTERNAL_PORTS
+
+
+def test_internet_egress_excludes_private_cgnat_and_link_local_ranges(rendered: Rendered) -> None:
+    for policy in rendered.of_kind("NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                if "ipBlock" in peer:
+                    assert peer["ipBlock"] == {"cidr": "0.0.0.0/0", "except": EXCLUDED}, policy["metadata"]["name"]
+
+
+def test_seeded_a_service_that_loses_its_database_url_loses_5432(chart: helm.Chart, production: Rendered) -> None:
+    values = copy.deepcopy(production.values)
+    values["services"]["mcp"]["secretKeys"] = []
+    changed = dataclasses.replace(production, documents=render(chart, values, production.namespace))
+    assert external_ports(changed)["mcp"] == {9092}
+    assert external_ports(changed)["backend"] == EXTERNAL_PORTS["backend"]
 
 
 # cert-manager's HTTP-01 solver pod, as its controller creates it in the Certificate's namespace

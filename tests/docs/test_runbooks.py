@@ -114,13 +114,9 @@ def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
         generated=gitignored_top_level((REPO_ROOT / ".gitignore").read_text()),
         counts={
             "stacks": len(synth.stacks),
-            # the add-ons the platform installs: every one but the edge not selected
+            # The add-ons a configuration deploys: every definition but the log shipper it does not select.
             "add-ons": len(
-                [
-                    a
-                    for a in ADDONS
-                    if a.release in {r["name"] for r in synth.resources("platform", "helm_release").values()}
-                ]
+                {a.release for a in ADDONS} & {r["name"] for r in synth.resources("platform", "helm_release").values()}
             ),
             "helm releases": len(synth.resources("platform", "helm_release")),
             "alerts": len(alerts),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from preflight.access import POD_CREATOR, admission_problems
-from preflight.admission import Admission, policies, refusals, selects
+from preflight.admission import Admission, policies, refusals
 from preflight.render import RenderedRelease
 from tests.synth import Synth
 from todo_infra.access import DEPLOYER, HOST_ANNOTATION, PLATFORM_FACTS
@@ -222,30 +222,3 @@ def test_seeded_a_chart_that_adds_a_load_balancer_would_not_deploy(
     # Seeded: without the policies there is no boundary at all.
     bare = dataclasses.replace(access, documents=tuple(d for d in access.documents if "Admission" not in d[1]["kind"]))
     assert admission_problems([bare], apps, namespaces)[0][-1].startswith("no ValidatingAdmissionPolicy")
-
-
-def admitted_sources(policy: Manifest, namespace_labels: dict[str, str]) -> bool:
-    return any(
-        selects(peer["namespaceSelector"], namespace_labels)
-        for rule in policy["spec"]["ingress"]
-        for peer in rule["from"]
-    )
-
-
-def test_no_app_namespace_reaches_the_monitoring_stack_s_data(synth: Synth, access: RenderedRelease) -> None:
-    """Loki, Grafana, Prometheus and Alertmanager answer the platform's namespaces, never an app environment's pods
-    (which could read production's logs and metrics or silence its alerts)."""
-    (policy,) = [d for d in access.manifests if d["kind"] == "NetworkPolicy"]
-    assert policy["metadata"]["namespace"] == "monitoring" and policy["spec"]["policyTypes"] == ["Ingress"]
-    selected = policy["spec"]["podSelector"]
-    for name in ("loki", "grafana", "prometheus", "alertmanager"):
-        assert selects(selected, {"app.kubernetes.io/name": name}), name
-    assert not selects(selected, {"app.kubernetes.io/name": "prometheus-operator"}), "its webhook stays"
-    for namespace in ("staging", "production"):
-        assert not admitted_sources(policy, synth.namespace(namespace)["metadata"]["labels"]), namespace
-    for platform in ("monitoring", "ingress-nginx", "kube-system"):
-        assert admitted_sources(policy, {"kubernetes.io/metadata.name": platform}), platform
-    # Seeded: a policy that forgets the DoesNotExist admits staging.
-    loose = copy.deepcopy(policy)
-    loose["spec"]["ingress"][0]["from"][0]["namespaceSelector"] = {}
-    assert admitted_sources(loose, synth.namespace("staging")["metadata"]["labels"])

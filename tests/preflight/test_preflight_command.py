@@ -138,3 +138,21 @@ def test_the_configuration_checked_is_what_was_synthesized(variant: Synth) -> No
         "app-production → acme-todo-backups-production, app-staging → acme-todo-backups-staging"
     )
     assert rows["nodes"] == "s-2vcpu-4gb × 3–5 (autoscaling)"
+
+
+def test_the_default_log_shipper_draws_no_warning(run: Run) -> None:
+    assert not [line for line in run.stderr.splitlines() if line.startswith("preflight: warning:")]
+
+
+def test_selecting_promtail_prints_one_warning_line_naming_its_end_of_life(variant: Synth) -> None:
+    """The variant selects Promtail (tests/synth.py): preflight still passes, and says once that it is end of life."""
+    command = [sys.executable, "-m", "preflight", "--synth-dir", str(variant.outdir), "--json"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=180)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("preflight: warning:")]
+    shipper = [line for line in warnings if "Promtail" in line]
+    assert len(shipper) == 1, result.stderr[-2000:]
+    assert "Promtail, which reached end of life on 2026-03-02" in shipper[0]
+    # The variant also selects the retired edge: one line each, and the same lines in the JSON report.
+    assert len(warnings) == 2 and any("edge ingress-nginx is retired upstream" in line for line in warnings)
+    reported = json.loads(result.stdout)["checks"][0]["warnings"]
+    assert [f"preflight: warning: {line}" for line in reported] == warnings

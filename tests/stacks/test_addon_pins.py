@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from todo_infra.addons import ADDONS, CERT_MANAGER, DAPR, Addon
+from todo_infra.addons import ADDONS, ALLOY, CERT_MANAGER, DAPR, Addon
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _PAGES = re.compile(r"^https://(?P<owner>[\w-]+)\.github\.io/(?P<repo>[\w.-]+?)/?$")
@@ -33,7 +33,9 @@ def record_problems(addon: Addon) -> list[str]:
         problems.append(f"{addon.release}: index dated {dated} after it was read ({read_on})")
     pages = _PAGES.match(addon.repository)
     if "/releases/tag/" in url.path:
-        if not url.path.endswith(f"/releases/tag/{addon.version}"):
+        # A release tag of the chart's version; a chart built from its project's repository (grafana/alloy) is tagged
+        # helm-chart/<version> there.
+        if not url.path.endswith((f"/releases/tag/{addon.version}", f"/releases/tag/helm-chart/{addon.version}")):
             problems.append(f"{addon.release}: tag {record.source!r} is not version {addon.version}")
     elif pages:
         expected = f"/{pages['owner']}/{pages['repo']}/blob/gh-pages/index.yaml"
@@ -67,3 +69,8 @@ def test_seeded_an_unreadable_record_is_refused() -> None:
         "dapr: commit 'main' is not a full commit SHA",
         "dapr: dates must be YYYY-MM-DD",
     ]
+
+
+def test_seeded_a_helm_chart_tag_of_another_version_is_refused() -> None:
+    moved = dataclasses.replace(ALLOY, version="1.11.2")
+    assert record_problems(moved) == [f"alloy: tag {ALLOY.verified.source!r} is not version 1.11.2"]

@@ -172,6 +172,19 @@ CASES: dict[str, Case] = {
     ),
     "a JSON list": Case("main.py", {"TODO_CONTEXT_JSON": "[1]"}, "expected a non-empty JSON object"),
     "an empty object": Case("main.py", {"TODO_CONTEXT_JSON": "{}"}, "expected a non-empty JSON object"),
+    "unknown log shipper": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(log_shipper="fluentbit")},
+        "invalid log_shipper='fluentbit': expected one of alloy, promtail",
+    ),
+    "log shipper in capitals": Case(
+        "main.py", {"TODO_CONTEXT_JSON": context(log_shipper="Alloy")}, "invalid log_shipper='Alloy'"
+    ),
+    "alerting off in words": Case(
+        "main.py",
+        {"TODO_CONTEXT_JSON": context(alerting="off")},
+        "invalid alerting='off': expected one of slack, none",
+    ),
     "half-hour window": Case(
         "main.py", {"TODO_CONTEXT_JSON": context(maintenance_start_time="03:30")}, "a full hour HH:00"
     ),
@@ -247,9 +260,20 @@ CASES: dict[str, Case] = {
             "AWS_SECRET_ACCESS_KEY": "s",
             "DIGITALOCEAN_TOKEN": "t",
             "TF_VAR_grafana_admin_password": "p",
+            "TF_VAR_alertmanager_slack_webhook_url": "https://hooks.slack.com/services/T0/B0/example",
             "SECRETS_DIGEST_KEY": "short",
         },
         "SECRETS_DIGEST_KEY must be set to a random string of at least 32 characters",
+    ),
+    "platform diff without the production alert receiver": Case(
+        "dev.py cdktf diff platform",
+        {
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "DIGITALOCEAN_TOKEN": "t",
+            "TF_VAR_grafana_admin_password": "p",
+        },
+        "; TF_VAR_alertmanager_slack_webhook_url (a secret of the stack)",
     ),
     "state-bucket: unknown stack": Case(
         "dev.py state-bucket app-qa",

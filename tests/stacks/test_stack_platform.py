@@ -11,7 +11,7 @@ import yaml
 from preflight.render import inline_values
 from tests.synth import Synth
 from todo_infra.access import ACCESS_RELEASE
-from todo_infra.addons import ADDONS, Addon
+from todo_infra.addons import ADDONS, LOG_SHIPPERS, Addon
 
 SEED_NAMESPACES = {
     "envoy-gateway": "envoy-gateway-system",
@@ -19,7 +19,7 @@ SEED_NAMESPACES = {
     "dapr": "dapr-system",
     "kube-prometheus-stack": "monitoring",
     "loki": "monitoring",
-    "promtail": "monitoring",
+    "alloy": "monitoring",
     "metrics-server": "kube-system",
 }
 #: Per add-on, where its values give every container explicit requests (keys checked against upstream values).
@@ -45,6 +45,11 @@ def releases(synth: Synth) -> dict[str, dict[str, Any]]:
 def nginx_releases(variant: Synth) -> dict[str, dict[str, Any]]:
     """The variant's platform releases: the retired ingress-nginx edge (TODO_EDGE=ingress-nginx)."""
     return {r["name"]: r for r in variant.resources("platform", "helm_release").values()}
+
+
+def every_release(releases: dict[str, dict[str, Any]], variant: Synth) -> dict[str, dict[str, Any]]:
+    """The default's releases and those only the variant deploys (Promtail, the log shipper it selects)."""
+    return {**{r["name"]: r for r in variant.resources("platform", "helm_release").values()}, **releases}
 
 
 def test_cluster_is_looked_up_by_name_from_cluster_stack_outputs(synth: Synth) -> None:
@@ -83,12 +88,10 @@ def test_addon_namespaces_are_created_before_their_releases(synth: Synth) -> Non
 
 
 @pytest.mark.parametrize("addon", ADDONS, ids=lambda addon: addon.release)
-def test_every_addon_container_gets_explicit_requests(
-    releases: dict[str, dict[str, Any]], nginx_releases: dict[str, dict[str, Any]], addon: Addon
-) -> None:
+def test_every_addon_container_gets_explicit_requests(every_release: dict[str, dict[str, Any]], addon: Addon) -> None:
     """Every container of the add-on's pod model (todo_infra/addons.py), transient ones included."""
     assert addon.pods, f"{addon.release} has no pod model"
-    values = inline_values({**nginx_releases, **releases}[addon.release])
+    values = inline_values(every_release[addon.release])
     for pod in addon.pods:
         for path in pod.containers:
             requests = dig(values, path)["requests"]
@@ -171,10 +174,10 @@ def test_grafana_recreates_its_pod_because_its_volume_is_read_write_once(
     assert grafana["deploymentStrategy"] == {"type": "Recreate"}
 
 
-def test_promtail_ships_to_loki(releases: dict[str, dict[str, Any]]) -> None:
-    clients = static_values(releases["promtail"])["config"]["clients"]
+def test_promtail_ships_to_loki(every_release: dict[str, dict[str, Any]]) -> None:
+    clients = static_values(every_release["promtail"])["config"]["clients"]
     assert [c["url"] for c in clients] == ["http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"]
-    assert any("loki" in dep for dep in releases["promtail"]["depends_on"])
+    assert any("loki" in dep for dep in every_release["promtail"]["depends_on"])
 
 
 def test_grafana_and_alertmanager_read_the_secrets_the_stack_writes(
@@ -260,18 +263,18 @@ def test_priority_classes_rank_platform_over_production_over_staging(synth: Synt
 
 
 def test_every_addon_pod_gets_its_priority_class_before_it_is_created(
-    synth: Synth, releases: dict[str, dict[str, Any]], nginx_releases: dict[str, dict[str, Any]]
+    every_release: dict[str, dict[str, Any]],
 ) -> None:
     """Each pod's priorityClassName key (read from the chart's templates at the pinned tag) carries the class, and
     every release whose pods name a class of the platform's depends on the classes (each edge as it is selected)."""
-    releases = {**nginx_releases, **releases}
     for addon in ADDONS:
-        values = inline_values(releases[addon.release])
+        values = inline_values(every_release[addon.release])
         for pod in addon.pods:
             assert dig(values, pod.priority) == addon.priority_class, f"{addon.release}/{pod.name}"
     own = {addon.release for addon in ADDONS if addon.priority_class == "todo-platform"}
-    for name in own - {"promtail"}:  # promtail waits for loki, which waits for the classes
-        assert any("kubernetes_priority_class_v1" in d for d in releases[name]["depends_on"]), name
+    shippers = {addon.release for addon in LOG_SHIPPERS.values()}
+    for name in own - shippers:  # the log shipper waits for loki, which waits for the classes
+        assert any("kubernetes_priority_class_v1" in d for d in every_release[name]["depends_on"]), name
     assert {a.release: a.priority_class for a in ADDONS}["metrics-server"] == "system-cluster-critical"
 
 

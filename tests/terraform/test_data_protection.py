@@ -64,7 +64,7 @@ def test_what_can_be_rebuilt_stays_destroyable(synth: Synth) -> None:
         for body in resources.values()
         if not body.get("lifecycle", {}).get("prevent_destroy")
     }
-    assert {"helm_release cert-manager", "helm_release promtail", "helm_release cluster-bootstrap"} <= unprotected
+    assert {"helm_release cert-manager", "helm_release alloy", "helm_release cluster-bootstrap"} <= unprotected
     assert any(item.startswith("kubernetes_secret_v1") for item in unprotected)
 
 

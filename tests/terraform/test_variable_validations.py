@@ -3,6 +3,7 @@ stack's `variable` blocks exactly as synthesized is planned with accepted and re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from main import context_from
 from preflight.terraform import Outcome, Terraform, evaluate, write_config
 from tests.synth import Synth
-from todo_infra.settings import IMAGE_TAG_PATTERN
+from todo_infra.monitoring import RECEIVER_REQUIRED, WEBHOOK_VARIABLE
+from todo_infra.settings import IMAGE_TAG_PATTERN, load_settings
 
 #: Accepted and refused values of the write-only secrets' revisions (every `<secret>_revision` variable).
 REVISION_CASES = (["1", "2375483147220029", "4503599627370495"], ["0", "-3", "1.5"])
@@ -58,6 +61,11 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "",
             "v1.2.3+build",
         ],
+    ),
+    # Not a real webhook: the shape of one. Empty is what an unset GitHub secret passes.
+    "alertmanager_slack_webhook_url": (
+        ["https://hooks.slack.com/services/T0/B0/example"],
+        ["", "http://hooks.slack.com/services/T0/B0/example", "hooks.slack.com/services/T0/B0/example"],
     ),
     "image_digests": (
         # HCL as an operator writes it, and the one-line JSON deploy.yml's gate passes (images.py verify).
@@ -287,3 +295,35 @@ def test_a_deploy_without_the_redis_password_is_refused(terraform: Terraform, sy
     outcome = plan(terraform, tmp_path, synth.stacks["app-production"]["variable"], {}, unset="redis_password")
     assert outcome.returncode != 0
     assert 'input variable "redis_password" is not set' in outcome.errors[0].detail
+
+
+def test_a_production_deploy_refuses_an_empty_alert_receiver(
+    terraform: Terraform, synth: Synth, variant: Synth, tmp_path: Path
+) -> None:
+    """The platform stack deploying production requires the Slack webhook (one line naming the variable and the
+    setting that says "no alerting"); every refused case is refused with that message, every accepted one passes."""
+    accepted, refused = CASES[WEBHOOK_VARIABLE]
+    variables = synth.stacks["platform"]["variable"]
+    assert "default" not in variables[WEBHOOK_VARIABLE]
+    jobs = {
+        ("platform", value): (tmp_path / str(index), variables, {WEBHOOK_VARIABLE: value})
+        for index, value in enumerate(accepted + refused)
+    }
+    outcomes = in_parallel(terraform, jobs)
+    for value in accepted:
+        assert outcomes[("platform", value)].returncode == 0, outcomes[("platform", value)].first_error()
+    for value in refused:
+        outcome = outcomes[("platform", value)]
+        assert [e.summary for e in outcome.errors] == ["Invalid value for variable"], value
+        assert RECEIVER_REQUIRED in outcome.errors[0].detail.replace("\n", " ")
+        assert "\n" not in RECEIVER_REQUIRED
+    # The variant deploys production too: the same requirement.
+    assert variant.stacks["platform"]["variable"][WEBHOOK_VARIABLE].get("validation")
+
+
+def test_an_empty_receiver_is_allowed_only_when_alerting_is_none_or_production_is_absent() -> None:
+    settings = load_settings(context_from({}), {})
+    assert settings.requires_alert_receiver
+    assert not dataclasses.replace(settings, alerting="none").requires_alert_receiver
+    staging_only = load_settings(context_from({}), {"TODO_ENVIRONMENTS": "staging"})
+    assert not staging_only.requires_alert_receiver

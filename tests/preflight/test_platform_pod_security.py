@@ -1,0 +1,232 @@
+"""No unguarded namespace: every namespace the platform creates for its add-ons enforces, warns and audits a Pod
+Security level, the strictest every pod it can run meets — judged by the same evaluation preflight runs for the app
+namespaces (preflight/runtime.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from preflight.render import inline_values
+from preflight.runtime import baseline_violations, level_met, platform_pod_security, restricted_violations
+from tests.stacks.test_log_shipper import alloy_pod, alloy_values
+from tests.synth import Synth
+from todo_infra.addons import ADDONS, ALLOY, CERT_MANAGER, DAPR, KUBE_PROMETHEUS_STACK, PROMTAIL
+from todo_infra.pod_security import (
+    ADDON_VALUES,
+    LEVELS,
+    MODES,
+    PLATFORM_NAMESPACE_LEVELS,
+    UnguardedNamespace,
+    platform_namespace_labels,
+)
+from todo_infra.settings import ENVIRONMENTS
+
+
+def addon_namespaces(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        ns["metadata"]["name"]: ns
+        for ns in synth.resources("platform", "kubernetes_namespace_v1").values()
+        if ns["metadata"]["name"] not in ENVIRONMENTS
+    }
+
+
+def test_every_addon_namespace_enforces_warns_and_audits_its_level(synth: Synth) -> None:
+    namespaces = addon_namespaces(synth)
+    assert set(namespaces) == {"cert-manager", "dapr-system", "ingress-nginx", "monitoring"}
+    for name, namespace in namespaces.items():
+        labels = namespace["metadata"]["labels"]
+        level = PLATFORM_NAMESPACE_LEVELS[name][0]
+        for mode in MODES:
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == level, name
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.35", name
+
+
+def test_the_levels_are_restricted_except_where_a_pod_cannot_meet_it() -> None:
+    assert {name: level for name, (level, _) in PLATFORM_NAMESPACE_LEVELS.items()} == {
+        "cert-manager": "restricted",
+        "dapr-system": "restricted",
+        "ingress-nginx": "restricted",
+        "monitoring": "privileged",
+    }
+    assert all(why.strip() for _, why in PLATFORM_NAMESPACE_LEVELS.values())
+
+
+@pytest.mark.parametrize("which", ["synth", "variant"])
+def test_each_namespace_level_is_exactly_what_its_pods_need(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    rows, problems = platform_pod_security(synth)
+    assert problems == []
+    assert len(rows) == sum(len(a.pods) for a in ADDONS if a.namespace in PLATFORM_NAMESPACE_LEVELS)
+
+
+def test_every_addon_pod_has_a_recorded_level() -> None:
+    for addon in ADDONS:
+        if addon.namespace in PLATFORM_NAMESPACE_LEVELS:
+            assert all(pod.pod_security in LEVELS for pod in addon.pods), addon.release
+
+
+def test_seeded_monitoring_at_restricted_would_refuse_node_exporter(synth: Synth) -> None:
+    levels = {**PLATFORM_NAMESPACE_LEVELS, "monitoring": ("restricted", "seeded")}
+    _, problems = platform_pod_security(synth, levels=levels)
+    assert problems == ["namespace monitoring does not enforce/warn/audit restricted"]
+    relabelled = _with_labels(synth, "monitoring", "restricted")
+    _, problems = platform_pod_security(relabelled, levels=levels)
+    assert problems == [
+        "namespace monitoring enforces restricted, stricter than its pods need (privileged): "
+        "kube-prometheus-stack/grafana, kube-prometheus-stack/grafana init, kube-prometheus-stack/node-exporter, "
+        "promtail/promtail would be refused"
+    ]
+
+
+def test_seeded_a_namespace_looser_than_its_pods_need(synth: Synth) -> None:
+    levels = {**PLATFORM_NAMESPACE_LEVELS, "cert-manager": ("privileged", "seeded")}
+    _, problems = platform_pod_security(_with_labels(synth, "cert-manager", "privileged"), levels=levels)
+    assert problems == ["namespace cert-manager enforces privileged, looser than its pods need (restricted)"]
+
+
+def test_seeded_a_pod_without_a_level(synth: Synth) -> None:
+    unknown = dataclasses.replace(CERT_MANAGER, pods=(dataclasses.replace(CERT_MANAGER.pods[0], pod_security=""),))
+    addons = [unknown if a is CERT_MANAGER else a for a in ADDONS]
+    _, problems = platform_pod_security(synth, addons=addons)
+    assert problems == ["cert-manager/controller: no Pod Security level recorded (todo_infra/addons.py pod_security)"]
+
+
+def test_seeded_a_namespace_without_a_level_is_refused_at_synth() -> None:
+    with pytest.raises(UnguardedNamespace, match="namespace envoy-gateway-system has no Pod Security level"):
+        platform_namespace_labels("envoy-gateway-system", "1.35.")
+
+
+def _with_labels(synth: Synth, namespace: str, level: str) -> Synth:
+    stacks = {**synth.stacks}
+    platform = dict(stacks["platform"])
+    resources = dict(platform["resource"])
+    namespaces = {}
+    for key, ns in resources["kubernetes_namespace_v1"].items():
+        namespaces[key] = ns
+        if ns["metadata"]["name"] == namespace:
+            labels = {k: (level if not k.endswith("-version") else v) for k, v in ns["metadata"]["labels"].items()}
+            namespaces[key] = {**ns, "metadata": {**ns["metadata"], "labels": labels}}
+    resources["kubernetes_namespace_v1"] = namespaces
+    platform["resource"] = resources
+    stacks["platform"] = platform
+    return dataclasses.replace(synth, stacks=stacks)
+
+
+# --- the evaluation agrees with the recorded levels, on the pods that decide them ----------------------------------
+
+#: node-exporter as prometheus-node-exporter 4.56.1 (kube-prometheus-stack 88.5.3's dependency) renders it: values.yaml
+#: hostNetwork: true (L382), hostPID: true (L390), hostRootFsMount.enabled (L396), and the proc, sys and root hostPath
+#: volumes of templates/daemonset.yaml.
+NODE_EXPORTER = {
+    "hostNetwork": True,
+    "hostPID": True,
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
+    "containers": [{"name": "node-exporter", "securityContext": {"readOnlyRootFilesystem": True}}],
+    "volumes": [
+        {"name": "proc", "hostPath": {"path": "/proc"}},
+        {"name": "sys", "hostPath": {"path": "/sys"}},
+        {"name": "root", "hostPath": {"path": "/"}},
+    ],
+}
+#: Promtail 6.17.1's defaults (values.yaml podSecurityContext runAsUser 0, containerSecurityContext, defaultVolumes).
+PROMTAIL_POD = {
+    "securityContext": {"runAsUser": 0, "runAsGroup": 0},
+    "containers": [
+        {
+            "name": "promtail",
+            "securityContext": {
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+                "allowPrivilegeEscalation": False,
+            },
+        }
+    ],
+    "volumes": [
+        {"name": "run", "hostPath": {"path": "/run/promtail"}},
+        {"name": "containers", "hostPath": {"path": "/var/lib/docker/containers"}},
+        {"name": "pods", "hostPath": {"path": "/var/log/pods"}},
+    ],
+}
+#: Grafana 12.11.1's init-chown-data container (values.yaml initChownData.securityContext: root, CHOWN and
+#: DAC_OVERRIDE), which kube-prometheus-stack's Grafana runs because its volume is persistent.
+GRAFANA_POD = {
+    "securityContext": {
+        "runAsNonRoot": True,
+        "runAsUser": 472,
+        "fsGroup": 472,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+    "initContainers": [
+        {
+            "name": "init-chown-data",
+            "securityContext": {
+                "runAsNonRoot": False,
+                "runAsUser": 0,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "capabilities": {"add": ["CHOWN", "DAC_OVERRIDE"], "drop": ["ALL"]},
+            },
+        }
+    ],
+    "containers": [
+        {
+            "name": "grafana",
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        }
+    ],
+    "volumes": [{"name": "storage", "persistentVolumeClaim": {"claimName": "grafana"}}],
+}
+
+
+def _pod_level(addon_pods: tuple[Any, ...], name: str) -> str:
+    (pod,) = [pod for pod in addon_pods if pod.name == name]
+    level: str = pod.pod_security
+    return level
+
+
+@pytest.mark.parametrize(
+    ("spec", "addon_pods", "name"),
+    [
+        (NODE_EXPORTER, KUBE_PROMETHEUS_STACK.pods, "node-exporter"),
+        (PROMTAIL_POD, PROMTAIL.pods, "promtail"),
+        (GRAFANA_POD, KUBE_PROMETHEUS_STACK.pods, "grafana"),
+        (alloy_pod(alloy_values()), ALLOY.pods, "alloy"),
+    ],
+    ids=["node-exporter", "promtail", "grafana", "alloy"],
+)
+def test_the_evaluation_gives_the_recorded_level(spec: dict[str, Any], addon_pods: tuple[Any, ...], name: str) -> None:
+    assert level_met(spec) == _pod_level(addon_pods, name)
+
+
+def test_baseline_names_what_makes_node_exporter_privileged() -> None:
+    assert baseline_violations(NODE_EXPORTER) == [
+        "hostNamespaces: spec.hostNetwork is true",
+        "hostNamespaces: spec.hostPID is true",
+        "hostPathVolumes: volume proc is a hostPath",
+        "hostPathVolumes: volume sys is a hostPath",
+        "hostPathVolumes: volume root is a hostPath",
+    ]
+
+
+def test_seeded_baseline_refuses_a_privileged_container_and_an_added_capability() -> None:
+    spec = {
+        "containers": [{"name": "x", "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}}}]
+    }
+    assert baseline_violations(spec) == [
+        "privileged: container x is privileged",
+        "capabilities_baseline: container x adds ['SYS_ADMIN']",
+    ]
+    assert level_met(spec) == "privileged"
+    assert restricted_violations(GRAFANA_POD) and not baseline_violations(GRAFANA_POD)
+
+
+# --- what the platform passes for the levels -------------------------------------------------------------------
+
+
+def test_dapr_runs_its_control_plane_with_a_seccomp_profile_and_no_secret_reader(synth: Synth) -> None:
+    values = inline_values(synth.release("platform", DAPR.release))
+    assert values["global"]["seccompProfile"] == "RuntimeDefault" == ADDON_VALUES["dapr"]["global"]["seccompProfile"]  # type: ignore[index]
+    # charts/dapr/charts/dapr_rbac/templates/secret-reader.yaml L1 at v1.18.3: `if .Values.secretReader.enabled`.
+    assert values["dapr_rbac"]["secretReader"]["enabled"] is False
