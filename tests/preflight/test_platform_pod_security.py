@@ -13,7 +13,7 @@ from preflight.render import inline_values
 from preflight.runtime import baseline_violations, level_met, platform_pod_security, restricted_violations
 from tests.stacks.test_log_shipper import alloy_pod, alloy_values
 from tests.synth import Synth
-from todo_infra.addons import ADDONS, ALLOY, CERT_MANAGER, DAPR, KUBE_PROMETHEUS_STACK, PROMTAIL
+from todo_infra.addons import ADDONS, ALLOY, CERT_MANAGER, DAPR, KUBE_PROMETHEUS_STACK, PROMTAIL, platform_addons
 from todo_infra.pod_security import (
     ADDON_VALUES,
     LEVELS,
@@ -22,7 +22,7 @@ from todo_infra.pod_security import (
     UnguardedNamespace,
     platform_namespace_labels,
 )
-from todo_infra.settings import ENVIRONMENTS
+from todo_infra.settings import EDGE_ENVOY_GATEWAY, EDGE_INGRESS_NGINX, ENVIRONMENTS
 
 
 def addon_namespaces(synth: Synth) -> dict[str, dict[str, Any]]:
@@ -33,9 +33,12 @@ def addon_namespaces(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_every_addon_namespace_enforces_warns_and_audits_its_level(synth: Synth) -> None:
-    namespaces = addon_namespaces(synth)
-    assert set(namespaces) == {"cert-manager", "dapr-system", "ingress-nginx", "monitoring"}
+@pytest.mark.parametrize("which", ["default", "variant"])
+def test_every_addon_namespace_enforces_warns_and_audits_its_level(synth: Synth, variant: Synth, which: str) -> None:
+    """The default (Envoy Gateway's namespace) and the variant (the retired ingress-nginx edge's)."""
+    namespaces = addon_namespaces(synth if which == "default" else variant)
+    edge = "envoy-gateway-system" if which == "default" else "ingress-nginx"
+    assert set(namespaces) == {"cert-manager", "dapr-system", edge, "monitoring"}
     for name, namespace in namespaces.items():
         labels = namespace["metadata"]["labels"]
         level = PLATFORM_NAMESPACE_LEVELS[name][0]
@@ -49,6 +52,7 @@ def test_the_levels_are_restricted_except_where_a_pod_cannot_meet_it() -> None:
         "cert-manager": "restricted",
         "dapr-system": "restricted",
         "ingress-nginx": "restricted",
+        "envoy-gateway-system": "restricted",
         "monitoring": "privileged",
     }
     assert all(why.strip() for _, why in PLATFORM_NAMESPACE_LEVELS.values())
@@ -59,7 +63,11 @@ def test_each_namespace_level_is_exactly_what_its_pods_need(which: str, request:
     synth: Synth = request.getfixturevalue(which)
     rows, problems = platform_pod_security(synth)
     assert problems == []
-    assert len(rows) == sum(len(a.pods) for a in ADDONS if a.namespace in PLATFORM_NAMESPACE_LEVELS)
+    # every pod of every add-on the configuration installs: the default's edge is Envoy Gateway, the variant's
+    # ingress-nginx (tests/synth.py)
+    edge = EDGE_ENVOY_GATEWAY if which == "synth" else EDGE_INGRESS_NGINX
+    installed = platform_addons(edge)
+    assert len(rows) == sum(len(a.pods) for a in installed if a.namespace in PLATFORM_NAMESPACE_LEVELS)
 
 
 def test_every_addon_pod_has_a_recorded_level() -> None:
@@ -95,8 +103,8 @@ def test_seeded_a_pod_without_a_level(synth: Synth) -> None:
 
 
 def test_seeded_a_namespace_without_a_level_is_refused_at_synth() -> None:
-    with pytest.raises(UnguardedNamespace, match="namespace envoy-gateway-system has no Pod Security level"):
-        platform_namespace_labels("envoy-gateway-system", "1.35.")
+    with pytest.raises(UnguardedNamespace, match="namespace some-new-addon has no Pod Security level"):
+        platform_namespace_labels("some-new-addon", "1.35.")
 
 
 def _with_labels(synth: Synth, namespace: str, level: str) -> Synth:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from preflight.render import inline_values
-from preflight.run import warnings
+from preflight.run import log_shipper_warnings
 from preflight.runtime import restricted_violations
 from tests import alloy_syntax
 from tests.synth import Synth
@@ -47,7 +47,7 @@ def test_the_default_deploys_alloy_and_not_promtail(synth: Synth) -> None:
     assert ALLOY.release in releases and PROMTAIL.release not in releases
     assert any("loki" in dep for dep in releases[ALLOY.release]["depends_on"])
     assert releases[ALLOY.release]["version"] == "1.11.1"
-    assert warnings(synth) == []
+    assert log_shipper_warnings(synth) == []
 
 
 def test_promtail_stays_selectable_with_a_one_line_warning(variant: Synth) -> None:
@@ -55,7 +55,7 @@ def test_promtail_stays_selectable_with_a_one_line_warning(variant: Synth) -> No
     assert PROMTAIL.release in releases and ALLOY.release not in releases
     clients = yaml.safe_load(releases[PROMTAIL.release]["values"][0])["config"]["clients"]
     assert [c["url"] for c in clients] == [LOKI_PUSH_URL]
-    (line,) = warnings(variant)
+    (line,) = log_shipper_warnings(variant)
     assert "\n" not in line
     assert "Promtail, which reached end of life on 2026-03-02" in line
 
