@@ -10,11 +10,9 @@ once, so the whole table costs a few seconds.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,24 +20,12 @@ from pathlib import Path
 import pytest
 
 from main import embedded_context
+from tests.sandbox import clean_env, copy_repo
 from tests.synth import Synth
 from todo_infra.settings import REQUIRE_ENV, ConfigError, env_flag, load_settings, parse_bool
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
-COPIED = (
-    "main.py",
-    "dev.py",
-    "cdktf.json",
-    "Pipfile.lock",
-    "package-lock.json",
-    "stacks",
-    "todo_infra",
-    "preflight",
-    "chart",
-    "k8s",
-)
-LINKED = (".venv", "node_modules", "toolchain")
 CONTEXT = json.loads((ROOT / "cdktf.json").read_text())["context"]
 #: A valid bucket name (55 characters) whose environment buckets are not: `-production` makes it 66.
 LONG_BUCKET = "hackathon-todo-terraform-state-of-every-stack-in-fra1-x"
@@ -378,12 +364,7 @@ class Outcome:
 
 
 def _sandbox(base: Path, case: Case) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="case-", dir=base))
-    for name in COPIED:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
-    for name in LINKED:
-        (root / name).symlink_to(ROOT / name)
+    root = copy_repo(base)
     for file, (old, new) in case.edits.items():
         path = root / file
         if new == "<delete>":
@@ -403,8 +384,7 @@ def _run(base: Path, synth: Synth, case: Case) -> Outcome:
     root = _sandbox(base, case)
     shutil.copytree(synth.outdir, root / "cdktf.out")
     before = _snapshot(root / "cdktf.out")
-    keep = ("TODO_", "TF_VAR_", "CDKTF_", "AWS_", "DIGITALOCEAN_", "SECRETS_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(keep)} | case.env
+    env = clean_env(case.env)
     result = subprocess.run(
         COMMANDS[case.channel], cwd=root, env=env, capture_output=True, text=True, timeout=180, check=False
     )
