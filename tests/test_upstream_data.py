@@ -29,6 +29,11 @@ FIXTURES = {
 }
 
 
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """No access log on stderr."""
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """An HTTP server on 127.0.0.1 holding the fixtures at /<repository>/<commit>/<path>."""
@@ -37,9 +42,7 @@ def served(tmp_path: Path) -> Iterator[str]:
         target = site / repository / commit / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    handler = partial(SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *_: None  # type: ignore[attr-defined]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
