@@ -209,8 +209,9 @@ def _deploy_order(dependencies: dict[str, list[str]]) -> list[str]:
     return order
 
 
-#: The suite runs on every core (pytest-xdist); `-n 0` (or any -n/--numprocesses given) overrides it.
-PARALLEL = ("-n", "auto")
+#: The suite runs on every core (pytest-xdist), each test module on one worker (its module fixtures run once); `-n 0`
+#: (or any -n/--numprocesses given) overrides it.
+PARALLEL = ("-n", "auto", "--dist", "loadscope")
 
 
 def test(args: list[str]) -> int:

@@ -25,7 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_suite(report: Path, workers: str) -> tuple[float, int, dict[str, float]]:
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", workers, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            workers,
+            "--dist",
+            "loadscope",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+        ],
         cwd=ROOT,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,

@@ -37,8 +37,10 @@ def main(argv: list[str]) -> int:
     from preflight.report import render_json, render_markdown_summary, render_text  # noqa: PLC0415
     from preflight.run import run_preflight  # noqa: PLC0415
 
-    # A private folder for its own synth; an existing folder is read under its lock, so no synth rewrites it meanwhile.
-    shared = locked(args.synth_dir, "preflight", say=lambda m: print(f"preflight: {m}", file=sys.stderr, flush=True))
+    # A private folder for its own synth; an existing folder is read under its shared lock (no synth rewrites it).
+    shared = locked(
+        args.synth_dir, "preflight", say=lambda m: print(f"preflight: {m}", file=sys.stderr, flush=True), reading=True
+    )
     with tempfile.TemporaryDirectory(prefix="preflight-synth-") as scratch, shared if args.synth_dir else nullcontext():
         try:
             results = run_preflight(

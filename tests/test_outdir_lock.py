@@ -109,3 +109,19 @@ def test_two_synths_with_different_settings_each_report_their_own_output(tmp_pat
     )
     written = {path.parent.name for path in (outdir / "stacks").glob("*/cdk.tf.json")}
     assert written == set(manifest)
+
+
+def test_readers_share_the_folder_and_a_writer_waits_for_them(tmp_path: Path) -> None:
+    """A preflight over an existing folder only reads it: two go together, while a synth waits until they are done
+    (seeded: the writer is refused entry while a reader holds the folder)."""
+    outdir = tmp_path / "cdktf.out"
+    with locked(outdir, "reader one", reading=True), locked(outdir, "reader two", reading=True, say=_refuse):
+        writer = _child(outdir, {})
+        assert writer.stderr is not None
+        assert "): waiting for it to finish" in writer.stderr.readline()
+        assert writer.poll() is None
+    assert writer.communicate(timeout=60)[0] == "inside\n"
+
+
+def _refuse(message: str) -> None:
+    raise AssertionError(f"a reader waited for another reader: {message}")

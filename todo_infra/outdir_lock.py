@@ -32,25 +32,28 @@ def _say(message: str) -> None:
 
 
 @contextmanager
-def locked(outdir: Path, holder: str, *, say: Callable[[str], None] = _say) -> Iterator[None]:
-    """Hold the lock of `outdir` for the block; wait (saying so once) while another run holds it."""
+def locked(outdir: Path, holder: str, *, say: Callable[[str], None] = _say, reading: bool = False) -> Iterator[None]:
+    """Hold the lock of `outdir` for the block; wait (saying so once) while another run holds it. `reading`: a shared
+    lock, for a run that only reads the folder (a preflight over it): readers go together, a writer waits for them."""
     path = lock_file(outdir)
     if os.environ.get(HELD_ENV) == str(path):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    mode = fcntl.LOCK_SH if reading else fcntl.LOCK_EX
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             other = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another run"
             say(f"{outdir.name}/ is in use by {other}: waiting for it to finish")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
+            fcntl.flock(fd, mode)
+        os.ftruncate(fd, 0)  # the holder a waiting run names (the latest, when readers share it)
         os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
         previous = os.environ.get(HELD_ENV)
-        os.environ[HELD_ENV] = str(path)
+        if not reading:  # a reader's children do not write under its lock
+            os.environ[HELD_ENV] = str(path)
         try:
             yield
         finally:
@@ -58,6 +61,7 @@ def locked(outdir: Path, holder: str, *, say: Callable[[str], None] = _say) -> I
                 os.environ.pop(HELD_ENV, None)
             else:
                 os.environ[HELD_ENV] = previous
-            os.ftruncate(fd, 0)
+            if not reading:
+                os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing the last descriptor releases the lock

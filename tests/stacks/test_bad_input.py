@@ -423,9 +423,9 @@ def test_one_boolean_parser_for_every_flag() -> None:
     false (JSON booleans, or the words in any case); every other spelling is refused, never read as false."""
     for value, expected in ((True, True), (False, False), ("true", True), ("TRUE", True), ("False", False)):
         assert parse_bool("ha_control_plane", value) is expected
-    for value in ("yes", "1", "on", "no", "0", "", 1, None):
+    for refused in ("yes", "1", "on", "no", "0", "", 1, None):
         with pytest.raises(ConfigError, match="expected true or false"):
-            parse_bool("ha_control_plane", value)
+            parse_bool("ha_control_plane", refused)
     assert env_flag({}, REQUIRE_ENV) is False
     assert env_flag({REQUIRE_ENV: "true"}, REQUIRE_ENV) is True
     with pytest.raises(ConfigError, match=f"invalid {REQUIRE_ENV}='yes'"):
