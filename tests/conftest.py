@@ -1,22 +1,41 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
 
 import pytest
 
 from preflight.terraform import Terraform
 from tests.skips import ALLOWED, unexplained
-from tests.synth import CANARY, CREDENTIAL_ENV, SECRET_VARIABLES, VARIANT_OVERRIDES, Synth, finish, run_main
+from tests.synth import (
+    CANARY,
+    CREDENTIAL_ENV,
+    SECRET_VARIABLES,
+    VARIANT_OVERRIDES,
+    Synth,
+    finish,
+    loaded,
+    run_main,
+)
+from todo_infra.outdir_lock import locked
 
 
 @pytest.fixture(scope="session")
-def _synth_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]]:
-    default_dir = tmp_path_factory.mktemp("synth-default")
-    variant_dir = tmp_path_factory.mktemp("synth-variant")
-    canaries = {f"TF_VAR_{name}": CANARY for name in SECRET_VARIABLES} | dict.fromkeys(CREDENTIAL_ENV, CANARY)
-    default = run_main(default_dir, canaries)
-    variant = run_main(variant_dir, VARIANT_OVERRIDES | canaries)
-    yield {"default": finish(default, default_dir), "variant": finish(variant, variant_dir)}
+def _synth_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+    """Both synths, once per run: with pytest-xdist the first worker makes them in the run's shared temporary folder
+    (under its lock) and the others read them."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "session-synth"
+    printed = shared / "printed.json"
+    with locked(shared, "the test session's synth", say=lambda _: None):
+        if not printed.is_file():
+            canaries = {f"TF_VAR_{name}": CANARY for name in SECRET_VARIABLES} | dict.fromkeys(CREDENTIAL_ENV, CANARY)
+            runs = {"default": canaries, "variant": VARIANT_OVERRIDES | canaries}
+            started = {name: run_main(shared / name, overrides) for name, overrides in runs.items()}
+            made = {name: finish(process, shared / name) for name, process in started.items()}
+            printed.write_text(json.dumps({name: [synth.stdout, synth.stderr] for name, synth in made.items()}))
+        outputs: dict[str, list[str]] = json.loads(printed.read_text())
+    return {name: loaded(shared / name, *output) for name, output in outputs.items()}
 
 
 @pytest.fixture(scope="session")

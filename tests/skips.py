@@ -7,8 +7,8 @@ from tests.upstream import MISSING_REASON
 
 ALLOWED: dict[str, str] = {
     MISSING_REASON: (
-        "the upstream CRD schemas and Dapr component metadata are workplace data, not part of a clone "
-        "(tests/upstream.py); the Dapr kinds have no registry package to fall back on"
+        "the upstream CRD schemas and Dapr component metadata are not part of a clone: `python3 dev.py upstream-data` "
+        "fetches them (tests/upstream.py); the Dapr kinds have no registry package to fall back on"
     ),
 }
 

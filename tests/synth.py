@@ -60,8 +60,13 @@ class Synth(Synthesized):
 def finish(process: subprocess.Popen[str], outdir: Path) -> Synth:
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, f"synth failed ({process.returncode}):\n{stderr[-3000:]}"
-    loaded = load_synthesized(outdir)
-    return Synth(outdir=loaded.outdir, manifest=loaded.manifest, stacks=loaded.stacks, stdout=stdout, stderr=stderr)
+    return loaded(outdir, stdout, stderr)
+
+
+def loaded(outdir: Path, stdout: str, stderr: str) -> Synth:
+    """A synthesized folder read back, with what main.py printed while making it."""
+    found = load_synthesized(outdir)
+    return Synth(outdir=found.outdir, manifest=found.manifest, stacks=found.stacks, stdout=stdout, stderr=stderr)
 
 
 def strings(value: Any) -> Iterator[str]:

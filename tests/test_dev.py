@@ -33,8 +33,17 @@ def test_an_unknown_command_is_refused_in_one_line_with_exit_2() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, revisions, "
-        "terraform, path, scrub-state, move-state, state-bucket, local, bootstrap (see python3 dev.py --help)"
+        "terraform, path, scrub-state, move-state, state-bucket, local, upstream-data, bootstrap (see python3 dev.py --help)"
     ]
+
+
+def test_no_command_prints_the_usage_and_fails() -> None:
+    """`python3 dev.py` alone is a mistake (exit 2), answered with the usage, not `unknown command ''`."""
+    result = dev()
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[0] == "usage: python3 dev.py COMMAND [ARGS...]"
+    assert result.stderr.strip() == dev("--help").stdout.strip()
 
 
 def test_help_lists_every_command_with_one_line() -> None:
@@ -56,6 +65,7 @@ def test_help_lists_every_command_with_one_line() -> None:
         "move-state",
         "state-bucket",
         "local",
+        "upstream-data",
         "bootstrap",
     ]
 
@@ -95,5 +105,11 @@ def test_a_shell_deploy_names_its_break_glass_issue() -> None:
     assert break_glass_refusal("deploy", {"TODO_BREAK_GLASS": issue}) is None
     assert break_glass_refusal("deploy", {"GITHUB_ACTIONS": "true"}) is None
     assert break_glass_refusal("diff", {}) is None
+    assert break_glass_refusal("deploy", {"GITHUB_ACTIONS": "TRUE"}) is None
+    # GITHUB_ACTIONS is read with the one boolean parser: `yes`/`1` are refused, never taken for a workflow run.
+    for spelling in ("yes", "1"):
+        assert break_glass_refusal("deploy", {"GITHUB_ACTIONS": spelling}) == (
+            f"invalid GITHUB_ACTIONS={spelling!r}: expected true or false"
+        )
     record = break_glass_record("deploy", ["app-production"], {"TODO_BREAK_GLASS": issue, "USER": "ana"})
     assert record == f"break-glass: cdktf deploy app-production by ana, recorded in {issue}"

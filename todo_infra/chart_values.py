@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from todo_infra.contracts import APP_PRIORITIES, BASE_VALUES, EDGE_NAMESPACES, GATEWAY_NAME
-from todo_infra.settings import EDGE_ENVOY_GATEWAY, Environment, Settings
+from todo_infra.settings import EDGE_ENVOY_GATEWAY, ConfigError, Environment, Settings
 
 CHART_DIR = Path(__file__).resolve().parent.parent / "chart"
 #: Stands in for the image tag where only a deploy names it (production has no default; plans get sha-<7>).
@@ -71,8 +71,35 @@ def nested(sets: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
+    """A values file as a map ({} when absent or empty); a YAML error is refused in one line with its position."""
+    if not path.is_file():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"chart/{path.name}" + (f":{mark.line + 1}:{mark.column + 1}" if mark else "")
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and start and mark and start.line != mark.line:
+            problem += f" ({context} from line {start.line + 1})"
+        raise ConfigError.saying(f"{where}: not valid YAML: {problem}") from None
     return loaded if isinstance(loaded, dict) else {}
+
+
+def _replicas_under_hpa(values_file: str, environment: Mapping[str, Any], merged: Mapping[str, Any]) -> list[str]:
+    """A `replicas:` an environment's values file sets for a service its HPA scales would be silently ignored (the
+    Deployment omits it): refused, naming where the count belongs."""
+    problems = []
+    services = environment.get("services")
+    for name, service in (services if isinstance(services, Mapping) else {}).items():
+        scaled = _at(merged, ["services", name, "autoscaling"]).get("enabled") is True
+        if scaled and isinstance(service, Mapping) and "replicas" in service:
+            problems.append(
+                f"chart/{values_file}: services.{name}.replicas: ignored while services.{name}.autoscaling.enabled is "
+                f"true (the HPA sets the count): remove it, or change autoscaling.minReplicas/maxReplicas"
+            )
+    return problems
 
 
 @cache
@@ -107,10 +134,13 @@ def values_problems(
     for required in (BASE_VALUES, values_file, *overlays):
         if not (chart_dir / required).is_file():
             return [f"chart/{required}: missing: every configured environment needs its chart/values-<env>.yaml"]
-    sources = [
-        *((f"chart/{name}", _load(chart_dir / name)) for name in (BASE_VALUES, values_file, *overlays)),
-        ("the app stack's set keys", nested(sets)),
-    ]
+    try:
+        sources = [
+            *((f"chart/{name}", _load(chart_dir / name)) for name in (BASE_VALUES, values_file, *overlays)),
+            ("the app stack's set keys", nested(sets)),
+        ]
+    except ConfigError as error:
+        return [str(error)]
     merged: dict[str, Any] = {}
     for _, document in sources:
         merged = deep_merge(merged, document)
@@ -120,7 +150,7 @@ def values_problems(
     except Exception as error:
         lines = str(error).splitlines()
     else:
-        return []
+        return _replicas_under_hpa(values_file, sources[1][1], merged)
     finally:
         chart.close()
     problems = []

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from todo_infra.secret_revisions import DIGEST_KEY_ENV, revision_inputs
-from todo_infra.settings import BREAK_GLASS_ENV
+from todo_infra.settings import BREAK_GLASS_ENV, ConfigError, env_flag
+
+#: Set to true by GitHub Actions in every workflow run (read with the one boolean parser, like every flag).
+GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"
 
 #: Credentials by what needs them, with what they are.
 STATE_KEYS = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "the Spaces keys of the state bucket")
@@ -59,8 +62,13 @@ _ISSUE_URL = re.compile(r"^https://github[.]com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/
 def break_glass_refusal(command: str, environ: Mapping[str, str]) -> str | None:
     """Why a command may not run here, or None: outside GitHub Actions a deploy or destroy needs TODO_BREAK_GLASS set
     to the URL of the issue that records it."""
-    if command not in BREAK_GLASS_COMMANDS or environ.get("GITHUB_ACTIONS") == "true":
+    if command not in BREAK_GLASS_COMMANDS:
         return None
+    try:
+        if env_flag(environ, GITHUB_ACTIONS_ENV):
+            return None
+    except ConfigError as error:
+        return str(error)
     value = environ.get(BREAK_GLASS_ENV, "")
     if _ISSUE_URL.fullmatch(value):
         return None

@@ -337,13 +337,28 @@ def _int(raw: Mapping[str, Any], field: str, low: int, high: int) -> int:
     return number
 
 
-def _bool(raw: Mapping[str, Any], field: str) -> bool:
-    value = raw.get(field)
+#: The only spellings of a boolean, wherever one is read (cdktf.json, TODO_CONTEXT_JSON, TODO_* variables,
+#: TODO_REQUIRE_CONFIGURATION, GITHUB_ACTIONS): a JSON boolean or the words, in any case. `yes`, `1`, `on` are refused,
+#: never read as false.
+BOOLEAN_WORDS = ("true", "false")
+
+
+def parse_bool(field: str, value: object) -> bool:
+    """The one boolean parser: JSON true/false or the text true/false (any case); anything else is refused."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
+    if isinstance(value, str) and value.lower() in BOOLEAN_WORDS:
         return value.lower() == "true"
     raise ConfigError(field, value, "true or false")
+
+
+def env_flag(environ: Mapping[str, str], name: str) -> bool:
+    """A boolean environment variable: unset is false; set, it is parse_bool's."""
+    return name in environ and parse_bool(name, environ[name])
+
+
+def _bool(raw: Mapping[str, Any], field: str) -> bool:
+    return parse_bool(field, raw.get(field))
 
 
 def _cidrs(raw: Mapping[str, Any], field: str) -> tuple[str, ...]:
@@ -422,7 +437,7 @@ def check_known_keys(context: Mapping[str, Any], where: str) -> None:
 def _overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """Context fields set by TODO_* variables. An unknown TODO_* variable or an empty value is refused; with
     TODO_REQUIRE_CONFIGURATION=true (the workflows), every repository variable must be set."""
-    if environ.get(REQUIRE_ENV, "").lower() == "true":
+    if env_flag(environ, REQUIRE_ENV):
         missing = [name for name in DEPLOY_REQUIRED if not environ.get(name)]
         if missing:
             raise ConfigError.saying(
@@ -507,7 +522,26 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
 
     settings = apply_target(raw, settings)
     _check_derived_buckets(settings)
+    _check_backup_region(settings)
     return settings
+
+
+#: A DigitalOcean Spaces endpoint names its region: https://<region>.digitaloceanspaces.com.
+_SPACES_REGION = re.compile(r"^https://(?P<region>[a-z0-9]+)[.]digitaloceanspaces[.]com/?$")
+
+
+def _check_backup_region(settings: Settings) -> None:
+    """The Redis backups are copied off the cluster to survive the loss of its region: a Spaces endpoint in the
+    cluster's own region is refused (README, "Configuration"). An endpoint that names no Spaces region is taken as
+    given."""
+    match = _SPACES_REGION.fullmatch(settings.backup.endpoint)
+    if match and match["region"] == settings.cluster.region:
+        raise ConfigError(
+            "backup_endpoint",
+            settings.backup.endpoint,
+            f"a Spaces endpoint in another region than the cluster's ({settings.cluster.region}): backups in the "
+            "cluster's region are lost with it",
+        )
 
 
 def _check_derived_buckets(settings: Settings) -> None:

@@ -39,7 +39,8 @@ def run(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Run:
         "--markdown",
         str(summary),
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    # A hang guard, not a timing: checkov alone has taken over 100 s on a machine busy with both workers and more.
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
     return Run(result.returncode, json.loads(result.stdout), result.stderr, summary.read_text())
 
 

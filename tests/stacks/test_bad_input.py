@@ -10,34 +10,22 @@ once, so the whole table costs a few seconds.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from main import embedded_context
+from tests.sandbox import clean_env, copy_repo
 from tests.synth import Synth
+from todo_infra.settings import REQUIRE_ENV, ConfigError, env_flag, load_settings, parse_bool
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
-COPIED = (
-    "main.py",
-    "dev.py",
-    "cdktf.json",
-    "Pipfile.lock",
-    "package-lock.json",
-    "stacks",
-    "todo_infra",
-    "preflight",
-    "chart",
-    "k8s",
-)
-LINKED = (".venv", "node_modules", "toolchain")
 CONTEXT = json.loads((ROOT / "cdktf.json").read_text())["context"]
 #: A valid bucket name (55 characters) whose environment buckets are not: `-production` makes it 66.
 LONG_BUCKET = "hackathon-todo-terraform-state-of-every-stack-in-fra1-x"
@@ -56,8 +44,10 @@ class Case:
     channel: str
     env: dict[str, str]
     expect: str
-    #: chart/<file> -> (old text, new text) edited in the sandbox before the run.
+    #: <path in the repo> -> (old text, new text) edited in the sandbox before the run.
     edits: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: The whole line is `expect` (the cases of issue 24 state it exactly), not only a part of it.
+    exact: bool = False
 
 
 COMMANDS = {
@@ -66,6 +56,7 @@ COMMANDS = {
     "dev.py preflight": [sys.executable, "dev.py", "preflight"],
     "dev.py cdktf synth": [sys.executable, "dev.py", "cdktf", "synth"],
     "dev.py cdktf diff platform": [sys.executable, "dev.py", "cdktf", "diff", "platform", "--skip-synth"],
+    "dev.py cdktf diff platfrom": [sys.executable, "dev.py", "cdktf", "diff", "platfrom", "--skip-synth"],
     "dev.py cdktf diff app-production": [sys.executable, "dev.py", "cdktf", "diff", "app-production", "--skip-synth"],
     "dev.py cdktf deploy app-staging": [sys.executable, "dev.py", "cdktf", "deploy", "app-staging", "--skip-synth"],
     "dev.py state-bucket app-qa": [sys.executable, "dev.py", "state-bucket", "app-qa"],
@@ -81,6 +72,15 @@ def environments(**changes: object) -> str:
     return json.dumps({"environments": {**CONTEXT["environments"], **changes}})
 
 
+#: One line of cdktf.json without its comma, one flow list of a values file never closed, one `replicas:` under an HPA.
+CDKTF_JSON_COMMA = ('"region": "fra1",', '"region": "fra1"')
+FLOW_LIST = ("  imagePullPolicy: Always", "  imagePullPolicy: [Always")
+REPLICAS_UNDER_HPA = (
+    "  frontend:\n    autoscaling: {enabled: true}",
+    "  frontend:\n    autoscaling: {enabled: true}\n    replicas: 3",
+)
+#: The stacks of the committed configuration, sorted as dev.py lists them.
+STACK_IDS = ", ".join(sorted(load_settings(embedded_context(), {}).stack_ids))
 AUTOSCALING = ("  frontend:\n    autoscaling: {enabled: true}", '  frontend:\n    autoscaling: {enabled: "yes"}')
 PULL_POLICY = ("  imagePullPolicy: Always", "  imagePulPolicy: Always")
 
@@ -144,6 +144,84 @@ CASES: dict[str, Case] = {
         {"TODO_REQUIRE_CONFIGURATION": "true", **DEPLOY_VARIABLES},
         "not the example defaults: set TODO_STATE_ENDPOINT, TODO_BACKUP_BUCKET, TODO_BACKUP_ENDPOINT (GitHub",
     ),
+    # --- issue 24: crashes and silent fail-opens, now one exact line each ------------------------------------------
+    "yes for the configuration guard": Case(
+        "main.py",
+        {"TODO_REQUIRE_CONFIGURATION": "yes"},
+        "main.py: invalid TODO_REQUIRE_CONFIGURATION='yes': expected true or false",
+        exact=True,
+    ),
+    "1 for the configuration guard": Case(
+        "main.py",
+        {"TODO_REQUIRE_CONFIGURATION": "1"},
+        "main.py: invalid TODO_REQUIRE_CONFIGURATION='1': expected true or false",
+        exact=True,
+    ),
+    "backups in the cluster's region": Case(
+        "main.py",
+        {"TODO_REGION": "ams3"},
+        "main.py: invalid backup_endpoint='https://ams3.digitaloceanspaces.com': expected a Spaces endpoint in another "
+        "region than the cluster's (ams3): backups in the cluster's region are lost with it",
+        exact=True,
+    ),
+    "cdktf.json not JSON": Case(
+        "main.py",
+        {},
+        "main.py: cdktf.json:13:5: not valid JSON: Expecting ',' delimiter",
+        {"cdktf.json": CDKTF_JSON_COMMA},
+        exact=True,
+    ),
+    "cdktf.json not JSON through preflight": Case(
+        "dev.py preflight",
+        {},
+        "preflight: cdktf.json:13:5: not valid JSON: Expecting ',' delimiter",
+        {"cdktf.json": CDKTF_JSON_COMMA},
+        exact=True,
+    ),
+    "cdktf.json not JSON through the CLI": Case(
+        "dev.py cdktf synth",
+        {},
+        "main.py: cdktf.json:13:5: not valid JSON: Expecting ',' delimiter",
+        {"cdktf.json": CDKTF_JSON_COMMA},
+        exact=True,
+    ),
+    "values file not YAML": Case(
+        "main.py",
+        {},
+        "main.py: chart/values-staging.yaml:13:5: not valid YAML: expected ',' or ']', but got ':' (while parsing a "
+        "flow sequence from line 11)",
+        {"chart/values-staging.yaml": FLOW_LIST},
+        exact=True,
+    ),
+    "values file not YAML through dev.py synth": Case(
+        "dev.py synth",
+        {},
+        "main.py: chart/values-staging.yaml:13:5: not valid YAML: expected ',' or ']', but got ':' (while parsing a "
+        "flow sequence from line 11)",
+        {"chart/values-staging.yaml": FLOW_LIST},
+        exact=True,
+    ),
+    "replicas under an HPA": Case(
+        "main.py",
+        {},
+        "main.py: chart/values-production.yaml: services.frontend.replicas: ignored while "
+        "services.frontend.autoscaling.enabled is true (the HPA sets the count): remove it, or change "
+        "autoscaling.minReplicas/maxReplicas",
+        {"chart/values-production.yaml": REPLICAS_UNDER_HPA},
+        exact=True,
+    ),
+    "misspelt stack": Case(
+        "dev.py cdktf diff platfrom",
+        {},
+        f"dev.py: unknown stack 'platfrom'; expected one of: {STACK_IDS}",
+        exact=True,
+    ),
+    "yes for GitHub Actions": Case(
+        "dev.py cdktf deploy app-staging",
+        {"GITHUB_ACTIONS": "yes"},
+        "dev.py: invalid GITHUB_ACTIONS='yes': expected true or false",
+        exact=True,
+    ),
     # --- TODO_CONTEXT_JSON --------------------------------------------------------------------------------------
     "misspelt context key": Case("main.py", {"TODO_CONTEXT_JSON": context(regoin="ams3")}, "did you mean 'region'?"),
     "fractional nodes in JSON": Case("main.py", {"TODO_CONTEXT_JSON": context(node_min=3.7)}, "invalid node_min=3.7"),
@@ -203,29 +281,29 @@ CASES: dict[str, Case] = {
         "main.py",
         {},
         "chart/values-production.yaml: services.frontend.autoscaling.enabled: got string, want boolean",
-        {"values-production.yaml": AUTOSCALING},
+        {"chart/values-production.yaml": AUTOSCALING},
     ),
     "misspelt values key": Case(
         "main.py",
         {},
         "chart/values-staging.yaml: global.imagePulPolicy: unknown key 'imagePulPolicy', "
         "did you mean 'imagePullPolicy'?",
-        {"values-staging.yaml": PULL_POLICY},
+        {"chart/values-staging.yaml": PULL_POLICY},
     ),
     "missing values file": Case(
-        "main.py", {}, "chart/values-staging.yaml: missing", {"values-staging.yaml": ("", "<delete>")}
+        "main.py", {}, "chart/values-staging.yaml: missing", {"chart/values-staging.yaml": ("", "<delete>")}
     ),
     "values through preflight": Case(
         "dev.py preflight",
         {},
         "preflight: chart/values-production.yaml: services.frontend.autoscaling.enabled",
-        {"values-production.yaml": AUTOSCALING},
+        {"chart/values-production.yaml": AUTOSCALING},
     ),
     "values through dev.py synth": Case(
         "dev.py synth",
         {},
         "main.py: chart/values-staging.yaml: global.imagePulPolicy",
-        {"values-staging.yaml": PULL_POLICY},
+        {"chart/values-staging.yaml": PULL_POLICY},
     ),
     # --- dev.py synth, preflight, cdktf ---------------------------------------------------------------------------
     "synth: unknown region": Case("dev.py synth", {"TODO_REGION": "mars1"}, "main.py: invalid region='mars1'"),
@@ -313,14 +391,9 @@ class Outcome:
 
 
 def _sandbox(base: Path, case: Case) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="case-", dir=base))
-    for name in COPIED:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
-    for name in LINKED:
-        (root / name).symlink_to(ROOT / name)
+    root = copy_repo(base)
     for file, (old, new) in case.edits.items():
-        path = root / "chart" / file
+        path = root / file
         if new == "<delete>":
             path.unlink()
         else:
@@ -338,8 +411,7 @@ def _run(base: Path, synth: Synth, case: Case) -> Outcome:
     root = _sandbox(base, case)
     shutil.copytree(synth.outdir, root / "cdktf.out")
     before = _snapshot(root / "cdktf.out")
-    keep = ("TODO_", "TF_VAR_", "CDKTF_", "AWS_", "DIGITALOCEAN_", "SECRETS_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(keep)} | case.env
+    env = clean_env(case.env)
     result = subprocess.run(
         COMMANDS[case.channel], cwd=root, env=env, capture_output=True, text=True, timeout=180, check=False
     )
@@ -367,7 +439,21 @@ def test_bad_input_is_refused_in_one_line_with_exit_2_and_nothing_written(
     lines = outcome.stderr.strip().splitlines()
     assert outcome.returncode == 2, outcome.stderr[-2000:]
     assert len(lines) == 1, outcome.stderr
-    assert case.expect in lines[0]
+    assert lines[0] == case.expect if case.exact else case.expect in lines[0]
     assert lines[0].split(":", 1)[0] in ("main.py", "dev.py", "preflight")
     assert "Traceback" not in outcome.stderr and outcome.stdout == ""
     assert outcome.untouched, "cdktf.out/ changed"
+
+
+def test_one_boolean_parser_for_every_flag() -> None:
+    """cdktf.json, TODO_CONTEXT_JSON, the TODO_* variables and the control variables share one boolean grammar: true or
+    false (JSON booleans, or the words in any case); every other spelling is refused, never read as false."""
+    for value, expected in ((True, True), (False, False), ("true", True), ("TRUE", True), ("False", False)):
+        assert parse_bool("ha_control_plane", value) is expected
+    for refused in ("yes", "1", "on", "no", "0", "", 1, None):
+        with pytest.raises(ConfigError, match="expected true or false"):
+            parse_bool("ha_control_plane", refused)
+    assert env_flag({}, REQUIRE_ENV) is False
+    assert env_flag({REQUIRE_ENV: "true"}, REQUIRE_ENV) is True
+    with pytest.raises(ConfigError, match=f"invalid {REQUIRE_ENV}='yes'"):
+        env_flag({REQUIRE_ENV: "yes"}, REQUIRE_ENV)

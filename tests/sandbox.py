@@ -1,0 +1,42 @@
+"""A copy of the repo in a temporary folder (its own cdktf.out/, the installed tools linked in), for tests that run
+dev.py or main.py as an operator does without touching the checkout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIED = (
+    "main.py",
+    "dev.py",
+    "cdktf.json",
+    "Pipfile.lock",
+    "package-lock.json",
+    "stacks",
+    "todo_infra",
+    "preflight",
+    "chart",
+    "k8s",
+)
+LINKED = (".venv", "node_modules", "toolchain")
+#: Variables an operator's shell may hold that change what a command does; a sandboxed run gets only its own.
+CONFIGURING = ("TODO_", "TF_VAR_", "CDKTF_", "AWS_", "DIGITALOCEAN_", "SECRETS_", "DEVPY_")
+
+
+def copy_repo(base: Path) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="case-", dir=base))
+    for name in COPIED:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+    for name in LINKED:
+        (root / name).symlink_to(ROOT / name)
+    return root
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any configuring variable, plus `extra`."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(CONFIGURING)} | dict(extra or {})
