@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG, chart_sets, values_problems
 from todo_infra.contracts import CLUSTER_STACK, PLATFORM_STACK
-from todo_infra.provider_locks import place as place_provider_locks
 from todo_infra.outdir_lock import locked
+from todo_infra.provider_locks import place as place_provider_locks
 from todo_infra.settings import CONTEXT_OVERRIDE_ENV, ConfigError, Settings, check_known_keys, load_settings
 
 if TYPE_CHECKING:
