@@ -47,6 +47,7 @@ def nginx_releases(variant: Synth) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in variant.resources("platform", "helm_release").values()}
 
 
+@pytest.fixture(scope="module")
 def every_release(releases: dict[str, dict[str, Any]], variant: Synth) -> dict[str, dict[str, Any]]:
     """The default's releases and those only the variant deploys (Promtail, the log shipper it selects)."""
     return {**{r["name"]: r for r in variant.resources("platform", "helm_release").values()}, **releases}
@@ -69,9 +70,10 @@ def test_kubernetes_and_helm_providers_are_configured_from_the_lookup(synth: Syn
 def test_every_addon_is_pinned_into_its_seed_namespace(
     releases: dict[str, dict[str, Any]], nginx_releases: dict[str, dict[str, Any]]
 ) -> None:
-    """The default edge's add-ons, and the retired edge's in place of Envoy Gateway when it is selected."""
-    nginx = {**SEED_NAMESPACES, "ingress-nginx": "ingress-nginx"}
-    del nginx["envoy-gateway"]
+    """The default edge's add-ons, and the variant's: the retired edge in place of Envoy Gateway, Promtail in place
+    of Alloy (tests/synth.py)."""
+    nginx = {**SEED_NAMESPACES, "ingress-nginx": "ingress-nginx", "promtail": SEED_NAMESPACES["alloy"]}
+    del nginx["envoy-gateway"], nginx["alloy"]
     for found, expected in ((releases, SEED_NAMESPACES), (nginx_releases, nginx)):
         addons = {name: r for name, r in found.items() if name not in ("cluster-bootstrap", ACCESS_RELEASE)}
         assert {name: r["namespace"] for name, r in addons.items()} == expected
