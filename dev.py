@@ -559,13 +559,17 @@ def _local_up(lc: Any) -> int:
             text=True,
         ).stdout
     )
-    env.update(lc.deploy_inputs(stacks, env, services, lc.stand_in_digest()))
+    # The same throwaway secrets on every `local up` of this cluster: a new password would restart Redis in one step.
+    inputs_file = lc.local_inputs_file()
+    inputs = lc.deploy_inputs(stacks, env, services, lc.stand_in_digest(), saved=lc.load_inputs(inputs_file))
+    lc.save_inputs(inputs_file, {**lc.load_inputs(inputs_file), **inputs})
+    env.update(inputs)
     try:
         env.update({name: value for name, value in _secret_revisions([], env).items() if name not in env})
     except DigestKeyError as error:
         _say(str(error))
         return 2
-    _step(f"deploying {', '.join(stacks)} (throwaway secrets, held by this process only)")
+    _step(f"deploying {', '.join(stacks)} (throwaway secrets, kept in {inputs_file.name} until `local down`)")
     deploy = [str(ROOT / "node_modules" / ".bin" / "cdktf"), "deploy", *stacks, "--skip-synth", "--auto-approve"]
     if subprocess.run(deploy, cwd=ROOT, env=env, check=False).returncode != 0:
         _say("cdktf deploy failed: see its output above; `python3 dev.py local down` removes everything")

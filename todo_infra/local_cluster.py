@@ -11,6 +11,7 @@ state files. Both refuse in one line when kind or Docker is missing; `--dry-run`
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -124,7 +125,7 @@ IMAGE_DIGESTS = "image_digests"
 
 
 def secret_values(variables: Sequence[str], digest: str, services: Sequence[str]) -> dict[str, str]:
-    """TF_VAR_<name> for the stacks' variables that have no value: throwaway secrets (random, held by this process
+    """TF_VAR_<name> for the stacks' variables that have no value: throwaway secrets (random, kept for the cluster
     only), and every service's image digest set to the stand-in's (the chart runs global.standInImage)."""
     values = {}
     for name in variables:
@@ -146,16 +147,43 @@ WAIT_DEPLOYMENTS = (
 
 
 def deploy_inputs(
-    stacks: Mapping[str, Mapping[str, Any]], environ: Mapping[str, str], services: Sequence[str], digest: str
+    stacks: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str],
+    services: Sequence[str],
+    digest: str,
+    saved: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """What the deploy of the local stacks needs besides `environ`: a throwaway value for every variable without one
-    and a digest key for the write-only secrets' revisions (random, like the secrets: nothing outlives the process)."""
+    and a digest key for the write-only secrets' revisions. `saved` holds the values an earlier `local up` made for
+    this cluster (local_inputs_file()): they are reused, so a second `local up` (an upgrade) changes no secret, no
+    revision and so no pod that reads one (Redis above all); only what is still missing is made anew, at random."""
     missing = missing_inputs(stacks, environ)
-    variables = [name.removeprefix("TF_VAR_") for name in missing if name.startswith("TF_VAR_")]
-    found = secret_values(variables, digest, services)
-    if DIGEST_KEY_ENV in missing:
+    kept = {name: value for name, value in (saved or {}).items() if name in missing}
+    variables = [name.removeprefix("TF_VAR_") for name in missing if name.startswith("TF_VAR_") and name not in kept]
+    found = {**kept, **secret_values(variables, digest, services)}
+    if DIGEST_KEY_ENV in missing and DIGEST_KEY_ENV not in found:
         found[DIGEST_KEY_ENV] = secrets.token_hex(32)
     return found
+
+
+def local_inputs_file(root: Path = ROOT) -> Path:
+    """The throwaway inputs of the kind cluster's deploys (0600, beside the local state; `local down` deletes it)."""
+    return root / f"{LOCAL_STATE_PREFIX}.inputs.tfstate.json"
+
+
+def load_inputs(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def save_inputs(path: Path, inputs: Mapping[str, str]) -> None:
+    """Written 0600 from the start (never world-readable, not even for a moment)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(dict(inputs), file, indent=2, sort_keys=True)
+    path.chmod(0o600)
 
 
 def up_steps(python: str, cdktf: str) -> list[Step]:

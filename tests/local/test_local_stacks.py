@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,19 @@ from todo_infra.addons import ADDONS, ENVOY_GATEWAY, INGRESS_NGINX
 from todo_infra.chart_values import base_values
 from todo_infra.contracts import APP_RELEASE, PLATFORM_STACK, app_stack_id
 from todo_infra.deploy_inputs import missing_inputs
-from todo_infra.local_cluster import KIND_CONFIG, KIND_NODE_IMAGE, deploy_inputs, stand_in_digest
+from todo_infra.local_cluster import (
+    KIND_CONFIG,
+    KIND_NODE_IMAGE,
+    deploy_inputs,
+    load_inputs,
+    local_inputs_file,
+    local_state_files,
+    save_inputs,
+    stand_in_digest,
+)
 from todo_infra.local_stacks import LOCAL_ADDON_VALUES_DIR, local_overlay_file
 from todo_infra.local_target import DEFAULT_KUBE_CONTEXT, DEFAULT_KUBECONFIG, LOCAL_CLUSTER_ISSUER, LOCAL_VALUES
-from todo_infra.secret_revisions import revisions
+from todo_infra.secret_revisions import DIGEST_KEY_ENV, revisions
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STACKS = [PLATFORM_STACK, app_stack_id("staging")]
@@ -232,6 +242,35 @@ def test_local_up_gives_the_deploy_every_input_it_needs(local_synth: Synth) -> N
     for stack_id, stack in stacks.items():
         derived = set(revisions(stack, found, local_synth.workdir(stack_id)))
         assert derived and derived == {name for name in stack["variable"] if name.endswith("_revision")}, stack_id
+
+
+def test_a_second_local_up_reuses_the_throwaway_secrets_so_no_pod_rolls(local_synth: Synth, tmp_path: Path) -> None:
+    """The e2e upgrade runs `local up` twice: the second must give the same secrets and digest key, hence the same
+    revisions on the pod templates (checksum/<secret>), or Redis restarts with a new password in one step. Seeded:
+    without the saved inputs every secret, and so every revision, differs."""
+    stacks, services, digest = local_synth.stacks, tuple(base_values()["services"]), stand_in_digest()
+    first = deploy_inputs(stacks, {}, services, digest)
+    saved = tmp_path / "inputs.json"
+    save_inputs(saved, first)
+    assert saved.stat().st_mode & 0o777 == 0o600
+    second = deploy_inputs(stacks, {}, services, digest, saved=load_inputs(saved))
+    assert second == first
+    fresh = deploy_inputs(stacks, {}, services, digest)
+    assert fresh[DIGEST_KEY_ENV] != first[DIGEST_KEY_ENV]
+    assert fresh["TF_VAR_redis_password"] != first["TF_VAR_redis_password"]
+    for stack_id, stack in stacks.items():
+        workdir = local_synth.workdir(stack_id)
+        assert revisions(stack, second, workdir) == revisions(stack, first, workdir), stack_id
+        if app_stack_id("staging") == stack_id:
+            assert revisions(stack, fresh, workdir) != revisions(stack, first, workdir)
+
+
+def test_the_saved_inputs_are_state_local_down_removes_and_git_ignores(tmp_path: Path) -> None:
+    path = local_inputs_file(tmp_path)
+    path.write_text("{}")
+    assert local_state_files(tmp_path) == [path]
+    ignored = subprocess.run(["git", "check-ignore", "-q", path.name], cwd=ROOT, check=False)
+    assert ignored.returncode == 0
 
 
 @pytest.mark.parametrize(
