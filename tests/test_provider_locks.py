@@ -224,8 +224,8 @@ def test_every_workflow_that_runs_terraform_init_takes_the_lock_read_only() -> N
 
 
 def test_seeded_an_init_without_the_read_only_lock_is_found() -> None:
-    workflow = {"jobs": {"plan": {"steps": [{"name": "plan", "run": "npx cdktf diff platform"},
-                                            {"name": "say", "run": 'echo "run cdktf diff platform"'}]}}}  # fmt: skip
+    steps = [{"name": "plan", "run": "npx cdktf diff platform"}, {"name": "say", "run": 'echo "cdktf diff platform"'}]
+    workflow: dict[str, Any] = {"jobs": {"plan": {"steps": steps}}}
     assert unlocked_init_steps(workflow) == ["plan: plan"]
     workflow["jobs"]["plan"]["env"] = {"TF_CLI_ARGS_init": "-lockfile=readonly"}
     assert unlocked_init_steps(workflow) == []
