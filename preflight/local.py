@@ -19,16 +19,11 @@ from preflight.capacity import MIN_SCALE_LIMIT, Consumer, addon_consumers, app_c
 from preflight.render import (
     RenderedRelease,
     app_stacks,
-    render_app_release,
-    render_bootstrap_release,
-    render_platform_release,
 )
 from preflight.report import CheckResult
 from preflight.runtime import check_runtime
 from preflight.secrets import check_secret_flow
 from preflight.synth import Synthesized
-from preflight.terraform import check_terraform, scratch_dir
-from todo_infra.access import ACCESS_RELEASE
 from todo_infra.addons import ADDONS
 from todo_infra.contracts import APP_RELEASE, PLATFORM_STACK
 from todo_infra.local_cluster import KIND_NODE_IMAGE
@@ -158,13 +153,9 @@ def local_configuration(synth: Synthesized) -> CheckResult:
 
 
 def run_local_checks(synth: Synthesized, progress: Callable[[str], None]) -> list[CheckResult]:
-    progress("terraform: loading every stack with Terraform itself (offline)")
-    with scratch_dir() as scratch:
-        terraform = check_terraform(synth, scratch)
-    progress("rendering the app chart and the cluster-bootstrap chart with the local values")
-    apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
-    bootstrap = render_bootstrap_release(synth)
-    access = render_platform_release(synth, ACCESS_RELEASE)
+    from preflight.run import load_and_render  # noqa: PLC0415  (run.py imports this module lazily)
+
+    terraform, apps, bootstrap, access = load_and_render(synth, progress)
     progress(f"validating the rendered objects for Kubernetes {kind_kubernetes_version()}; runtime and capacity")
     addons, addon_problems = addon_consumers(synth)
     workloads, app_problems = app_consumers(apps)

@@ -11,7 +11,13 @@ from preflight.capacity import check_capacity, check_node_loss, gather_consumers
 from preflight.consistency import check_consistency, selected_edge
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
-from preflight.render import app_stacks, render_app_release, render_bootstrap_release, render_platform_release
+from preflight.render import (
+    RenderedRelease,
+    app_stacks,
+    render_app_release,
+    render_bootstrap_release,
+    render_platform_release,
+)
 from preflight.report import CheckResult, load_config
 from preflight.runtime import check_runtime
 from preflight.secrets import check_secret_flow
@@ -110,13 +116,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
 
         return run_local_checks(synth, progress)
     config = load_config()
-    progress("terraform: loading every stack with Terraform itself (offline)")
-    with scratch_dir() as scratch:
-        terraform = check_terraform(synth, scratch)
-    progress("rendering the app chart for each environment and the cluster-bootstrap chart")
-    apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
-    bootstrap = render_bootstrap_release(synth)
-    access = render_platform_release(synth, ACCESS_RELEASE)
+    terraform, apps, bootstrap, access = load_and_render(synth, progress)
     progress("policy: checkov over stacks, manifests and workflows")
     policy = check_policy(synth, [*apps, bootstrap, access], config["policy"], workflows=ROOT / ".github" / "workflows")
     progress("consistency, capacity and cost")
@@ -148,6 +148,19 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
             edge=selected_edge(synth),
         ),
     ]
+
+
+def load_and_render(
+    synth: Synthesized, progress: Callable[[str], None]
+) -> tuple[CheckResult, list[RenderedRelease], RenderedRelease, RenderedRelease]:
+    """What every target's preflight starts from: every stack loaded by Terraform itself (offline), then the app release
+    of each environment, the cluster-bootstrap release and the environment-access release rendered as installed."""
+    progress("terraform: loading every stack with Terraform itself (offline)")
+    with scratch_dir() as scratch:
+        terraform = check_terraform(synth, scratch)
+    progress("rendering the app chart for each environment, the cluster-bootstrap and environment-access charts")
+    apps = [render_app_release(synth, stack) for stack in app_stacks(synth)]
+    return terraform, apps, render_bootstrap_release(synth), render_platform_release(synth, ACCESS_RELEASE)
 
 
 def run_preflight(outdir: Path, *, synthesize_first: bool, progress: Callable[[str], None]) -> list[CheckResult]:
