@@ -122,9 +122,12 @@ def measure(release: RenderedRelease, keys: int, s3: LocalS3, tools: list[Path])
         offsite = rclone_environment(release, "redis-backup", backup_dir=backups, endpoint=endpoint, key=key)
         copy_s, memory = timed(release, "redis-offsite.sh", offsite, tools)
         fetch = rclone_environment(release, "redis-fetch", backup_dir=fetched, endpoint=endpoint, key=key)
+        fetch["RESTORE_FROM"] = rdb.name
         fetch_s, _ = timed(release, "redis-fetch.sh", fetch, tools)
         restore = literal_env(release, "redis-restore", "redis-restore")
         restore |= {"DATA_DIR": str(data), "BACKUP_DIR": str(fetched), "RESTORE_FROM": rdb.name}
+        # a fresh volume (no ledger): the sum the backup job recorded, as the operator gives it
+        restore["RESTORE_SHA256"] = (backups / "accepted").read_text().split()[-1]
         began = time.perf_counter()
         timed(release, "redis-restore.sh", restore, tools)
         process, _ = start(data, port)

@@ -7,6 +7,7 @@ main's former behaviour too (seeded: it deletes or accepts what the scripts now 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import re
 import shlex
@@ -349,9 +350,13 @@ def restore(
 
 
 def ledger(backups: Path) -> list[list[str]]:
-    """The backup job's ledger: [name, keys, bytes] per accepted backup, oldest first."""
+    """The backup job's ledger: [name, keys, bytes, sha256] per accepted backup, oldest first."""
     path = backups / "accepted"
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fill(redis: Redis, keys: int, prefix: str = "todo") -> None:
@@ -393,8 +398,10 @@ def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: R
     assert result.returncode == 0, result.stderr
     (backup,) = backups.glob("redis-*.rdb")
     assert re.fullmatch(r"redis-\d{8}T\d{6}Z\.rdb", backup.name)
-    assert ledger(backups) == [[backup.name, "200", str(backup.stat().st_size)]]
-    assert f"backup accepted: {backup.name} (200 keys, " in result.stdout
+    assert ledger(backups) == [[backup.name, "200", str(backup.stat().st_size), sha256(backup)]]
+    assert f"backup accepted: {backup.name} (200 keys, {backup.stat().st_size} bytes; sha256 {sha256(backup)}; " in (
+        result.stdout
+    )
     # the accident: everything deleted, one write after it
     redis.cli("flushall")
     redis.cli("set", "after-the-accident", "1")
@@ -402,7 +409,7 @@ def test_backup_then_restore_brings_the_data_back(production: Rendered, redis: R
 
     restored = restore(production, redis.data, backups, RESTORE_FROM=backup.name)
     assert restored.returncode == 0, restored.stderr
-    assert f"restored {backup.name} (200 keys, redis-check-rdb OK)" in restored.stdout
+    assert f"restored {backup.name} (200 keys, redis-check-rdb OK; sha256 {sha256(backup)})" in restored.stdout
     (aside,) = redis.data.glob("before-restore-*")
     assert (aside / "appendonlydir").is_dir()
     redis.start()
@@ -465,7 +472,8 @@ def test_backups_keep_the_newest_accepted_and_a_failed_one_leaves_no_file(
     assert sorted(path.name for path in backups.glob("redis-*.rdb")) == sorted(
         ["redis-20261001T031700Z.rdb", *older[3:], today]
     )
-    assert result.stdout.split("newest first:\n", 1)[1].split()[::3] == [today, *reversed(older[3:])]
+    kept = result.stdout.split("newest first:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in kept] == [today, *reversed(older[3:])]
     kept = sorted(path.name for path in backups.iterdir())
     redis.stop()
     time.sleep(1)
@@ -510,7 +518,7 @@ def test_a_future_dated_file_on_the_volume_never_deletes_the_new_backup(
     (backups / "redis-latest.rdb").write_bytes(b"REDIS0011 foreign")
     result = back_up(production, redis, backups, KEEP="1")
     assert result.returncode == 0, result.stderr
-    ((today, keys, _),) = ledger(backups)
+    ((today, keys, _, _),) = ledger(backups)
     assert keys == "20" and (backups / today).is_file() and planted.is_file()
     assert f"'{planted.name}' is dated in the future" in result.stderr
     assert "'redis-latest.rdb' is not a backup name" in result.stderr
@@ -617,14 +625,16 @@ def test_restore_refuses_a_backup_that_fails_redis_check_rdb(
     data.mkdir()
     (data / "dump.rdb").write_bytes(b"keep me")
     (backups / "redis-20261101T031700Z.rdb").write_bytes(b"REDIS0010\xfe\x00garbage")
-    result = restore(production, data, backups, RESTORE_FROM="redis-20261101T031700Z.rdb")
+    result = restore(production, data, backups, RESTORE_FROM="redis-20261101T031700Z.rdb",
+                     RESTORE_SHA256=sha256(backups / "redis-20261101T031700Z.rdb"))  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
         "restore refused: redis-20261101T031700Z.rdb fails redis-check-rdb (above); choose another backup"
     )
     assert [path.name for path in data.iterdir()] == ["dump.rdb"]
     approving = stand_in(tmp_path / "approving", "redis-check-rdb", "echo '\\o/ RDB looks OK! \\o/'")
-    seeded = restore(production, data, backups, first=approving, RESTORE_FROM="redis-20261101T031700Z.rdb")
+    seeded = restore(production, data, backups, first=approving, RESTORE_FROM="redis-20261101T031700Z.rdb",
+                     RESTORE_SHA256=sha256(backups / "redis-20261101T031700Z.rdb"))  # fmt: skip
     assert seeded.returncode == 0 and (data / "appendonlydir" / "appendonly.aof.1.base.rdb").is_file()
 
 
@@ -684,7 +694,10 @@ def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
     production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
 ) -> None:
     fill(redis, 200)
-    assert back_up(production, redis, backups).returncode == 0
+    taken = back_up(production, redis, backups)
+    assert taken.returncode == 0
+    # the operator's record of the sum: the backup job's log line (kept by the log store and the alert history)
+    recorded = re.search(r"^backup accepted: .*; sha256 ([0-9a-f]{64});", taken.stdout, re.M)[1]  # type: ignore[index]
     copied = run_script(production, "redis-offsite.sh", **rclone_env(production, "redis-backup", bucket, backups))
     assert copied.returncode == 0, copied.stderr
     (key,) = bucket.keys(BUCKET)
@@ -697,13 +710,22 @@ def test_a_backup_copied_offsite_survives_the_loss_of_both_volumes(
     fresh_backups.mkdir()
     redis.data.mkdir(parents=True)
 
-    fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, fresh_backups))
-    assert fetched.returncode == 0, fetched.stderr
     name = key.rsplit("/", 1)[1]
+    fetch = rclone_env(production, "redis-fetch", bucket, fresh_backups)
+    fetched = run_script(production, "redis-fetch.sh", **fetch, RESTORE_FROM=name)
+    assert fetched.returncode == 0, fetched.stderr
     assert [path.name for path in fresh_backups.iterdir()] == [name]
     size = (fresh_backups / name).stat().st_size
-    assert fetched.stdout.splitlines()[1:] == [f"{name} - {size}"]  # name, keys unknown (not accepted here), bytes
-    restored = restore(production, redis.data, fresh_backups, RESTORE_FROM=name)
+    assert fetched.stdout.splitlines()[0] == f"fetched {name} from {fetch['OFFSITE']} (sha256 {recorded})"
+    assert fetched.stdout.splitlines()[2:] == [f"{name} - {size}"]  # name, keys unknown (not accepted here), bytes
+    # a fresh volume has no ledger: the restore takes the sum from the operator
+    unsure = restore(production, redis.data, fresh_backups, RESTORE_FROM=name)
+    assert unsure.returncode == 2 and unsure.stderr.startswith(
+        f"restore refused: the ledger does not record the SHA-256 of {name}: set RESTORE_SHA256 to the sum in its "
+        "backup job's log line"
+    )
+    assert list(redis.data.iterdir()) == []
+    restored = restore(production, redis.data, fresh_backups, RESTORE_FROM=name, RESTORE_SHA256=recorded)
     assert restored.returncode == 0, restored.stderr
     redis.start()
     assert redis.cli("dbsize") == "200" and redis.cli("get", "todo:7") == "value-7"
@@ -766,12 +788,15 @@ def test_planted_future_dated_objects_in_the_bucket_delete_no_genuine_backup(
     assert abs((latest - datetime.now(UTC)).total_seconds() - 300) < 60
     assert f"ignored in spaces:{BUCKET}/{FOLDER}: 'redis-latest.rdb' is not a backup name" in "\n".join(reports)
     assert result.stdout.split("newest first:\n", 1)[1].split() == sorted(genuine, reverse=True)
-    # the fetch job brings back the genuine backups only
+    # the fetch job brings back a genuine backup, and refuses a planted one
     fetched_to = tmp_path / "fetched"
     fetched_to.mkdir()
-    fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, fetched_to))
+    fetch = rclone_env(production, "redis-fetch", bucket, fetched_to)
+    fetched = run_script(production, "redis-fetch.sh", **fetch, RESTORE_FROM=today)
     assert fetched.returncode == 0, fetched.stderr
-    assert sorted(path.name for path in fetched_to.iterdir()) == sorted(genuine)
+    refused = run_script(production, "redis-fetch.sh", **fetch, RESTORE_FROM=planted[0])
+    assert refused.returncode == 2 and "is dated in the future" in refused.stderr
+    assert sorted(path.name for path in fetched_to.iterdir()) == [today]
     # seeded: main's retention over the same bucket
     run_main(MAIN_OFFSITE_RETENTION, **offsite, KEEP="7")
     assert not set(genuine) & set(names_in(bucket))
@@ -787,10 +812,15 @@ def test_fetch_never_replaces_a_backup_on_the_volume(
     today = ledger(backups)[-1][0]
     original = (backups / today).read_bytes()
     bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{today}", Body=b"REDIS0011 overwritten")
-    fetched = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
+    fetch = rclone_env(production, "redis-fetch", bucket, backups)
+    fetched = run_script(production, "redis-fetch.sh", **fetch, RESTORE_FROM=today)
     assert fetched.returncode == 0, fetched.stderr
     assert (backups / today).read_bytes() == original
-    assert fetched.stdout.splitlines()[1:] == [f"{today} 10 {len(original)}"]  # keys from the ledger
+    assert (
+        fetched.stdout.splitlines()[0]
+        == f"{today} is on the volume already: not fetched (a file there is never replaced)"
+    )
+    assert fetched.stdout.splitlines()[2:] == [f"{today} 10 {len(original)}"]  # keys from the ledger
 
 
 def test_seeded_a_missing_bucket_fails_the_offsite_copy(
@@ -809,8 +839,13 @@ def test_fetch_from_an_empty_folder_refuses_and_writes_nothing(
     production: Rendered, bucket: LocalS3, backups: Path
 ) -> None:
     bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/redis-20991231T000000Z.rdb", Body=b"REDIS0011 planted")
-    result = run_script(production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, backups))
-    assert result.returncode != 0 and "no backup in spaces:" in result.stderr.splitlines()[-1]
+    fetch = rclone_env(production, "redis-fetch", bucket, backups)
+    result = run_script(production, "redis-fetch.sh", **fetch, RESTORE_FROM="redis-20261101T031700Z.rdb")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"fetch refused: no backup redis-20261101T031700Z.rdb in {fetch['OFFSITE']}; list the bucket with "
+        f'`rclone lsl {fetch["OFFSITE"]}` (docs/runbooks/rollback.md, "Restore Redis from a backup")'
+    )
     assert list(backups.iterdir()) == []
 
 
@@ -866,10 +901,10 @@ def test_the_upgrade_runbooks_copy_puts_the_old_backups_where_the_fetch_job_read
     old = {f"redis/{env}/redis-2026112{day}T031700Z.rdb" for env in ("staging", "production") for day in (1, 2)}
     for key in old:
         bucket.client.put_object(Bucket=OLD_BUCKET, Key=key, Body=b"REDIS0011")
-    fetch = rclone_env(production, "redis-fetch", bucket, backups)
+    fetch = rclone_env(production, "redis-fetch", bucket, backups) | {"RESTORE_FROM": "redis-20261122T031700Z.rdb"}
     try:
         before = run_script(production, "redis-fetch.sh", **fetch)
-        assert before.returncode != 0 and "no backup in spaces:" in before.stderr  # the seeded failure: not copied
+        assert before.returncode == 2 and "fetch refused: no backup " in before.stderr  # the seeded failure: not copied
 
         exported, commands = upgrade_commands()
         environment = {**os.environ, **exported, **{k: v for k, v in fetch.items() if k.startswith("RCLONE_")}}
@@ -888,10 +923,7 @@ def test_the_upgrade_runbooks_copy_puts_the_old_backups_where_the_fetch_job_read
 
         after = run_script(production, "redis-fetch.sh", **fetch)
         assert after.returncode == 0, after.stderr
-        assert sorted(path.name for path in backups.iterdir()) == [
-            "redis-20261121T031700Z.rdb",
-            "redis-20261122T031700Z.rdb",
-        ]
+        assert sorted(path.name for path in backups.iterdir()) == ["redis-20261122T031700Z.rdb"]
     finally:
         for name in (OLD_BUCKET, staging_bucket):
             for key in bucket.keys(name):
@@ -909,3 +941,265 @@ def test_the_restore_refusals_point_at_the_runbook_section_that_says_how_to_choo
         assert f"--from=cronjob/{fullname(job)}" in section, job
     assert "- {name: RESTORE_FROM, value: redis-" in section and "`<name> <keys> <bytes>`" in section
     assert section.index("scale deployment todo-app-redis --replicas=0") < section.index("apply -f restore-now.yaml")
+
+
+# --- poisoned backups, the ledger, one run at a time -----------------------------------------------------------------
+
+
+def run_cut(
+    env: Rendered, script: str, variables: dict[str, str], *cuts: tuple[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A rendered script with each (old, new) text replaced — the same script without one of its checks (seeded)."""
+    command, environment = backup_jobs.script_command(env, script, redis_tools(), variables)
+    for old, new in cuts:
+        assert command[2].count(old) == 1, old
+        command[2] = command[2].replace(old, new)
+    return subprocess.run(command, env=environment, capture_output=True, text=True, check=False, timeout=60)
+
+
+#: the check that a name's time is a real UTC time, cut out (seeded)
+NO_REAL_TIME = ('if ! real_time "${candidate_time%.rdb}"; then', "if false; then")
+
+
+def test_a_name_with_an_impossible_time_is_never_fetched_or_restored(
+    production: Rendered, bucket: LocalS3, backups: Path, tmp_path: Path
+) -> None:
+    """redis-20261207T219999Z.rdb matches the name's pattern and is dated before now, but no clock shows 21:99:99: the
+    backup job never wrote it. Seeded: without the round trip through `date` the fetch job brings it back."""
+    impossible = "redis-20261207T219999Z.rdb"
+    bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{impossible}", Body=b"REDIS0011 planted")
+    fetch = rclone_env(production, "redis-fetch", bucket, backups) | {"RESTORE_FROM": impossible}
+    refused = run_script(production, "redis-fetch.sh", **fetch)
+    (line,) = refused.stderr.splitlines()
+    assert refused.returncode == 2 and line.startswith(
+        f"fetch refused: RESTORE_FROM: '{impossible}' is not a real UTC time: not written by the backup job; "
+    )
+    assert list(backups.iterdir()) == []
+    (backups / "redis-20260230T031700Z.rdb").write_bytes(b"REDIS0011 planted")  # 30 February
+    data = tmp_path / "data"
+    data.mkdir()
+    restored = restore(production, data, backups, RESTORE_FROM="redis-20260230T031700Z.rdb")
+    assert restored.returncode == 2 and "is not a real UTC time" in restored.stderr and list(data.iterdir()) == []
+    (backups / "redis-20260230T031700Z.rdb").unlink()
+    seeded = run_cut(production, "redis-fetch.sh", fetch, NO_REAL_TIME)
+    assert seeded.returncode == 0, seeded.stderr
+    assert [path.name for path in backups.iterdir()] == [impossible]
+
+
+#: the restore's comparison with the SHA-256 the backup job recorded, cut out (seeded: main's restore)
+NO_SUM = (
+    ('if [ -z "$recorded" ] && [ -z "$given" ]; then', "if false; then"),
+    ("for expected in $recorded $given; do", "for expected in; do"),
+)
+
+
+def test_a_backup_overwritten_in_the_bucket_is_not_restored(
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
+) -> None:
+    """A holder of the bucket's key replaces today's backup with another valid snapshot (it passes redis-check-rdb).
+    On a fresh volume (no ledger) the restore takes the sum the backup job logged (RESTORE_SHA256) and refuses the
+    replacement in one line; with the sum unset it refuses too. Seeded: main's restore makes the replacement Redis'
+    data."""
+    fill(redis, 50)
+    taken = back_up(production, redis, backups)
+    assert taken.returncode == 0, taken.stderr
+    (name, _, _, recorded) = ledger(backups)[-1]
+    assert (
+        run_script(production, "redis-offsite.sh", **rclone_env(production, "redis-backup", bucket, backups)).returncode
+        == 0
+    )
+    redis.cli("flushall")
+    fill(redis, 3, "poison")
+    poison = empty_snapshot(redis, tmp_path)  # a valid RDB, 3 other keys
+    redis.cli("flushall")
+    bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{name}", Body=poison)
+    redis.stop()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    fetched = run_script(
+        production, "redis-fetch.sh", **rclone_env(production, "redis-fetch", bucket, fresh), RESTORE_FROM=name
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    actual = hashlib.sha256(poison).hexdigest()
+    for given in (recorded, recorded.upper()):
+        refused = restore(production, redis.data, fresh, RESTORE_FROM=name, RESTORE_SHA256=given)
+        (line,) = refused.stderr.splitlines()
+        assert refused.returncode == 2 and line == (
+            f"restore refused: {name} has SHA-256 {actual}, not {recorded} (recorded by the backup job): it is not "
+            "the backup the job accepted; choose another backup"
+        )
+    unset = restore(production, redis.data, fresh, RESTORE_FROM=name)
+    assert unset.returncode == 2 and "set RESTORE_SHA256 to the sum in its backup job's log line" in unset.stderr
+    bad = restore(production, redis.data, fresh, RESTORE_FROM=name, RESTORE_SHA256="abc")
+    assert bad.stderr.strip() == "restore refused: RESTORE_SHA256 'abc' is not a SHA-256 (64 hex digits)"
+    assert sorted(path.name for path in redis.data.iterdir()) == ["appendonlydir"]  # untouched
+    # on the volume the ledger has the name: its sum decides, RESTORE_SHA256 not needed
+    (backups / name).write_bytes(poison)
+    onvolume = restore(production, redis.data, backups, RESTORE_FROM=name)
+    assert onvolume.returncode == 2 and f"has SHA-256 {actual}, not {recorded}" in onvolume.stderr
+    # seeded: main's restore takes the replacement
+    environment = literal_env(production, "redis-restore", "redis-restore")
+    environment |= {"DATA_DIR": str(redis.data), "BACKUP_DIR": str(fresh), "RESTORE_FROM": name}
+    seeded = run_cut(production, "redis-restore.sh", environment, *NO_SUM)
+    assert seeded.returncode == 0, seeded.stderr
+    redis.start()
+    assert redis.cli("dbsize") == "3" and redis.cli("exists", "poison:1") == "1"
+
+
+def test_a_backup_the_previous_version_recorded_needs_its_sum_from_the_operator(
+    production: Rendered, redis: Redis, backups: Path, tmp_path: Path
+) -> None:
+    """A ledger written by the previous version (`<name> <keys> <bytes>`) stays readable: the next backup is accepted
+    and appended with its sum, and an old entry is restored only with RESTORE_SHA256."""
+    snapshot = empty_snapshot(redis, tmp_path)
+    (old,) = seed_accepted(backups, snapshot, range(1, 2))
+    assert back_up(production, redis, backups).returncode == 0
+    assert [len(row) for row in ledger(backups)] == [3, 4]
+    redis.stop()
+    unsure = restore(production, redis.data, backups, RESTORE_FROM=old)
+    assert unsure.returncode == 2 and "does not record the SHA-256 of" in unsure.stderr
+    sure = restore(
+        production, redis.data, backups, RESTORE_FROM=old, RESTORE_SHA256=hashlib.sha256(snapshot).hexdigest()
+    )
+    assert sure.returncode == 0, sure.stderr
+
+
+#: main's append to the ledger and main's choice of the newest (seeded)
+MAIN_APPEND = 'printf "%s %s %s\\n" "$NAME" 5 88 >> "$BACKUP_DIR/accepted"'
+MAIN_NEWEST = 'tail -n 1 "$BACKUP_DIR/accepted" | cut -d " " -f 1'
+
+
+def test_a_ledger_cut_short_is_repaired_on_append_and_a_glued_one_fails_the_jobs(
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
+) -> None:
+    """The ledger's last line lost its newline (a full disk): the next backup starts its entry on a line of its own
+    (the ledger is rewritten and renamed into place) and the copy sends that backup. A ledger with two entries glued
+    onto one line fails the backup (exit 3) and the copy (exit 1), each in one line. Seeded: main's append glues the
+    entry on, and main's copy then takes the older name for the newest and succeeds."""
+    snapshot = empty_snapshot(redis, tmp_path)
+    (older,) = seed_accepted(backups, snapshot, range(1, 2))
+    cut = (backups / "accepted").read_text().rstrip("\n")
+    (backups / "accepted").write_text(cut)
+    assert back_up(production, redis, backups).returncode == 0
+    rows = ledger(backups)
+    assert [row[0] for row in rows] == [older, rows[1][0]] and len(rows[1]) == 4
+    offsite = rclone_env(production, "redis-backup", bucket, backups)
+    copied = run_script(production, "redis-offsite.sh", **offsite)
+    assert copied.returncode == 0, copied.stderr
+    assert names_in(bucket) == [older, rows[1][0]]
+    # glued
+    glued = f"{cut}redis-20261102T031700Z.rdb 0 {len(snapshot)}\n"
+    (backups / "accepted").write_text(glued)
+    before = sorted(path.name for path in backups.iterdir())
+    failed = back_up(production, redis, backups)
+    assert failed.returncode == 3
+    (line,) = failed.stderr.splitlines()
+    assert line.startswith(
+        f"backup failed: the ledger {backups / 'accepted'} is malformed at line 1 ('{glued.strip()}'): "
+    )
+    assert sorted(path.name for path in backups.iterdir()) == before and (backups / "accepted").read_text() == glued
+    refused = run_script(production, "redis-offsite.sh", **offsite)
+    assert refused.returncode == 1 and refused.stderr.startswith("offsite copy failed: the ledger ")
+    assert len(refused.stderr.splitlines()) == 1
+    # seeded: main's append after a cut line, and main's copy over the glued ledger
+    (backups / "accepted").write_text(cut)
+    run_main(MAIN_APPEND, BACKUP_DIR=str(backups), NAME="redis-20261102T031700Z.rdb")
+    assert (backups / "accepted").read_text() == f"{cut}redis-20261102T031700Z.rdb 5 88\n"  # glued on
+    (backups / "accepted").write_text(glued)
+    shell = {"BACKUP_DIR": str(backups), "PATH": os.environ["PATH"]}
+    newest = subprocess.run(["/bin/sh", "-c", MAIN_NEWEST], env=shell, capture_output=True, text=True, check=True)
+    assert newest.stdout.strip() == older  # not redis-20261102T031700Z.rdb
+    seeded = run_cut(production, "redis-offsite.sh", offsite,
+                     ('problem=$(valid_ledger "$ledger" 2>&1) ||', "true ||"))  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+
+
+def test_the_copy_fails_when_an_accepted_backup_on_the_volume_is_not_in_the_bucket(
+    production: Rendered, redis: Redis, bucket: LocalS3, backups: Path, tmp_path: Path
+) -> None:
+    """Every accepted backup still on the volume must be in the bucket after the copy, not only the newest. Seeded:
+    checking the newest only, the copy succeeds."""
+    snapshot = empty_snapshot(redis, tmp_path)
+    (older,) = seed_accepted(backups, snapshot, range(1, 2))
+    assert back_up(production, redis, backups).returncode == 0
+    today = ledger(backups)[-1][0]
+    # an rclone that copies only the last name it is given
+    real = backup_jobs.RCLONE_DIR / "rclone"
+    partial = stand_in(tmp_path / "partial", "rclone",
+                       f'if [ "$1" = copy ]; then tail -n 1 | "{real}" "$@"; else exec "{real}" "$@"; fi')  # fmt: skip
+    offsite = rclone_env(production, "redis-backup", bucket, backups)
+    failed = run_with(production, "redis-offsite.sh", partial, offsite)
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == f"offsite copy failed: {older} not in {offsite['OFFSITE']} after the copy"
+    assert names_in(bucket) == [today]
+    seeded = run_cut(production, "redis-offsite.sh", offsite, ('"$newest" "$held"', '"$newest" ""'))
+    assert seeded.returncode == 0, seeded.stderr
+
+
+def test_fetch_brings_back_only_the_backup_named(production: Rendered, bucket: LocalS3, backups: Path) -> None:
+    """The volume holds a week of backups, the bucket two weeks and more: the fetch job copies the one backup named
+    RESTORE_FROM, and without it refuses in one line that says how to list the bucket. Seeded: main's fetch copies
+    every backup the volume lacks."""
+    names = [f"redis-2026110{day}T031700Z.rdb" for day in range(1, 5)]
+    for name in names:
+        bucket.client.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{name}", Body=b"REDIS0011")
+    fetch = rclone_env(production, "redis-fetch", bucket, backups)
+    unset = run_script(production, "redis-fetch.sh", **fetch)
+    (line,) = unset.stderr.splitlines()
+    assert unset.returncode == 2 and line == (
+        "fetch refused: RESTORE_FROM is unset: set it to the one backup to fetch, redis-<YYYYMMDDTHHMMSSZ>.rdb; list "
+        f'the bucket with `rclone lsl {fetch["OFFSITE"]}` (docs/runbooks/rollback.md, "Restore Redis from a backup")'
+    )
+    assert list(backups.iterdir()) == []
+    one = run_script(production, "redis-fetch.sh", **fetch, RESTORE_FROM=names[1])
+    assert one.returncode == 0, one.stderr
+    assert [path.name for path in backups.iterdir()] == [names[1]]
+    run_main(MAIN_FETCH, **fetch)
+    assert sorted(path.name for path in backups.iterdir()) == names
+
+
+#: main's fetch: every backup in the bucket that the volume lacks (seeded)
+MAIN_FETCH = (
+    'rclone lsf --files-only "$OFFSITE" | rclone copy --ignore-existing --files-from-raw - "$OFFSITE" "$BACKUP_DIR"'
+)
+
+
+#: the backup's lock, cut out (seeded: main's backup)
+NO_LOCK = ('if ! mkdir "$lock" 2>/dev/null; then', "if false; then")
+
+
+def test_a_second_backup_run_while_one_runs_fails_and_touches_nothing(
+    production: Rendered, redis: Redis, backups: Path
+) -> None:
+    """A backup run by hand while the scheduled one runs: the lock directory is held, so it fails at once (exit 3)
+    in one line naming the holder, and the other run's snapshot in progress stays. A lock older than the job's
+    deadline (900 s) is taken over. Seeded: without the lock the second run deletes the other's snapshot."""
+    fill(redis, 5)
+    other = backups / ".redis-20261207T031700Z.rdb.partial"
+    other.write_bytes(b"REDIS0011 in progress")
+    (backups / ".lock").mkdir()
+    now = int(time.time())
+    (backups / ".lock" / "holder").write_text(f"20261207T031700Z {now - 60} todo-app-redis-backup-1-abcde\n")
+    held = back_up(production, redis, backups)
+    (line,) = held.stderr.splitlines()
+    assert held.returncode == 3 and line == (
+        f"backup failed: another backup holds {backups / '.lock'} (20261207T031700Z {now - 60} "
+        f"todo-app-redis-backup-1-abcde); wait for it, or remove {backups / '.lock'} if no backup job runs"
+    )
+    assert other.exists() and ledger(backups) == [] and (backups / ".lock" / "holder").exists()
+    # stale: older than the deadline
+    (backups / ".lock" / "holder").write_text(f"20261207T031700Z {now - 1000} gone\n")
+    stale = back_up(production, redis, backups)
+    assert stale.returncode == 0, stale.stderr
+    assert "took over the stale lock" in stale.stderr and len(ledger(backups)) == 1
+    assert not (backups / ".lock").exists()  # released
+    # seeded: main's backup ignores the held lock and deletes the other run's snapshot
+    (backups / ".lock").mkdir()
+    (backups / ".lock" / "holder").write_text(f"20261207T031700Z {now} other\n")
+    other.write_bytes(b"REDIS0011 in progress")
+    time.sleep(1)
+    variables = literal_env(production, "redis-backup", "redis-backup")
+    variables |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups)}
+    seeded = run_cut(production, "redis-backup.sh", variables, NO_LOCK)
+    assert seeded.returncode == 0, seeded.stderr
+    assert not other.exists()

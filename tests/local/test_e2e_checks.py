@@ -102,10 +102,11 @@ def test_backup_accepted_only_with_a_non_empty_backup() -> None:
     (template,) = [line for line in script.splitlines() if 'echo "backup accepted: ' in line]
     line = template.split('echo "', 1)[1].rsplit('"', 1)[0]
     for variable, value in {"${previous:-none}": "none", "$previous_keys": "0", "$name": "redis-20261207T031700Z.rdb",
-                            "$keys": "12", "$bytes": "188"}.items():  # fmt: skip
+                            "$keys": "12", "$bytes": "188", "$sha256": "ab" * 32}.items():  # fmt: skip
         line = line.replace(variable, value)
     assert "$" not in line, line
-    good = f"{line}\nbackups kept (name, keys, bytes), newest first:\nredis-20261207T031700Z.rdb 12 188\n"
+    kept = f"redis-20261207T031700Z.rdb 12 188 {'ab' * 32}"
+    good = f"{line}\nbackups kept (name, keys, bytes, sha256), newest first:\n{kept}\n"
     assert e2e.judge_backup(good) is None
     assert "is empty" in e2e.judge_backup(good.replace("188 bytes", "0 bytes"))
     assert "wrote no backup" in e2e.judge_backup("backup failed: redis-cli wrote no data")
