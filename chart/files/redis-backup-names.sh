@@ -57,3 +57,14 @@ trusted_names() {
     printf '%s\n' "$candidate"
   done
 }
+
+# require_backup_name VERB WHICH HOW: RESTORE_FROM names a backup (trusted_names), else one line on stderr
+# ("<VERB> refused: ...; HOW") and exit 2 — for the fetch and the restore, which act on one backup an operator names.
+require_backup_name() {
+  [ -n "${RESTORE_FROM:-}" ] || {
+    echo "$1 refused: RESTORE_FROM is unset: set it to $2, redis-<YYYYMMDDTHHMMSSZ>.rdb; $3" >&2
+    exit 2
+  }
+  chosen=$(printf '%s\n' "$RESTORE_FROM" | trusted_names "RESTORE_FROM" 2>&1 >/dev/null || true)
+  [ -z "$chosen" ] || { echo "$1 refused: ${chosen#ignored in }; $3" >&2; exit 2; }
+}

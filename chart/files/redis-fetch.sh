@@ -9,12 +9,7 @@
 # RCLONE_CONFIG_SPACES_* variables.
 set -eu
 how="list the bucket with \`rclone lsl $OFFSITE\` (docs/runbooks/rollback.md, \"Restore Redis from a backup\")"
-[ -n "${RESTORE_FROM:-}" ] || {
-  echo "fetch refused: RESTORE_FROM is unset: set it to the one backup to fetch, redis-<YYYYMMDDTHHMMSSZ>.rdb; $how" >&2
-  exit 2
-}
-chosen=$(printf '%s\n' "$RESTORE_FROM" | trusted_names "RESTORE_FROM" 2>&1 >/dev/null || true)
-[ -z "$chosen" ] || { echo "fetch refused: ${chosen#ignored in }; $how" >&2; exit 2; }
+require_backup_name fetch "the one backup to fetch" "$how"
 if [ -e "$BACKUP_DIR/$RESTORE_FROM" ]; then
   echo "$RESTORE_FROM is on the volume already: not fetched (a file there is never replaced)"
 else

@@ -13,12 +13,7 @@
 # Environment: DATA_DIR, BACKUP_DIR, RESTORE_FROM (a backup's file name in BACKUP_DIR), RESTORE_SHA256, SKEW_SECONDS.
 set -eu
 how="list them with the fetch job's log or the backup job's (docs/runbooks/rollback.md, \"Restore Redis from a backup\")"
-[ -n "${RESTORE_FROM:-}" ] || {
-  echo "restore refused: RESTORE_FROM is unset: set it to the backup to restore, redis-<YYYYMMDDTHHMMSSZ>.rdb; $how" >&2
-  exit 2
-}
-chosen=$(printf '%s\n' "$RESTORE_FROM" | trusted_names "RESTORE_FROM" 2>&1 >/dev/null || true)
-[ -z "$chosen" ] || { echo "restore refused: ${chosen#ignored in }; $how" >&2; exit 2; }
+require_backup_name restore "the backup to restore" "$how"
 source="$BACKUP_DIR/$RESTORE_FROM"
 [ -s "$source" ] || { echo "restore refused: no backup $RESTORE_FROM in $BACKUP_DIR; $how" >&2; exit 2; }
 problem=$(valid_ledger "$BACKUP_DIR/accepted" 2>&1) || { echo "restore refused: $problem" >&2; exit 2; }
