@@ -4,6 +4,7 @@ namespaces (preflight/runtime.py)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -13,7 +14,17 @@ from preflight.render import inline_values
 from preflight.runtime import baseline_violations, level_met, platform_pod_security, restricted_violations
 from tests.stacks.test_log_shipper import alloy_pod, alloy_values
 from tests.synth import Synth
-from todo_infra.addons import ADDONS, ALLOY, CERT_MANAGER, DAPR, KUBE_PROMETHEUS_STACK, PROMTAIL, platform_addons
+from todo_infra.addons import (
+    ADDONS,
+    ALLOY,
+    CERT_MANAGER,
+    DAPR,
+    ENVOY_GATEWAY,
+    KUBE_PROMETHEUS_STACK,
+    PROMTAIL,
+    platform_addons,
+)
+from todo_infra.chart_values import deep_merge
 from todo_infra.pod_security import (
     ADDON_VALUES,
     LEVELS,
@@ -186,6 +197,107 @@ GRAFANA_POD = {
     ],
     "volumes": [{"name": "storage", "persistentVolumeClaim": {"claimName": "grafana"}}],
 }
+
+
+#: Envoy Gateway v1.9.0 runs each proxy pod from the EnvoyProxy spec; nothing renders it before the controller does, so
+#: the pod is built here as the controller builds it (github.com/envoyproxy/gateway, tag v1.9.0,
+#: internal/infrastructure/kubernetes/proxy/resource.go and resource_provider.go):
+#: - both containers (envoy, shutdown-manager) take `container.securityContext` when it is set, replacing the default
+#:   (expectedEnvoySecurityContext / expectedShutdownManagerSecurityContext, L491-522);
+#: - the default is resource.DefaultSecurityContext() (no privilege escalation, drop ALL, not privileged, non-root,
+#:   RuntimeDefault seccomp) with runAsUser/runAsGroup 65532 and a writable root filesystem;
+#: - the pod's securityContext is `pod.securityContext` as given (resource_provider.go L435), its volumes a Secret
+#:   (`envoy` certificates), a ConfigMap (the SDS files) and `pod.volumes`; no host namespace;
+#: - `patch` (type StrategicMerge) is applied to the Deployment last.
+ENVOY_PROXY_DEFAULT_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "privileged": False,
+    "runAsNonRoot": True,
+    "runAsUser": 65532,
+    "runAsGroup": 65532,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _strategic_merge(base: Any, patch: Any) -> Any:
+    """A strategic-merge patch as far as a pod spec needs it: maps merge, `containers` merge by name, lists replace."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                by_name = {c["name"]: c for c in merged.get(key, [])}
+                for container in value:
+                    by_name[container["name"]] = _strategic_merge(by_name.get(container["name"], {}), container)
+                merged[key] = list(by_name.values())
+            else:
+                merged[key] = _strategic_merge(merged.get(key), value)
+        return merged
+    return patch
+
+
+def envoy_proxy_pod(envoy_gateway_values: dict[str, Any]) -> dict[str, Any]:
+    """The proxy pod spec Envoy Gateway v1.9.0 runs for the default EnvoyProxy in the chart values."""
+    deployment = envoy_gateway_values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"][
+        "envoyDeployment"
+    ]
+    container, pod = deployment.get("container") or {}, deployment.get("pod") or {}
+    security = container.get("securityContext") or ENVOY_PROXY_DEFAULT_SECURITY_CONTEXT
+    spec: dict[str, Any] = {
+        "containers": [
+            {"name": "envoy", "securityContext": security},
+            {"name": "shutdown-manager", "securityContext": security},
+        ],
+        "volumes": [
+            {"name": "certs", "secret": {"secretName": "envoy"}},
+            {"name": "sds", "configMap": {"name": "envoy-sds"}},
+            *(pod.get("volumes") or []),
+        ],
+    }
+    if pod.get("securityContext"):
+        spec["securityContext"] = pod["securityContext"]
+    patch = (deployment.get("patch") or {}).get("value") or {}
+    template_patch = ((patch.get("spec") or {}).get("template") or {}).get("spec") or {}
+    patched: dict[str, Any] = _strategic_merge(spec, template_patch)
+    return patched
+
+
+def test_the_envoy_proxy_as_the_controller_runs_it_meets_its_namespace_level(synth: Synth) -> None:
+    values = inline_values(synth.release("platform", ENVOY_GATEWAY.release))
+    pod = envoy_proxy_pod(values)
+    assert restricted_violations(pod) == []
+    assert level_met(pod) == _pod_level(ENVOY_GATEWAY.pods, "proxy") == "restricted"
+    # the platform's patch reaches the shutdown-manager without replacing its securityContext
+    (sidecar,) = [c for c in pod["containers"] if c["name"] == "shutdown-manager"]
+    assert sidecar["securityContext"] == ENVOY_PROXY_DEFAULT_SECURITY_CONTEXT and sidecar["resources"]
+
+
+def test_seeded_a_proxy_securitycontext_in_the_values_replaces_the_default_and_is_caught(synth: Synth) -> None:
+    values = inline_values(synth.release("platform", ENVOY_GATEWAY.release))
+    seeded = deep_merge(
+        values,
+        {
+            "config": {
+                "envoyGateway": {
+                    "envoyProxy": {
+                        "provider": {
+                            "kubernetes": {"envoyDeployment": {"container": {"securityContext": {"runAsUser": 0}}}}
+                        }
+                    }
+                }
+            }
+        },
+    )
+    found = restricted_violations(envoy_proxy_pod(seeded))
+    assert any("envoy" in problem and "runAsNonRoot" in problem for problem in found), found
+    assert any("shutdown-manager" in problem for problem in found), found
+
+
+def test_seeded_a_host_network_patch_makes_the_proxy_privileged(synth: Synth) -> None:
+    values = copy.deepcopy(inline_values(synth.release("platform", ENVOY_GATEWAY.release)))
+    deployment = values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"]["envoyDeployment"]
+    deployment["patch"]["value"]["spec"]["template"]["spec"]["hostNetwork"] = True
+    assert level_met(envoy_proxy_pod(values)) == "privileged"
 
 
 def _pod_level(addon_pods: tuple[Any, ...], name: str) -> str:
