@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from preflight.access import check_access
-from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
+from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool, pool_node_size
 from preflight.consistency import check_consistency, selected_edge
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
@@ -55,6 +55,7 @@ def configuration(synth: Synthesized) -> CheckResult:
     rows = [
         ["region", str(cluster["region"])],
         ["nodes", f"{pool['size']} × {pool['min_nodes']}–{pool['max_nodes']} (autoscaling)"],
+        ["node size", f"{pool_node_size(synth).describe()} (todo_infra/node_sizes.json)"],
         ["HA control plane", "on" if cluster.get("ha") else "off"],
         ["environments", ", ".join(stack.removeprefix(APP_STACK_PREFIX) for stack in app_stacks(synth))],
         ["hosts", ", ".join(hosts)],
@@ -122,6 +123,7 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
     progress("consistency, capacity and cost")
     consumers, model_problems = gather_consumers(synth, apps)
     min_nodes, max_nodes = node_pool(synth)
+    node = pool_node_size(synth)
     ha = bool(synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster").get("ha"))
     return [
         configuration(synth),
@@ -137,12 +139,13 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
             namespace_objects=synth.namespace_objects(app.namespace for app in apps),
         ),
         check_runtime(synth, apps),
-        check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
-        check_node_loss(consumers, min_nodes=min_nodes),
+        check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes, node=node),
+        check_node_loss(consumers, min_nodes=min_nodes, node=node),
         check_cost(
             consumers,
             min_nodes=min_nodes,
             max_nodes=max_nodes,
+            node=node,
             ha=ha,
             budget=float(config["cost"]["budget_usd_per_month"]),
             edge=selected_edge(synth),
