@@ -116,6 +116,8 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
         from preflight.local import run_local_checks  # noqa: PLC0415
 
         return run_local_checks(synth, progress)
+    # First: a pool size the node-size table lacks stops preflight in one line before the slow checks.
+    node = pool_node_size(synth)
     config = load_config()
     terraform, apps, bootstrap, access = load_and_render(synth, progress)
     progress("policy: checkov over stacks, manifests and workflows")
@@ -123,7 +125,6 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
     progress("consistency, capacity and cost")
     consumers, model_problems = gather_consumers(synth, apps)
     min_nodes, max_nodes = node_pool(synth)
-    node = pool_node_size(synth)
     ha = bool(synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster").get("ha"))
     return [
         configuration(synth),
