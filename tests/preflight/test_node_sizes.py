@@ -293,3 +293,40 @@ def test_a_synthesized_size_the_table_does_not_hold_is_one_line(synth: Synth) ->
         f"the synthesized node pool: invalid node_size='s-1vcpu-2gb': expected one of "
         f"{', '.join(node_sizes().slugs)} (the sizes of todo_infra/node_sizes.json)"
     )
+
+
+# --- the docs say what the table says -------------------------------------------------------------------------
+
+
+def node_sizes_section() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    return text.split("### Node sizes\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_the_architecture_document_shows_the_table_as_it_is() -> None:
+    """docs/architecture.md, "Node sizes": its table has one row per size with the JSON's figures, the date it was
+    checked, and the configuration row names exactly the table's sizes."""
+    section = node_sizes_section()
+    rows = [line for line in section.splitlines() if line.startswith("| `") and "(" in line.split("|")[1]]
+    shown = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        shown[cells[0].split("`")[1]] = cells[1:]
+    expected = {
+        size.slug: [
+            f"{size.vcpus} / {size.memory_gib} GiB",
+            f"{size.allocatable_cpu_m:.0f}m",
+            shown.get(size.slug, ["", "", ""])[2],
+            f"{size.usd_per_month:g}",
+        ]
+        for size in node_sizes().sizes
+    }
+    assert shown == expected
+    for size in node_sizes().sizes:
+        assert shown[size.slug][2].startswith(f"{size.allocatable_memory_mib:.0f}Mi ("), size.slug
+        listed = size.allocatable_memory_basis.startswith("listed")
+        assert ("listed" in shown[size.slug][2]) is listed, size.slug
+    assert f"The table, checked {node_sizes().checked}:" in section
+    (config_row,) = [line for line in section.splitlines() if line.startswith("| `TODO_NODE_SIZE` |")]
+    assert f"| `{embedded_context()['node_size']}` |" in config_row
+    assert "(" + ", ".join(f"`{slug}`" for slug in node_sizes().slugs) + ")" in config_row
