@@ -22,15 +22,13 @@ from preflight.synth import Synthesized
 from todo_infra.access import ACCESS_RELEASE
 from todo_infra.addons import ADDONS
 from todo_infra.contracts import BOOTSTRAP_RELEASE, CLUSTER_STACK, PLATFORM_STACK, PRIORITIES
+from todo_infra.node_sizes import NodeSize, node_sizes
+from todo_infra.settings import ConfigError
 
 # --- node and system figures, with their sources -------------------------------------------------------------
 
-# Sources and reasoning: docs/architecture.md, "Capacity model".
-#: Allocatable memory of an s-2vcpu-4gb DOKS node: 2.5 GiB (DigitalOcean, "Kubernetes Limits", allocatable memory:
-#: https://docs.digitalocean.com/products/kubernetes/details/limits/).
-NODE_MEMORY_MIB = 2560.0
-#: Allocatable CPU is not published; ~1.9 vCPU inferred (2 vCPU less the kubelet's reservation).
-NODE_CPU_M = 1900.0
+# Sources and reasoning: docs/architecture.md, "Capacity model". What one node offers pods (allocatable CPU and
+# memory) depends on the pool's size: the node-size table's row of it (todo_infra/node_sizes.py, "Node sizes").
 #: DOKS system pods on every node (cilium, do-node-agent, cpc-bridge-proxy, csi node plugin): ~0.5 vCPU
 #: requested per node (inferred). Their memory requests are not published; 300 MiB is this repo's estimate
 #: (check with `kubectl describe node` and adjust).
@@ -271,6 +269,17 @@ def node_pool(synth: Synthesized) -> tuple[int, int]:
     return int(pool["min_nodes"]), int(pool["max_nodes"])
 
 
+def pool_node_size(synth: Synthesized) -> NodeSize:
+    """The node-size table's row of the size the synthesized node pool asks for: what capacity, node loss and cost
+    count one node as. A size the table does not hold (a cdktf.out synthesized from another version) cannot be
+    counted: a RuntimeError, which preflight prints as one line."""
+    size = synth.one(CLUSTER_STACK, "digitalocean_kubernetes_cluster")["node_pool"]["size"]
+    try:
+        return node_sizes().get(size)
+    except ConfigError as error:
+        raise RuntimeError(f"the synthesized node pool: {error}") from None
+
+
 def gather_consumers(synth: Synthesized, rendered: Iterable[RenderedRelease]) -> tuple[list[Consumer], list[str]]:
     """Every pod the cluster runs: DOKS system pods, platform add-ons, and both app environments."""
     addons, addon_problems = addon_consumers(synth)
@@ -278,10 +287,10 @@ def gather_consumers(synth: Synthesized, rendered: Iterable[RenderedRelease]) ->
     return [*system_consumers(), *addons, *apps], [*addon_problems, *app_problems]
 
 
-def place_pool(consumers: list[Consumer], nodes: int, *, maximum: bool) -> list[Placement]:
-    """Every order's placement of the consumers' pods on `nodes` empty s-2vcpu-4gb nodes (preflight/placement.py)."""
+def place_pool(consumers: list[Consumer], nodes: int, *, maximum: bool, node: NodeSize) -> list[Placement]:
+    """Every order's placement of the consumers' pods on `nodes` empty nodes of size `node` (preflight/placement.py)."""
     pods = [pod for consumer in consumers for pod in consumer.pods(maximum=maximum)]
-    return placements(pods, nodes=nodes, cpu_m=NODE_CPU_M, memory_mib=NODE_MEMORY_MIB)
+    return placements(pods, nodes=nodes, cpu_m=node.allocatable_cpu_m, memory_mib=node.allocatable_memory_mib)
 
 
 def _node_line(placement: Placement) -> str:
@@ -302,10 +311,10 @@ def _waiting_line(placement: Placement) -> str:
 
 
 def check_capacity(
-    consumers: list[Consumer], model_problems: list[str], *, min_nodes: int, max_nodes: int
+    consumers: list[Consumer], model_problems: list[str], *, min_nodes: int, max_nodes: int, node: NodeSize
 ) -> CheckResult:
-    """Requests against the pool, in total and per node: at minimum scale the fullest node (the worst order of
-    arrival tried) keeps 15 % free and every pod is placed; at maximum scale every pod is placed."""
+    """Requests against the pool of `node`-sized nodes, in total and per node: at minimum scale the fullest node (the
+    worst order of arrival tried) keeps 15 % free and every pod is placed; at maximum scale every pod is placed."""
     rows: list[list[str]] = []
     for c in consumers:
         rows.append(
@@ -319,15 +328,20 @@ def check_capacity(
             ]
         )
     problems = list(model_problems)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {
+        "node_size": node.slug,
+        "node_allocatable_cpu_m": node.allocatable_cpu_m,
+        "node_allocatable_memory_mib": node.allocatable_memory_mib,
+    }
     for label, nodes, maximum, limit in (
         ("min", min_nodes, False, MIN_SCALE_LIMIT),
         ("max", max_nodes, True, MAX_SCALE_LIMIT),
     ):
         cpu = sum(c.cpu_m * c.count(nodes, maximum=maximum) for c in consumers)
         memory = sum(c.memory_mib * c.count(nodes, maximum=maximum) for c in consumers)
-        cpu_pct, memory_pct = 100 * cpu / (nodes * NODE_CPU_M), 100 * memory / (nodes * NODE_MEMORY_MIB)
-        results = place_pool(consumers, nodes, maximum=maximum)
+        cpu_pct = 100 * cpu / (nodes * node.allocatable_cpu_m)
+        memory_pct = 100 * memory / (nodes * node.allocatable_memory_mib)
+        results = place_pool(consumers, nodes, maximum=maximum, node=node)
         worst = worst_fullest(results)
         fullest = worst.fullest
         rows.append(
@@ -362,7 +376,7 @@ def check_capacity(
                 ]
                 names = ", ".join(c.label for c in top)
                 problems.append(
-                    f"{resource} requests at {label} scale use {used_pct:.1f}% of {nodes} × s-2vcpu-4gb "
+                    f"{resource} requests at {label} scale use {used_pct:.1f}% of {nodes} × {node.slug} "
                     f"(limit {limit:.0%}); largest consumers: {names}"
                 )
         totals = {"CPU": cpu_pct, "memory": memory_pct}
@@ -379,8 +393,8 @@ def check_capacity(
                 f"at {label} scale on {nodes} nodes {len(one.waiting)} pods find no node when pods arrive "
                 f"{one.order} ({len(stuck)} of {len(results)} orders): {_waiting_line(one)}"
             )
-    free_cpu = NODE_CPU_M - SYSTEM_PER_NODE_CPU_M
-    free_memory = NODE_MEMORY_MIB - SYSTEM_PER_NODE_MEMORY_MIB
+    free_cpu = node.allocatable_cpu_m - SYSTEM_PER_NODE_CPU_M
+    free_memory = node.allocatable_memory_mib - SYSTEM_PER_NODE_MEMORY_MIB
     for c in consumers:
         if not c.per_node and (c.cpu_m > free_cpu or c.memory_mib > free_memory):
             problems.append(
@@ -388,7 +402,7 @@ def check_capacity(
             )
     return CheckResult(
         name="capacity",
-        title="Capacity (requests vs node pool, in total and per node)",
+        title=f"Capacity (requests vs node pool of {node.slug}, in total and per node)",
         headers=["group", "pods", "cpu each", "memory each", "min", "max"],
         rows=rows,
         problems=problems,
@@ -414,7 +428,7 @@ def _forced(consumer: Consumer, waiting: int, nodes: int) -> bool:
     return consumer.one_per_node and consumer.count(nodes, maximum=False) - waiting >= nodes
 
 
-def check_node_loss(consumers: list[Consumer], *, min_nodes: int) -> CheckResult:
+def check_node_loss(consumers: list[Consumer], *, min_nodes: int, node: NodeSize) -> CheckResult:
     """N−1: the pool at minimum scale loses a node (a failure, or a drain the autoscaler has not yet replaced).
 
     Pods are placed per node the way kube-scheduler does (preflight/placement.py): highest priority first, each pod
@@ -425,8 +439,8 @@ def check_node_loss(consumers: list[Consumer], *, min_nodes: int) -> CheckResult
     if in any of them a pod other than staging's waits (except one its own anti-affinity keeps out: a sibling on
     every remaining node), and reports the outcome in which the most pods waited."""
     nodes = min_nodes - 1
-    full = place_pool(consumers, min_nodes, maximum=False)
-    results = place_pool(consumers, nodes, maximum=False) + [
+    full = place_pool(consumers, min_nodes, maximum=False, node=node)
+    results = place_pool(consumers, nodes, maximum=False, node=node) + [
         lose_node(result, lost) for result in full for lost in range(min_nodes)
     ]
     by_label = {c.label: c for c in consumers}
@@ -473,12 +487,13 @@ def check_node_loss(consumers: list[Consumer], *, min_nodes: int) -> CheckResult
     )
     return CheckResult(
         name="node-loss",
-        title=f"Node loss (pods on {nodes} of {min_nodes} nodes, per node, highest priority first)",
+        title=f"Node loss (pods on {nodes} of {min_nodes} × {node.slug}, per node, highest priority first)",
         headers=["priority class", "waiting pods", "memory each", "cpu each", "wait", "why"],
         rows=rows,
         problems=problems,
         figures={
             "nodes": nodes,
+            "node_size": node.slug,
             "waiting_pods": len(worst.waiting),
             "waiting_memory_mib": round(worst.waiting_memory_mib),
             "waiting_groups": sorted({by_label[pod.workload].group for pod in worst.waiting}),

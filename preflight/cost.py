@@ -6,11 +6,12 @@ from typing import Any
 
 from preflight.capacity import Consumer
 from preflight.report import CheckResult
+from todo_infra.node_sizes import NodeSize
 
 #: DigitalOcean list prices in USD per month (https://www.digitalocean.com/pricing, checked 2026-11;
-#: docs/architecture.md, "Capacity model").
+#: docs/architecture.md, "Capacity model"). A node's price is its size's row of the node-size table
+#: (todo_infra/node_sizes.json, which says when it was checked).
 PRICES_AS_OF = "2026-11"
-NODE_S_2VCPU_4GB = 24.0
 HA_CONTROL_PLANE = 40.0
 LOAD_BALANCER = 12.0
 #: One subscription for every bucket of the account — the shared and per-environment state buckets and each
@@ -21,16 +22,16 @@ VOLUME_PER_GIB = 0.10
 
 
 def check_cost(
-    consumers: list[Consumer], *, min_nodes: int, max_nodes: int, ha: bool, budget: float, edge: str
+    consumers: list[Consumer], *, min_nodes: int, max_nodes: int, node: NodeSize, ha: bool, budget: float, edge: str
 ) -> CheckResult:
-    """`edge`: the platform's edge, which owns the one load balancer (Envoy Gateway's Gateway, or the ingress-nginx
-    controller's Service)."""
+    """`node`: the pool's size, whose price each node costs; `edge`: the platform's edge, which owns the one load
+    balancer (Envoy Gateway's Gateway, or the ingress-nginx controller's Service)."""
     volumes = sum(sum(c.volumes_gib) for c in consumers)
     lines: list[tuple[str, float, float]] = [
         (
-            f"nodes s-2vcpu-4gb × {min_nodes} / × {max_nodes}",
-            min_nodes * NODE_S_2VCPU_4GB,
-            max_nodes * NODE_S_2VCPU_4GB,
+            f"nodes {node.slug} × {min_nodes} / × {max_nodes} (${node.usd_per_month:.2f} each)",
+            min_nodes * node.usd_per_month,
+            max_nodes * node.usd_per_month,
         ),
         (
             "control plane" + (" (HA)" if ha else " (free)"),
@@ -53,6 +54,8 @@ def check_cost(
         "usd_per_month_min": round(total_min, 2),
         "usd_per_month_max": round(total_max, 2),
         "volumes_gib": round(volumes, 1),
+        "node_size": node.slug,
+        "node_usd_per_month": node.usd_per_month,
         "prices_as_of": PRICES_AS_OF,
     }
     return CheckResult(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from preflight.access import check_access
-from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
+from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool, pool_node_size
 from preflight.consistency import check_consistency, selected_edge
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy
@@ -55,6 +55,7 @@ def configuration(synth: Synthesized) -> CheckResult:
     rows = [
         ["region", str(cluster["region"])],
         ["nodes", f"{pool['size']} × {pool['min_nodes']}–{pool['max_nodes']} (autoscaling)"],
+        ["node size", f"{pool_node_size(synth).describe()} (todo_infra/node_sizes.json)"],
         ["HA control plane", "on" if cluster.get("ha") else "off"],
         ["environments", ", ".join(stack.removeprefix(APP_STACK_PREFIX) for stack in app_stacks(synth))],
         ["hosts", ", ".join(hosts)],
@@ -115,6 +116,8 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
         from preflight.local import run_local_checks  # noqa: PLC0415
 
         return run_local_checks(synth, progress)
+    # First: a pool size the node-size table lacks stops preflight in one line before the slow checks.
+    node = pool_node_size(synth)
     config = load_config()
     terraform, apps, bootstrap, access = load_and_render(synth, progress)
     progress("policy: checkov over stacks, manifests and workflows")
@@ -137,12 +140,13 @@ def run_checks(synth: Synthesized, progress: Callable[[str], None] = lambda _: N
             namespace_objects=synth.namespace_objects(app.namespace for app in apps),
         ),
         check_runtime(synth, apps),
-        check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes),
-        check_node_loss(consumers, min_nodes=min_nodes),
+        check_capacity(consumers, model_problems, min_nodes=min_nodes, max_nodes=max_nodes, node=node),
+        check_node_loss(consumers, min_nodes=min_nodes, node=node),
         check_cost(
             consumers,
             min_nodes=min_nodes,
             max_nodes=max_nodes,
+            node=node,
             ha=ha,
             budget=float(config["cost"]["budget_usd_per_month"]),
             edge=selected_edge(synth),

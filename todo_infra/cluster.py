@@ -1,4 +1,4 @@
-"""The DOKS cluster and its VPC (seed: node pool s-2vcpu-4gb × 3–5)."""
+"""The DOKS cluster and its VPC; its node pool autoscales node_min–node_max nodes of node_size (node_sizes.json)."""
 
 from __future__ import annotations
 

@@ -76,6 +76,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "TODO_STATE_ENDPOINT": "state_endpoint",
     "TODO_BACKUP_BUCKET": "backup_bucket",
     "TODO_BACKUP_ENDPOINT": "backup_endpoint",
+    "TODO_NODE_SIZE": "node_size",
     "TODO_NODE_MIN": "node_min",
     "TODO_NODE_MAX": "node_max",
     "TODO_HA_CONTROL_PLANE": "ha_control_plane",
@@ -459,6 +460,8 @@ def _overrides(environ: Mapping[str, str]) -> dict[str, str]:
 
 def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     """Merge `cdktf.json` context with `TODO_*` overrides and validate every field."""
+    from todo_infra.node_sizes import node_sizes  # noqa: PLC0415  (it imports this module)
+
     check_known_keys(context, "the configuration")
     raw: dict[str, Any] = {**context, **_overrides(environ)}
 
@@ -501,7 +504,8 @@ def load_settings(context: Mapping[str, Any], environ: Mapping[str, str]) -> Set
                 re.compile(r"^10\.[0-9]{1,3}\.[0-9]{1,3}\.0/(16|20|24)$"),
                 "a 10.x.y.0/16|20|24 range",
             ),
-            node_size=_choice(raw, "node_size", ("s-2vcpu-4gb",)),
+            # The sizes of the node-size table (todo_infra/node_sizes.json), which preflight's capacity and cost read.
+            node_size=node_sizes().get(raw.get("node_size")).slug,
             node_min=node_min,
             node_max=node_max,
             ha_control_plane=_bool(raw, "ha_control_plane"),

@@ -8,9 +8,16 @@ import dataclasses
 
 import pytest
 
+from main import embedded_context
 from preflight import placement
-from preflight.capacity import NODE_CPU_M, NODE_MEMORY_MIB, Consumer, check_capacity, check_node_loss
+from preflight.capacity import Consumer, check_capacity, check_node_loss
 from preflight.placement import SHUFFLES, Pod, lose_node, place, placements, worst_fullest
+from todo_infra.node_sizes import node_size
+from todo_infra.settings import load_settings
+
+#: The node size of the committed configuration (cdktf.json's node_size): the seeded cases are sized against it.
+NODE = node_size(load_settings(embedded_context(), {}).cluster.node_size)
+NODE_CPU_M, NODE_MEMORY_MIB = NODE.allocatable_cpu_m, NODE.allocatable_memory_mib
 
 PLATFORM, PRODUCTION, STAGING = "todo-platform", "todo-production", "todo-staging"
 
@@ -63,7 +70,7 @@ def test_seeded_the_total_fits_but_no_single_node_can_take_the_pod() -> None:
     assert summed_waits(consumers, nodes=2) == 0  # the old answer
     for result in placements(pods_of(consumers), nodes=2, cpu_m=NODE_CPU_M, memory_mib=NODE_MEMORY_MIB):
         assert [(pod.workload, pod.memory_mib) for pod in result.waiting] == [("production/small", 200)]
-    problems = check_node_loss(consumers, min_nodes=3).problems
+    problems = check_node_loss(consumers, min_nodes=3, node=NODE).problems
     assert len(problems) == 1
     assert problems[0].startswith("losing a node at minimum scale leaves 1 × production/small pending when pods arrive")
 
@@ -75,7 +82,7 @@ def test_seeded_a_daemonset_counts_on_every_node() -> None:
         Consumer("platform/x", "agent", 10, 600, 0, 0, per_node=True, priority_class=PLATFORM),
         Consumer("production", "whale", 100, 2000, 1, 1, priority_class=PRODUCTION),
     ]
-    result = check_capacity(consumers, [], min_nodes=3, max_nodes=3)
+    result = check_capacity(consumers, [], min_nodes=3, max_nodes=3, node=NODE)
     assert result.figures["min_memory_used_pct"] < 85
     assert any(
         p.startswith("at min scale on 3 nodes 1 pods find no node") and "1 × production/whale (2000Mi, 100m)" in p
@@ -86,7 +93,7 @@ def test_seeded_a_daemonset_counts_on_every_node() -> None:
 def test_seeded_the_total_is_under_the_limit_but_the_fullest_node_is_not() -> None:
     """One pod of 2300 MiB on a 3-node pool: 30 % of the pool, 89.8 % of its node."""
     consumers = [Consumer("production", "whale", 100, 2300, 1, 1, priority_class=PRODUCTION)]
-    result = check_capacity(consumers, [], min_nodes=3, max_nodes=3)
+    result = check_capacity(consumers, [], min_nodes=3, max_nodes=3, node=NODE)
     assert result.figures["min_memory_used_pct"] == pytest.approx(29.9, abs=0.1)
     assert result.figures["min_fullest_node_memory_pct"] == pytest.approx(89.8, abs=0.1)
     assert [p for p in result.problems if "fullest node" in p] == [
@@ -104,7 +111,7 @@ def test_seeded_largest_first_fits_but_another_order_of_arrival_does_not() -> No
     assert results[0].order == "largest first" and results[0].fullest.memory_pct == pytest.approx(80.0)
     worst = worst_fullest(results)
     assert worst.fullest.memory_pct == pytest.approx(100.0)
-    result = check_capacity(consumers, [], min_nodes=3, max_nodes=3)
+    result = check_capacity(consumers, [], min_nodes=3, max_nodes=3, node=NODE)
     assert result.figures["min_fullest_node_memory_pct"] == pytest.approx(100.0)
     assert any(f"when pods arrive {worst.order}:" in p for p in result.problems), result.problems
 
@@ -113,10 +120,10 @@ def test_seeded_anti_affinity_pair_with_one_node_left() -> None:
     """Required anti-affinity: with one node left, one replica of the pair runs and the other waits, because the
     node already runs its sibling — reported as such and allowed. Without it both share the node."""
     pair = Consumer("platform/dapr", "operator", 50, 64, 2, 2, priority_class=PLATFORM, one_per_node=True)
-    result = check_node_loss([pair], min_nodes=2)
+    result = check_node_loss([pair], min_nodes=2, node=NODE)
     assert result.problems == []
     assert result.rows[0][1:] == ["platform/dapr/operator", "64Mi", "50m", "1", "one per node: every node runs one"]
-    together = check_node_loss([dataclasses.replace(pair, one_per_node=False)], min_nodes=2)
+    together = check_node_loss([dataclasses.replace(pair, one_per_node=False)], min_nodes=2, node=NODE)
     assert together.figures["waiting_pods"] == 0
     (node,) = place(
         pods_of([pair]), nodes=1, cpu_m=NODE_CPU_M, memory_mib=NODE_MEMORY_MIB, order="-", arrange=as_listed
@@ -133,7 +140,7 @@ def test_seeded_anti_affinity_pair_whose_second_node_is_full_fails() -> None:
     ]
     # The whale comes first only if it outranks the pair; give it the higher class to make the case.
     consumers[0] = dataclasses.replace(consumers[0], priority_class="system-cluster-critical")
-    result = check_node_loss(consumers, min_nodes=3)
+    result = check_node_loss(consumers, min_nodes=3, node=NODE)
     assert len(result.problems) == 1 and "1 × platform/dapr/sentry pending" in result.problems[0]
 
 
@@ -158,7 +165,7 @@ def test_a_pod_of_the_lost_node_preempts_lower_priorities_on_the_others() -> Non
     after = lose_node(full, lost)
     assert sum(node.siblings["production/big"] for node in after.nodes) == 1
     assert [pod.workload for pod in after.waiting] == ["staging/small"] * 5
-    check = check_node_loss(consumers, min_nodes=3)
+    check = check_node_loss(consumers, min_nodes=3, node=NODE)
     assert check.problems == [] and check.figures["waiting_groups"] == ["staging"]
 
 
@@ -171,7 +178,7 @@ def test_seeded_without_preemption_the_production_pod_would_wait(monkeypatch: py
     monkeypatch.setattr(placement, "_preempt", lambda pool, pod: None)
     placement._placements.cache_clear()
     try:
-        problems = check_node_loss(consumers, min_nodes=3).problems
+        problems = check_node_loss(consumers, min_nodes=3, node=NODE).problems
     finally:
         placement._placements.cache_clear()
     assert problems and problems[0].startswith("losing a node at minimum scale leaves 1 × production/big pending")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool
+from preflight.capacity import check_capacity, check_node_loss, gather_consumers, node_pool, pool_node_size
 from preflight.consistency import check_consistency
 from preflight.cost import check_cost
 from preflight.policy import ROOT, check_policy, unexplained_skips
@@ -367,7 +367,7 @@ def test_a_dapr_component_name_no_component_has_is_named(
 def capacity(synth: Synthesized, apps: list[RenderedRelease]) -> tuple[list[str], dict[str, Any]]:
     consumers, model_problems = gather_consumers(synth, apps)
     low, high = node_pool(synth)
-    result = check_capacity(consumers, model_problems, min_nodes=low, max_nodes=high)
+    result = check_capacity(consumers, model_problems, min_nodes=low, max_nodes=high, node=pool_node_size(synth))
     return result.problems, result.figures
 
 
@@ -392,7 +392,7 @@ def test_losing_a_node_leaves_only_staging_pods_and_one_scheduler_member_waiting
     two of three keep quorum), the operator, sentry and injector run both replicas, and otherwise only staging's
     pods wait."""
     consumers, _ = gather_consumers(synth, apps)
-    result = check_node_loss(consumers, min_nodes=node_pool(synth)[0])
+    result = check_node_loss(consumers, min_nodes=node_pool(synth)[0], node=pool_node_size(synth))
     assert result.problems == []
     assert result.figures["nodes"] == 2
     assert result.figures["waiting_groups"] == ["platform/dapr", "staging"]
@@ -409,7 +409,7 @@ def test_seeded_without_priority_classes_production_waits_too(synth: Synth, apps
     ]
     # Production's pods are listed after staging's here, so the scheduler's order alone decides.
     unranked.sort(key=lambda c: c.group != "staging")
-    problems = check_node_loss(unranked, min_nodes=node_pool(synth)[0]).problems
+    problems = check_node_loss(unranked, min_nodes=node_pool(synth)[0], node=pool_node_size(synth)).problems
     assert problems and all("production/" in problem for problem in problems)
 
 
@@ -477,7 +477,10 @@ def test_a_later_values_document_with_requests_changes_the_answer(synth: Synth, 
     override = {"prometheus": {"prometheusSpec": {"resources": {"requests": {"cpu": "200m", "memory": "1536Mi"}}}}}
     release["values"].append(yaml.safe_dump(override))
     problems, figures = capacity(changed, apps)
-    assert figures["min_memory_used_pct"] == pytest.approx(before + 100 * 1024 / (3 * 2560), abs=0.1)
+    node = pool_node_size(synth)
+    assert figures["min_memory_used_pct"] == pytest.approx(
+        before + 100 * 1024 / (3 * node.allocatable_memory_mib), abs=0.1
+    )
     assert any(p.startswith("memory requests at min scale") for p in problems)
 
 
@@ -487,18 +490,26 @@ def test_a_later_values_document_with_requests_changes_the_answer(synth: Synth, 
 def test_cost_names_the_edges_load_balancer(synth: Synth, apps: list[RenderedRelease]) -> None:
     consumers, _ = gather_consumers(synth, apps)
     for edge in ("envoy-gateway", "ingress-nginx"):
-        rows = check_cost(consumers, min_nodes=3, max_nodes=5, ha=False, budget=1000.0, edge=edge).rows
+        node = pool_node_size(synth)
+        rows = check_cost(consumers, min_nodes=3, max_nodes=5, node=node, ha=False, budget=1000.0, edge=edge).rows
         assert [f"load balancer ({edge})", "$12.00", "$12.00"] in rows
 
 
 def test_cost_is_within_budget_and_fails_above_it(synth: Synth, apps: list[RenderedRelease]) -> None:
     consumers, _ = gather_consumers(synth, apps)
     budget = float(load_config()["cost"]["budget_usd_per_month"])
-    ok = check_cost(consumers, min_nodes=3, max_nodes=5, ha=False, budget=budget, edge="envoy-gateway")
+    node = pool_node_size(synth)
+    ok = check_cost(consumers, min_nodes=3, max_nodes=5, node=node, ha=False, budget=budget, edge="envoy-gateway")
     assert ok.ok and ok.figures["usd_per_month_max"] <= budget
-    assert ok.figures["usd_per_month_max"] - ok.figures["usd_per_month_min"] == pytest.approx(2 * 24.0)
+    assert ok.figures["usd_per_month_max"] - ok.figures["usd_per_month_min"] == pytest.approx(2 * node.usd_per_month)
     over = check_cost(
-        consumers, min_nodes=3, max_nodes=5, ha=True, budget=ok.figures["usd_per_month_max"], edge="envoy-gateway"
+        consumers,
+        min_nodes=3,
+        max_nodes=5,
+        node=node,
+        ha=True,
+        budget=ok.figures["usd_per_month_max"],
+        edge="envoy-gateway",
     )
     assert over.figures["usd_per_month_max"] == pytest.approx(ok.figures["usd_per_month_max"] + 40.0)
     assert over.problems == [
