@@ -124,6 +124,9 @@ CASES: dict[str, Case] = {
         "main.py", {"TODO_STATE_ENDPOINT": "http://fra1.digitaloceanspaces.com"}, "an https:// endpoint"
     ),
     "upper-case owner": Case("main.py", {"TODO_GHCR_OWNER": "Example-Org"}, "invalid ghcr_owner='Example-Org'"),
+    "unknown node size": Case(
+        "main.py", {"TODO_NODE_SIZE": "s-1vcpu-2gb"}, "invalid node_size='s-1vcpu-2gb': expected one of s-2vcpu-4gb"
+    ),
     "fractional nodes": Case("main.py", {"TODO_NODE_MIN": "3.7"}, "invalid node_min='3.7': expected an integer"),
     "nodes in words": Case("main.py", {"TODO_NODE_MAX": "five"}, "invalid node_max='five': expected an integer"),
     "min above max": Case(
