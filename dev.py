@@ -501,7 +501,7 @@ def _bench(args: list[str]) -> int:
 
 
 def _local(args: list[str]) -> int:
-    """`local up|down [--dry-run]`: the local target on a kind cluster (README, "Run it locally")."""
+    """`local up|down [--dry-run]`: the local target on a kind cluster (docs/operating.md, "Run it locally")."""
     from todo_infra import local_cluster as lc  # noqa: PLC0415
 
     parsed = lc.parse(args)

@@ -18,6 +18,7 @@ from tests.chart.chart_support import CHART_DIR, Rendered, render_environment, s
 from tests.docs.runbook_checks import (
     BOOTSTRAP_GUIDE,
     MONITORING_RUNBOOK,
+    REFERENCE_DOCS,
     REPO_ROOT,
     RUNBOOKS,
     Facts,
@@ -90,7 +91,7 @@ def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
         REPO_ROOT / "dev.py",
         *sorted((REPO_ROOT / "todo_infra").glob("*.py")),
         *sorted((REPO_ROOT / "preflight").glob("*.py")),
-        REPO_ROOT / "tests" / "upstream.py",  # the test suite's one setting (README, "Tests")
+        REPO_ROOT / "tests" / "upstream.py",  # the test suite's one setting (docs/supply-chain.md)
     ]
     return Facts(
         root=REPO_ROOT,
@@ -126,13 +127,13 @@ def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
 
 @pytest.fixture(scope="module")
 def texts() -> dict[str, str]:
-    return {doc: (REPO_ROOT / doc).read_text() for doc in (*RUNBOOKS, "README.md")}
+    return {doc: (REPO_ROOT / doc).read_text() for doc in (*RUNBOOKS, *REFERENCE_DOCS)}
 
 
 # --- the real runbooks agree with the code ------------------------------------------------------
 
 
-@pytest.mark.parametrize("doc", [*RUNBOOKS, "README.md"])
+@pytest.mark.parametrize("doc", [*RUNBOOKS, *REFERENCE_DOCS])
 def test_runbook_agrees_with_the_code(doc: str, texts: dict[str, str], facts: Facts) -> None:
     assert check_document(doc, texts[doc], facts) == []
 
