@@ -10,6 +10,7 @@ Every step prints its elapsed time; a long installer says every 15 s that it sti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,39 +103,44 @@ def _env() -> dict[str, str]:
 PROGRESS_SECONDS = 15.0
 
 
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[None]:
+    """While the block runs, a line every PROGRESS_SECONDS says it still runs; when it ends well, how long it took."""
+    started = time.perf_counter()
+    finished = threading.Event()
+
+    def beat() -> None:
+        while not finished.wait(PROGRESS_SECONDS):
+            _step(f"  {label}: still running, {time.perf_counter() - started:.0f} s so far")
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        beating.join()
+    _step(f"  {label}: done in {time.perf_counter() - started:.1f} s")
+
+
 def _run(*command: str | Path, quiet: bool = False, progress: str = "") -> None:
     """Run a command from the repo root; `quiet` keeps its output unless it fails. With `progress` (what the step
-    installs), a line every PROGRESS_SECONDS says it still runs and a last line how long it took."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [str(part) for part in command],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE if quiet else None,
-        stderr=subprocess.STDOUT if quiet else None,
-        text=True,
-    )
-    output: list[str] = []
-    reader = None
-    if process.stdout is not None:
-        stream = process.stdout
-        reader = threading.Thread(target=lambda: output.append(stream.read()), daemon=True)
-        reader.start()
-    while True:
-        try:
-            returncode = process.wait(timeout=PROGRESS_SECONDS if progress else None)
-            break
-        except subprocess.TimeoutExpired:
-            _step(f"  {progress}: still running, {time.perf_counter() - started:.0f} s so far")
-    if reader is not None:
-        reader.join()
-    if returncode != 0:
-        if quiet and output and output[0]:
-            sys.stderr.write(output[0][-4000:])
-        _say(f"failed ({returncode}): {' '.join(str(part) for part in command)}")
-        sys.exit(returncode or 1)
-    if progress:
-        _step(f"  {progress}: done in {time.perf_counter() - started:.1f} s")
+    runs), its progress lines (`_progress`)."""
+    with _progress(progress) if progress else contextlib.nullcontext():
+        result = subprocess.run(
+            [str(part) for part in command],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE if quiet else None,
+            stderr=subprocess.STDOUT if quiet else None,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            if quiet and result.stdout:
+                sys.stderr.write(result.stdout[-4000:])
+            _say(f"failed ({result.returncode}): {' '.join(str(part) for part in command)}")
+            sys.exit(result.returncode or 1)
 
 
 def lock_counts() -> tuple[int, int]:
@@ -174,11 +180,12 @@ def _pipenv() -> Path:
     done = home / ".complete"
     if not done.is_file():
         _step("installing pipenv into .tools/ (toolchain/bootstrap-requirements.txt, SHA-256 of every wheel checked)")
-        try:
-            venv.create(home, with_pip=True, clear=True)
-        except (OSError, subprocess.CalledProcessError) as error:
-            _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
-            sys.exit(2)
+        with _progress("virtual environment with pip"):
+            try:
+                venv.create(home, with_pip=True, clear=True)
+            except (OSError, subprocess.CalledProcessError) as error:
+                _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
+                sys.exit(2)
         _run(*bootstrap_install(home / "bin" / "python", BOOTSTRAP_REQUIREMENTS), quiet=True, progress="pip install")
         done.touch()
     return home / "bin" / "pipenv"
