@@ -105,8 +105,8 @@ def environment(
     return {"api": {base: settings, f"{base}/deployment-branch-policies": policies}}
 
 
-#: The required settings (docs/workflows.md) of every environment, as `environment()` arguments: deploys from main only, reviewers where a
-#: person must approve, the plan environments open to any branch (a pull request's).
+#: The required settings (docs/workflows.md) of every environment, as `environment()` arguments: deploys from main
+#: only, reviewers where a person must approve, the plan environments open to any branch (a pull request's).
 DOCUMENTED: Mapping[str, Mapping[str, Any]] = {
     "staging": {"reviewers": False},
     "production": {},
