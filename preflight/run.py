@@ -74,7 +74,7 @@ def configuration(synth: Synthesized) -> CheckResult:
     )
 
 
-#: The one-line notice when the retired edge is selected (README, "Upstream status").
+#: The one-line notice when the retired edge is selected (docs/upstream-status.md).
 INGRESS_NGINX_RETIRED = (
     f"edge {EDGE_INGRESS_NGINX} is retired upstream: chart {INGRESS_NGINX.version} is its final release (2026-03) and "
     'receives no security fixes; set edge=envoy-gateway (docs/runbooks/deploy.md, "Cut over to the Gateway API edge")'

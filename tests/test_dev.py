@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from todo_infra.deploy_inputs import break_glass_record, break_glass_refusal
 
@@ -114,3 +117,80 @@ def test_a_shell_deploy_names_its_break_glass_issue() -> None:
         )
     record = break_glass_record("deploy", ["app-production"], {"TODO_BREAK_GLASS": issue, "USER": "ana"})
     assert record == f"break-glass: cdktf deploy app-production by ana, recorded in {issue}"
+
+
+# --- progress while the first run installs -----------------------------------------------------------------------
+
+
+def test_a_quiet_installer_reports_that_it_still_runs_and_when_it_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first package sync runs for minutes with its output kept back: a line every PROGRESS_SECONDS says it still
+    runs. The child here ends only once such a line was printed, so the test waits for no clock."""
+    import dev  # noqa: PLC0415
+
+    lines: list[str] = []
+    heard = tmp_path / "heard"
+
+    def step(message: str) -> None:
+        lines.append(message)
+        if "still running" in message:
+            heard.touch()
+
+    monkeypatch.setattr(dev, "_step", step)
+    monkeypatch.setattr(dev, "PROGRESS_SECONDS", 0.01)
+    waits_for_a_progress_line = (
+        "import pathlib, sys, time\n"
+        f"marker = pathlib.Path({str(heard)!r})\n"
+        "for _ in range(6000):\n"
+        "    if marker.exists():\n"
+        "        print('installed')\n"
+        "        sys.exit(0)\n"
+        "    time.sleep(0.01)\n"
+        "sys.exit(9)\n"
+    )
+    dev._run(sys.executable, "-c", waits_for_a_progress_line, quiet=True, progress="pipenv sync")
+    assert any(line.startswith("  pipenv sync: still running, ") and line.endswith(" s so far") for line in lines)
+    assert lines[-1].startswith("  pipenv sync: done in ") and lines[-1].endswith(" s")
+
+
+def test_a_failing_installer_shows_its_output_and_exits_with_its_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dev  # noqa: PLC0415
+
+    lines: list[str] = []
+    monkeypatch.setattr(dev, "_step", lines.append)
+    with pytest.raises(SystemExit) as exit_info:
+        failing = "print('no matching distribution'); raise SystemExit(3)"
+        dev._run(sys.executable, "-c", failing, quiet=True, progress="x")
+    assert exit_info.value.code == 3
+    err = capsys.readouterr().err
+    assert "no matching distribution" in err
+    assert "dev.py: failed (3): " in err
+    assert not any("done in" in line for line in lines)
+
+
+def test_the_first_sync_says_what_it_installs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One line per step naming the lock file and how many packages it holds, each installer run with progress."""
+    import dev  # noqa: PLC0415
+
+    pipfile = json.loads((ROOT / "Pipfile.lock").read_text())
+    python = len(set(pipfile["default"]) | set(pipfile["develop"]))
+    npm = len([name for name in json.loads((ROOT / "package-lock.json").read_text())["packages"] if name])
+    lines: list[str] = []
+    runs: list[tuple[str, str]] = []
+    monkeypatch.setattr(dev, "_step", lines.append)
+    monkeypatch.setattr(dev, "_pipenv", lambda: Path("/nonexistent/pipenv"))
+    monkeypatch.setattr(dev, "STAMP", tmp_path / "stamp")
+    monkeypatch.setattr(
+        dev, "_run", lambda *command, quiet=False, progress="": runs.append((str(command[1]), progress))
+    )
+    dev._install_packages()
+    assert lines == [
+        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them (pipenv sync: minutes on a "
+        "first run)",
+        f"installing the pinned cdktf CLI from package-lock.json: {npm} npm packages (npm ci)",
+    ]
+    assert runs == [("sync", "pipenv sync"), ("ci", "npm ci")]
+    assert python > 50 and npm > 50

@@ -98,7 +98,7 @@ class Addon:
         return ADDON_VALUES_DIR / self.postrender if self.postrender else None
 
 
-#: The seed's edge, retired upstream (README, "Upstream status"): selectable with `edge: ingress-nginx`, pinned to
+#: The seed's edge, retired upstream (docs/upstream-status.md): selectable with `edge: ingress-nginx`, pinned to
 #: its final release.
 INGRESS_NGINX = Addon(
     release="ingress-nginx",

@@ -1,5 +1,5 @@
 """`python3 dev.py local up|down [--dry-run]`: the local target on a kind cluster. Standard library only.
-See docs/architecture.md, "Local target", and README, "Run it locally".
+See docs/architecture.md, "Local target", and docs/operating.md, "Run it locally".
 
 `up` creates the kind cluster (kind pinned by version, its node image by digest), synthesizes the local target's
 stacks (TODO_TARGET=local, the kind cluster's context), deploys the platform and the app with throwaway secret values

@@ -2,8 +2,8 @@
 
 Destroying the cluster, a namespace with volumes, or a release that owns a volume claim deletes data that no
 apply brings back (Redis, metrics, logs, Grafana, the Dapr scheduler's etcd). `prevent_destroy` makes such a plan
-fail instead — replacements included. Taking something down on purpose is a code change: docs/runbooks/rollback.md,
-"Data", says how.
+fail instead — replacements included. Taking something down on purpose is a code change: docs/runbooks/teardown.md,
+"1. Lift prevent_destroy", says how.
 """
 
 from __future__ import annotations

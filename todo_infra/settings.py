@@ -1,7 +1,7 @@
 """The one typed configuration object every stack receives.
 
 Defaults are embedded in `cdktf.json` (`context`); CI overrides a few of them with `TODO_*` environment
-variables (see README, "Configuration"). Everything is validated here, before any construct is created,
+variables (see docs/configuration.md). Everything is validated here, before any construct is created,
 so bad input fails as one line and nothing is written to `cdktf.out/`.
 """
 
@@ -536,7 +536,7 @@ _SPACES_REGION = re.compile(r"^https://(?P<region>[a-z0-9]+)[.]digitaloceanspace
 
 def _check_backup_region(settings: Settings) -> None:
     """The Redis backups are copied off the cluster to survive the loss of its region: a Spaces endpoint in the
-    cluster's own region is refused (README, "Configuration"). An endpoint that names no Spaces region is taken as
+    cluster's own region is refused (docs/configuration.md). An endpoint that names no Spaces region is taken as
     given."""
     match = _SPACES_REGION.fullmatch(settings.backup.endpoint)
     if match and match["region"] == settings.cluster.region:

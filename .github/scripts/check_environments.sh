@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refuse to go on when an environment is weaker than README's required settings: the one this run uses and every one
+# Refuse to go on when an environment is weaker than the required settings (docs/workflows.md): the one this run uses and every one
 # the gates on main check everywhere (the pull-request plan environments and drift), read from the API
 # (GET environments/<name> and its deployment-branch-policies; `actions: read`). deploy_gate.py holds the table of
 # what each environment needs and prints one `::error` line per problem, naming the environment. Shared by deploy.yml's

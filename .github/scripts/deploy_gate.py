@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Who may deploy, from where, and what: the checks the deploy workflows make before an environment's secrets are used.
 
-The trust boundary is GitHub's environments (README, "Threat model"): `staging`, `production` and `drift` accept
+The trust boundary is GitHub's environments (docs/workflows.md): `staging`, `production` and `drift` accept
 jobs from refs/heads/main only, production and the pull-request plan environments only after a reviewer who did not
 start the run. No workflow can enforce that for code it does not control, so the settings are required (one table,
 ENVIRONMENTS), and the workflows on main check them through the API and refuse to go on when any of them is weaker,
@@ -52,7 +52,7 @@ class Rules:
     reviewers_of: str = ""
 
 
-#: Every environment the workflows use, and what it must enforce (README, "GitHub settings they need").
+#: Every environment the workflows use, and what it must enforce (docs/workflows.md, "GitHub settings they need").
 ENVIRONMENTS: Mapping[str, Rules] = {
     # Deployed on every merge, without a reviewer: never a DigitalOcean token, which DOKS turns into cluster-admin of
     # the cluster production shares (the app stacks use the namespace's ServiceAccount instead).
@@ -198,7 +198,7 @@ def weaker_environments(environment: str, answers: Path) -> list[str]:
     for name in checked_environments(environment):
         settings, error = _answer(answers, name)
         if settings is None:
-            problems.append(f"environment {name} cannot be read ({error}): create it with the settings README lists")
+            problems.append(f"environment {name} cannot be read ({error}): create it as docs/workflows.md says")
             continue
         policies: Any = {}
         custom = ((settings.get("deployment_branch_policy") or {}).get("custom_branch_policies")) is True
@@ -228,7 +228,7 @@ def held_problems(environment: str, held: Mapping[str, bool]) -> list[str]:
     """The secrets the environment holds (secret -> whether it is set, from `${{ secrets.X != '' }}`) but must not."""
     return [
         f"environment {environment} holds the secret {secret}, which it must not: delete it (Settings -> Environments "
-        f"-> {environment}); README, 'GitHub settings they need'"
+        f"-> {environment}); docs/workflows.md, 'GitHub settings they need'"
         for secret in ENVIRONMENTS[environment].forbidden_secrets
         if held.get(secret, False)
     ]

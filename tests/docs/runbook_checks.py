@@ -14,12 +14,23 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: The runbooks and the README that links them, relative to the repo root.
+#: The runbooks, relative to the repo root.
 RUNBOOKS = (
     "k8s/cluster-bootstrap/README.md",
     "docs/runbooks/deploy.md",
     "docs/runbooks/rollback.md",
     "docs/runbooks/monitoring.md",
+    "docs/runbooks/teardown.md",
+)
+#: The front door and the reference pages it leads to: every page of docs/ but the architecture record, whose
+#: references are checked by tests/docs/test_citations.py.
+REFERENCE_DOCS = (
+    "README.md",
+    *sorted(
+        path.relative_to(REPO_ROOT).as_posix()
+        for path in (REPO_ROOT / "docs").glob("*.md")
+        if path.name != "architecture.md"
+    ),
 )
 BOOTSTRAP_GUIDE = "k8s/cluster-bootstrap/README.md"
 MONITORING_RUNBOOK = "docs/runbooks/monitoring.md"

@@ -18,6 +18,7 @@ from tests.chart.chart_support import CHART_DIR, Rendered, render_environment, s
 from tests.docs.runbook_checks import (
     BOOTSTRAP_GUIDE,
     MONITORING_RUNBOOK,
+    REFERENCE_DOCS,
     REPO_ROOT,
     RUNBOOKS,
     Facts,
@@ -90,7 +91,7 @@ def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
         REPO_ROOT / "dev.py",
         *sorted((REPO_ROOT / "todo_infra").glob("*.py")),
         *sorted((REPO_ROOT / "preflight").glob("*.py")),
-        REPO_ROOT / "tests" / "upstream.py",  # the test suite's one setting (README, "Tests")
+        REPO_ROOT / "tests" / "upstream.py",  # the test suite's one setting (docs/supply-chain.md)
     ]
     return Facts(
         root=REPO_ROOT,
@@ -126,13 +127,13 @@ def facts(synth: Synth, alerts: dict[str, str], production: Rendered) -> Facts:
 
 @pytest.fixture(scope="module")
 def texts() -> dict[str, str]:
-    return {doc: (REPO_ROOT / doc).read_text() for doc in (*RUNBOOKS, "README.md")}
+    return {doc: (REPO_ROOT / doc).read_text() for doc in (*RUNBOOKS, *REFERENCE_DOCS)}
 
 
 # --- the real runbooks agree with the code ------------------------------------------------------
 
 
-@pytest.mark.parametrize("doc", [*RUNBOOKS, "README.md"])
+@pytest.mark.parametrize("doc", [*RUNBOOKS, *REFERENCE_DOCS])
 def test_runbook_agrees_with_the_code(doc: str, texts: dict[str, str], facts: Facts) -> None:
     assert check_document(doc, texts[doc], facts) == []
 
@@ -305,3 +306,43 @@ def test_drift_a_resource_type_without_an_import_row() -> None:
         "### Next\n| `digitalocean_vpc` | x | x |\n"
     )
     assert import_table_types(table) == {"helm_release"}
+
+
+# --- the teardown destroys every stack, dependents first ------------------------------------------------------------
+
+TEARDOWN = "docs/runbooks/teardown.md"
+
+
+def teardown_order_problems(text: str, stacks: dict[str, frozenset[str]]) -> list[str]:
+    """The destroy commands of the teardown's code blocks name every stack once, each after every stack that depends
+    on it (`stacks`: stack -> the stacks it depends on)."""
+    order = [
+        stack for command, named, _ in stack_commands(text, blocks_only=True) if command == "destroy" for stack in named
+    ]
+    problems = [f"{stack} is not destroyed" for stack in sorted(set(stacks) - set(order))]
+    problems += [f"{stack} is destroyed more than once" for stack in sorted({s for s in order if order.count(s) > 1})]
+    for position, stack in enumerate(order):
+        later = [dependent for dependent in order[position + 1 :] if stack in stacks.get(dependent, frozenset())]
+        problems += [f"{stack} is destroyed before {dependent}, which depends on it" for dependent in later]
+    return problems
+
+
+def test_the_teardown_destroys_every_stack_dependents_first(texts: dict[str, str], facts: Facts) -> None:
+    assert teardown_order_problems(texts[TEARDOWN], dict(facts.stacks)) == []
+
+
+def test_a_teardown_in_the_wrong_order_is_caught(texts: dict[str, str], facts: Facts) -> None:
+    text = texts[TEARDOWN]
+    platform = "python3 dev.py cdktf destroy platform --ignore-missing-stack-dependencies\n"
+    cluster = "python3 dev.py cdktf destroy cluster --ignore-missing-stack-dependencies\n"
+    swapped = _replace(text, platform + cluster, cluster + platform)
+    assert teardown_order_problems(swapped, dict(facts.stacks)) == [
+        "cluster is destroyed before platform, which depends on it"
+    ]
+    staging = "python3 dev.py cdktf destroy app-staging "
+    assert teardown_order_problems(
+        _replace(text, staging, "python3 dev.py cdktf destroy app-production "), dict(facts.stacks)
+    ) == [
+        "app-staging is not destroyed",
+        "app-production is destroyed more than once",
+    ]

@@ -13,6 +13,7 @@ import pytest
 
 from preflight.report import COMMENT_MARKER, CheckResult, render_text
 from preflight.run import configuration
+from tests.docs.measurement_checks import MEASUREMENTS, figure_problems, quoted_figures
 from tests.synth import Synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,6 +98,13 @@ def test_capacity_and_cost_figures_are_reported(run: Run) -> None:
     assert 0 < capacity["min_cpu_used_pct"] <= 85
     assert capacity["min_headroom_pct"] >= 0
     assert 0 < cost["usd_per_month_min"] < cost["usd_per_month_max"]
+
+
+def test_the_measurements_page_quotes_the_figures_of_this_run(run: Run) -> None:
+    """docs/measurements.md quotes capacity, node loss and cost of the default configuration: they are this run's
+    (seeded drifts: tests/docs/test_measurements.py)."""
+    reported = {check: result.figures for check, result in results(run).items()}
+    assert figure_problems(quoted_figures(MEASUREMENTS.read_text()), reported) == []
 
 
 def test_text_report_is_a_table_per_check_then_one_summary_line(run: Run) -> None:

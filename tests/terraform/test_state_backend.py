@@ -4,7 +4,7 @@ consumer's `terraform_remote_state` reads, through the S3 protocol, every produc
 The S3 server is moto on 127.0.0.1. Only the endpoint and path-style addressing are changed for it, in the backend
 block and in the remote-state config; every other setting is as synthesized, `use_lockfile` included. (Not with
 `-backend-config`: Terraform 1.11 does not check the block's argument names when that option is given.) What this
-proves and what it cannot say about DigitalOcean Spaces: README, "State".
+proves and what it cannot say about DigitalOcean Spaces: docs/secrets-and-state.md, "State".
 """
 
 from __future__ import annotations

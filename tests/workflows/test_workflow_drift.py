@@ -65,8 +65,9 @@ def test_has_exactly_the_github_permissions_it_needs(drift: dict[str, Any]) -> N
 
 
 def test_has_no_write_access_to_the_cloud_and_never_applies(drift: dict[str, Any]) -> None:
-    """The only cloud credentials are the `drift` environment's three (read-only by the required settings, README),
-    no job runs an apply or a deploy, and the plan never takes the state lock (a read-only key could not)."""
+    """The only cloud credentials are the `drift` environment's three (read-only by the required settings,
+    docs/workflows.md), no job runs an apply or a deploy, and the plan never takes the state lock (a read-only key
+    could not)."""
     plan = drift["jobs"]["plan"]
     assert plan["environment"] == "drift"
     referenced = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", json.dumps(drift)))

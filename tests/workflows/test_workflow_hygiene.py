@@ -225,16 +225,17 @@ def test_no_queue_of_real_work_drops_a_waiting_run(workflows: dict[str, dict[str
             assert "pull_request" in str(block["cancel-in-progress"]) or block["cancel-in-progress"] is True, where
 
 
-# --- the README's settings are the ones the workflows need -------------------------------------------------
+# --- the documented settings (docs/workflows.md) are the ones the workflows need -----------------------------
 
 
-def readme_settings() -> str:
-    text = (REPO / "README.md").read_text()
-    return text[text.index("### GitHub settings they need") : text.index("## Layout")]
+def documented_settings() -> str:
+    """The section "GitHub settings they need" of docs/workflows.md, up to the next section of its level or above."""
+    text = (REPO / "docs" / "workflows.md").read_text()
+    return text.split("\n## GitHub settings they need\n", 1)[1].split("\n## ", 1)[0]
 
 
 def environment_entries(settings: str) -> dict[str, str]:
-    """environment -> its bullet in README's settings list (one bullet may name two environments)."""
+    """environment -> its bullet in the documented settings list (one bullet may name two environments)."""
     entries: dict[str, str] = {}
     for bullet in settings.split("\n- ")[1:]:
         head = bullet.split(":", 1)[0]
@@ -257,7 +258,7 @@ def used_environments(workflows: dict[str, dict[str, Any]]) -> set[str]:
 
 
 def settings_problems(settings: str, used: set[str]) -> list[str]:
-    """What README's settings list misses: an environment the workflows use, or a protection the gate enforces."""
+    """What the documented settings list misses: an environment the workflows use, or a protection the gate enforces."""
     gate = load_script("deploy_gate")
     entries = environment_entries(settings)
     problems = [f"environment {name} is not listed" for name in sorted(used - set(entries))]
@@ -273,28 +274,28 @@ def settings_problems(settings: str, used: set[str]) -> list[str]:
     return problems
 
 
-def test_readme_lists_every_environment_with_the_protection_the_gate_enforces(
+def test_the_docs_list_every_environment_with_the_protection_the_gate_enforces(
     workflows: dict[str, dict[str, Any]],
 ) -> None:
     used = used_environments(workflows)
     assert used == {"staging", "production", "staging-plan", "production-plan", "drift"}
-    assert settings_problems(readme_settings(), used) == []
+    assert settings_problems(documented_settings(), used) == []
 
 
 def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
     workflows: dict[str, dict[str, Any]],
 ) -> None:
     used = used_environments(workflows)
-    weakened = readme_settings().replace("*Prevent self-review* on;", "", 1)
+    weakened = documented_settings().replace("*Prevent self-review* on;", "", 1)
     assert settings_problems(weakened, used) == ["production: no '*Prevent self-review* on'"]
-    plans_weakened = readme_settings().replace(
+    plans_weakened = documented_settings().replace(
         "DigitalOcean token below); *Prevent self-review* on;", "DigitalOcean token below);"
     )
     assert settings_problems(plans_weakened, used) == [
         "staging-plan: no '*Prevent self-review* on'",
         "production-plan: no '*Prevent self-review* on'",
     ]
-    without_drift = readme_settings().replace("**Environment `drift`**", "**Nightly**")
+    without_drift = documented_settings().replace("**Environment `drift`**", "**Nightly**")
     assert settings_problems(without_drift, used) == [
         "environment drift is not listed",
         "drift: no 'the branch `main` only'",
@@ -304,8 +305,8 @@ def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
     ]
 
 
-def test_readme_lists_every_secret_and_variable_the_workflows_read() -> None:
+def test_the_docs_list_every_secret_and_variable_the_workflows_read() -> None:
     config = yaml.safe_load((GITHUB_DIR / "actionlint.yaml").read_text())
-    settings = readme_settings()
+    settings = documented_settings()
     for name in [*config["config-secrets"], *config["config-variables"]]:
         assert f"`{name}`" in settings, name

@@ -179,7 +179,7 @@ def test_actionlint_finds_an_unrestricted_cache_in_a_workflow_run_call(tmp_path:
 
 
 def test_actionlint_config_lists_exactly_the_names_the_workflows_use() -> None:
-    """config-secrets and config-variables are the contract an operator fulfils (README lists them): no stale
+    """config-secrets and config-variables are the contract an operator fulfils (docs/workflows.md lists them): no stale
     entry, and nothing the workflows read missing (actionlint reports that one)."""
     config = yaml.safe_load(ACTIONLINT_CONFIG.read_text())
     text = "\n".join(path.read_text() for path in sorted(WORKFLOWS_DIR.glob("*.y*ml")))

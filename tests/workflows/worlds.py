@@ -105,8 +105,8 @@ def environment(
     return {"api": {base: settings, f"{base}/deployment-branch-policies": policies}}
 
 
-#: README's settings of every environment, as `environment()` arguments: deploys from main only, reviewers where a
-#: person must approve, the plan environments open to any branch (a pull request's).
+#: The required settings (docs/workflows.md) of every environment, as `environment()` arguments: deploys from main
+#: only, reviewers where a person must approve, the plan environments open to any branch (a pull request's).
 DOCUMENTED: Mapping[str, Mapping[str, Any]] = {
     "staging": {"reviewers": False},
     "production": {},
@@ -119,7 +119,7 @@ DOCUMENTED: Mapping[str, Mapping[str, Any]] = {
 def environments(
     changed: Mapping[str, Mapping[str, Any]] | None = None, *, missing: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """Every environment with README's settings, those in `changed` with other `environment()` arguments, those in
+    """Every environment with the required settings, those in `changed` with other `environment()` arguments, those in
     `missing` not there at all."""
     changed = changed or {}
     absent = set(missing)
