@@ -136,5 +136,5 @@ def test_a_configuration_table_that_drifted_is_caught() -> None:
 
 def test_a_setting_the_code_gains_fails_until_documented() -> None:
     """A new override in the settings, as the next change of todo_infra/settings.py may add it, needs its row."""
-    grown = {**ENV_OVERRIDES, "TODO_NODE_SIZE": "node_size"}
-    assert table_problems(PAGE.read_text(), context(), grown) == ["TODO_NODE_SIZE has no row"]
+    grown = {**ENV_OVERRIDES, "TODO_POOL_LABELS": "node_size"}
+    assert table_problems(PAGE.read_text(), context(), grown) == ["TODO_POOL_LABELS has no row"]
