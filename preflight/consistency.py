@@ -10,7 +10,7 @@ from preflight.render import RenderedRelease, inline_values, values_file_paths
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
 from todo_infra.addons import EDGE_ADDONS, INGRESS_NGINX, PREEXISTING_NAMESPACES
-from todo_infra.app_secrets import APP_SECRETS_NAME
+from todo_infra.app_secrets import APP_SECRETS_NAME, DAPR_APP_TOKEN_KEY
 from todo_infra.contracts import (
     APP_STACK_PREFIX,
     BASE_VALUES,
@@ -362,6 +362,53 @@ def _dapr(release: RenderedRelease) -> tuple[Row, list[str]]:
     return [release.stack, "Dapr components", ", ".join(sorted(components))], problems
 
 
+def _dapr_boundaries(synth: Synthesized, release: RenderedRelease) -> tuple[Row, list[str]]:
+    """Each Dapr pod's boundary objects exist where it looks for them (docs/architecture.md, "Dapr sidecars"): the
+    app-token Secret its dapr.io/app-token-secret names is one the stack writes, in the release namespace, with the
+    key `token` the injector reads; the Configuration its dapr.io/config names is rendered; and every access-control
+    policy names an app-id of this release in this namespace (a typo would silently deny the intended caller)."""
+    docs = release.manifests
+    configurations = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Configuration"}
+    written = {
+        secret["metadata"]["name"]: secret
+        for secret in synth.resources(release.stack, "kubernetes_secret_v1").values()
+        if secret["metadata"].get("namespace") == release.namespace
+    }
+    pods = {}
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            annotations = doc["spec"]["template"]["metadata"].get("annotations", {})
+            if annotations.get("dapr.io/enabled") == "true":
+                pods[annotations.get("dapr.io/app-id")] = annotations
+    problems = []
+    policies = 0
+    for app_id, annotations in sorted(pods.items()):
+        token = annotations.get("dapr.io/app-token-secret")
+        if token is None:
+            problems.append(f"{release.stack}: Dapr app-id {app_id} names no dapr.io/app-token-secret")
+        elif DAPR_APP_TOKEN_KEY not in written.get(token, {}).get("data_wo", {}):
+            problems.append(
+                f"{release.stack}: Dapr app-id {app_id} reads token Secret {token!r}, which the stack does not write "
+                f"with the key {DAPR_APP_TOKEN_KEY!r} in {release.namespace}"
+            )
+        configuration = configurations.get(annotations.get("dapr.io/config", ""))
+        if configuration is None:
+            problems.append(
+                f"{release.stack}: Dapr app-id {app_id} reads Configuration "
+                f"{annotations.get('dapr.io/config')!r}, not rendered"
+            )
+            continue
+        for policy in configuration["spec"].get("accessControl", {}).get("policies") or []:
+            policies += 1
+            if policy.get("appId") not in pods or policy.get("namespace") != release.namespace:
+                problems.append(
+                    f"{release.stack}: Configuration {configuration['metadata']['name']} admits app-id "
+                    f"{policy.get('namespace')}/{policy.get('appId')}, not a Dapr app-id of this release"
+                )
+    value = f"{len(pods)} app-ids with their own token Secret and Configuration, {policies} invocation policies"
+    return [release.stack, "Dapr boundaries", value], problems
+
+
 def _buckets(synth: Synthesized, apps: Iterable[RenderedRelease]) -> tuple[Row, list[str]]:
     """Each app environment keeps its state and its Redis backups in buckets no other stack names: Spaces keys are
     limited per bucket, so a bucket shared with another stack would give one environment's key reach into the other's
@@ -402,6 +449,7 @@ def check_consistency(
             _ingress(synth, release, bootstrap),
             _namespaces(synth, release),
             _dapr(release),
+            _dapr_boundaries(synth, release),
         ]
     rows = [[*row, "ok" if not problems else "FAILED"] for row, problems in results]
     return CheckResult(

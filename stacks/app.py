@@ -6,15 +6,16 @@ from constructs import Construct
 from todo_infra.kube import EnvironmentKubeAccess
 from todo_infra.local_stacks import LocalKubeAccess
 from todo_infra.protection import protect, release_namespace_to_platform
-from todo_infra.release import TodoRelease
-from todo_infra.secrets import AppSecrets, BackupSpacesSecret, GhcrPullSecret
+from todo_infra.release import TodoRelease, dapr_app_ids
+from todo_infra.secrets import AppSecrets, BackupSpacesSecret, DaprAppTokens, GhcrPullSecret
 from todo_infra.settings import Environment, Settings
 from todo_infra.state import state_backend
 
 
 class AppStack(TerraformStack):
-    """One environment's release of the todo app: secrets (app, image pull, backup key) and the helm release, in the
-    namespace the platform creates, as the environment's own deployer identity (todo_infra/access.py)."""
+    """One environment's release of the todo app: secrets (app, Dapr app tokens, image pull, backup key) and the helm
+    release, in the namespace the platform creates, as the environment's own deployer identity
+    (todo_infra/access.py)."""
 
     def __init__(self, scope: Construct, id_: str, *, settings: Settings, env: Environment) -> None:
         super().__init__(scope, id_)
@@ -26,6 +27,7 @@ class AppStack(TerraformStack):
         release_namespace_to_platform(self, env.namespace)
 
         secrets: list[ITerraformDependable] = [AppSecrets(self, "app-secrets", namespace=env.namespace).secret]
+        secrets.extend(DaprAppTokens(self, "dapr-app-tokens", namespace=env.namespace, app_ids=dapr_app_ids()).secrets)
         if settings.local is None:  # the local target pulls a public stand-in and copies no backup to Spaces
             secrets.append(GhcrPullSecret(self, "ghcr-pull-secret", namespace=env.namespace).secret)
             secrets.append(BackupSpacesSecret(self, "redis-backup-spaces", namespace=env.namespace).secret)

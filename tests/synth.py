@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from preflight.synth import Synthesized, load_synthesized, start_synth
-from todo_infra.app_secrets import APP_SECRET_KEYS, BACKUP_SPACES_VARIABLES, variable_name
+from todo_infra.app_secrets import (
+    APP_SECRET_KEYS,
+    BACKUP_SPACES_VARIABLES,
+    DAPR_APP_TOKEN_SEED_VARIABLE,
+    variable_name,
+)
 
 CANARY = "canary-7d1e0f-must-never-be-written"
 #: Every secret input the stacks take. The tests fail if a stack declares a sensitive variable not listed here.
@@ -24,6 +29,7 @@ SECRET_VARIABLES = (
     "ghcr_username",
     "ghcr_token",
     *BACKUP_SPACES_VARIABLES.values(),
+    DAPR_APP_TOKEN_SEED_VARIABLE,
     "grafana_admin_password",
     "kube_token",
     "alertmanager_slack_webhook_url",

@@ -21,8 +21,14 @@ from typing import Any
 import pytest
 
 from tests.synth import Synth
-from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+from todo_infra.app_secrets import (
+    APP_SECRET_KEYS,
+    DAPR_APP_TOKEN_SEED_VARIABLE,
+    dapr_app_token_secret,
+    variable_name,
+)
 from todo_infra.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_TEMPLATE
+from todo_infra.release import dapr_app_ids
 from todo_infra.secret_revisions import (
     DigestKeyError,
     digest_key,
@@ -32,6 +38,7 @@ from todo_infra.secret_revisions import (
     revisions,
     write_only_arguments,
 )
+from todo_infra.secrets import revision_variable_name
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = {"SECRETS_DIGEST_KEY": "0123456789abcdef" * 4}
@@ -47,6 +54,10 @@ def test_each_revision_carries_exactly_the_secrets_of_its_secret(synth: Synth) -
         "app_secrets_revision": tuple(sorted(variable_name(key) for key in APP_SECRET_KEYS)),
         "ghcr_pull_secret_revision": ("ghcr_token", "ghcr_username"),
         "redis_backup_spaces_revision": ("backup_spaces_access_key_id", "backup_spaces_secret_access_key"),
+        **{
+            revision_variable_name(dapr_app_token_secret(app_id)): (DAPR_APP_TOKEN_SEED_VARIABLE,)
+            for app_id in dapr_app_ids()
+        },
     }
     assert revision_inputs(synth.stacks["platform"]) == {
         "grafana_admin_revision": ("grafana_admin_password",),

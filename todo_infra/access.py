@@ -86,8 +86,8 @@ OBSERVED: Mapping[str, tuple[str, ...]] = {
     "batch": ("jobs",),
     "discovery.k8s.io": ("endpointslices",),
 }
-#: Secrets: the ones the app stack writes (app-secrets, ghcr-pull-secret, redis-backup-spaces) and Helm's own
-#: release records, which Helm keeps as Secrets of the release's namespace.
+#: Secrets: the ones the app stack writes (app-secrets, ghcr-pull-secret, redis-backup-spaces, the Dapr app tokens
+#: dapr-app-token-<app-id>) and Helm's own release records, which Helm keeps as Secrets of the release's namespace.
 SECRETS = Rule("", ("secrets",), (*READ, *WRITE))
 
 

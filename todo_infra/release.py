@@ -21,7 +21,7 @@ from cdktf_cdktf_provider_kubernetes.data_kubernetes_config_map_v1 import (
 from constructs import Construct
 
 from todo_infra.access import FACT_CLUSTER_ISSUER, FACT_INGRESS_CLASS, PLATFORM_FACTS
-from todo_infra.app_secrets import APP_STACK_SECRETS
+from todo_infra.app_secrets import APP_STACK_SECRETS, dapr_app_token_secret
 from todo_infra.chart_values import CHART_DIR, base_values, chart_sets
 from todo_infra.contracts import APP_RELEASE, BASE_VALUES
 from todo_infra.helm import helm_release, local_chart
@@ -40,6 +40,18 @@ def chart_services() -> tuple[str, ...]:
     """The services the chart runs (`services` in chart/values.yaml): the keys `image_digests` must have, read from
     the chart so the two cannot disagree."""
     return tuple(base_values()["services"])
+
+
+def dapr_app_ids() -> tuple[str, ...]:
+    """The Dapr app-ids of the chart (the enabled services with dapr.enabled in chart/values.yaml, sorted): each gets
+    its own app-token Secret from the app stack, named as the chart's dapr.io/app-token-secret annotation names it."""
+    services = base_values()["services"]
+    return tuple(sorted(name for name, svc in services.items() if svc["enabled"] and svc["dapr"]["enabled"]))
+
+
+def app_stack_secrets() -> tuple[str, ...]:
+    """Every Secret the app stack writes: the fixed ones and one app-token Secret per Dapr app-id."""
+    return (*APP_STACK_SECRETS, *(dapr_app_token_secret(app_id) for app_id in dapr_app_ids()))
 
 
 def image_tag_variable(scope: Construct, env: Environment) -> TerraformVariable:
@@ -86,10 +98,11 @@ def image_digests_variable(scope: Construct, services: tuple[str, ...]) -> Terra
     return variable
 
 
-def secret_revision_sets(secrets: tuple[str, ...] = APP_STACK_SECRETS) -> dict[str, str]:
-    """One chart key per Secret the app stack writes: `global.secretRevisions.<secret>` from the Secret's revision
-    variable (a keyed digest, never a value), which the pod templates that read it carry."""
-    return {f"global.secretRevisions.{name}": f"${{var.{revision_variable_name(name)}}}" for name in secrets}
+def secret_revision_sets(secrets: tuple[str, ...] | None = None) -> dict[str, str]:
+    """One chart key per Secret the app stack writes (app_stack_secrets()): `global.secretRevisions.<secret>` from the
+    Secret's revision variable (a keyed digest, never a value), which the pod templates that read it carry."""
+    names = app_stack_secrets() if secrets is None else secrets
+    return {f"global.secretRevisions.{name}": f"${{var.{revision_variable_name(name)}}}" for name in names}
 
 
 def image_digest_sets(services: tuple[str, ...]) -> dict[str, str]:

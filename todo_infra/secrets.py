@@ -21,8 +21,12 @@ from todo_infra.app_secrets import (
     APP_SECRETS_NAME,
     BACKUP_SPACES_SECRET_NAME,
     BACKUP_SPACES_VARIABLES,
+    DAPR_APP_TOKEN_KEY,
+    DAPR_APP_TOKEN_SEED_MIN_LENGTH,
+    DAPR_APP_TOKEN_SEED_VARIABLE,
     GHCR_PULL_SECRET_NAME,
     OPTIONAL_APP_SECRET_KEYS,
+    dapr_app_token_secret,
     variable_name,
 )
 from todo_infra.secret_revisions import DIGEST_KEY_ENV
@@ -154,3 +158,37 @@ class BackupSpacesSecret(Construct):
             for key, variable in BACKUP_SPACES_VARIABLES.items()
         }
         self.secret = write_only_secret(self, "secret", name=BACKUP_SPACES_SECRET_NAME, namespace=namespace, data=data)
+
+
+def dapr_app_token_expression(app_id: str, seed: str) -> str:
+    """One app-id's token: the SHA-256 (hex) of `dapr-app-token/<app-id>/<seed>`, computed by Terraform from the
+    ephemeral seed, so it is ephemeral too and reaches only `data_wo`. Knowing one app's token tells nothing about the
+    seed or another app's token (a preimage of SHA-256 would be needed)."""
+    return Fn.sha256(f"dapr-app-token/{app_id}/{seed}")
+
+
+class DaprAppTokens(Construct):
+    """`dapr-app-token-<app-id>` (key `token`) for each Dapr app-id: what its sidecar sends as `dapr-api-token` on every
+    call to its app, and what the app checks (docs/architecture.md, "Dapr sidecars"). One Secret per app-id, so an app
+    holds only its own token and cannot pose as another app's sidecar. All derive from one seed per environment
+    (GitHub environment secret DAPR_APP_TOKEN_SEED); a new seed rotates every token, and the new revisions roll the
+    pods that read them."""
+
+    def __init__(self, scope: Construct, id_: str, *, namespace: str, app_ids: tuple[str, ...]) -> None:
+        super().__init__(scope, id_)
+        seed = secret_variable(
+            self,
+            DAPR_APP_TOKEN_SEED_VARIABLE,
+            "Seed of the environment's Dapr app API tokens (one token per app-id is derived from it)",
+            min_length=DAPR_APP_TOKEN_SEED_MIN_LENGTH,
+        )
+        self.secrets = [
+            write_only_secret(
+                self,
+                app_id,
+                name=dapr_app_token_secret(app_id),
+                namespace=namespace,
+                data={DAPR_APP_TOKEN_KEY: dapr_app_token_expression(app_id, seed)},
+            )
+            for app_id in app_ids
+        ]

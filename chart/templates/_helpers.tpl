@@ -252,8 +252,8 @@ checksum/{{ $secret }}: {{ ternary (printf "%.0f" .) (toString .) (kindIs "float
 
 {{/*
 todo.serviceSecrets — JSON list of the Secrets one service's pod reads: app-secrets when it has secretKeys or its
-sidecar loads a Dapr component (the state store and pub/sub take their credentials from app-secrets).
-Takes (dict "root" $ "name" <service>).
+sidecar loads a Dapr component (the state store and pub/sub take their credentials from app-secrets), and its own
+app-token Secret when it has a sidecar. Takes (dict "root" $ "name" <service>).
 */}}
 {{- define "todo.serviceSecrets" -}}
 {{- $svc := index .root.Values.services .name }}
@@ -261,5 +261,108 @@ Takes (dict "root" $ "name" <service>).
 {{- if or $svc.secretKeys (and $svc.dapr.enabled $svc.dapr.components) }}
 {{- $secrets = append $secrets .root.Values.global.appSecretsName }}
 {{- end }}
+{{- if $svc.dapr.enabled }}
+{{- $secrets = append $secrets (include "todo.appTokenSecret" .) }}
+{{- end }}
 {{- toJson $secrets }}
+{{- end }}
+
+{{/*
+todo.daprAppIds — JSON list of the Dapr app-ids of this release: the enabled services with dapr.enabled, sorted.
+*/}}
+{{- define "todo.daprAppIds" -}}
+{{- $ids := list }}
+{{- range $name, $svc := .Values.services }}
+{{- if and $svc.enabled $svc.dapr.enabled }}{{ $ids = append $ids $name }}{{ end }}
+{{- end }}
+{{- toJson $ids }}
+{{- end }}
+
+{{/*
+todo.daprConfigName — the Configuration one app-id's sidecar reads (dapr.io/config): <dapr.config.name>-<app-id>.
+Takes (dict "root" $ "name" <service>).
+*/}}
+{{- define "todo.daprConfigName" -}}
+{{- printf "%s-%s" .root.Values.dapr.config.name .name | trunc 253 }}
+{{- end }}
+
+{{/*
+todo.appTokenSecret — the Secret holding one app-id's app API token (key `token`): <dapr.appToken.secretPrefix><app-id>,
+written by the app stack (todo_infra/secrets.py DaprAppTokens). Takes (dict "root" $ "name" <service>).
+*/}}
+{{- define "todo.appTokenSecret" -}}
+{{- printf "%s%s" .root.Values.dapr.appToken.secretPrefix .name }}
+{{- end }}
+
+{{/*
+todo.checkInvokers — fails the render when services.<name>.dapr.invokers names an app-id that has no Dapr sidecar in
+this release (a typo would silently deny the intended caller), names one app-id twice (Dapr keeps only one policy per
+caller), or allows a method that reaches a route the sidecar itself calls: a subscription route of this app or
+anything under /dapr. Dapr matches a literal method name as a prefix of the called path, segment by segment, after
+lower-casing it, so an operation equal to or above such a route would let the caller deliver forged events through
+invocation, with the app token attached. Renders nothing. Takes (dict "root" $ "name" <service>).
+*/}}
+{{- define "todo.checkInvokers" -}}
+{{- $name := .name }}
+{{- $svc := index .root.Values.services $name }}
+{{- $apps := include "todo.daprAppIds" .root | fromJsonArray }}
+{{- $routes := list "/dapr" }}
+{{- range $svc.subscriptions }}{{ $routes = append $routes (lower .route) }}{{ end }}
+{{- $seen := list }}
+{{- range $svc.dapr.invokers }}
+{{- if not (has .appId $apps) }}
+{{- fail (printf "services.%s.dapr.invokers: app-id %q has no Dapr sidecar in this release (allowed: %s)" $name .appId (join ", " $apps)) }}
+{{- end }}
+{{- if has .appId $seen }}
+{{- fail (printf "services.%s.dapr.invokers: app-id %q is listed twice (allowed: one entry per caller)" $name .appId) }}
+{{- end }}
+{{- $seen = append $seen .appId }}
+{{- $caller := .appId }}
+{{- range .operations }}
+{{- $op := .name }}
+{{- range $route := $routes }}
+{{- if or (eq $op $route) (hasPrefix (printf "%s/" $op) $route) (hasPrefix (printf "%s/" $route) $op) }}
+{{- fail (printf "services.%s.dapr.invokers: %s may not call %q: it reaches %q, a route only the app's own sidecar may call (allowed: methods outside the subscription routes and /dapr)" $name $caller $op $route) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+todo.pubsubScopes — the pub/sub component's topic scoping, as a JSON map of metadata name -> value
+(docs/architecture.md, "Dapr sidecars"): allowedTopics and protectedTopics = every topic of `topics` (no other topic
+exists for this component, and each one may be used only by an app-id granted it), publishingScopes from
+services.<app>.dapr.publishes, subscriptionScopes from services.<app>.subscriptions, both listing every app-id the
+component is scoped to (`app=` grants nothing). Fails on a publishes key that is not in `topics`, and on an app-id
+that publishes or subscribes without the pubsub component.
+*/}}
+{{- define "todo.pubsubScopes" -}}
+{{- $topics := .Values.topics }}
+{{- $all := list }}
+{{- range $key := keys $topics | sortAlpha }}{{ $all = append $all (index $topics $key) }}{{ end }}
+{{- $publishing := list }}
+{{- $subscribing := list }}
+{{- range $name := include "todo.daprAppIds" . | fromJsonArray }}
+{{- $svc := index $.Values.services $name }}
+{{- $uses := has "pubsub" $svc.dapr.components }}
+{{- if and (not $uses) (or $svc.dapr.publishes $svc.subscriptions) }}
+{{- fail (printf "services.%s: publishes or subscribes without the pubsub component (allowed: add pubsub to services.%s.dapr.components)" $name $name) }}
+{{- end }}
+{{- $pub := list }}
+{{- range $svc.dapr.publishes }}
+{{- $topic := get $topics . }}
+{{- if not $topic }}
+{{- fail (printf "services.%s.dapr.publishes: topic key %q is not in .Values.topics (allowed: %s)" $name . (keys $topics | sortAlpha | join ", ")) }}
+{{- end }}
+{{- $pub = append $pub $topic }}
+{{- end }}
+{{- $sub := list }}
+{{- range $svc.subscriptions }}{{ $sub = append $sub (get $topics .topic) }}{{ end }}
+{{- if $uses }}
+{{- $publishing = append $publishing (printf "%s=%s" $name (join "," ($pub | uniq | sortAlpha))) }}
+{{- $subscribing = append $subscribing (printf "%s=%s" $name (join "," ($sub | uniq | sortAlpha))) }}
+{{- end }}
+{{- end }}
+{{- toJson (dict "allowedTopics" (join "," $all) "protectedTopics" (join "," $all) "publishingScopes" (join ";" $publishing) "subscriptionScopes" (join ";" $subscribing)) }}
 {{- end }}

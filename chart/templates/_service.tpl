@@ -53,7 +53,10 @@ spec:
         dapr.io/sidecar-memory-request: {{ $dapr.sidecar.memoryRequest | quote }}
         dapr.io/sidecar-cpu-limit: {{ $dapr.sidecar.cpuLimit | quote }}
         dapr.io/sidecar-memory-limit: {{ $dapr.sidecar.memoryLimit | quote }}
-        dapr.io/config: {{ $dapr.config.name | quote }}
+        dapr.io/config: {{ include "todo.daprConfigName" . | quote }}
+        {{- /* daprd sends this app-id's own token as `dapr-api-token` on every call to the app (docs/architecture.md,
+        "Dapr sidecars"); the app container gets the same token below. */}}
+        dapr.io/app-token-secret: {{ include "todo.appTokenSecret" . | quote }}
         {{- if not $root.Values.podDefaults.automountServiceAccountToken }}
         {{- /* daprd always loads a built-in Kubernetes secret store that needs the pod's API token; without a
         token it exits at startup unless the store is disabled (docs/architecture.md, "Dapr sidecars"). */}}
@@ -104,6 +107,11 @@ spec:
               value: {{ $value | quote }}
             {{- end }}
             {{- if $svc.dapr.enabled }}
+            - name: {{ $dapr.appToken.env }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "todo.appTokenSecret" . }}
+                  key: token
             {{- /* A component's name (and the topics of pub/sub) reach only the app-ids in that component's scopes
             (todo.appIdsUsing): the sidecar of any other app has no such component. */}}
             {{- if has "pubsub" $svc.dapr.components }}

@@ -15,6 +15,10 @@ import yaml
 
 from tests.upstream import upstream
 
+#: Metadata daprd itself reads for every pub/sub component, whatever its type (dapr/dapr v1.18.3 pkg/scopes/scopes.go,
+#: used by pkg/runtime/processor/pubsub/pubsub.go): comma-separated topics, and `app=topic,topic;app=` scopes. They are
+#: not in components-contrib's metadata files.
+PUBSUB_RUNTIME_FIELDS = ("allowedTopics", "protectedTopics", "publishingScopes", "subscriptionScopes")
 _GO_DURATION = re.compile(r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 
 
@@ -64,6 +68,8 @@ def component_problems(component: Mapping[str, Any], metadata: Mapping[str, Any]
     if "actorStateStore" in metadata.get("capabilities", []):
         # "If actorStateStore is present, the metadata key actorStateStore can be used" (the metadata file).
         fields["actorStateStore"] = {"name": "actorStateStore", "type": "bool"}
+    if metadata["type"] == "pubsub":
+        fields.update({name: {"name": name, "type": "string"} for name in PUBSUB_RUNTIME_FIELDS})
     problems = []
     if auth_type is not None and not any("authType" in {f["name"] for f in p["metadata"]} for p in chosen):
         problems.append(f"authType {auth_type!r} selects no authentication profile")

@@ -142,7 +142,8 @@ def test_inventory_per_environment(base: Rendered, staging: Rendered, production
         assert env.names("CronJob") == backup_jobs | ({fullname("redis-fetch")} if env is not base else set())
         assert env.names("ConfigMap") == {fullname("redis-backup-scripts")}
         assert env.names("Component") == {"pubsub", "statestore"}
-        assert env.names("Configuration") == {"appconfig"}
+        dapr_apps = {s for s in SERVICES if env.values["services"][s]["dapr"]["enabled"]}
+        assert env.names("Configuration") == {f"appconfig-{app}" for app in dapr_apps}  # one per app-id (its ACL)
         assert env.names("ServiceMonitor") == {fullname(s) for s in ("backend", "notification", "sse-gateway")}
         assert env.names("PrometheusRule") == {"todo-app"}
         assert env.names("Ingress") == set()  # the default edge routes with HTTPRoutes (test_chart_edge.py)

@@ -13,9 +13,9 @@ import yaml
 
 from tests.chart.chart_support import Rendered, pod_spec, release_values, render
 from tests.synth import Synth
-from todo_infra.app_secrets import APP_SECRETS_NAME, APP_STACK_SECRETS, BACKUP_SPACES_SECRET_NAME
+from todo_infra.app_secrets import APP_SECRETS_NAME, BACKUP_SPACES_SECRET_NAME, DAPR_APP_TOKEN_PREFIX
 from todo_infra.contracts import app_component_name, app_stack_id
-from todo_infra.release import secret_revision_sets
+from todo_infra.release import app_stack_secrets, secret_revision_sets
 from todo_infra.secrets import revision_variable_name
 
 Manifest = dict[str, Any]
@@ -80,7 +80,7 @@ def readers(rendered: Rendered, secret: str) -> set[str]:
     return {w["metadata"]["name"] for w in rendered.of_kind("Deployment") if secret in secrets_read(w, rendered)}
 
 
-@pytest.mark.parametrize("secret", APP_STACK_SECRETS)
+@pytest.mark.parametrize("secret", app_stack_secrets())
 def test_a_new_revision_rolls_exactly_the_workloads_that_read_the_secret(
     chart: helm.Chart, sets: dict[str, str], production: Rendered, secret: str
 ) -> None:
@@ -94,6 +94,9 @@ def test_a_new_revision_rolls_exactly_the_workloads_that_read_the_secret(
         assert {app_component_name("redis"), *clients} <= changed
     if secret == BACKUP_SPACES_SECRET_NAME:
         assert changed == set()  # only the backup CronJobs read it, and each run reads it afresh
+    if secret.startswith(DAPR_APP_TOKEN_PREFIX):
+        # a rotated app token rolls its own app-id's pods only (daprd and the app read it at start)
+        assert changed == {app_component_name(secret.removeprefix(DAPR_APP_TOKEN_PREFIX))}
 
 
 def test_seeded_a_chart_without_revisions_rolls_nothing_on_a_rotation(
@@ -111,5 +114,5 @@ def test_the_app_stack_sets_every_secrets_revision_from_its_own_variable(synth: 
         given = {item["name"]: item["value"] for item in release["set"]}
         assert {k: v for k, v in given.items() if k.startswith("global.secretRevisions.")} == secret_revision_sets()
         variables = synth.stacks[stack]["variable"]
-        for name in APP_STACK_SECRETS:
+        for name in app_stack_secrets():
             assert revision_variable_name(name) in variables, name

@@ -29,9 +29,12 @@ from todo_infra.app_secrets import (
     APP_SECRETS_NAME,
     BACKUP_SPACES_SECRET_NAME,
     BACKUP_SPACES_VARIABLES,
+    DAPR_APP_TOKEN_KEY,
     GHCR_PULL_SECRET_NAME,
+    dapr_app_token_secret,
 )
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG
+from todo_infra.release import dapr_app_ids
 from todo_infra.trees import walk
 
 SEED_PORTS = {"frontend": 3000, "backend": 8000, "mcp": 8001, "sse-gateway": 8003}
@@ -101,6 +104,7 @@ def test_every_secret_key_ref_names_a_secret_the_stacks_write_and_a_known_key(
 ) -> None:
     """Each reference points at a Secret an app stack writes, and at a key that Secret has."""
     known = {APP_SECRETS_NAME: set(APP_SECRET_KEYS), BACKUP_SPACES_SECRET_NAME: set(BACKUP_SPACES_VARIABLES)}
+    known |= {dapr_app_token_secret(app_id): {DAPR_APP_TOKEN_KEY} for app_id in dapr_app_ids()}
     refs = [ref for doc in rendered.manifests for ref in _secret_refs(doc)]
     assert len(refs) >= 10
     for ref in refs:
@@ -119,7 +123,10 @@ def test_each_service_reads_only_the_secrets_it_declares(production: Rendered) -
     }
     for service, keys in expected.items():
         refs = _secret_refs(production.get("Deployment", fullname(service)))
-        assert {ref["key"] for ref in refs} == keys, service
+        assert {ref["key"] for ref in refs if ref["name"] == APP_SECRETS_NAME} == keys, service
+        # and its own Dapr app token, nobody else's (tests/chart/test_chart_dapr_access.py)
+        tokens = {ref["name"] for ref in refs} - {APP_SECRETS_NAME}
+        assert tokens == ({dapr_app_token_secret(service)} if service in dapr_app_ids() else set()), service
     for doc in production.of_kind("Deployment"):
         assert not {ref["key"] for ref in _secret_refs(doc)} & {
             "REDPANDA_USERNAME",

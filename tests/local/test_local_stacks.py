@@ -26,6 +26,7 @@ from preflight.terraform import check_terraform
 from tests.chart.crd_schemas import can_validate, crd_errors
 from tests.synth import Synth, strings
 from todo_infra.addons import ADDONS, ENVOY_GATEWAY, INGRESS_NGINX
+from todo_infra.app_secrets import dapr_app_token_secret
 from todo_infra.chart_values import base_values
 from todo_infra.contracts import APP_RELEASE, PLATFORM_STACK, app_stack_id
 from todo_infra.deploy_inputs import missing_inputs
@@ -41,6 +42,7 @@ from todo_infra.local_cluster import (
 )
 from todo_infra.local_stacks import LOCAL_ADDON_VALUES_DIR, local_overlay_file
 from todo_infra.local_target import DEFAULT_KUBE_CONTEXT, DEFAULT_KUBECONFIG, LOCAL_CLUSTER_ISSUER, LOCAL_VALUES
+from todo_infra.release import dapr_app_ids
 from todo_infra.secret_revisions import DIGEST_KEY_ENV, revisions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +128,7 @@ def test_the_app_release_layers_values_local_last(local_synth: Synth) -> None:
     assert sets["ingress.host"] == "staging.todo.localhost"
     assert sets["redis.backup.offsite.bucket"] == ""
     assert {s["metadata"]["name"] for s in local_synth.resources(app_stack_id("staging"), "kubernetes_secret_v1")
-            .values()} == {"app-secrets"}  # fmt: skip
+            .values()} == {"app-secrets", *(dapr_app_token_secret(a) for a in dapr_app_ids())}  # fmt: skip
 
 
 def test_the_cluster_issuer_is_a_ca_whose_root_cert_manager_keeps(local_bootstrap: RenderedRelease) -> None:

@@ -21,6 +21,8 @@ from preflight.report import load_config
 from preflight.synth import Synthesized
 from preflight.terraform import check_terraform
 from tests.synth import Synth
+from todo_infra.app_secrets import dapr_app_token_secret
+from todo_infra.release import dapr_app_ids
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -359,6 +361,57 @@ def test_a_dapr_component_name_no_component_has_is_named(
     changed = [dataclasses.replace(staging, documents=documents), app(apps, "app-production")]
     problems = check_consistency(synth, changed, bootstrap, config["consistency"]).problems
     assert problems == ["app-staging: todo-app-backend sets DAPR_PUBSUB_NAME='kafka-pubsub', not a rendered Component"]
+
+
+def test_the_dapr_boundaries_hold_on_the_repo(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    rows = check_consistency(synth, apps, bootstrap, config["consistency"]).rows
+    dapr_apps = dapr_app_ids()
+    for stack in ("app-staging", "app-production"):
+        assert [
+            stack,
+            "Dapr boundaries",
+            f"{len(dapr_apps)} app-ids with their own token Secret and Configuration, 0 invocation policies",
+            "ok",
+        ] in rows
+
+
+def test_seeded_a_token_secret_the_stack_does_not_write_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    app_id = dapr_app_ids()[0]
+    changed = edited(synth)
+    stack = changed.stacks["app-production"]["resource"]["kubernetes_secret_v1"]
+    name = next(k for k, v in stack.items() if v["metadata"]["name"] == dapr_app_token_secret(app_id))
+    del stack[name]
+    problems = check_consistency(changed, apps, bootstrap, config["consistency"]).problems
+    assert problems == [
+        f"app-production: Dapr app-id {app_id} reads token Secret {dapr_app_token_secret(app_id)!r}, which the stack "
+        "does not write with the key 'token' in production"
+    ]
+
+
+def test_seeded_a_policy_naming_an_app_id_of_no_pod_is_named(
+    synth: Synth, apps: list[RenderedRelease], bootstrap: RenderedRelease, config: dict[str, Any]
+) -> None:
+    callee, caller = dapr_app_ids()[0], dapr_app_ids()[1]
+
+    def edit(documents: list[dict[str, Any]]) -> None:
+        configuration = _one(documents, "Configuration", f"appconfig-{callee}")
+        configuration["spec"]["accessControl"]["policies"] = [
+            {"appId": f"{caller}-v2", "namespace": "staging", "trustDomain": "public", "defaultAction": "allow"}
+        ]
+        deployment = _one(documents, "Deployment", f"todo-app-{caller}")
+        del deployment["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-token-secret"]
+
+    changed = [_with(app(apps, "app-staging"), edit), app(apps, "app-production")]
+    problems = check_consistency(synth, changed, bootstrap, config["consistency"]).problems
+    assert problems == [
+        f"app-staging: Configuration appconfig-{callee} admits app-id staging/{caller}-v2, not a Dapr app-id of this "
+        "release",
+        f"app-staging: Dapr app-id {caller} names no dapr.io/app-token-secret",
+    ]
 
 
 # --- capacity -------------------------------------------------------------------------------------------------

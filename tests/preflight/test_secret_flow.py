@@ -20,8 +20,9 @@ def test_no_secret_input_flows_anywhere_but_write_only_arguments(synth: Synth, v
         assert {row[0]: int(row[1]) for row in check.rows} == {
             "cluster": 0,
             "platform": 2,
-            "app-staging": 15,  # the ten app-secrets keys, the pull secret's two, the backup key's two, the API token
-            "app-production": 15,
+            # the ten app-secrets keys, the pull secret's two, the backup key's two, the API token, the app-token seed
+            "app-staging": 16,
+            "app-production": 16,
         }
 
 
@@ -62,7 +63,19 @@ def seed_data_source(stack: dict[str, Any]) -> str:
     return f"var.openai_api_key flows into data source kubernetes_config_map_v1.{name} argument metadata.name"
 
 
-@pytest.mark.parametrize("seed", [seed_data, seed_output, seed_helm_value_through_a_local, seed_data_source])
+def seed_app_token_as_a_label(stack: dict[str, Any]) -> str:
+    """The derived app token (sha256 of the seed) put where Terraform stores it: a label of its own Secret."""
+    secret = _secret(stack, "dapr-app-token-backend")
+    secret["metadata"]["labels"] = {"token": secret["data_wo"]["token"]}
+    return (
+        f"var.dapr_app_token_seed flows into kubernetes_secret_v1.{_address(stack, 'dapr-app-token-backend')} "
+        "argument metadata.labels.token"
+    )
+
+
+@pytest.mark.parametrize(
+    "seed", [seed_data, seed_output, seed_helm_value_through_a_local, seed_data_source, seed_app_token_as_a_label]
+)
 def test_each_seeded_leak_is_named(synth: Synth, seed: Any) -> None:
     stack = copy.deepcopy(synth.stacks["app-staging"])
     expected = seed(stack)

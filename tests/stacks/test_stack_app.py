@@ -8,7 +8,7 @@ import pytest
 
 from tests.synth import Synth
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
-from todo_infra.release import IMAGE_DIGESTS, chart_services
+from todo_infra.release import IMAGE_DIGESTS, chart_services, dapr_app_ids
 from todo_infra.settings import IMAGE_TAG_PATTERN
 
 ENVIRONMENTS = {
@@ -116,6 +116,10 @@ def test_release_sets_image_tag_owner_host_and_platform_names(synth: Synth, vari
         "global.secretRevisions.app-secrets": "${var.app_secrets_revision}",
         "global.secretRevisions.ghcr-pull-secret": "${var.ghcr_pull_secret_revision}",
         "global.secretRevisions.redis-backup-spaces": "${var.redis_backup_spaces_revision}",
+        **{
+            f"global.secretRevisions.dapr-app-token-{app}": f"${{var.dapr_app_token_{app.replace('-', '_')}_revision}}"
+            for app in dapr_app_ids()
+        },
     }
     overridden = chart_values(variant.release(stack, "todo-app"))
     assert overridden["ingress.host"] == host.replace("example.com", "todo-demo.dev")

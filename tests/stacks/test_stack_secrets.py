@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.synth import CANARY, SECRET_VARIABLES, Synth, strings
+from todo_infra.release import dapr_app_ids
 
 CREDENTIAL = re.compile(r"kube_config|\.token\b|raw_config|cluster_ca_certificate|client_key|client_certificate")
 
@@ -63,6 +64,8 @@ def test_no_kubernetes_manifest_anywhere(synth: Synth, variant: Synth) -> None:
 
 #: Terraform addresses of the Secrets when they were written through `data`. The write-only layout keeps them, so
 #: the upgrade (docs/runbooks/deploy.md) changes every Secret in place instead of deleting and recreating it.
+#: The Dapr app-token Secrets came later, one per app-id: dapr-app-tokens_<app-id>_<hash>.
+DAPR_APP_TOKENS = re.compile(r"^dapr-app-tokens_([a-z0-9-]+)_[0-9A-F]{8}$")
 ADDRESSES = {
     "app-staging": {"app-secrets_secret_CE86DAB4", "ghcr-pull-secret_7D21386B", "redis-backup-spaces_secret_426807BC"},
     "app-production": {
@@ -85,13 +88,30 @@ def test_every_secret_variable_is_ephemeral(synth: Synth) -> None:
 @pytest.mark.parametrize("stack", ["platform", "app-staging", "app-production"])
 def test_every_secret_is_written_only_through_data_wo_with_its_revision(synth: Synth, stack: str) -> None:
     secrets = synth.resources(stack, "kubernetes_secret_v1")
-    assert set(secrets) == ADDRESSES[stack]
+    tokens = {m.group(1) for m in map(DAPR_APP_TOKENS.match, secrets) if m}
+    assert set(secrets) - {a for a in secrets if DAPR_APP_TOKENS.match(a)} == ADDRESSES[stack]
+    assert tokens == (set(dapr_app_ids()) if stack.startswith("app-") else set())
     for secret in secrets.values():
         assert "data" not in secret and "binary_data" not in secret
         assert secret["data_wo"]
         revision = f"{secret['metadata']['name'].replace('-', '_')}_revision"
         assert secret["data_wo_revision"] == f"${{var.{revision}}}"
         assert synth.stacks[stack]["variable"][revision]["type"] == "number"
+
+
+def test_each_dapr_app_token_is_derived_from_the_seed_and_its_own_app_id(synth: Synth) -> None:
+    """The token reaches only data_wo, derived from the ephemeral seed with the app-id in it, so each app's token is
+    its own; the seed is ephemeral and sensitive, at least 16 characters."""
+    for stack in ("app-staging", "app-production"):
+        seed = synth.stacks[stack]["variable"]["dapr_app_token_seed"]
+        assert (seed["ephemeral"], seed["sensitive"]) == (True, True)
+        assert seed["validation"][0]["condition"] == "${length(var.dapr_app_token_seed) >= 16}"
+        secrets = synth.resources(stack, "kubernetes_secret_v1").values()
+        tokens = {s["metadata"]["name"]: s["data_wo"] for s in secrets if s["metadata"]["name"].startswith("dapr-app-")}
+        assert tokens == {
+            f"dapr-app-token-{app}": {"token": f'${{sha256("dapr-app-token/{app}/${{var.dapr_app_token_seed}}")}}'}
+            for app in dapr_app_ids()
+        }
 
 
 def test_cluster_tokens_in_state_expire_within_the_hour(synth: Synth) -> None:

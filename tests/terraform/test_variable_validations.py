@@ -86,6 +86,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     # The Redis ACL users' password: required and at least 16 characters; the second one empty or 16+.
     "redis_password": (["0123456789abcdef", "a" * 64, 'we"ird \\ pa$$ %s `x` ok'], ["", "short", "0123456789abcde"]),
     "redis_password_rotation": (["", "0123456789abcdef", "b" * 64], ["tiny", "0123456789abcde"]),
+    # The seed of the Dapr app tokens: required and at least 16 characters (the plans' placeholder has 16).
+    "dapr_app_token_seed": (["plan-placeholder", "c" * 64], ["", "0123456789abcde"]),
 }
 
 
@@ -271,11 +273,12 @@ def test_a_deploy_without_digests_is_refused(terraform: Terraform, synth: Synth,
         assert 'input variable "image_digests" is not set' in outcome.errors[0].detail
 
 
-@pytest.mark.parametrize("name", ["redis_password", "redis_password_rotation"])
+@pytest.mark.parametrize("name", ["redis_password", "redis_password_rotation", "dapr_app_token_seed"])
 def test_terraform_holds_the_redis_passwords_to_their_minimum(
     terraform: Terraform, synth: Synth, tmp_path: Path, name: str
 ) -> None:
-    """An empty or short REDIS_PASSWORD stops the plan in one message that names the variable, never the value."""
+    """An empty or short REDIS_PASSWORD (or DAPR_APP_TOKEN_SEED) stops the plan in one message that names the
+    variable, never the value."""
     accepted, refused = CASES[name]
     variables = synth.stacks["app-production"]["variable"]
     message = variables[name]["validation"][0]["error_message"]
@@ -291,10 +294,13 @@ def test_terraform_holds_the_redis_passwords_to_their_minimum(
             assert message in outcome.errors[0].detail and (not value or value not in outcome.errors[0].detail)
 
 
-def test_a_deploy_without_the_redis_password_is_refused(terraform: Terraform, synth: Synth, tmp_path: Path) -> None:
-    outcome = plan(terraform, tmp_path, synth.stacks["app-production"]["variable"], {}, unset="redis_password")
+@pytest.mark.parametrize("name", ["redis_password", "dapr_app_token_seed"])
+def test_a_deploy_without_the_redis_password_is_refused(
+    terraform: Terraform, synth: Synth, tmp_path: Path, name: str
+) -> None:
+    outcome = plan(terraform, tmp_path, synth.stacks["app-production"]["variable"], {}, unset=name)
     assert outcome.returncode != 0
-    assert 'input variable "redis_password" is not set' in outcome.errors[0].detail
+    assert f'input variable "{name}" is not set' in outcome.errors[0].detail
 
 
 def test_a_production_deploy_refuses_an_empty_alert_receiver(
