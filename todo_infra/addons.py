@@ -158,7 +158,7 @@ INGRESS_NGINX = Addon(
     chart_trust=ChartTrust(
         unsigned="published unsigned: chart-releaser without signing (kubernetes/ingress-nginx"
         " .github/workflows/chart.yaml at dbb11b92ddb77bee9c35e462479129354c84f939, the final release); Helm 3.18 (the"
-        " pinned helm provider's) cannot pin a chart by digest"
+        " pinned helm provider's) compares no digest for a chart from an HTTP repository"
     ),
     # Both digests are the chart's own defaults (values.yaml of tag helm-chart-4.15.1), set again here so that the pin
     # is the platform's.
@@ -218,8 +218,9 @@ ENVOY_GATEWAY = Addon(
     holds="the load balancer, whose IP the DNS records point at",
     chart_trust=ChartTrust(
         unsigned="pushed to docker.io unsigned: `helm push` without provenance or cosign (envoyproxy/gateway"
-        " tools/make/helm.mk and .github at d32f28294245e454d20f81d323d626a90e660c1e); Helm 3.18 (the pinned helm"
-        " provider's) cannot pin an OCI chart by digest"
+        " tools/make/helm.mk and .github at d32f28294245e454d20f81d323d626a90e660c1e); Helm 3.18 can pin an OCI chart"
+        " by digest (`<chart>@sha256:...`, pkg/registry/client.go ValidateReference), but no digest of gateway-helm"
+        " v1.9.0 could be read from an attributable public source offline"
     ),
     images=(
         by_tag("deployment.envoyGateway.image", "docker.io/envoyproxy/gateway", "v1.9.0"),
