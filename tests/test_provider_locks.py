@@ -43,6 +43,54 @@ def test_every_stack_s_committed_lock_covers_exactly_its_pinned_providers(synth:
             assert provider_locks.problems(stack_id, stack, text) == []
 
 
+def _all_committed() -> dict[str, str]:
+    return {
+        path.name: path.read_text() for path in sorted(provider_locks.LOCKS_DIR.glob(f"*{provider_locks.LOCK_NAME}"))
+    }
+
+
+def test_every_locked_provider_version_says_where_its_hashes_come_from() -> None:
+    locks = _all_committed()
+    assert {"cluster.terraform.lock.hcl", "platform.terraform.lock.hcl"} <= set(locks)
+    assert provider_locks.source_problems(locks, provider_locks.sources()) == []
+
+
+def test_the_same_provider_version_has_the_same_hashes_in_every_lock() -> None:
+    seen: dict[str, tuple[str, ...]] = {}
+    for name, text in _all_committed().items():
+        for address, lock in provider_locks.parse(text).items():
+            key = f"{address} {lock.version}"
+            assert seen.setdefault(key, lock.hashes) == lock.hashes, f"{name}: {key} differs from another lock"
+
+
+DO = "registry.terraform.io/digitalocean/digitalocean 2.71.0"
+
+
+def _source(repository: str) -> dict[str, str]:
+    return {"repository": repository, "commit": "0" * 40, "path": ".terraform.lock.hcl"}
+
+
+def test_seeded_a_lock_without_enough_independent_sources_is_caught() -> None:
+    locks = {"cluster": _committed("cluster") or ""}
+    assert provider_locks.source_problems(locks, {}) == [
+        f"{DO}: locked, but locks/sources.json does not say where its hashes come from"
+    ]
+    same_owner = {DO: [_source("someone/a"), _source("Someone/b")]}
+    assert provider_locks.source_problems(locks, same_owner) == [
+        f"{DO}: 1 owner(s) agree, 2 needed (or {provider_locks.REGISTRY!r}, or a reason under _one_source)"
+    ]
+    assert provider_locks.source_problems(locks, {**same_owner, "_one_source": {DO: "  "}}) != []
+    assert provider_locks.source_problems(locks, {**same_owner, "_one_source": {DO: "why"}}) == []
+    no_commit = {DO: [_source("a/x"), {**_source("b/y"), "commit": ""}]}
+    assert provider_locks.source_problems(locks, no_commit) == [f"{DO}: each source needs repository, commit and path"]
+    assert provider_locks.source_problems(locks, {DO: [_source("a/x"), _source("b/y")]}) == []
+    assert provider_locks.source_problems(locks, {DO: provider_locks.REGISTRY}) == []
+    stale = {DO: provider_locks.REGISTRY, "registry.terraform.io/hashicorp/helm 9.9.9": provider_locks.REGISTRY}
+    assert provider_locks.source_problems(locks, stale) == [
+        "registry.terraform.io/hashicorp/helm 9.9.9: in locks/sources.json, but no lock has it"
+    ]
+
+
 def test_no_lock_is_committed_for_a_stack_that_does_not_exist(synth: Synth) -> None:
     committed = {path.name.removesuffix(provider_locks.LOCK_NAME) for path in provider_locks.LOCKS_DIR.glob("*.hcl")}
     assert committed <= set(synth.stacks)
@@ -240,7 +288,11 @@ def test_the_regeneration_locks_every_stack_for_every_platform(tmp_path: Path) -
     for stack in ("cluster", "app-staging"):
         (work / "cdktf.out" / "stacks" / stack).mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    (work / "locks" / "awaiting.json").write_text('{"cluster": "no lock yet"}\n')
     subprocess.run(["git", "add", "locks"], cwd=work, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "locks"], cwd=work, check=True
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "terraform"
@@ -268,8 +320,19 @@ def test_the_regeneration_locks_every_stack_for_every_platform(tmp_path: Path) -
         assert [arg.removeprefix("-platform=") for arg in call.split()[3:]] == list(provider_locks.PLATFORMS)
     assert (work / "locks" / "cluster.terraform.lock.hcl").read_text().startswith("# regenerated")
     assert json.loads((work / "locks" / "awaiting.json").read_text()) == {}
-    assert "locks/cluster.terraform.lock.hcl" in result.stdout
-    assert "locks/awaiting.json" in result.stdout
+    # What changed against the committed locks, as the workflow reads it (unchanged files are not listed).
+    changed = {line.split()[-1] for line in result.stdout.splitlines()}
+    assert {"locks/cluster.terraform.lock.hcl", "locks/awaiting.json", "locks/sources.json"} <= changed
+    assert "locks/platform.terraform.lock.hcl" not in changed
+    # Every provider the locks now hold is recorded as the registry's (the fake locks hold none; the two stacks it did
+    # not regenerate keep theirs).
+    recorded = json.loads((work / "locks" / "sources.json").read_text())
+    kept = {
+        f"{name} {lock.version}"
+        for stack in ("platform", "app-production")
+        for name, lock in provider_locks.parse(_committed(stack) or "").items()
+    }
+    assert recorded == dict.fromkeys(sorted(kept), provider_locks.REGISTRY)
 
 
 def test_terraform_stops_when_the_lock_does_not_cover_a_provider_instead_of_adding_it(tmp_path: Path) -> None:

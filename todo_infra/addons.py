@@ -16,6 +16,7 @@ from cdktf import AssetType, ITerraformDependable, TerraformAsset
 from cdktf_cdktf_provider_helm.release import ReleasePostrender
 from constructs import Construct
 
+from todo_infra.chart_signing import ChartTrust, ImagePin, SigningKey
 from todo_infra.chart_values import deep_merge, nested
 from todo_infra.contracts import EDGE_NAMESPACES, PLATFORM_PRIORITY
 from todo_infra.helm import helm_release, values_document
@@ -74,6 +75,12 @@ class Addon:
     version: str
     namespace: str
     verified: Verified
+    #: What is verified of the chart before Helm installs it (todo_infra/chart_signing.py): its provenance against a
+    #: pinned key, or why nothing can be.
+    chart_trust: ChartTrust
+    #: The images it runs, each by digest or with the reason it is pulled by tag (the defaults of the pinned chart
+    #: unless its values file overrides them).
+    images: tuple[ImagePin, ...] = ()
     pods: tuple[AddonPod, ...] = ()
     #: The PriorityClass its pods get: the platform's, unless the chart's own default is higher.
     priority_class: str = PLATFORM_PRIORITY.name
@@ -98,6 +105,47 @@ class Addon:
         return ADDON_VALUES_DIR / self.postrender if self.postrender else None
 
 
+# The keys that sign the pinned charts' provenance files (k8s/addons/keys/, fingerprints recomputed by the tests).
+CERT_MANAGER_KEY = SigningKey(
+    keyring="cert-manager.gpg",
+    fingerprint="1020CF3C033D4F35BAE1C19E1226061C665DF13E",
+    source="https://github.com/cert-manager/website/blob/776e5dba56510fc9de84206b806b568447077f25/public/public-keys/"
+    "cert-manager-keyring-2021-09-20-1020CF3C033D4F35BAE1C19E1226061C665DF13E.gpg",
+    # "helm install cert-manager oci://quay.io/jetstack/charts/cert-manager --verify --keyring ..." (charts signed since
+    # v1.6.0; the OCI chart is the source of truth and carries the provenance layer).
+    evidence="https://github.com/cert-manager/website/blob/776e5dba56510fc9de84206b806b568447077f25/content/docs/"
+    "installation/helm.md",
+)
+#: Published ASCII-armored at prometheus-community.github.io/helm-charts/pubkey.gpg; committed dearmored
+#: (`gpg --dearmor`), the form Helm reads.
+PROMETHEUS_COMMUNITY_KEY = SigningKey(
+    keyring="prometheus-community.gpg",
+    fingerprint="E2F102EFA9ACD882585BFE1A27252B168248743B",
+    source="https://github.com/prometheus-community/helm-charts/blob/93ff5780474701ce9460052d7ebd011072ef7773/pubkey.gpg",
+    # chart-releaser with CR_SIGN: true at the commit that released 88.5.3 (signing since 2026-01-24, #6511).
+    evidence="https://github.com/prometheus-community/helm-charts/blob/ea930baeebeba39f56d6b44e351f23b2a072a600/.github/"
+    "workflows/release.yaml",
+)
+#: Published ASCII-armored at grafana-community.github.io/helm-charts/pubkey.gpg; committed dearmored.
+GRAFANA_COMMUNITY_KEY = SigningKey(
+    keyring="grafana-community.gpg",
+    fingerprint="84275654C470636BB88BDCD1C0EA64E52D7A0D41",
+    source="https://github.com/grafana-community/helm-charts/blob/9ab78dc8a0376c610b740276b2bd0bf1d4a8c3e3/pubkey.gpg",
+    # chart-releaser with CR_SIGN: true at the commit that released loki 18.11.0 (signing since 2026-01-30, #20).
+    evidence="https://github.com/grafana-community/helm-charts/blob/3386a1156177c6bcd7fdb1ad4c6b1dda094296e0/.github/"
+    "workflows/release.yaml",
+)
+#: Why no add-on image is pinned by digest yet (docs/architecture.md, "Supply chain").
+NO_ATTRIBUTABLE_DIGEST = (
+    "no digest of this tag in two attributable public sources (read 2026-12-07: the vendor publishes none in its"
+    " repository or release notes; the only copies found were in files whose repository is not named)"
+)
+
+
+def by_tag(values_key: str, image: str, tag: str, why: str = NO_ATTRIBUTABLE_DIGEST) -> ImagePin:
+    return ImagePin(values_key=values_key, image=image, tag=tag, by_tag_because=why)
+
+
 #: The seed's edge, retired upstream (docs/upstream-status.md): selectable with `edge: ingress-nginx`, pinned to
 #: its final release.
 INGRESS_NGINX = Addon(
@@ -107,6 +155,29 @@ INGRESS_NGINX = Addon(
     version="4.15.1",
     namespace=EDGE_NAMESPACES[EDGE_INGRESS_NGINX],
     holds="the load balancer, whose IP the DNS records point at",
+    chart_trust=ChartTrust(
+        unsigned="published unsigned: chart-releaser without signing (kubernetes/ingress-nginx"
+        " .github/workflows/chart.yaml at dbb11b92ddb77bee9c35e462479129354c84f939, the final release); Helm 3.18 (the"
+        " pinned helm provider's) compares no digest for a chart from an HTTP repository"
+    ),
+    # Both digests are the chart's own defaults (values.yaml of tag helm-chart-4.15.1), set again here so that the pin
+    # is the platform's.
+    images=(
+        ImagePin(
+            values_key="controller.image",
+            image="registry.k8s.io/ingress-nginx/controller",
+            tag="v1.15.1",
+            digest="sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1",
+            source="https://github.com/kubernetes/ingress-nginx/blob/0a5901f3c64f11e92e487799b8da3f00cca37515/charts/ingress-nginx/values.yaml",
+        ),
+        ImagePin(
+            values_key="controller.admissionWebhooks.patch.image",
+            image="registry.k8s.io/ingress-nginx/kube-webhook-certgen",
+            tag="v1.6.9",
+            digest="sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd",
+            source="https://github.com/kubernetes/ingress-nginx/blob/0a5901f3c64f11e92e487799b8da3f00cca37515/charts/ingress-nginx/values.yaml",
+        ),
+    ),
     verified=Verified(
         source="https://github.com/kubernetes/ingress-nginx/blob/gh-pages/index.yaml",
         commit="5298c4d892ceb0fa3560bf892e20479cd3f1c3f9",
@@ -145,6 +216,20 @@ ENVOY_GATEWAY = Addon(
     version="v1.9.0",
     namespace=EDGE_NAMESPACES[EDGE_ENVOY_GATEWAY],
     holds="the load balancer, whose IP the DNS records point at",
+    chart_trust=ChartTrust(
+        unsigned="pushed to docker.io unsigned: `helm push` without provenance or cosign (envoyproxy/gateway"
+        " tools/make/helm.mk and .github at d32f28294245e454d20f81d323d626a90e660c1e); Helm 3.18 can pin an OCI chart"
+        " by digest (`<chart>@sha256:...`, pkg/registry/client.go ValidateReference), but no digest of gateway-helm"
+        " v1.9.0 could be read from an attributable public source offline"
+    ),
+    images=(
+        by_tag("deployment.envoyGateway.image", "docker.io/envoyproxy/gateway", "v1.9.0"),
+        by_tag(
+            "config.envoyGateway.envoyProxy.provider.kubernetes.envoyDeployment.container.image",
+            "docker.io/envoyproxy/envoy",
+            "distroless-v1.39.0",
+        ),
+    ),
     verified=Verified(
         source="https://github.com/envoyproxy/gateway/releases/tag/v1.9.0",
         commit="39763b1c07ec30a5526fe70434a2cfe4181de642",
@@ -185,9 +270,22 @@ ENVOY_GATEWAY = Addon(
 CERT_MANAGER = Addon(
     release="cert-manager",
     chart="cert-manager",
-    repository="https://charts.jetstack.io",
+    # The OCI chart: cert-manager's source of truth, with the provenance layer `verify` checks (the legacy
+    # https://charts.jetstack.io repository is updated hours later).
+    repository="oci://quay.io/jetstack/charts",
     version="v1.21.1",
     namespace="cert-manager",
+    chart_trust=ChartTrust(signed_by=CERT_MANAGER_KEY),
+    images=tuple(
+        by_tag(f"{key}image", f"quay.io/jetstack/cert-manager-{name}", "v1.21.1")
+        for key, name in (
+            ("", "controller"),
+            ("webhook.", "webhook"),
+            ("cainjector.", "cainjector"),
+            ("startupapicheck.", "startupapicheck"),
+            ("acmesolver.", "acmesolver"),
+        )
+    ),
     verified=Verified(
         source="https://github.com/cert-manager/cert-manager/releases/tag/v1.21.1",
         commit="24e33194fb39488eff2bbf10c6dc640f407cad44",
@@ -235,6 +333,19 @@ DAPR = Addon(
     # Required anti-affinity for the operator, sentry and injector, which the chart cannot set
     # (docs/architecture.md, "Node loss").
     postrender="dapr_anti_affinity.py",
+    chart_trust=ChartTrust(
+        unsigned="published unsigned: dapr/dapr's release workflow runs `helm package` without --sign"
+        " (.github/workflows/dapr.yml at d8450742ce3260d93a2346f4398a1e60d019a45b) into dapr/helm-charts"
+    ),
+    images=(
+        by_tag(
+            "global.tag",
+            "ghcr.io/dapr/{operator,sentry,injector,scheduler,daprd}",
+            "1.18.3",
+            "the chart takes one tag (global.tag) for every Dapr image, the injected daprd sidecar included, so no"
+            " image can be given a digest of its own; and no digest found in two attributable public sources",
+        ),
+    ),
     verified=Verified(
         source="https://github.com/dapr/helm-charts/blob/master/index.yaml",
         commit="3fe57fa5b8f66882a3cc83dda7f4d2e9899090e9",
@@ -287,6 +398,23 @@ KUBE_PROMETHEUS_STACK = Addon(
     repository="https://prometheus-community.github.io/helm-charts",
     version="88.5.3",
     namespace="monitoring",
+    chart_trust=ChartTrust(signed_by=PROMETHEUS_COMMUNITY_KEY),
+    images=(
+        by_tag("prometheus.prometheusSpec.image", "quay.io/prometheus/prometheus", "v3.14.0-distroless"),
+        by_tag("alertmanager.alertmanagerSpec.image", "quay.io/prometheus/alertmanager", "v0.34.0"),
+        by_tag("prometheusOperator.image", "quay.io/prometheus-operator/prometheus-operator", "v0.93.1"),
+        by_tag(
+            "prometheusOperator.prometheusConfigReloader.image",
+            "quay.io/prometheus-operator/prometheus-config-reloader",
+            "v0.93.1",
+        ),
+        by_tag("prometheusOperator.admissionWebhooks.patch.image", "ghcr.io/jkroepke/kube-webhook-certgen", "1.8.7"),
+        by_tag("grafana.image", "docker.io/grafana/grafana", "the grafana chart 12.11.1's default"),
+        by_tag(
+            "kube-state-metrics.image", "registry.k8s.io/kube-state-metrics/kube-state-metrics", "chart 8.4.0's default"
+        ),
+        by_tag("prometheus-node-exporter.image", "quay.io/prometheus/node-exporter", "chart 4.56.1's default"),
+    ),
     verified=Verified(
         source="https://github.com/prometheus-community/helm-charts/blob/gh-pages/index.yaml",
         commit="ea930baeebeba39f56d6b44e351f23b2a072a600",
@@ -363,6 +491,8 @@ LOKI = Addon(
     repository="https://grafana-community.github.io/helm-charts",
     version="18.11.0",
     namespace="monitoring",
+    chart_trust=ChartTrust(signed_by=GRAFANA_COMMUNITY_KEY),
+    images=(by_tag("loki.image", "docker.io/grafana/loki", "3.7.6"),),
     verified=Verified(
         source="https://github.com/grafana-community/helm-charts/blob/gh-pages/index.yaml",
         commit="9ab78dc8a0376c610b740276b2bd0bf1d4a8c3e3",
@@ -387,6 +517,12 @@ PROMTAIL = Addon(
     repository="https://grafana.github.io/helm-charts",
     version="6.17.1",
     namespace="monitoring",
+    chart_trust=ChartTrust(
+        unsigned="6.17.1 (2025) predates grafana/helm-charts' signing: its key was created 2026-06-22 and published"
+        " on gh-pages 2026-08-10 (e4c024b2ca8e12446f3977e834ab028481571afa), and the repository says charts 'may be"
+        " signed'"
+    ),
+    images=(by_tag("image", "docker.io/grafana/promtail", "3.5.1"),),
     verified=Verified(
         source="https://github.com/grafana/helm-charts/blob/gh-pages/index.yaml",
         commit="970fce783fe06c7be65d1aebd3979097013a5676",
@@ -417,6 +553,11 @@ ALLOY = Addon(
     repository="https://grafana.github.io/helm-charts",
     version="1.11.1",
     namespace="monitoring",
+    chart_trust=ChartTrust(
+        unsigned="published unsigned: grafana/alloy's helm-release.yml runs `cr package` without --sign and uploads"
+        " only the .tgz to grafana/helm-charts (at 66ebea856dffb242f921775e9552a133f60dc5c1)"
+    ),
+    images=(by_tag("image", "docker.io/grafana/alloy", "v1.18.1"),),
     verified=Verified(
         source="https://github.com/grafana/alloy/releases/tag/helm-chart/1.11.1",
         commit="233907cff225ce253f812bdfc14138dac1fa0cd2",
@@ -446,6 +587,11 @@ METRICS_SERVER = Addon(
     repository="https://kubernetes-sigs.github.io/metrics-server/",
     version="3.13.1",
     namespace="kube-system",
+    chart_trust=ChartTrust(
+        unsigned="published unsigned: chart-releaser without CR_SIGN (kubernetes-sigs/metrics-server"
+        " .github/workflows/release-chart.yaml at 5ed5d3a2cf940a8c7541cfbac19af822f4c97844)"
+    ),
+    images=(by_tag("image", "registry.k8s.io/metrics-server/metrics-server", "v0.8.1"),),
     verified=Verified(
         source="https://github.com/kubernetes-sigs/metrics-server/blob/gh-pages/index.yaml",
         commit="c6db65fff4d479ece5dd43b8df90a483f5c2011f",
@@ -500,6 +646,11 @@ EDGE_RESOURCES = {
 PREEXISTING_NAMESPACES = ("kube-system",)
 
 
+def image_values(addon: Addon) -> dict[str, Any]:
+    """The values that give each image pinned by digest its digest (`<values_key>.digest`)."""
+    return nested({f"{pin.values_key}.digest": pin.digest for pin in addon.images if pin.digest})
+
+
 def addon_values(addon: Addon) -> str:
     """The committed static values of one add-on."""
     return addon.values_file.read_text()
@@ -518,12 +669,18 @@ class AddonRelease(Construct):
         depends_on: Sequence[ITerraformDependable] = (),
     ) -> None:
         super().__init__(scope, id_)
-        values = [addon_values(addon), values_document(deep_merge(addon.priority_values(), extra_values or {}))]
+        generated = deep_merge(deep_merge(addon.priority_values(), image_values(addon)), extra_values or {})
+        values = [addon_values(addon), values_document(generated)]
         values += local_overlays(self, addon)  # the local target's slimmed values (todo_infra/local_stacks.py)
-        postrender = {}
+        chart_source: dict[str, Any] = {}
         if addon.postrender_file is not None:
             program = TerraformAsset(self, "postrender", path=str(addon.postrender_file), type=AssetType.FILE)
-            postrender["postrender"] = ReleasePostrender(binary_path="python3", args=[program.path])
+            chart_source["postrender"] = ReleasePostrender(binary_path="python3", args=[program.path])
+        key = addon.chart_trust.signed_by
+        if key is not None:
+            # Helm fetches the chart's provenance file and refuses the chart unless this key signed its digest.
+            keyring = TerraformAsset(self, "keyring", path=str(key.path), type=AssetType.FILE)
+            chart_source |= {"verify": True, "keyring": keyring.path}
         self.release = helm_release(
             self,
             name=addon.release,
@@ -534,7 +691,7 @@ class AddonRelease(Construct):
             values=values,
             timeout=addon.timeout,
             depends_on=depends_on,
-            **postrender,
+            **chart_source,
         )
         if addon.holds:
             protect(self.release)

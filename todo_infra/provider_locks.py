@@ -31,6 +31,14 @@ DEFAULT_HOST = "registry.terraform.io"
 #: Stacks whose lock is not committed yet -> why (no trustworthy hashes could be gathered offline for a provider they
 #: pin). The provider-locks workflow generates their locks from the registry and empties this file in its pull request.
 AWAITING_FILE = LOCKS_DIR / "awaiting.json"
+#: Where each locked provider version's hashes come from: `"<address> <version>"` -> the public lock files (repository,
+#: commit, path) that agree on its `zh:` hashes, at least two of different owners (`zh:` hashes are the registry's
+#: SHA256SUMS of the release archives, so independent locks agree exactly), or REGISTRY when provider-locks.yml
+#: generated it from the registry.
+SOURCES_FILE = LOCKS_DIR / "sources.json"
+REGISTRY = "registry: terraform providers lock (provider-locks.yml)"
+#: How many public lock files of different owners must agree before hashes gathered offline are committed.
+MIN_AGREEING_SOURCES = 2
 
 
 def awaiting() -> dict[str, str]:
@@ -103,6 +111,58 @@ def problems(stack_id: str, stack: dict[str, Any], text: str | None) -> list[str
         if malformed:
             found.append(f"{stack_id}: {name} has malformed hashes {malformed}")
     return found
+
+
+def sources() -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(SOURCES_FILE.read_text()) if SOURCES_FILE.is_file() else {}
+    return found
+
+
+def source_problems(locks: dict[str, str], recorded: dict[str, Any]) -> list[str]:
+    """What is wrong with the record of where the locked hashes come from: `locks` is stack -> lock text. Every locked
+    provider version needs its record: REGISTRY, or public lock files (repository, commit, path) of at least
+    MIN_AGREEING_SOURCES owners (fewer only with a written reason under `_one_source`); a record nothing locks is
+    stale."""
+    entries = {key: value for key, value in recorded.items() if not key.startswith("_")}
+    excused: dict[str, str] = recorded.get("_one_source", {})
+    locked = {f"{name} {lock.version}" for text in locks.values() for name, lock in parse(text).items()}
+    found = [
+        f"{key}: locked, but locks/sources.json does not say where its hashes come from"
+        for key in sorted(locked - set(entries))
+    ]
+    found += [
+        f"{key}: in locks/sources.json, but no lock has it" for key in sorted((set(entries) | set(excused)) - locked)
+    ]
+    for key in sorted(locked & set(entries)):
+        entry = entries[key]
+        if entry == REGISTRY:
+            continue
+        complete = (
+            isinstance(entry, list)
+            and bool(entry)
+            and all(
+                isinstance(source, dict)
+                and all(str(source.get(field, "")).strip() for field in ("repository", "commit", "path"))
+                for source in entry
+            )
+        )
+        if not complete:
+            found.append(f"{key}: each source needs repository, commit and path")
+            continue
+        owners = {str(source["repository"]).split("/")[0].lower() for source in entry}
+        if len(owners) < MIN_AGREEING_SOURCES and not str(excused.get(key, "")).strip():
+            found.append(
+                f"{key}: {len(owners)} owner(s) agree, {MIN_AGREEING_SOURCES} needed (or {REGISTRY!r},"
+                " or a reason under _one_source)"
+            )
+    return found
+
+
+def record_registry_sources() -> None:
+    """After provider-locks.yml regenerated every lock from the registry: that is where all their hashes come from."""
+    locks = {path.name: path.read_text() for path in sorted(LOCKS_DIR.glob(f"*{LOCK_NAME}"))}
+    keys = sorted({f"{name} {lock.version}" for text in locks.values() for name, lock in parse(text).items()})
+    SOURCES_FILE.write_text(json.dumps(dict.fromkeys(keys, REGISTRY), indent=1) + "\n")
 
 
 def place(outdir: Path) -> list[str]:

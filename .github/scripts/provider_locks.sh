@@ -16,4 +16,6 @@ for folder in cdktf.out/stacks/*/; do
   cp "${folder}.terraform.lock.hcl" "locks/${stack}.terraform.lock.hcl"
 done
 printf '{}\n' > locks/awaiting.json
+# Every hash now comes from the registry (terraform checked each package against its signed SHA256SUMS).
+python3 -c 'from todo_infra.provider_locks import record_registry_sources; record_registry_sources()'
 git status --porcelain -- locks

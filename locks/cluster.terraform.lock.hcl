@@ -1,0 +1,25 @@
+# This file is maintained automatically by "terraform init".
+# Manual edits may be lost in future updates.
+
+provider "registry.terraform.io/digitalocean/digitalocean" {
+  version     = "2.71.0"
+  constraints = "2.71.0"
+  hashes = [
+    "zh:044b8061fe30b8776d05706488db629376f73691df90955293d3a1600a9fa42e",
+    "zh:08efed48e843e7d57d319a276fc76f0044e564263300f70a714a87630b657cb6",
+    "zh:0d52935fdffc7332112a8ad94700de9b7c2753e2e6599421d5236a312b9f6784",
+    "zh:21377d0d35061ecb57cbf6837aae0beec6a2336e4c557d7397e48018e9cbe57c",
+    "zh:24e33d88792eda5779b8a089f0251ebbb79cc1bda2e40efbacee7805a6c46ac1",
+    "zh:2f1cd429651d8d5273b5f2f04d1a33e17464a7b514668d935c51c47a4a6f109c",
+    "zh:37159e998c3d9f78b99350b93bd441bfe062ee2253d63ba9a827dd4db9659ca9",
+    "zh:4275d2e07d20fd9daec3219257cfe25d809311744760e8f773a2e0b0a15f5e2d",
+    "zh:5e277f61f7fab5c053f455f9c60aabc053d455951fda5d0da85120de4ecde441",
+    "zh:5e3919f66378c561895a87ddaf12ef5624a620482cd634fbfca34437e6384510",
+    "zh:9742efeb7a761e247c2afa1b7dbdfc7128cdf3f39fd474b8297d808499a0b21a",
+    "zh:be5a15737c29a0051694d94d58d1759f50901d5b36b968aa8cbabc8033071976",
+    "zh:d0bab2ffec0093f41fb45be4113f25772be7984ac0b8c83d27deebea68fd19ef",
+    "zh:d35f4bccfbccefeb0fe0aaea2ce51adb94ec9f0b4234c9acf633c2d8628ef3f2",
+    "zh:e852b008ccfd0b5b7cf5e668b596b992792fd2a81b30fc7524635ea13a021bcf",
+    "zh:f4b66e9e61fcccd07e97cfb475de88a625d06845e7016a3511c1b93302a6a17a",
+  ]
+}
