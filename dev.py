@@ -636,17 +636,17 @@ COMMANDS: dict[str, Command] = {
         "`local up` creates a kind cluster and deploys the local target (stand-in services); `local down` deletes "
         "it; --dry-run prints the steps",
     ),
-    "add-service": Command(
-        lambda args: _in_venv(BIN / "python", "-m", "todo_infra.services", *args),
-        "add-service NAME --port N [--dapr] [--metrics]: write a new service's values entry and every file that "
-        "names the services (docs/adding-a-service.md)",
-    ),
     "upstream-data": Command(
         _upstream_data,
         "fetch the upstream CRDs and Dapr metadata the tests validate against (pinned commits, SHA-256 checked)",
     ),
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"
+    ),
+    "add-service": Command(
+        lambda args: _in_venv(BIN / "python", "-m", "todo_infra.services", *args),
+        "add-service NAME --port N [--dapr] [--metrics]: write a new service's values entry and every file that "
+        "names the services (docs/adding-a-service.md)",
     ),
 }
 

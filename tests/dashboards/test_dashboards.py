@@ -15,6 +15,7 @@ from preflight.capacity import MIN_SCALE_LIMIT
 from preflight.render import inline_values
 from tests.dashboards.dashboard_checks import problems, sdk_problems, synthesized
 from tests.synth import Synth
+from todo_infra import services
 from todo_infra.addons import KUBE_PROMETHEUS_STACK
 from todo_infra.dashboards import FOLDER, capacity, configmap_name, dapr, overview, terraform_literal, terraform_value
 from todo_infra.dashboards.grafana import Provisioning, platform_provisioning, provisioning
@@ -95,10 +96,15 @@ def test_the_capacity_dashboard_draws_preflights_limit_and_the_autoscaler_bounds
 
 def test_the_overview_has_a_logs_panel_per_service(dashboards: dict[str, dict[str, Any]]) -> None:
     logs = [p for p in dashboards[overview.UID]["panels"] if p["type"] == "logs"]
-    assert [p["targets"][0]["expr"] for p in logs] == [
-        f'{{namespace="$namespace", container="{service}"}}'
-        for service in ("frontend", "backend", "mcp", "notification", "sse-gateway")
-    ]
+    assert (
+        [p["targets"][0]["expr"] for p in logs]
+        == [
+            f'{{namespace="$namespace", container="{service}"}}'
+            for service, declared in services.declared().items()
+            if declared["enabled"]
+        ]
+        != []
+    )
 
 
 def test_grafana_variables_survive_terraform() -> None:

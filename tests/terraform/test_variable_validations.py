@@ -15,12 +15,13 @@ import pytest
 from main import context_from
 from preflight.terraform import Outcome, Terraform, evaluate, write_config
 from tests.synth import Synth
+from todo_infra import services
 from todo_infra.monitoring import RECEIVER_REQUIRED, WEBHOOK_VARIABLE
 from todo_infra.settings import IMAGE_TAG_PATTERN, load_settings
 
 #: Accepted and refused values of the write-only secrets' revisions (every `<secret>_revision` variable).
 REVISION_CASES = (["1", "2375483147220029", "4503599627370495"], ["0", "-3", "1.5"])
-SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
+SERVICES = services.names()
 GOOD_DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
