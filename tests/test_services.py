@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from todo_infra import services
+from preflight import consistency
+from todo_infra import chart_values, services
 from todo_infra.services import REQUIRED_SERVICES, NewService, ServiceError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,16 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def _drop_last_required(path: Path) -> None:
+    schema = json.loads(path.read_text())
+    schema["properties"]["services"]["required"].pop()
+    path.write_text(json.dumps(schema, indent=2) + "\n")
+
+
+#: A service the repository does not have (the add-a-service test runs this file in a copy that has a sixth).
+NEW = NewService("seeded-extra", 18080)
+
+
 SEEDED = {
     # file -> (edit, the start of the one problem line it must produce)
     "a template missing": (
@@ -63,11 +74,7 @@ SEEDED = {
         "chart/templates: per-service template files for 'old'",
     ),
     "the schema's required list": (
-        lambda root: _edit(
-            root / "chart/values.schema.json",
-            '"notification",\n        "sse-gateway"\n      ],',
-            '"notification"\n      ],',
-        ),
+        lambda root: _drop_last_required(root / "chart/values.schema.json"),
         "chart/values.schema.json: properties.services.required lists",
     ),
     "a local stand-in on the wrong port": (
@@ -94,11 +101,43 @@ def test_a_restatement_that_disagrees_is_named_with_its_file(repo: Path, case: s
     assert any(problem.startswith(expected) for problem in problems), problems
 
 
+def test_preflight_consistency_names_the_file(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dev.py preflight` runs the same check (consistency): one row for the services, FAILED with the file."""
+    monkeypatch.setattr(services, "ROOT", repo)
+    row, problems = consistency._services()
+    assert row[2].split(", ") == list(services.names(repo)) and problems == []
+    (repo / "chart/templates/backend/service.yaml").unlink()
+    row, problems = consistency._services()
+    assert problems == [
+        "chart/templates/backend/service.yaml: missing for service 'backend' (" + services.ADD_COMMAND + " writes it)"
+    ]
+
+
+def test_a_new_service_the_schema_lacks_is_refused_naming_the_schema_never_suggesting_itself(repo: Path) -> None:
+    """The trial's case: a service added to values.yaml by hand. The refusal used to suggest the key itself (the
+    suggestions were read from the file being checked); now they come from the schema, which names the services."""
+    values = repo / "chart/values.yaml"
+    text = values.read_text()
+    values.write_text(text.replace("services:\n", "services:\n" + services.values_entry(NEW), 1))
+    for name in ("values-staging.yaml", "Chart.yaml", ".helmignore"):
+        shutil.copy(ROOT / "chart" / name, repo / "chart" / name)
+    shutil.copytree(ROOT / "chart" / "files", repo / "chart" / "files")
+    (problem,) = chart_values.values_problems("values-staging.yaml", {}, repo / "chart")
+    assert problem == (
+        f"chart/values.yaml: services.{NEW.name}: unknown service {NEW.name!r} (chart/values.schema.json lists the "
+        f"services; a new one is added with `python3 dev.py add-service NAME --port N`, which writes it there and in "
+        f"chart/values.yaml: docs/adding-a-service.md)"
+    )
+    values.write_text(text.replace("  mcp:\n", "  mpc:\n", 1))
+    problems = chart_values.values_problems("values-staging.yaml", {}, repo / "chart")
+    assert any("services.mpc: unknown service 'mpc', did you mean 'mcp'?" in problem for problem in problems), problems
+
+
 def test_a_sixth_service_missing_from_one_restating_file_is_caught(repo: Path) -> None:
     """The scaffold writes every restating file; undo any one of its writes and the check names that file."""
-    written = services.add(NewService("recurring-task", 8004), repo)
+    written = services.add(NEW, repo)
     assert services.restatement_problems(repo) == []
-    assert "recurring-task" in services.names(repo)
+    assert NEW.name in services.names(repo)
     for relative in written:
         if relative == "chart/values.yaml":
             continue
@@ -107,9 +146,9 @@ def test_a_sixth_service_missing_from_one_restating_file_is_caught(repo: Path) -
         if relative.startswith("chart/templates/"):
             path.unlink()
         elif relative.endswith(".json"):
-            path.write_text(saved.replace('"recurring-task"', '"recurring-tsak"', 1))
+            path.write_text(saved.replace(f'"{NEW.name}"', '"seeded-extar"', 1))
         else:
-            path.write_text(saved.replace("  recurring-task:", "  recurring-tsak:", 1))
+            path.write_text(saved.replace(f"  {NEW.name}:", "  seeded-extar:", 1))
         problems = services.restatement_problems(repo)
         assert any(problem.startswith(relative.split("/templates/")[0]) for problem in problems), (relative, problems)
         path.write_text(saved)
@@ -120,9 +159,9 @@ def test_the_scaffold_writes_safe_defaults_and_keeps_the_files_layout(repo: Path
     before = {
         p: (repo / p).read_text() for p in ("chart/values.yaml", "chart/values.schema.json", ".github/images.json")
     }
-    services.add(NewService("recurring-task", 8004, dapr=True), repo)
-    entry = services.declared(repo)["recurring-task"]
-    assert entry["port"] == 8004 and entry["replicas"] == 1
+    services.add(NewService(NEW.name, NEW.port, dapr=True), repo)
+    entry = services.declared(repo)[NEW.name]
+    assert entry["port"] == NEW.port and entry["replicas"] == 1
     assert entry["autoscaling"]["enabled"] is False and entry["autoscaling"]["minReplicas"] == 1
     assert entry["metrics"] == {"enabled": False} and entry["dapr"] == {"enabled": True, "components": []}
     assert entry["secretKeys"] == [] and entry["readOnlyRootFilesystem"] is True

@@ -161,8 +161,9 @@ def test_inventory_per_environment(base: Rendered, staging: Rendered, production
 def test_every_service_has_its_files_at_the_seed_paths(production: Rendered) -> None:
     sources = {template.split("/", 1)[1]: doc for template, doc in production.documents}
     for service in SERVICES:
-        assert sources[f"templates/hpa/{service}-hpa.yaml"]["kind"] == "HorizontalPodAutoscaler"
         assert sources[f"templates/{service}/deployment.yaml"]["metadata"]["name"] == fullname(service)
+    for service in autoscaled(production.values):
+        assert sources[f"templates/hpa/{service}-hpa.yaml"]["kind"] == "HorizontalPodAutoscaler"
     for service in with_metrics(production.values):
         assert sources[f"templates/monitoring/servicemonitor-{service}.yaml"]["kind"] == "ServiceMonitor"
     assert sources["templates/monitoring/alerting-rules.yaml"]["kind"] == "PrometheusRule"

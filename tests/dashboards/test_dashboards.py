@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from main import embedded_context
 from preflight.capacity import MIN_SCALE_LIMIT
 from preflight.render import inline_values
 from tests.dashboards.dashboard_checks import problems, sdk_problems, synthesized
@@ -21,6 +22,7 @@ from todo_infra.dashboards import FOLDER, capacity, configmap_name, dapr, overvi
 from todo_infra.dashboards.grafana import Provisioning, platform_provisioning, provisioning
 from todo_infra.dashboards.inputs import REQUESTS_LIMIT
 from todo_infra.metrics_catalog import LOG_STREAM_LABELS, catalog, series_labels
+from todo_infra.settings import load_settings
 
 UIDS = {overview.UID, dapr.UID, capacity.UID}
 
@@ -89,7 +91,9 @@ def test_the_capacity_dashboard_draws_preflights_limit_and_the_autoscaler_bounds
 ) -> None:
     assert REQUESTS_LIMIT == MIN_SCALE_LIMIT
     panels = {p["id"]: p for p in dashboards[capacity.UID]["panels"]}
-    assert [t["expr"] for t in panels[capacity.NODES]["targets"]] == ["count(kube_node_info)", "vector(3)", "vector(5)"]
+    pool = load_settings(embedded_context(), {})  # the node pool the committed configuration asks for
+    bounds = [f"vector({pool.node_min})", f"vector({pool.node_max})"]
+    assert [t["expr"] for t in panels[capacity.NODES]["targets"]] == ["count(kube_node_info)", *bounds]
     steps = panels[capacity.CLUSTER_MEMORY]["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1]["value"] == MIN_SCALE_LIMIT
 
