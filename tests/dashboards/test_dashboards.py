@@ -91,7 +91,7 @@ def test_the_capacity_dashboard_draws_preflights_limit_and_the_autoscaler_bounds
 ) -> None:
     assert REQUESTS_LIMIT == MIN_SCALE_LIMIT
     panels = {p["id"]: p for p in dashboards[capacity.UID]["panels"]}
-    pool = load_settings(embedded_context(), {})  # the node pool the committed configuration asks for
+    pool = load_settings(embedded_context(), {}).cluster  # the node pool the committed configuration asks for
     bounds = [f"vector({pool.node_min})", f"vector({pool.node_max})"]
     assert [t["expr"] for t in panels[capacity.NODES]["targets"]] == ["count(kube_node_info)", *bounds]
     steps = panels[capacity.CLUSTER_MEMORY]["fieldConfig"]["defaults"]["thresholds"]["steps"]
