@@ -20,6 +20,7 @@ RUNBOOKS = (
     "docs/runbooks/deploy.md",
     "docs/runbooks/rollback.md",
     "docs/runbooks/monitoring.md",
+    "docs/adding-a-service.md",
 )
 BOOTSTRAP_GUIDE = "k8s/cluster-bootstrap/README.md"
 MONITORING_RUNBOOK = "docs/runbooks/monitoring.md"

@@ -1,4 +1,4 @@
-"""build.yml: tests first, then the five images. Only main's builds name the images deploys use (`sha-<7>`, written
+"""build.yml: tests first, then the images. Only main's builds name the images deploys use (`sha-<7>`, written
 once); pushes are attested (provenance and SBOM), pull requests are built and neither pushed nor attested."""
 
 from __future__ import annotations
