@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def _drop_last_required(path: Path) -> None:
 NEW = NewService("seeded-extra", 18080)
 
 
-SEEDED = {
+SEEDED: dict[str, tuple[Callable[[Path], object], str]] = {
     # file -> (edit, the start of the one problem line it must produce)
     "a template missing": (
         lambda root: (root / "chart/templates/mcp/pdb.yaml").unlink(),

@@ -269,7 +269,7 @@ def _port_refusal(port: int, root: Path) -> str | None:
     if not MIN_PORT <= port <= 65535:
         return f"--port {port}: out of range; allowed: {MIN_PORT}-65535 (the pods run as non-root)"
     dapr = _yaml(root / "chart" / BASE_VALUES).get("dapr") or {}
-    reserved = {
+    reserved: dict[Any, str] = {
         **{service.get("port"): f"service {name!r}" for name, service in declared(root).items()},
         **DAPR_FIXED_PORTS,
         dapr.get("metricsPort"): "dapr.metricsPort",

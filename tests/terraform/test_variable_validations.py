@@ -248,7 +248,7 @@ def test_the_kubernetes_minor_conditions_as_terraform_evaluates_them(
 def test_terraform_accepts_and_refuses_image_digest_maps(
     terraform: Terraform, synth: Synth, tmp_path: Path, stack_id: str
 ) -> None:
-    """Exactly the chart's services, each with a sha256 digest: anything else stops the plan with the stack's message."""
+    """Exactly the chart's services, each with a sha256 digest: anything else stops the plan with its message."""
     accepted, refused = CASES["image_digests"]
     variables = synth.stacks[stack_id]["variable"]
     message = variables["image_digests"]["validation"][0]["error_message"]
