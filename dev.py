@@ -685,6 +685,11 @@ COMMANDS: dict[str, Command] = {
     "bootstrap": Command(
         _bootstrap_only, "only install (every command does it first); --all-tools adds the test suite's tools"
     ),
+    "add-service": Command(
+        lambda args: _in_venv(BIN / "python", "-m", "todo_infra.services", *args),
+        "add-service NAME --port N [--dapr] [--metrics]: write a new service's values entry and every file that "
+        "names the services (docs/adding-a-service.md)",
+    ),
 }
 
 

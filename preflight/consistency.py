@@ -9,6 +9,7 @@ from typing import Any
 from preflight.render import RenderedRelease, inline_values, values_file_paths
 from preflight.report import CheckResult
 from preflight.synth import Synthesized
+from todo_infra import services
 from todo_infra.addons import EDGE_ADDONS, INGRESS_NGINX, PREEXISTING_NAMESPACES
 from todo_infra.app_secrets import APP_SECRETS_NAME, DAPR_APP_TOKEN_KEY
 from todo_infra.contracts import (
@@ -436,12 +437,18 @@ def _buckets(synth: Synthesized, apps: Iterable[RenderedRelease]) -> tuple[Row, 
     return ["app-*", "own buckets", value], problems
 
 
+def _services() -> tuple[Row, list[str]]:
+    """The files that must name every service agree with chart/values.yaml `services:` (todo_infra/services.py)."""
+    names = services.names(services.ROOT)
+    return ["app", "services (chart/values.yaml)", ", ".join(names)], services.restatement_problems(services.ROOT)
+
+
 def check_consistency(
     synth: Synthesized, apps: Iterable[RenderedRelease], bootstrap: RenderedRelease, config: Mapping[str, Any]
 ) -> CheckResult:
     allowed_unused: Mapping[str, str] = config.get("unused_secret_keys") or {}
     apps = list(apps)
-    results = [_platform_namespaces(synth), _buckets(synth, apps)]
+    results = [_platform_namespaces(synth), _buckets(synth, apps), _services()]
     for release in apps:
         results += [
             _secrets(synth, release, allowed_unused),

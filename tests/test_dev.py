@@ -36,7 +36,7 @@ def test_an_unknown_command_is_refused_in_one_line_with_exit_2() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dev.py: unknown command 'deploy'; expected one of: synth, test, preflight, bench, cdktf, revisions, "
-        "terraform, path, scrub-state, move-state, state-bucket, local, upstream-data, bootstrap "
+        "terraform, path, scrub-state, move-state, state-bucket, local, upstream-data, bootstrap, add-service "
         "(see python3 dev.py --help)"
     ]
 
@@ -71,6 +71,7 @@ def test_help_lists_every_command_with_one_line() -> None:
         "local",
         "upstream-data",
         "bootstrap",
+        "add-service",
     ]
 
 

@@ -8,6 +8,7 @@ same check (helm-python-sdk embeds Helm's engine) and name, for each violation, 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -102,6 +103,42 @@ def _replicas_under_hpa(values_file: str, environment: Mapping[str, Any], merged
     return problems
 
 
+def _schema_node(schema: Mapping[str, Any], keys: list[str]) -> Mapping[str, Any]:
+    """The part of values.schema.json that describes the value at `keys` ({} where the schema says nothing)."""
+    node: Mapping[str, Any] = schema
+    for key in [*keys, None]:
+        while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            target: Any = schema
+            for part in node["$ref"][2:].split("/"):
+                target = target.get(part, {}) if isinstance(target, Mapping) else {}
+            node = target if isinstance(target, Mapping) else {}
+        if key is None:
+            break
+        if key.isdigit() and isinstance(node.get("items"), Mapping):
+            node = node["items"]
+        else:
+            child = node.get("properties", {}).get(key)
+            node = child if isinstance(child, Mapping) else {}
+    return node
+
+
+def _unknown_key(name: str, keys: list[str], chart_dir: Path) -> str:
+    """Helm's "additional property not allowed", said with what the schema allows there: suggestions come from
+    chart/values.schema.json (never from the file being checked, which holds the unknown key itself)."""
+    schema = json.loads((chart_dir / "values.schema.json").read_text())
+    allowed = [key for key in _schema_node(schema, keys).get("properties", {}) if key != name]
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f", did you mean {close[0]!r}?" if close else ""
+    if keys in (["services"], ["global", "imageDigests"]):
+        return (
+            f"unknown service {name!r}{hint} (chart/values.schema.json lists the services; a new one is added with "
+            f"`python3 dev.py add-service NAME --port N`, which writes it there and in chart/values.yaml: "
+            f"docs/adding-a-service.md)"
+        )
+    place = ".".join(keys) or "the top level"
+    return f"unknown key {name!r}{hint} (chart/values.schema.json lists the keys allowed at {place})"
+
+
 @cache
 def base_values() -> dict[str, Any]:
     """chart/values.yaml as committed: the services, the metrics contract, the alerts' thresholds."""
@@ -165,8 +202,7 @@ def values_problems(
         if extra:
             name = extra["names"].split(",")[0].strip(" '")
             culprit = [*keys, name]
-            close = difflib.get_close_matches(name, list(_at(sources[0][1], keys)), n=1)
-            message = f"unknown key {name!r}" + (f", did you mean {close[0]!r}?" if close else "")
+            message = _unknown_key(name, keys, chart_dir)
         where = next((name for name, document in reversed(sources) if _holds(document, culprit)), "chart values")
         problems.append(f"{where}: {'.'.join(culprit) or '(top level)'}: {message}")
     return problems or [f"chart values: {' '.join(lines)[:300]}"]

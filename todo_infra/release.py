@@ -62,7 +62,7 @@ def image_tag_variable(scope: Construct, env: Environment) -> TerraformVariable:
         type="string",
         nullable=False,
         default=env.default_image_tag,
-        description=f"Image tag of all five services: {IMAGE_TAG_GRAMMAR}",
+        description=f"Image tag of every service: {IMAGE_TAG_GRAMMAR}",
     )
     variable.override_logical_id("image_tag")
     variable.add_validation(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The five service images: where each one is built from, what it is called, and whether this repository built it.
+"""The service images: where each one is built from, what it is called, and whether this repository built it.
 
 `.github/images.json` is the only place that says which images exist. build.yml turns it into its build matrix and
 asks here whether a commit's `sha-<7>` image is already on ghcr.io *and attested for that commit* (such a tag is

@@ -13,7 +13,7 @@ import yaml
 
 from preflight.render import Manifest, RenderedRelease, parse_documents, set_string
 from tests.synth import Synth
-from todo_infra import contracts
+from todo_infra import contracts, services
 from todo_infra.chart_values import deep_merge
 from todo_infra.contracts import APP_RELEASE, app_component_name, app_stack_id
 from todo_infra.settings import ENVIRONMENTS
@@ -22,7 +22,7 @@ RELEASE_NAME = APP_RELEASE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "chart"
-SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
+SERVICES = services.names()  # the one list: chart/values.yaml services: (tests/test_services.py checks it)
 # The embedded defaults (cdktf.json) that the synthesized releases carry.
 SAMPLE_OWNER = "example-org"
 DOMAIN = "example.com"

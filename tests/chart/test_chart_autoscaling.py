@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.chart.chart_support import SERVICES, Rendered, app_container, fullname
+from tests.chart.service_facts import autoscaled, enabled
 
 SEED_HPA = {
     "backend": (2, 6, 70),
@@ -50,14 +51,22 @@ def test_hpa_targets_are_rendered_deployments_with_cpu_requests(
 
 
 def test_deployments_omit_replicas_exactly_when_an_hpa_owns_them(production: Rendered, staging: Rendered) -> None:
+    scaled = autoscaled(production.values)
+    assert scaled >= set(SEED_HPA)
     for service in SERVICES:
-        assert "replicas" not in production.get("Deployment", fullname(service))["spec"]
+        spec = production.get("Deployment", fullname(service))["spec"]
+        assert ("replicas" in spec) is (service not in scaled), service
         assert staging.get("Deployment", fullname(service))["spec"]["replicas"] == 1
 
 
 def test_pdbs_exist_for_services_with_a_minimum_of_two(production: Rendered, staging: Rendered) -> None:
-    expected = {fullname(s) for s, (low, _, _) in SEED_HPA.items() if low >= 2}
-    assert production.names("PodDisruptionBudget") == expected
+    services = enabled(production.values)
+    lowest = {
+        s: v["autoscaling"]["minReplicas"] if v["autoscaling"]["enabled"] else v["replicas"]
+        for s, v in services.items()
+    }
+    assert production.names("PodDisruptionBudget") == {fullname(s) for s, low in lowest.items() if low >= 2}
+    assert production.names("PodDisruptionBudget") >= {fullname(s) for s, (low, _, _) in SEED_HPA.items() if low >= 2}
     for pdb in production.of_kind("PodDisruptionBudget"):
         deployment = production.get("Deployment", pdb["metadata"]["name"])
         assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]

@@ -10,6 +10,7 @@ import helm_python as helm
 
 from preflight.admission import selects
 from tests.chart.chart_support import SERVICES, Rendered, fullname, render
+from tests.chart.service_facts import with_metrics
 from todo_infra.contracts import EDGE_NAMESPACES
 
 
@@ -51,7 +52,8 @@ def test_prometheus_reaches_metrics_ports(rendered: Rendered) -> None:
     assert _pods_selected(rendered, policy["spec"]["podSelector"]) == {fullname(s) for s in SERVICES}
     (rule,) = policy["spec"]["ingress"]
     assert rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
-    assert _ports(rule) == {("TCP", 9090), ("TCP", 8000), ("TCP", 8002), ("TCP", 8003)}
+    metrics_ports = {rendered.values["services"][s]["port"] for s in with_metrics(rendered.values)}
+    assert _ports(rule) == {("TCP", rendered.values["dapr"]["metricsPort"])} | {("TCP", p) for p in metrics_ports}
 
 
 def test_redis_accepts_only_state_store_users(rendered: Rendered) -> None:

@@ -19,8 +19,10 @@ from tests.chart.chart_support import (
     release_values,
 )
 from tests.chart.crd_schemas import can_validate, crd_errors, registry_errors
+from tests.chart.service_facts import autoscaled, with_metrics
 from tests.synth import Synth
 from tests.upstream import upstream, upstream_dir
+from todo_infra.services import REQUIRED_SERVICES
 
 # The cluster's pinned minor (cdktf.json); kubernetes-validate 1.37.0 ships schemas up to 1.37, so no fallback is needed
 # (test_kubernetes_validate_ships_the_cluster_minor fails loudly if the pin outgrows the package).
@@ -144,22 +146,26 @@ def test_inventory_per_environment(base: Rendered, staging: Rendered, production
         assert env.names("Component") == {"pubsub", "statestore"}
         dapr_apps = {s for s in SERVICES if env.values["services"][s]["dapr"]["enabled"]}
         assert env.names("Configuration") == {f"appconfig-{app}" for app in dapr_apps}  # one per app-id (its ACL)
-        assert env.names("ServiceMonitor") == {fullname(s) for s in ("backend", "notification", "sse-gateway")}
+        monitored = {fullname(s) for s in with_metrics(env.values)}
+        assert env.names("ServiceMonitor") == monitored
+        assert monitored >= {fullname(s) for s in ("backend", "notification", "sse-gateway")}
         assert env.names("PrometheusRule") == {"todo-app"}
         assert env.names("Ingress") == set()  # the default edge routes with HTTPRoutes (test_chart_edge.py)
         assert env.names("HTTPRoute") == {"todo-app"} | ({"todo-app-https-redirect"} if env is not base else set())
         assert "Secret" not in {doc["kind"] for doc in env.manifests}
     assert staging.names("HorizontalPodAutoscaler") == set()
     assert base.names("HorizontalPodAutoscaler") == set()
-    assert production.names("HorizontalPodAutoscaler") == services
+    assert production.names("HorizontalPodAutoscaler") == {fullname(s) for s in autoscaled(production.values)}
+    assert production.names("HorizontalPodAutoscaler") >= {fullname(s) for s in REQUIRED_SERVICES}
 
 
 def test_every_service_has_its_files_at_the_seed_paths(production: Rendered) -> None:
     sources = {template.split("/", 1)[1]: doc for template, doc in production.documents}
     for service in SERVICES:
-        assert sources[f"templates/hpa/{service}-hpa.yaml"]["kind"] == "HorizontalPodAutoscaler"
         assert sources[f"templates/{service}/deployment.yaml"]["metadata"]["name"] == fullname(service)
-    for service in ("backend", "notification", "sse-gateway"):
+    for service in autoscaled(production.values):
+        assert sources[f"templates/hpa/{service}-hpa.yaml"]["kind"] == "HorizontalPodAutoscaler"
+    for service in with_metrics(production.values):
         assert sources[f"templates/monitoring/servicemonitor-{service}.yaml"]["kind"] == "ServiceMonitor"
     assert sources["templates/monitoring/alerting-rules.yaml"]["kind"] == "PrometheusRule"
     assert sources["templates/gateway/httproute.yaml"]["kind"] == "HTTPRoute"

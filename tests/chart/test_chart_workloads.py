@@ -1,4 +1,4 @@
-"""Deployments and Services of the five services (and Redis): images, secrets, Dapr sidecars, probes, resources,
+"""Deployments and Services of the services (and Redis): images, secrets, Dapr sidecars, probes, resources,
 security context, selectors."""
 
 from __future__ import annotations

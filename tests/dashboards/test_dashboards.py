@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 
+from main import embedded_context
 from preflight.capacity import MIN_SCALE_LIMIT
 from preflight.render import inline_values
 from tests.dashboards.dashboard_checks import problems, sdk_problems, synthesized
 from tests.synth import Synth
+from todo_infra import services
 from todo_infra.addons import KUBE_PROMETHEUS_STACK
 from todo_infra.dashboards import FOLDER, capacity, configmap_name, dapr, overview, terraform_literal, terraform_value
 from todo_infra.dashboards.grafana import Provisioning, platform_provisioning, provisioning
 from todo_infra.dashboards.inputs import REQUESTS_LIMIT
 from todo_infra.metrics_catalog import LOG_STREAM_LABELS, catalog, series_labels
+from todo_infra.settings import load_settings
 
 UIDS = {overview.UID, dapr.UID, capacity.UID}
 
@@ -88,17 +91,24 @@ def test_the_capacity_dashboard_draws_preflights_limit_and_the_autoscaler_bounds
 ) -> None:
     assert REQUESTS_LIMIT == MIN_SCALE_LIMIT
     panels = {p["id"]: p for p in dashboards[capacity.UID]["panels"]}
-    assert [t["expr"] for t in panels[capacity.NODES]["targets"]] == ["count(kube_node_info)", "vector(3)", "vector(5)"]
+    pool = load_settings(embedded_context(), {}).cluster  # the node pool the committed configuration asks for
+    bounds = [f"vector({pool.node_min})", f"vector({pool.node_max})"]
+    assert [t["expr"] for t in panels[capacity.NODES]["targets"]] == ["count(kube_node_info)", *bounds]
     steps = panels[capacity.CLUSTER_MEMORY]["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1]["value"] == MIN_SCALE_LIMIT
 
 
 def test_the_overview_has_a_logs_panel_per_service(dashboards: dict[str, dict[str, Any]]) -> None:
     logs = [p for p in dashboards[overview.UID]["panels"] if p["type"] == "logs"]
-    assert [p["targets"][0]["expr"] for p in logs] == [
-        f'{{namespace="$namespace", container="{service}"}}'
-        for service in ("frontend", "backend", "mcp", "notification", "sse-gateway")
-    ]
+    assert (
+        [p["targets"][0]["expr"] for p in logs]
+        == [
+            f'{{namespace="$namespace", container="{service}"}}'
+            for service, declared in services.declared().items()
+            if declared["enabled"]
+        ]
+        != []
+    )
 
 
 def test_grafana_variables_survive_terraform() -> None:

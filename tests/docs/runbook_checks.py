@@ -21,6 +21,7 @@ RUNBOOKS = (
     "docs/runbooks/rollback.md",
     "docs/runbooks/monitoring.md",
     "docs/runbooks/teardown.md",
+    "docs/adding-a-service.md",
 )
 #: The front door and the reference pages it leads to: every page of docs/ but the architecture record, whose
 #: references are checked by tests/docs/test_citations.py.

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.synth import Synth
+from todo_infra import services
 from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
 from todo_infra.release import IMAGE_DIGESTS, chart_services, dapr_app_ids
 from todo_infra.settings import IMAGE_TAG_PATTERN
@@ -169,4 +170,4 @@ def test_both_environments_must_be_given_the_verified_digest_of_every_service(sy
     assert variable["type"] == "map(string)"
     assert variable["nullable"] is False
     assert "sensitive" not in variable
-    assert chart_services() == ("frontend", "backend", "mcp", "notification", "sse-gateway")
+    assert chart_services() == services.names()

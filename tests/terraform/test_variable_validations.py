@@ -15,12 +15,13 @@ import pytest
 from main import context_from
 from preflight.terraform import Outcome, Terraform, evaluate, write_config
 from tests.synth import Synth
+from todo_infra import services
 from todo_infra.monitoring import RECEIVER_REQUIRED, WEBHOOK_VARIABLE
 from todo_infra.settings import IMAGE_TAG_PATTERN, load_settings
 
 #: Accepted and refused values of the write-only secrets' revisions (every `<secret>_revision` variable).
 REVISION_CASES = (["1", "2375483147220029", "4503599627370495"], ["0", "-3", "1.5"])
-SERVICES = ("frontend", "backend", "mcp", "notification", "sse-gateway")
+SERVICES = services.names()
 GOOD_DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
@@ -249,7 +250,7 @@ def test_the_kubernetes_minor_conditions_as_terraform_evaluates_them(
 def test_terraform_accepts_and_refuses_image_digest_maps(
     terraform: Terraform, synth: Synth, tmp_path: Path, stack_id: str
 ) -> None:
-    """Exactly the five services, each with a sha256 digest: anything else stops the plan with the stack's message."""
+    """Exactly the chart's services, each with a sha256 digest: anything else stops the plan with its message."""
     accepted, refused = CASES["image_digests"]
     variables = synth.stacks[stack_id]["variable"]
     message = variables["image_digests"]["validation"][0]["error_message"]

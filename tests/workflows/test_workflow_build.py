@@ -1,4 +1,4 @@
-"""build.yml: tests first, then the five images. Only main's builds name the images deploys use (`sha-<7>`, written
+"""build.yml: tests first, then the images. Only main's builds name the images deploys use (`sha-<7>`, written
 once); pushes are attested (provenance and SBOM), pull requests are built and neither pushed nor attested."""
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ from tests.workflows.gha_support import (
     stub_command,
     triggers,
 )
-from todo_infra import settings
+from todo_infra import services, settings
 
 images = load_script("images")
 
 REPOSITORY = "example-org/hackathon-todo-infra"
 MAIN = "refs/heads/main"
-SEED_SERVICES = {"frontend", "backend", "mcp", "notification", "sse-gateway"}
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 #: Another commit with the same 7-digit prefix (the issue found one in under two minutes).
 SAME_PREFIX = "4b825dc0000000000000000000000000000000ff"
@@ -370,7 +369,7 @@ def test_the_matrix_comes_from_the_one_declaration(build: dict[str, Any], tmp_pa
     result = run_script(read["run"], env={"OWNER": "Example-Org"}, cwd=REPO, tmp_path=tmp_path)
     assert result.returncode == 0, result.text
     matrix = json.loads(result.outputs["matrix"])
-    assert {entry["service"] for entry in matrix["include"]} == SEED_SERVICES
+    assert [entry["service"] for entry in matrix["include"]] == list(services.names())
     for entry in matrix["include"]:
         assert entry["image"] == f"ghcr.io/example-org/hackathon-todo/{entry['service']}"
         assert entry["context"] == f"services/{entry['service']}"
