@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,9 @@ def _refuse(name: str, what: str) -> ConfigError:
 
 def _positive(name: str, slug: str, row: dict[str, Any], field: str, *, whole: bool) -> float:
     value = row[field]
-    number = isinstance(value, int | float) and not isinstance(value, bool)
+    # json reads NaN and Infinity as floats: NaN compares false with everything, so it would pass every limit
+    # (a capacity of NaN % is never above 85 %) unless refused here.
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not number or value <= 0 or (whole and not isinstance(value, int)):
         kind = "a positive whole number" if whole else "a positive number"
         raise _refuse(name, f"size {slug!r} has {field}={value!r}: expected {kind}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -102,6 +103,18 @@ SEEDED_TABLES: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "a price in words": (
         lambda: _changed(usd_per_month="48"),
         f"node_sizes.json: size '{_second_slug()}' has usd_per_month='48': expected a positive number",
+    ),
+    "allocatable memory NaN (json reads it; it compares false with every limit)": (
+        lambda: _changed(allocatable_memory_mib=math.nan),
+        f"node_sizes.json: size '{_second_slug()}' has allocatable_memory_mib=nan: expected a positive number",
+    ),
+    "allocatable CPU NaN": (
+        lambda: _changed(allocatable_cpu_m=math.nan),
+        f"node_sizes.json: size '{_second_slug()}' has allocatable_cpu_m=nan: expected a positive number",
+    ),
+    "an infinite price": (
+        lambda: _changed(usd_per_month=math.inf),
+        f"node_sizes.json: size '{_second_slug()}' has usd_per_month=inf: expected a positive number",
     ),
     "more allocatable memory than RAM": (
         lambda: _changed(allocatable_memory_mib=8193),
