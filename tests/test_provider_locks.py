@@ -234,7 +234,7 @@ def test_a_lock_with_zh_hashes_only_passes_the_read_only_init_but_stops_every_pl
     release archive, which it no longer has: internal/getproviders PackageMatchesAnyHash). With -lockfile=readonly the
     h1: the init computed is not saved, so a lock without an h1: for the runner's platform installs the provider and
     then refuses it at the next plan, apply or validate. Such a lock (every committed cluster/platform hash, and helm
-    3.1.1 in every stack) is usable only after provider-locks.yml has added the h1: hashes from the registry."""
+    3.1.1 in every stack) is why the plan and deploy jobs complete it first (the tests below)."""
     archive = _mirror_with_a_package(tmp_path)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     lock = _helm_only(_committed("app-staging") or "")
@@ -264,6 +264,64 @@ def test_the_same_lock_with_the_package_s_h1_hash_passes_the_check_at_plan_time(
     output = _validate(tmp_path)
     assert _UNVERIFIABLE not in output
     assert "Error" in output  # the stand-in binary is not a provider
+
+
+def test_completing_a_zh_only_lock_adds_the_installed_package_s_h1_and_the_plan_check_passes(tmp_path: Path) -> None:
+    """The fix for the test above, as the workflows run it before their read-only inits: the init verifies the package
+    against the committed zh: hash and records its h1:, and the plan-time check then passes."""
+    archive = _mirror_with_a_package(tmp_path)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    zh_only = _helm_only(_committed("app-staging") or "").replace(
+        "  hashes = [\n", f'  hashes = [\n    "zh:{digest}",\n', 1
+    )
+    lock = tmp_path / f"app-staging{provider_locks.LOCK_NAME}"
+    lock.write_text(zh_only)
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tmp_path / "cli.tfrc"), "CHECKPOINT_DISABLE": "1"}
+    assert provider_locks.complete(lock, toolchain.find("terraform"), env) == []
+    completed = provider_locks.parse(lock.read_text())["registry.terraform.io/hashicorp/helm"]
+    assert set(provider_locks.parse(zh_only)["registry.terraform.io/hashicorp/helm"].hashes) < set(completed.hashes)
+    assert [value for value in completed.hashes if value.startswith("h1:")]
+    init = _init(tmp_path, lock.read_text())  # the workflows' read-only init, on the completed lock
+    assert init.returncode == 0, init.stderr
+    assert _UNVERIFIABLE not in _validate(tmp_path)
+
+
+def test_seeded_completion_refuses_a_package_the_committed_lock_does_not_hash(tmp_path: Path) -> None:
+    _mirror_with_a_package(tmp_path)
+    committed = _helm_only(_committed("app-staging") or "")
+    lock = tmp_path / f"app-staging{provider_locks.LOCK_NAME}"
+    lock.write_text(committed)
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tmp_path / "cli.tfrc"), "CHECKPOINT_DISABLE": "1"}
+    (problem,) = provider_locks.complete(lock, toolchain.find("terraform"), env)
+    assert "terraform init refused the lock" in problem
+    assert "doesn't match any of the checksums previously recorded" in problem
+    assert lock.read_text() == committed  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda t: t.replace('version     = "3.1.1"', 'version     = "3.1.2"'), "version changed from 3.1.1 to 3.1.2"),
+        (
+            lambda t: t.replace(
+                '    "zh:1a6d5ce9',
+                '    "zh:0000000000000000000000000000000000000000000000000000000000000000",\n    "zh:1a6d5ce9',
+            ),
+            "hashes other than h1: added",
+        ),
+        (
+            lambda t: t.replace('    "zh:1a6d5ce931708aec29d1f3d9e360c2a0c35ba5a54d03eeaff0ce3ca597cd0275",\n', ""),
+            "committed hashes dropped",
+        ),
+        (lambda t: "", "dropped by the init"),
+    ],
+    ids=["version", "zh-added", "hash-dropped", "provider-dropped"],
+)
+def test_seeded_a_completion_may_only_add_h1_hashes(change: Any, expected: str) -> None:
+    before = _helm_only(_committed("app-staging") or "")
+    assert provider_locks.completion_problems(before, before) == []
+    (problem,) = provider_locks.completion_problems(before, change(before))
+    assert expected in problem
 
 
 # --- the workflows --------------------------------------------------------------------------------------------
@@ -331,12 +389,66 @@ def test_seeded_an_init_without_the_read_only_lock_is_found() -> None:
     assert unlocked_init_steps(workflow) == []
 
 
+_COMPLETES = re.compile(
+    r'python3 -m todo_infra\.provider_locks complete "cdktf\.out/stacks/\$\{STACK\}/\.terraform\.lock\.hcl"'
+)
+
+
+def incomplete_lock_jobs(workflow: dict[str, Any]) -> list[str]:
+    """Jobs that plan or deploy a stack through a read-only init without first completing that stack's placed lock
+    for the runner (`todo_infra.provider_locks complete`, in a step that holds no secret)."""
+    found = []
+    for job_name, job in workflow.get("jobs", {}).items():
+        completed = False
+        for step in job.get("steps", []):
+            run = str(step.get("run", ""))
+            if _COMPLETES.search(run):
+                env = {**job.get("env", {}), **step.get("env", {})}
+                if any("secrets." in str(value) for value in env.values()):
+                    found.append(f"{job_name}: the completion step holds a secret")
+                completed = True
+            elif ("plan_stack.sh" in run or "cdktf deploy" in run) and _runs_init(run) and not completed:
+                found.append(f"{job_name}: {step.get('name')} runs before the lock is completed")
+    return found
+
+
+def test_every_plan_and_deploy_completes_the_placed_lock_first() -> None:
+    """A committed lock may hold zh: hashes only (gathered offline); a read-only init would then install the provider
+    and the plan refuse it (the test above). Each plan and deploy job completes the stack's lock first."""
+    checked = 0
+    for name in ("cdktf-diff.yml", "drift.yml", "deploy.yml"):
+        workflow = load_workflow(WORKFLOWS / name)
+        assert incomplete_lock_jobs(workflow) == [], name
+        checked += sum(
+            1
+            for job in workflow["jobs"].values()
+            for s in job.get("steps", [])
+            if _COMPLETES.search(str(s.get("run", "")))
+        )
+    assert checked == 3
+
+
+def test_seeded_a_plan_before_the_completion_or_a_completion_with_a_secret_is_found() -> None:
+    complete = {
+        "name": "complete",
+        "run": 'python3 -m todo_infra.provider_locks complete "cdktf.out/stacks/${STACK}/.terraform.lock.hcl"',
+    }
+    plan = {"name": "plan", "run": "bash .github/scripts/plan_stack.sh"}
+    assert incomplete_lock_jobs({"jobs": {"p": {"steps": [complete, plan]}}}) == []
+    assert incomplete_lock_jobs({"jobs": {"p": {"steps": [plan, complete]}}}) == [
+        "p: plan runs before the lock is completed"
+    ]
+    leaky = {**complete, "env": {"TOKEN": "${{ secrets.DIGITALOCEAN_TOKEN }}"}}
+    assert incomplete_lock_jobs({"jobs": {"p": {"steps": [leaky, plan]}}}) == ["p: the completion step holds a secret"]
+
+
 def test_the_regeneration_locks_every_stack_for_every_platform(tmp_path: Path) -> None:
     """provider_locks.sh against a fake terraform: every stack, every platform, the locks copied, awaiting.json
     emptied, the changed files listed (what makes the workflow open its pull request)."""
     work = tmp_path / "checkout"
     shutil.copytree(REPO / "locks", work / "locks")
     shutil.copytree(REPO / "todo_infra", work / "todo_infra", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "toolchain", work / "toolchain", ignore=shutil.ignore_patterns("__pycache__"))
     for stack in ("cluster", "app-staging"):
         (work / "cdktf.out" / "stacks" / stack).mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)

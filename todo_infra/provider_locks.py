@@ -15,11 +15,17 @@ Standard library only: `.github/scripts` and the workflows read it before any bo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS_DIR = ROOT / "locks"
@@ -177,3 +183,94 @@ def place(outdir: Path) -> list[str]:
         else:
             (folder / LOCK_NAME).unlink(missing_ok=True)
     return placed
+
+
+# --- completing a lock for the runner's platform ---------------------------------------------------------------
+
+
+def completion_problems(before: str, after: str) -> list[str]:
+    """What a completion changed beyond adding `h1:` hashes: the providers, their versions and every committed hash
+    must stay as they are."""
+    old, new = parse(before), parse(after)
+    found = [f"{name}: added by the init" for name in sorted(set(new) - set(old))]
+    found += [f"{name}: dropped by the init" for name in sorted(set(old) - set(new))]
+    for name in sorted(set(old) & set(new)):
+        if new[name].version != old[name].version:
+            found.append(f"{name}: version changed from {old[name].version} to {new[name].version}")
+        lost = sorted(set(old[name].hashes) - set(new[name].hashes))
+        if lost:
+            found.append(f"{name}: committed hashes dropped {lost}")
+        added = sorted(set(new[name].hashes) - set(old[name].hashes))
+        if [value for value in added if not _H1.fullmatch(value)]:
+            found.append(f"{name}: hashes other than h1: added {added}")
+    return found
+
+
+def complete(lock: Path, terraform: Path, env: dict[str, str] | None = None) -> list[str]:
+    """Add to a committed lock the `h1:` hash of each provider package as this machine installs it.
+
+    A lock gathered offline carries only the release archives' `zh:` hashes, and Terraform checks an installed
+    (unpacked) provider against `h1:` hashes at every plan, apply and validate, so a `-lockfile=readonly` init
+    with such a lock installs the provider and the plan then refuses it. This runs `terraform init` (not read-only)
+    on a configuration that pins exactly the lock's providers and versions: Terraform downloads each package, refuses
+    it unless it matches a hash the lock already holds (internal/providercache/installer.go, `InstallPackage` with the
+    locked hashes), and records the `h1:` of what it installed. The result is written back only when it adds nothing
+    but `h1:` hashes. Returns the problems (empty: the lock is complete for this machine)."""
+    before = lock.read_text()
+    locked = parse(before)
+    providers = {
+        name.rsplit("/", 1)[1]: {"source": name, "version": entry.version} for name, entry in sorted(locked.items())
+    }
+    with tempfile.TemporaryDirectory(prefix="lock-complete-") as scratch:
+        work = Path(scratch)
+        (work / "main.tf.json").write_text(json.dumps({"terraform": {"required_providers": providers}}))
+        (work / LOCK_NAME).write_text(before)
+        run_env = {key: value for key, value in (env if env is not None else os.environ).items()}
+        run_env.pop("TF_CLI_ARGS_init", None)
+        run_env.pop("TF_CLI_ARGS", None)
+        result = subprocess.run(
+            [str(terraform), "init", "-backend=false", "-input=false", "-no-color"],
+            cwd=work,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            error = " ".join(result.stderr.split()) or " ".join(result.stdout.split())
+            return [f"{lock.name}: terraform init refused the lock: {error[:400]}"]
+        after = (work / LOCK_NAME).read_text()
+    found = [f"{lock.name}: {problem}" for problem in completion_problems(before, after)]
+    if not found and after != before:
+        lock.write_text(after)
+    return found
+
+
+USAGE = "usage: python3 -m todo_infra.provider_locks complete [LOCK_FILE ...]"
+
+
+def main(argv: list[str]) -> int:
+    """`python3 -m todo_infra.provider_locks complete [LOCK_FILE ...]`: complete the named locks (default: every
+    committed one) for this machine. The plan and deploy jobs run it on the stack's placed lock, with no secret in
+    their environment, before their read-only init (docs/runbooks/deploy.md, "Provider lock refused")."""
+    if not argv or argv[0] != "complete":
+        print(USAGE, file=sys.stderr)
+        return 2
+    locks = [Path(arg) for arg in argv[1:]] or sorted(LOCKS_DIR.glob(f"*{LOCK_NAME}"))
+    missing = [str(lock) for lock in locks if not lock.is_file()]
+    if missing:
+        print(f"provider lock: no such lock file {', '.join(missing)}", file=sys.stderr)
+        return 2
+    terraform = toolchain.find("terraform")
+    found: list[str] = []
+    for lock in locks:
+        problems_of_lock = complete(lock, terraform)
+        found += problems_of_lock
+        print(f"provider lock {lock}: {'refused' if problems_of_lock else 'complete for this machine'}")
+    for problem in found:
+        print(f"provider lock: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -310,6 +310,8 @@ def values_entry(new: NewService) -> str:
     dapr:
       enabled: {str(new.dapr).lower()}
       components: []
+      publishes: []
+      invokers: []
     subscriptions: []
     metrics:
       enabled: {str(new.metrics).lower()}
