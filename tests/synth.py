@@ -3,18 +3,31 @@
 Two runs start together (2 cores): the embedded defaults, with every secret `TF_VAR_*` set to a canary,
 and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane, the ingress-nginx
 edge, Promtail as the log shipper).
+
+A synth of main.py is a function of the files it reads and the environment it gets: its output is kept between
+runs in `.suite-cache/synth/<key>/`, the key a SHA-256 of every input (`synth_key`), and a later synth of identical
+inputs is a copy of it (`synthesize`). Each test gets its own copy, so no test can change what another reads. Only
+synths of this checkout's own main.py are kept; tests that edit the app's files synthesize in a copy of the repo
+(tests/sandbox.py) with `dev.py synth` and never read or fill the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preflight.synth import Synthesized, load_synthesized, start_synth
+from preflight.synth import ROOT, Synthesized, load_synthesized, start_synth
+from tests.sandbox import COPIED
 from todo_infra.app_secrets import APP_SECRET_KEYS, BACKUP_SPACES_VARIABLES, variable_name
 
 CANARY = "canary-7d1e0f-must-never-be-written"
@@ -47,6 +60,95 @@ VARIANT_OVERRIDES = {
 
 def run_main(outdir: Path, overrides: Mapping[str, str]) -> subprocess.Popen[str]:
     return start_synth(outdir, overrides)
+
+
+#: Where kept synths live (.gitignore'd); entries unused for `CACHE_KEPT_FOR` are removed.
+CACHE = ROOT / ".suite-cache" / "synth"
+CACHE_KEPT_FOR = 3 * 24 * 3600
+#: Everything main.py reads from the checkout: what a sandbox copy of the repo needs to synthesize (tests/sandbox.py),
+#: and the linked tool pins (Node, the providers and the cdktf CLI are what Pipfile.lock and package-lock.json pin).
+SYNTH_INPUTS = (*COPIED, "toolchain")
+#: Environment variables that cannot change what main.py writes: pytest's and pytest-xdist's own, and the lock
+#: a holder passes to its children.
+VOLATILE_ENV = ("PYTEST_", "DEVPY_OUTDIR_LOCK")
+
+
+def _input_files(root: Path) -> Iterator[Path]:
+    for name in SYNTH_INPUTS:
+        path = root / name
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            )
+
+
+def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[str, str] | None = None) -> str:
+    """SHA-256 of what a synth of `root`/main.py reads: the path and bytes of every input file, the environment
+    start_synth passes (its own filter, then `overrides`; pytest's variables aside), the Python and the Node it runs."""
+    digest = hashlib.sha256()
+    for path in _input_files(root):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(root)}\0{len(data)}\0".encode())
+        digest.update(data)
+    source = os.environ if environ is None else environ
+    env = {k: v for k, v in source.items() if not k.startswith(("TODO_", "TF_VAR_", "CDKTF_", *VOLATILE_ENV))}
+    env.update(overrides)
+    node = shutil.which("node", path=env.get("PATH"))
+    runtime = {"python": sys.version, "executable": sys.executable, "node": node and os.path.realpath(node)}
+    digest.update(json.dumps({"env": env, "runtime": runtime}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _kept(key: str) -> Path | None:
+    entry = CACHE / key
+    if not (entry / "printed.json").is_file():
+        return None
+    os.utime(entry)  # in use: pruned last
+    return entry
+
+
+def _keep(key: str, outdir: Path, synth: Synth) -> None:
+    """Store a finished synth under its key: written aside, then renamed into place in one step, so a reader sees
+    a whole entry or none (when two runs keep the same key, the first rename wins and the other copy is dropped).
+    An output that names its own folder is not kept: a copy elsewhere would name the wrong one."""
+    marker = os.fsencode(outdir.resolve())
+    printed = f"{synth.stdout}{synth.stderr}".encode()
+    if marker in printed or any(marker in path.read_bytes() for path in outdir.rglob("*") if path.is_file()):
+        return
+    CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=CACHE))
+    shutil.copytree(outdir, staging / "out", symlinks=True)
+    (staging / "printed.json").write_text(json.dumps([synth.stdout, synth.stderr]))
+    try:
+        staging.rename(CACHE / key)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    cutoff = time.time() - CACHE_KEPT_FOR
+    for entry in CACHE.iterdir():
+        if entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def synthesize(runs: Mapping[Path, Mapping[str, str]]) -> dict[Path, Synth]:
+    """main.py's output for each `outdir: overrides`: a copy of the kept synth of identical inputs, otherwise made
+    (the missing ones started together) and kept."""
+    keys = {outdir: synth_key(overrides) for outdir, overrides in runs.items()}
+    made: dict[Path, Synth] = {}
+    started = {}
+    for outdir, key in keys.items():
+        entry = _kept(key)
+        if entry is None:
+            started[outdir] = run_main(outdir, runs[outdir])
+            continue
+        shutil.copytree(entry / "out", outdir, symlinks=True, dirs_exist_ok=True)
+        stdout, stderr = json.loads((entry / "printed.json").read_text())
+        made[outdir] = loaded(outdir, stdout, stderr)
+    for outdir, process in started.items():
+        made[outdir] = finish(process, outdir)
+        _keep(keys[outdir], outdir, made[outdir])
+    return made
 
 
 @dataclass(frozen=True)
