@@ -1,6 +1,7 @@
 """The suite's synth cache (tests/synth.py): a kept synth is reused only for identical inputs. Any change to a file
 main.py reads, to the overrides or to the environment it gets changes the key (seeded: each input in turn is edited
-in a copy of the repo); a kept entry comes back exactly as written, into a folder of the reader's own."""
+in a copy of the repo); a synth that opens a checkout file outside the keyed inputs is refused, not kept; a kept
+entry comes back exactly as written, into a folder of the reader's own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 import tests.synth as synth_module
 from tests.sandbox import ROOT, copy_repo
-from tests.synth import SYNTH_INPUTS, synth_key, synthesize
+from tests.synth import SYNTH_INPUTS, outside_inputs, synth_key, synthesize
 
 FAKE_MAIN = """
 import json, os, sys
@@ -29,9 +30,11 @@ print(sys.argv[1] if len(sys.argv) > 1 else "made")
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = copy_repo(tmp_path_factory.mktemp("inputs"))
-    linked = root / "toolchain"  # linked into the copy: made a copy of its own, so the test can edit it
-    linked.unlink()
-    shutil.copytree(ROOT / "toolchain", linked, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in SYNTH_INPUTS:  # linked into the copy (toolchain) or not copied (locks): a copy of its own, to edit
+        path = root / name
+        if path.is_symlink() or not path.exists():
+            path.unlink(missing_ok=True)
+            shutil.copytree(ROOT / name, path, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
@@ -126,3 +129,29 @@ def test_seeded_an_output_that_names_its_own_folder_is_not_kept(
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
     synthesize({tmp_path / "plain": {"TODO_X": "1"}})
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_seeded_a_checkout_file_outside_the_inputs_is_named() -> None:
+    opened = ["locks/cluster.lock.hcl", "stacks/app.py", ".venv/lib/x.py", "todo_infra/__pycache__/a.pyc", "chart"]
+    assert outside_inputs(opened) == []
+    assert outside_inputs(opened, [name for name in SYNTH_INPUTS if name != "locks"]) == ["locks/cluster.lock.hcl"]
+    assert outside_inputs(["chartx/values.yaml", "main.pyc"]) == ["chartx/values.yaml", "main.pyc"]
+
+
+READER = (
+    FAKE_MAIN
+    + f"""
+open({str(ROOT / "README.md")!r}).read()
+os.listdir({str(ROOT / "docs")!r})
+"""
+)
+
+
+def test_seeded_a_synth_that_reads_a_file_the_key_leaves_out_is_refused_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(synth_module, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(synth_module, "run_main", _fake_main(READER))
+    with pytest.raises(AssertionError, match=r"main.py read \['README.md', 'docs'\], which SYNTH_INPUTS"):
+        synthesize({tmp_path / "out": {"TODO_X": "1"}})
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
