@@ -164,7 +164,12 @@ def test_the_scaffold_writes_safe_defaults_and_keeps_the_files_layout(repo: Path
     entry = services.declared(repo)[NEW.name]
     assert entry["port"] == NEW.port and entry["replicas"] == 1
     assert entry["autoscaling"]["enabled"] is False and entry["autoscaling"]["minReplicas"] == 1
-    assert entry["metrics"] == {"enabled": False} and entry["dapr"] == {"enabled": True, "components": []}
+    assert entry["metrics"] == {"enabled": False} and entry["dapr"] == {
+        "enabled": True,
+        "components": [],
+        "publishes": [],
+        "invokers": [],
+    }
     assert entry["secretKeys"] == [] and entry["readOnlyRootFilesystem"] is True
     # Only additions: every line the files had is still there, in order (comments included).
     for relative, text in before.items():
