@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -20,11 +19,14 @@ from todo_infra.outdir_lock import locked
 
 
 @pytest.fixture(scope="session")
-def _synth_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+def _synth_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
     """Both synths, once per run: with pytest-xdist the first worker makes them (or copies them from the synth cache,
-    tests/synth.py) in the run's shared temporary folder (under its lock) and the others read them."""
+    tests/synth.py) in the run's shared temporary folder (under its lock) and the others read them. Whether this
+    process is an xdist worker comes from its own configuration, never from PYTEST_XDIST_WORKER, which a pytest
+    started by a test (tests/test_add_a_service.py) inherits: it would then share one folder with every such run."""
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "session-synth"
+    worker = hasattr(request.config, "workerinput")
+    shared = (base.parent if worker else base) / "session-synth"
     printed = shared / "printed.json"
     with locked(shared, "the test session's synth", say=lambda _: None):
         if not printed.is_file():

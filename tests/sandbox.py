@@ -24,7 +24,8 @@ COPIED = (
 )
 LINKED = (".venv", "node_modules", "toolchain")
 #: Variables an operator's shell may hold that change what a command does; a sandboxed run gets only its own.
-CONFIGURING = ("TODO_", "TF_VAR_", "CDKTF_", "AWS_", "DIGITALOCEAN_", "SECRETS_", "DEVPY_")
+#: PYTEST_ too: a pytest a test starts must not believe it is the outer run's xdist worker (PYTEST_XDIST_WORKER).
+CONFIGURING = ("TODO_", "TF_VAR_", "CDKTF_", "AWS_", "DIGITALOCEAN_", "SECRETS_", "DEVPY_", "PYTEST_")
 
 
 def copy_repo(base: Path) -> Path:
