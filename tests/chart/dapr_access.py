@@ -11,6 +11,8 @@ Ported from dapr/dapr v1.18.3 (the version the platform pins):
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,8 +115,25 @@ class AccessControlError(ValueError):
     """daprd refuses the Configuration (ParseAccessControlSpec): the sidecar would not start with it."""
 
 
+def normalize_method(method: str) -> str | None:
+    """daprd's NormalizeMethod (pkg/messaging/method/normalize.go at v1.18.3), applied to the method before the access
+    check: None where it refuses the method ('#', '?', NUL or a control character), else Go's path.Clean of it with
+    any leading "../" stripped and "."/".." made empty."""
+    if any(c in method for c in "#?\x00") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in method):
+        return None
+    cleaned = posixpath.normpath(re.sub(r"/+", "/", method)) if method else "."
+    while cleaned.startswith("../"):
+        cleaned = cleaned[3:]
+    return "" if cleaned in (".", "..") else cleaned
+
+
 def may_invoke(configuration: Mapping[str, Any], caller: Caller, operation: str, verb: str) -> bool:
-    """Whether the callee whose Configuration this is admits an HTTP invocation of `operation` with `verb`."""
+    """Whether the callee whose Configuration this is admits an HTTP invocation of `operation` with `verb`, after
+    daprd has normalized the method (a refused method is refused)."""
+    normalized = normalize_method(operation)
+    if normalized is None:
+        return False
+    operation = normalized
     spec = configuration.get("spec", {}).get("accessControl")
     if not spec or not (spec.get("trustDomain") or spec.get("defaultAction") or spec.get("policies")):
         return True  # no access control: everything allowed
@@ -147,7 +166,10 @@ def may_invoke(configuration: Mapping[str, Any], caller: Caller, operation: str,
 def declared_invocation(services: Mapping[str, Any], caller: str, callee: str, operation: str, verb: str) -> bool:
     """Whether values declare this call: the caller is an invoker of the callee with an operation whose name is the
     path or a segment prefix of it (the chart documents that a name also covers the paths below it), for the verb."""
-    path = operation.lower()
+    normalized = normalize_method(operation)
+    if normalized is None:
+        return False
+    path = (normalized if normalized.startswith("/") else "/" + normalized).lower()
     for invoker in services[callee]["dapr"]["invokers"]:
         if invoker["appId"] != caller:
             continue
@@ -166,12 +188,14 @@ def dapr_apps(values: Mapping[str, Any]) -> list[str]:
 def probe_paths(values: Mapping[str, Any]) -> list[str]:
     """Paths worth asking about: every subscription route, every declared operation and a path below it, the routes
     daprd calls on its own app, and one no one declares."""
-    paths = {"/dapr/subscribe", "/dapr/config", "/undeclared"}
+    # the traversal ones: what daprd's normalization turns into a subscription or daprd's own route
+    paths = {"/dapr/subscribe", "/dapr/config", "/undeclared", "/undeclared/../dapr/subscribe", "/x/..//dapr/config"}
     for svc in values["services"].values():
         paths |= {s["route"] for s in svc["subscriptions"]}
         for invoker in svc["dapr"]["invokers"]:
             for item in invoker["operations"]:
-                paths |= {item["name"], item["name"] + "/below"}
+                paths |= {item["name"], item["name"] + "/below", item["name"] + "/../../dapr/subscribe"}
+        paths |= {s["route"].replace("/dapr/", "/dapr/./x/../", 1) for s in svc["subscriptions"]}
     return sorted(paths)
 
 

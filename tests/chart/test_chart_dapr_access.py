@@ -18,6 +18,7 @@ from tests.chart.dapr_access import (
     dapr_apps,
     invocation_problems,
     may_invoke,
+    normalize_method,
     pubsub_metadata,
     pubsub_problems,
     token_problems,
@@ -326,3 +327,46 @@ def test_seeded_a_token_fault_is_caught(production: Rendered, fault: str) -> Non
     else:
         written.remove(first["metadata"]["annotations"]["dapr.io/app-token-secret"])
     assert token_problems(deployments, "APP_API_TOKEN", written) != []
+
+
+@pytest.mark.parametrize(
+    ("method", "normalized"),
+    [
+        # Go's path.Clean, then daprd's own rules (pkg/messaging/method/normalize.go at v1.18.3)
+        ("/api/../dapr/subscribe", "/dapr/subscribe"),
+        ("api/../../dapr", "dapr"),
+        ("//a//b/", "/a/b"),
+        ("..", ""),
+        ("", ""),
+        ("a?b", None),
+        ("a#b", None),
+        ("x\x01y", None),
+    ],
+)
+def test_methods_are_normalized_as_daprd_normalizes_them(method: str, normalized: str | None) -> None:
+    assert normalize_method(method) == normalized
+
+
+def test_seeded_a_traversal_to_a_subscription_route_is_judged_on_the_cleaned_path() -> None:
+    """A policy that admits a caller on /api is no way to /dapr/...: daprd cleans the method before its check."""
+    configuration = {
+        "spec": {
+            "accessControl": {
+                "defaultAction": "deny",
+                "trustDomain": "public",
+                "policies": [
+                    {
+                        "appId": "backend",
+                        "namespace": "staging",
+                        "trustDomain": "public",
+                        "defaultAction": "deny",
+                        "operations": [{"name": "/api", "httpVerb": ["POST"], "action": "allow"}],
+                    }
+                ],
+            }
+        }
+    }
+    caller = Caller("backend", "staging", "public")
+    assert may_invoke(configuration, caller, "/api/tasks", "POST")
+    assert not may_invoke(configuration, caller, "/api/../dapr/task-events", "POST")
+    assert not may_invoke(configuration, caller, "/api?x=/dapr", "POST")  # refused outright
