@@ -38,7 +38,7 @@ from tests.workflows.worlds import (
     world,
 )
 from todo_infra import settings
-from todo_infra.app_secrets import APP_SECRET_KEYS, variable_name
+from todo_infra.app_secrets import APP_SECRET_KEYS, DAPR_APP_TOKEN_SEED_VARIABLE, variable_name
 from todo_infra.spaces_grants import DRIFT_ENVIRONMENT, PLAN_SUFFIX, deploying_environment
 
 require_tf_vars = load_script("require_tf_vars")
@@ -204,6 +204,8 @@ def test_verified_images_pull_secret_platform_secrets_and_credentials_reach_the_
         "TF_VAR_ghcr_username": "${{ secrets.GHCR_USERNAME }}",
         "TF_VAR_ghcr_token": "${{ secrets.GHCR_TOKEN }}",
         "TF_VAR_grafana_admin_password": "${{ secrets.GRAFANA_ADMIN_PASSWORD }}",
+        # the seed of the Dapr app tokens: ephemeral in Terraform, written only through data_wo
+        f"TF_VAR_{DAPR_APP_TOKEN_SEED_VARIABLE}": "${{ secrets.DAPR_APP_TOKEN_SEED }}",
         "TF_VAR_alertmanager_slack_webhook_url": "${{ secrets.ALERTMANAGER_SLACK_WEBHOOK_URL }}",
         "TF_VAR_image_tag": "${{ needs.gate.outputs.image_tag }}",
         "TF_VAR_image_digests": "${{ needs.gate.outputs.image_digests }}",
