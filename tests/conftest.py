@@ -5,6 +5,7 @@ import json
 import pytest
 
 from preflight.terraform import Terraform
+from tests import kept_runs
 from tests.skips import ALLOWED, unexplained
 from tests.synth import (
     CANARY,
@@ -16,6 +17,18 @@ from tests.synth import (
     synthesize,
 )
 from todo_infra.outdir_lock import locked
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fresh",
+        action="store_true",
+        help="run every synth and every kept command again instead of replaying kept results (tests/kept_runs.py)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    kept_runs.ENABLED = not config.getoption("fresh")
 
 
 @pytest.fixture(scope="session")

@@ -22,13 +22,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from preflight.synth import ROOT, Synthesized, load_synthesized, start_synth
+from tests import kept_runs
 from tests.sandbox import COPIED
 from todo_infra.app_secrets import (
     APP_SECRET_KEYS,
@@ -70,9 +70,8 @@ def run_main(outdir: Path, overrides: Mapping[str, str]) -> subprocess.Popen[str
     return start_synth(outdir, overrides)
 
 
-#: Where kept synths live (.gitignore'd); entries unused for `CACHE_KEPT_FOR` are removed.
-CACHE = ROOT / ".suite-cache" / "synth"
-CACHE_KEPT_FOR = 3 * 24 * 3600
+#: Where kept synths live (.gitignore'd); entries unused for `kept_runs.KEPT_FOR` are removed.
+CACHE = kept_runs.SUITE_CACHE / "synth"
 #: Everything main.py reads from the checkout: what a sandbox copy of the repo needs to synthesize (tests/sandbox.py),
 #: the linked tool pins (Node, the providers and the cdktf CLI are what Pipfile.lock and package-lock.json pin) and
 #: the committed provider locks main.py places. Every synth the cache keeps proves it (`AUDIT`).
@@ -149,32 +148,25 @@ def audited_run(outdir: Path, overrides: Mapping[str, str], log: Path) -> subpro
 
 def _kept(key: str) -> Path | None:
     entry = CACHE / key
-    if not (entry / "printed.json").is_file():
+    if not kept_runs.ENABLED or not (entry / "printed.json").is_file():
         return None
     os.utime(entry)  # in use: pruned last
     return entry
 
 
 def _keep(key: str, outdir: Path, synth: Synth) -> None:
-    """Store a finished synth under its key: written aside, then renamed into place in one step, so a reader sees
-    a whole entry or none (when two runs keep the same key, the first rename wins and the other copy is dropped).
+    """Store a finished synth under its key (tests/kept_runs.py's `store`: a reader sees a whole entry or none).
     An output that names its own folder is not kept: a copy elsewhere would name the wrong one."""
     marker = os.fsencode(outdir.resolve())
     printed = f"{synth.stdout}{synth.stderr}".encode()
     if marker in printed or any(marker in path.read_bytes() for path in outdir.rglob("*") if path.is_file()):
         return
-    CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=CACHE))
-    shutil.copytree(outdir, staging / "out", symlinks=True)
-    (staging / "printed.json").write_text(json.dumps([synth.stdout, synth.stderr]))
-    try:
-        staging.rename(CACHE / key)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    cutoff = time.time() - CACHE_KEPT_FOR
-    for entry in CACHE.iterdir():
-        if entry.stat().st_mtime < cutoff:
-            shutil.rmtree(entry, ignore_errors=True)
+
+    def fill(staging: Path) -> None:
+        shutil.copytree(outdir, staging / "out", symlinks=True)
+        (staging / "printed.json").write_text(json.dumps([synth.stdout, synth.stderr]))
+
+    kept_runs.store(CACHE, key, fill)
 
 
 def synthesize(runs: Mapping[Path, Mapping[str, str]]) -> dict[Path, Synth]:

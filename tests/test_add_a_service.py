@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import kept_runs
 from tests.sandbox import clean_env, copy_repo
 from tests.upstream import upstream_dir
 
@@ -59,15 +60,7 @@ def _run(root: Path, command: str, *extra: str, timeout: int = 900) -> subproces
     words = command.split()
     assert words[:2] == ["python3", "dev.py"]
     env = clean_env({"UPSTREAM_DATA_DIR": str(upstream_dir())} if upstream_dir() else {})
-    return subprocess.run(
-        [sys.executable, "dev.py", *words[2:], *extra],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return kept_runs.run([sys.executable, "dev.py", *words[2:], *extra], root, env=env, timeout=timeout)
 
 
 def _summary(output: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from main import embedded_context
+from tests import kept_runs
 from tests.sandbox import clean_env, copy_repo
 from tests.synth import Synth
 from todo_infra.settings import REQUIRE_ENV, ConfigError, env_flag, load_settings, parse_bool
@@ -415,9 +415,7 @@ def _run(base: Path, synth: Synth, case: Case) -> Outcome:
     shutil.copytree(synth.outdir, root / "cdktf.out")
     before = _snapshot(root / "cdktf.out")
     env = clean_env(case.env)
-    result = subprocess.run(
-        COMMANDS[case.channel], cwd=root, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
+    result = kept_runs.run(COMMANDS[case.channel], root, env=env, timeout=180)
     return Outcome(result.returncode, result.stdout, result.stderr, _snapshot(root / "cdktf.out") == before)
 
 

@@ -1,0 +1,217 @@
+"""Commands the suite runs in a folder a test made (a sandbox copy of the repo, a tool's scratch folder), kept between
+suite runs under a SHA-256 of everything they can read, so a later run with identical inputs replays the result.
+
+Such a command reads its folder, its arguments, its environment, and the installed runtime: the packages the lock
+files pin, the tools toolchain/ pins, the upstream data. The key covers all of those:
+- the path and bytes of every file in the folder (a symlink by its target);
+- the arguments, working folder, environment and standard input, with the folder's and the checkout's own path
+  written as placeholders, so that another clone can use the same entry;
+- the runtime (`runtime_identity`): Python, both lock files, the bootstrap stamp, every file under toolchain/, the
+  upstream data folder's files;
+- the UTC date: a command whose answer depends on the day runs again each day.
+A command that talks to a server or reads a file outside its folder by another way must not be run through here.
+
+The entry holds the exit code, what the command printed, and every file it created, changed or removed in its folder.
+A replay applies those to the folder, so a later step in the same folder sees what the command left there. Only
+whole runs are kept: a timeout or a signal is not an answer, and an output file that names its own folder would be
+wrong anywhere else, so neither is stored.
+
+`python3 dev.py test --fresh` runs every command (and every synth, tests/synth.py) again; CI's clean clone has no
+entries, so it always does. Entries unused for `KEPT_FOR` are removed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from tests.upstream import upstream_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The suite's kept results: synths (tests/synth.py) and command runs (here).
+SUITE_CACHE = ROOT / ".suite-cache"
+RUNS = SUITE_CACHE / "runs"
+KEPT_FOR = 3 * 24 * 3600
+#: Folders that are caches of what is already keyed, not inputs: neither hashed nor recorded.
+DERIVED = ("__pycache__", ".pytest_cache", ".suite-cache", ".mypy_cache", ".ruff_cache")
+#: Environment variables that cannot change a command's answer: pytest's and pytest-xdist's own, and the lock a
+#: holder of cdktf.out/ passes to its children.
+VOLATILE_ENV = ("PYTEST_", "DEVPY_OUTDIR_LOCK")
+FOLDER, CHECKOUT = "<folder>", "<checkout>"
+#: False under `--fresh` (tests/conftest.py): every command and synth runs.
+ENABLED = True
+
+
+def _files(folder: Path) -> Iterator[tuple[str, Path]]:
+    """Every file and symlink in `folder` (relative path, path), sorted; links are not followed."""
+    for current, dirs, names in os.walk(folder):
+        here = Path(current)
+        links = [d for d in dirs if (here / d).is_symlink()]
+        dirs[:] = sorted(d for d in dirs if d not in DERIVED and d not in links)
+        for name in sorted([*names, *(link for link in links if link not in DERIVED)]):
+            path = here / name
+            yield path.relative_to(folder).as_posix(), path
+
+
+def _file_digest(path: Path) -> str:
+    if path.is_symlink():
+        return "link:" + os.readlink(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """relative path -> SHA-256 (or `link:<target>`) of everything in `folder`."""
+    return {relative: _file_digest(path) for relative, path in _files(folder)}
+
+
+@functools.cache
+def runtime_identity() -> str:
+    """What every kept command may read besides its folder: Python, the installed packages (the lock files and the
+    stamp the bootstrap writes when .venv matches them), the pinned tools (toolchain/) and the upstream data."""
+    digest = hashlib.sha256(f"{sys.version}\0{sys.platform}\0".encode())
+    for name in ("Pipfile.lock", "package-lock.json", ".venv/.bootstrap-stamp"):
+        path = ROOT / name
+        digest.update(f"{name}\0{_file_digest(path) if path.exists() else '-'}\0".encode())
+    for folder in (ROOT / "toolchain", upstream_dir()):
+        if folder is not None:
+            digest.update(json.dumps(tree(folder), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _placeholders(text: str, folder: Path) -> str:
+    return text.replace(str(folder), FOLDER).replace(str(ROOT), CHECKOUT)
+
+
+def _restore(text: str, folder: Path) -> str:
+    return text.replace(FOLDER, str(folder)).replace(CHECKOUT, str(ROOT))
+
+
+def today() -> str:
+    """The UTC date, part of every key."""
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
+def run_key(
+    argv: Sequence[str | Path],
+    folder: Path,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: str | None,
+    files: Mapping[str, str],
+) -> str:
+    """SHA-256 of everything a command run in `folder` can read (the module's docstring lists it)."""
+    kept_env = {k: _placeholders(v, folder) for k, v in env.items() if not k.startswith(VOLATILE_ENV)}
+    facts = {
+        "argv": [_placeholders(str(word), folder) for word in argv],
+        "cwd": cwd.relative_to(folder).as_posix(),
+        "env": kept_env,
+        "stdin": stdin,
+        "files": files,
+        "runtime": runtime_identity(),
+        "day": today(),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _lookup(key: str) -> Path | None:
+    entry = RUNS / key
+    if not (entry / "result.json").is_file():
+        return None
+    os.utime(entry)  # in use: pruned last
+    return entry
+
+
+def store(area: Path, key: str, fill: Callable[[Path], None]) -> None:
+    """Write an entry aside with `fill(folder)`, then rename it into place in one step, so a reader sees a whole
+    entry or none (when two runs keep the same key, the first rename wins); prune entries unused for `KEPT_FOR`.
+    Shared by the synth cache (tests/synth.py)."""
+    area.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=area))
+    fill(staging)
+    try:
+        staging.rename(area / key)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    cutoff = time.time() - KEPT_FOR
+    for entry in area.iterdir():
+        if entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _replay(entry: Path, argv: Sequence[str | Path], folder: Path) -> subprocess.CompletedProcess[str]:
+    result = json.loads((entry / "result.json").read_text())
+    for relative in result["removed"]:
+        (folder / relative).unlink()
+    written = entry / "files"
+    if written.is_dir():
+        shutil.copytree(written, folder, symlinks=True, dirs_exist_ok=True)
+    return subprocess.CompletedProcess(
+        list(argv), result["returncode"], _restore(result["stdout"], folder), _restore(result["stderr"], folder)
+    )
+
+
+def _changes(folder: Path, before: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    after = tree(folder)
+    written = sorted(relative for relative, digest in after.items() if before.get(relative) != digest)
+    return written, sorted(set(before) - set(after))
+
+
+def run(
+    argv: Sequence[str | Path],
+    folder: Path,
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(argv, cwd=cwd or folder, env=env, input=stdin, capture_output=True, text=True)`, replayed
+    from the entry of identical inputs when there is one, otherwise run and kept."""
+    cwd = cwd or folder
+    before = tree(folder)
+    key = run_key(argv, folder, cwd=cwd, env=env, stdin=stdin, files=before)
+    entry = _lookup(key) if ENABLED else None
+    if entry is not None:
+        return _replay(entry, argv, folder)
+    result = subprocess.run(
+        [str(word) for word in argv],
+        cwd=cwd,
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    written, removed = _changes(folder, before)
+    marker = os.fsencode(folder)
+    names_folder = any(marker in (folder / path).read_bytes() for path in written if not (folder / path).is_symlink())
+    if result.returncode >= 0 and not names_folder:
+
+        def fill(staging: Path) -> None:
+            for relative in written:
+                target = staging / "files" / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = folder / relative
+                if source.is_symlink():
+                    target.symlink_to(os.readlink(source))
+                else:
+                    shutil.copy2(source, target)
+            printed = {"stdout": _placeholders(result.stdout, folder), "stderr": _placeholders(result.stderr, folder)}
+            (staging / "result.json").write_text(
+                json.dumps({"returncode": result.returncode, **printed, "removed": removed})
+            )
+
+        store(RUNS, key, fill)
+    return result

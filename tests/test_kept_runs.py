@@ -1,0 +1,158 @@
+"""The suite's kept command runs (tests/kept_runs.py): a replay gives what the run gave, without running it, and any
+change to what the command can read runs it again."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import kept_runs
+
+#: Counts its real runs in a file outside its folder (not an input: how the tests tell a run from a replay), prints
+#: its folder, writes one file and removes another.
+SCRIPT = """
+import os, pathlib, sys
+counter = pathlib.Path(os.environ["COUNTER"])
+counter.write_text(str(int(counter.read_text() or 0) + 1) if counter.exists() else "1")
+print("ran in", os.getcwd(), sys.argv[1:], os.environ.get("CHOICE"))
+pathlib.Path("made").mkdir(exist_ok=True)
+pathlib.Path("made/out.txt").write_text(pathlib.Path("in.txt").read_text().upper())
+pathlib.Path("gone.txt").unlink(missing_ok=True)
+print("to stderr", file=sys.stderr)
+sys.exit(int(os.environ.get("EXIT", "3")))
+"""
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(kept_runs, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(kept_runs, "ENABLED", True)
+    return tmp_path / "runs"
+
+
+def _folder(base: Path, name: str, text: str = "hello") -> Path:
+    folder = base / name
+    folder.mkdir()
+    (folder / "script.py").write_text(SCRIPT)
+    (folder / "in.txt").write_text(text)
+    (folder / "gone.txt").write_text("x")
+    (folder / "sub").mkdir()
+    for copied in ("script.py", "in.txt"):
+        shutil.copy(folder / copied, folder / "sub" / copied)
+    return folder
+
+
+def _run(folder: Path, counter: Path, *args: str, cwd: Path | None = None, **env: str) -> tuple[int, str, str]:
+    result = kept_runs.run(
+        [sys.executable, "script.py", *args], folder, env={"COUNTER": str(counter), **env}, cwd=cwd, timeout=60
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def _runs(counter: Path) -> int:
+    return int(counter.read_text()) if counter.exists() else 0
+
+
+def test_a_replay_gives_the_runs_answer_and_files_in_another_folder_without_running(
+    cache: Path, tmp_path: Path
+) -> None:
+    counter = tmp_path / "counter"
+    first = _folder(tmp_path, "first")
+    assert _run(first, counter, "a") == (3, f"ran in {first} ['a'] None\n", "to stderr\n")
+    assert _runs(counter) == 1 and len(list(cache.iterdir())) == 1
+
+    second = _folder(tmp_path, "second")
+    assert _run(second, counter, "a") == (3, f"ran in {second} ['a'] None\n", "to stderr\n")
+    assert _runs(counter) == 1, "identical inputs ran again"
+    assert (second / "made" / "out.txt").read_text() == "HELLO"
+    assert not (second / "gone.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["a file's bytes", "a new file", "an argument", "the environment", "the working folder", "the day"],
+)
+def test_seeded_any_change_to_what_the_command_reads_runs_it_again(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    counter = tmp_path / "counter"
+    _run(_folder(tmp_path, "first"), counter)
+    folder = _folder(tmp_path, "second", text="hello!" if change == "a file's bytes" else "hello")
+    args, env, cwd = [], {}, None
+    if change == "a new file":
+        (folder / "extra.txt").write_text("")
+    elif change == "an argument":
+        args = ["b"]
+    elif change == "the environment":
+        env = {"CHOICE": "other"}
+    elif change == "the working folder":
+        cwd = folder / "sub"
+    elif change == "the day":
+        tomorrow = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=1)
+        assert kept_runs.today() == (tomorrow - datetime.timedelta(days=1)).isoformat()
+        monkeypatch.setattr(kept_runs, "today", tomorrow.isoformat)
+    _run(folder, counter, *args, cwd=cwd, **env)
+    assert _runs(counter) == 2, f"{change} did not run the command again"
+
+
+def test_pytests_own_variables_and_derived_caches_do_not_change_the_key(cache: Path, tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    _run(_folder(tmp_path, "first"), counter, PYTEST_XDIST_WORKER="gw0")
+    folder = _folder(tmp_path, "second")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "script.cpython.pyc").write_bytes(b"\0")
+    _run(folder, counter, PYTEST_XDIST_WORKER="gw1")
+    assert _runs(counter) == 1
+
+
+def test_the_checkouts_path_is_a_placeholder_in_the_key_and_restored_in_the_output(tmp_path: Path) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    here = kept_runs.run_key(
+        [sys.executable, str(kept_runs.ROOT / "dev.py")], folder, cwd=folder, env={}, stdin=None, files={}
+    )
+    assert kept_runs._placeholders(f"{kept_runs.ROOT}/x {folder}/y", folder) == "<checkout>/x <folder>/y"
+    assert kept_runs._restore("<checkout>/x <folder>/y", folder) == f"{kept_runs.ROOT}/x {folder}/y"
+    other = kept_runs.run_key([sys.executable, "/elsewhere/dev.py"], folder, cwd=folder, env={}, stdin=None, files={})
+    assert here != other
+
+
+def test_seeded_a_timeout_a_signal_and_an_output_naming_its_folder_are_not_kept(cache: Path, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "first")
+    killed = kept_runs.run(
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], folder, env={}, timeout=60
+    )
+    assert killed.returncode < 0
+    with pytest.raises(subprocess.TimeoutExpired):
+        kept_runs.run([sys.executable, "-c", "import time; time.sleep(30)"], folder, env={}, timeout=0.5)
+    named = kept_runs.run(
+        [sys.executable, "-c", "import os, pathlib; pathlib.Path('where').write_text(os.getcwd())"], folder, env={}
+    )
+    assert named.returncode == 0
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_seeded_fresh_runs_every_command(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = tmp_path / "counter"
+    _run(_folder(tmp_path, "first"), counter)
+    monkeypatch.setattr(kept_runs, "ENABLED", False)
+    _run(_folder(tmp_path, "second"), counter)
+    assert _runs(counter) == 2
+
+
+@pytest.mark.parametrize("changed", ["Pipfile.lock", "package-lock.json", ".venv/.bootstrap-stamp", "toolchain/x"])
+def test_seeded_the_runtime_identity_follows_the_locks_the_install_and_the_tool_pins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: str
+) -> None:
+    for name in ("Pipfile.lock", "package-lock.json", ".venv/.bootstrap-stamp", "toolchain/x"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1")
+    monkeypatch.setattr(kept_runs, "ROOT", tmp_path)
+    before = kept_runs.runtime_identity.__wrapped__()
+    (tmp_path / changed).write_text("2")
+    assert kept_runs.runtime_identity.__wrapped__() != before
