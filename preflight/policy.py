@@ -47,6 +47,12 @@ def _checkov_readable(stack: Mapping[str, Any]) -> dict[str, Any]:
     return readable
 
 
+def run_in(command: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run `command` in `folder`, which holds everything it reads. The test suite keeps these runs between its runs
+    under a SHA-256 of the folder (tests/kept_runs.py)."""
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+
+
 def run_checkov(folder: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:
     """checkov's JSON reports, one per framework that found something to scan."""
     command = [
@@ -63,7 +69,7 @@ def run_checkov(folder: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:
     ]
     if skips:
         command += ["--skip-check", ",".join(sorted(skips))]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+    result = run_in(command, folder)
     if result.returncode not in (0, 1):
         raise RuntimeError(f"checkov failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     reports = json.loads(result.stdout)

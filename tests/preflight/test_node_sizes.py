@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from preflight.cost import check_cost
 from preflight.render import RenderedRelease, app_stacks, render_app_release
 from preflight.run import configuration
 from preflight.synth import Synthesized
+from tests import kept_runs
 from tests.sandbox import clean_env, copy_repo
-from tests.synth import Synth, finish, run_main
+from tests.synth import Synth, synthesize
 from todo_infra.contracts import CLUSTER_STACK
 from todo_infra.node_sizes import FIELDS, TABLE, NodeSize, load_table, node_sizes
 from todo_infra.settings import ConfigError, load_settings
@@ -183,9 +183,7 @@ def _refused(tmp_path: Path, env: dict[str, str], table: dict[str, Any] | None =
     root = copy_repo(tmp_path)
     if table is not None:
         (root / "todo_infra" / "node_sizes.json").write_text(json.dumps(table, indent=2))
-    result = subprocess.run(
-        [str(PYTHON), "main.py"], cwd=root, env=clean_env(env), capture_output=True, text=True, timeout=180, check=False
-    )
+    result = kept_runs.run([PYTHON, "main.py"], root, env=clean_env(env), timeout=180)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not (root / "cdktf.out").exists()
     return result.stderr.strip().splitlines()
@@ -269,7 +267,7 @@ def test_a_one_node_pool_of_the_smallest_size_cannot_hold_the_platform(synth: Sy
 def bigger_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The stacks synthesized as an operator would with TODO_NODE_SIZE set to a bigger size of the table."""
     outdir = tmp_path_factory.mktemp("bigger-node") / "cdktf.out"
-    return finish(run_main(outdir, {"TODO_NODE_SIZE": bigger().slug}), outdir)
+    return synthesize({outdir: {"TODO_NODE_SIZE": bigger().slug}})[outdir]
 
 
 def test_preflight_reads_the_size_the_cluster_stack_asks_for(synth: Synth, bigger_synth: Synth) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 
 from preflight.report import COMMENT_MARKER, CheckResult, render_text
 from preflight.run import configuration
+from tests import sandbox
 from tests.docs.measurement_checks import MEASUREMENTS, figure_problems, quoted_figures
 from tests.synth import Synth
 
@@ -29,20 +28,10 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    summary = tmp_path_factory.mktemp("preflight") / "summary.md"
-    command = [
-        sys.executable,
-        "-m",
-        "preflight",
-        "--synth-dir",
-        str(synth.outdir),
-        "--json",
-        "--markdown",
-        str(summary),
-    ]
-    # A hang guard, not a timing: checkov alone has taken over 100 s on a machine busy with both workers and more.
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
-    return Run(result.returncode, json.loads(result.stdout), result.stderr, summary.read_text())
+    copy, result = sandbox.preflight(
+        tmp_path_factory.mktemp("preflight"), synth.outdir, "--json", "--markdown", "summary.md"
+    )
+    return Run(result.returncode, json.loads(result.stdout), result.stderr, (copy / "summary.md").read_text())
 
 
 def results(run: Run) -> dict[str, CheckResult]:
@@ -155,10 +144,9 @@ def test_the_default_log_shipper_draws_no_warning(run: Run) -> None:
     assert not [line for line in run.stderr.splitlines() if line.startswith("preflight: warning:")]
 
 
-def test_selecting_promtail_prints_one_warning_line_naming_its_end_of_life(variant: Synth) -> None:
+def test_selecting_promtail_prints_one_warning_line_naming_its_end_of_life(variant: Synth, tmp_path: Path) -> None:
     """The variant selects Promtail (tests/synth.py): preflight still passes, and says once that it is end of life."""
-    command = [sys.executable, "-m", "preflight", "--synth-dir", str(variant.outdir), "--json"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=180)
+    _, result = sandbox.preflight(tmp_path, variant.outdir, "--json")
     warnings = [line for line in result.stderr.splitlines() if line.startswith("preflight: warning:")]
     shipper = [line for line in warnings if "Promtail" in line]
     assert len(shipper) == 1, result.stderr[-2000:]
