@@ -97,7 +97,10 @@ def _env() -> dict[str, str]:
         PIPENV_VERBOSITY="-1",
     )
     env.update(CHECKPOINT_DISABLE="1", CDKTF_DISABLE_PLUGIN_CACHE_ENV="1")
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    # Bytecode (and pytest's rewritten test modules) kept beside the sources in __pycache__/ (gitignored), also when
+    # the shell says otherwise: without it every process compiles the repo's modules again (about 4 CPU-s for each
+    # test worker's collection).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
