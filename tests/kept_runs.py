@@ -4,8 +4,8 @@ suite runs under a SHA-256 of everything they can read, so a later run with iden
 Such a command reads its folder, its arguments, its environment, and the installed runtime: the packages the lock
 files pin, the tools toolchain/ pins, the upstream data. The key covers all of those:
 - the path and bytes of every file in the folder (a symlink by its target);
-- the arguments, working folder, environment and standard input, with the folder's and the checkout's own path
-  written as placeholders, so that another clone can use the same entry;
+- the program's own bytes; the arguments, working folder, environment and standard input, with the folder's and
+  the checkout's own path written as placeholders, so that another clone can use the same entry;
 - the runtime (`runtime_identity`): Python, both lock files, the bootstrap stamp, every file under toolchain/, the
   upstream data folder's files;
 - the UTC date: a command whose answer depends on the day runs again each day.
@@ -88,6 +88,20 @@ def runtime_identity() -> str:
     return digest.hexdigest()
 
 
+def program_identity(program: str, path: str | None) -> str:
+    """SHA-256 of the program a command runs (found on the command's PATH when it is a bare name), so a different
+    binary at the same path is another key."""
+    found = shutil.which(program, path=path) or program
+    stat = os.stat(found)
+    return _binary_digest(os.path.realpath(found), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _binary_digest(path: str, size: int, mtime_ns: int) -> str:
+    """Memoized by size and modification time: a tool binary is read once per process."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _placeholders(text: str, folder: Path) -> str:
     return text.replace(str(folder), FOLDER).replace(str(ROOT), CHECKOUT)
 
@@ -114,6 +128,7 @@ def run_key(
     kept_env = {k: _placeholders(v, folder) for k, v in env.items() if not k.startswith(VOLATILE_ENV)}
     facts = {
         "argv": [_placeholders(str(word), folder) for word in argv],
+        "program": program_identity(str(argv[0]), env.get("PATH")),
         "cwd": cwd.relative_to(folder).as_posix(),
         "env": kept_env,
         "stdin": stdin,

@@ -156,3 +156,14 @@ def test_seeded_the_runtime_identity_follows_the_locks_the_install_and_the_tool_
     before = kept_runs.runtime_identity.__wrapped__()
     (tmp_path / changed).write_text("2")
     assert kept_runs.runtime_identity.__wrapped__() != before
+
+
+def test_seeded_another_program_at_the_same_path_runs_again(cache: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    program = tmp_path / "tool"
+    program.write_text("#!/bin/sh\necho one\n")
+    program.chmod(0o755)
+    assert kept_runs.run([program], folder, env={}).stdout == "one\n"
+    program.write_text("#!/bin/sh\necho two\n")
+    assert kept_runs.run([program], folder, env={}).stdout == "two\n"

@@ -13,6 +13,7 @@ import yaml
 
 import toolchain
 from preflight.render import RenderedRelease, render_app_release
+from tests import kept_runs
 from tests.synth import Synth
 from todo_infra.contracts import app_stack_id
 
@@ -43,15 +44,7 @@ def promtool_test(folder: Path, rules: dict[str, Any], namespace: str) -> subpro
     (folder / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
     text = TESTS.read_text().replace("OTHER_NAMESPACE", OTHER[namespace]).replace("NAMESPACE", namespace)
     (folder / "alerts.test.yaml").write_text(text)
-    promtool = toolchain.find("promtool")
-    return subprocess.run(
-        [str(promtool), "test", "rules", "alerts.test.yaml"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return kept_runs.run([toolchain.find("promtool"), "test", "rules", "alerts.test.yaml"], folder, env={}, timeout=120)
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
@@ -66,9 +59,7 @@ def test_promtool_passes_the_alert_unit_tests(
 def test_promtool_checks_the_rendered_rules(releases: dict[str, RenderedRelease], tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(rule_groups(releases["production"]), sort_keys=False))
-    result = subprocess.run(
-        [str(toolchain.find("promtool")), "check", "rules", str(path)], capture_output=True, text=True, check=False
-    )
+    result = kept_runs.run([toolchain.find("promtool"), "check", "rules", path.name], tmp_path, env={}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 9 rules found" in result.stdout
 
