@@ -13,8 +13,8 @@ A command that talks to a server or reads a file outside its folder by another w
 
 The entry holds the exit code, what the command printed, and every file it created, changed or removed in its folder.
 A replay applies those to the folder, so a later step in the same folder sees what the command left there. Only
-whole runs are kept: a timeout or a signal is not an answer, and an output file that names its own folder would be
-wrong anywhere else, so neither is stored.
+whole runs are kept: a timeout or a signal is not an answer, and an output file that names its own folder or the
+checkout would be wrong anywhere else, so neither is stored.
 
 `python3 dev.py test --fresh` runs every command (and every synth, tests/synth.py) again; CI's clean clone has no
 entries, so it always does. Entries unused for `KEPT_FOR` are removed.
@@ -63,15 +63,15 @@ def _files(folder: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(folder).as_posix(), path
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(path: Path, folder: Path) -> str:
     if path.is_symlink():
-        return "link:" + os.readlink(path)
+        return "link:" + _placeholders(os.readlink(path), folder)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def tree(folder: Path) -> dict[str, str]:
-    """relative path -> SHA-256 (or `link:<target>`) of everything in `folder`."""
-    return {relative: _file_digest(path) for relative, path in _files(folder)}
+    """relative path -> SHA-256 (or `link:<target>`, paths as placeholders) of everything in `folder`."""
+    return {relative: _file_digest(path, folder) for relative, path in _files(folder)}
 
 
 @functools.cache
@@ -81,7 +81,7 @@ def runtime_identity() -> str:
     digest = hashlib.sha256(f"{sys.version}\0{sys.platform}\0".encode())
     for name in ("Pipfile.lock", "package-lock.json", ".venv/.bootstrap-stamp"):
         path = ROOT / name
-        digest.update(f"{name}\0{_file_digest(path) if path.exists() else '-'}\0".encode())
+        digest.update(f"{name}\0{_file_digest(path, ROOT) if path.exists() else '-'}\0".encode())
     for folder in (ROOT / "toolchain", upstream_dir()):
         if folder is not None:
             digest.update(json.dumps(tree(folder), sort_keys=True).encode())
@@ -210,9 +210,14 @@ def run(
         check=False,
     )
     written, removed = _changes(folder, before)
-    marker = os.fsencode(folder)
-    names_folder = any(marker in (folder / path).read_bytes() for path in written if not (folder / path).is_symlink())
-    if result.returncode >= 0 and not names_folder:
+    markers = (os.fsencode(folder), os.fsencode(ROOT))
+    names_a_path = any(
+        marker in (folder / path).read_bytes()
+        for path in written
+        if not (folder / path).is_symlink()
+        for marker in markers
+    )
+    if result.returncode >= 0 and not names_a_path:
 
         def fill(staging: Path) -> None:
             for relative in written:

@@ -111,7 +111,8 @@ def _input_files(root: Path) -> Iterator[Path]:
 
 def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[str, str] | None = None) -> str:
     """SHA-256 of what a synth of `root`/main.py reads: the path and bytes of every input file, the environment
-    start_synth passes (its own filter, then `overrides`; pytest's variables aside), the Python and the Node it runs."""
+    start_synth passes (its own filter, then `overrides`; pytest's variables aside), the Python and the Node it runs
+    (Node by its bytes)."""
     digest = hashlib.sha256()
     for path in _input_files(root):
         data = path.read_bytes()
@@ -121,8 +122,14 @@ def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[
     env = {k: v for k, v in source.items() if not k.startswith(("TODO_", "TF_VAR_", "CDKTF_", *VOLATILE_ENV))}
     env.update(overrides)
     node = shutil.which("node", path=env.get("PATH"))
-    runtime = {"python": sys.version, "executable": sys.executable, "node": node and os.path.realpath(node)}
-    digest.update(json.dumps({"env": env, "runtime": runtime}, sort_keys=True).encode())
+    runtime = {
+        "python": sys.version,
+        "executable": sys.executable,
+        "node": node and kept_runs.program_identity(node, None),
+    }
+    # The checkout's own path as a placeholder: another clone of identical files makes the same synth.
+    facts = json.dumps({"env": env, "runtime": runtime}, sort_keys=True).replace(str(ROOT), "<checkout>")
+    digest.update(facts.encode())
     return digest.hexdigest()
 
 

@@ -42,6 +42,17 @@ def test_a_copy_of_the_inputs_has_the_key_of_the_checkout(copy: Path) -> None:
     assert synth_key({"TODO_X": "1"}, root=copy) == synth_key({"TODO_X": "1"})
 
 
+def test_another_clone_at_another_path_has_the_same_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The checkout's path (in PATH, the Python it runs) is a placeholder: a clone elsewhere shares the entries."""
+    here = synth_key({}, environ={"PATH": f"{ROOT}/.venv/bin:/usr/bin"})
+    elsewhere = tmp_path / "clone"
+    elsewhere.symlink_to(ROOT)  # the same files and the same installed Node, at another path
+    monkeypatch.setattr(synth_module, "ROOT", elsewhere)
+    monkeypatch.setattr(sys, "executable", sys.executable.replace(str(ROOT), str(elsewhere)))
+    assert synth_key({}, root=ROOT, environ={"PATH": f"{elsewhere}/.venv/bin:/usr/bin"}) == here
+    assert synth_key({}, root=ROOT, environ={"PATH": f"{elsewhere}/.venv/bin:/opt/bin"}) != here
+
+
 @pytest.mark.parametrize("name", SYNTH_INPUTS)
 def test_seeded_editing_any_input_changes_the_key(copy: Path, name: str) -> None:
     before = synth_key({}, root=copy)
