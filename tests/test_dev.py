@@ -26,7 +26,7 @@ def dev(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_test_run_that_collects_nothing_fails_instead_of_passing_silently() -> None:
-    result = dev("test", "-q", "tests/test_dev.py", "-k", "no_test_has_this_name_at_all")
+    result = dev("test", "-q", "tests/test_dev.py", "-k", "no_test_has_this_name_at_all", "-n", "0")
     assert result.returncode == 1
     assert "pytest collected no tests: that is a failure, not a pass" in result.stderr
 
