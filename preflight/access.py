@@ -22,19 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from preflight.admission import Admission, policies, refusals
 from preflight.render import Manifest, RenderedRelease
 from preflight.report import CheckResult
 from preflight.runtime import pod_templates
+from todo_infra import yamlload
 from todo_infra.access import DEPLOYER, IDENTITIES, OBSERVED, READ, READER, WRITE, Identity
 
 BUILTIN_ROLES = Path(__file__).resolve().parent / "builtin_roles.yaml"
 
 
 def builtin_cluster_roles() -> list[Manifest]:
-    documents: list[Manifest] = yaml.safe_load(BUILTIN_ROLES.read_text())["clusterRoles"]
+    documents: list[Manifest] = yamlload.load(BUILTIN_ROLES.read_text())["clusterRoles"]
     return documents
 
 

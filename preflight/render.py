@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import yaml
 
 from preflight.synth import Synthesized
+from todo_infra import yamlload
 from todo_infra.chart_values import SAMPLE_IMAGE_TAG, deep_merge
 from todo_infra.contracts import APP_RELEASE, APP_STACK_PREFIX, BOOTSTRAP_RELEASE, PLATFORM_STACK
 
@@ -77,7 +77,7 @@ def parse_documents(rendered: Mapping[str, str], namespace: str | None = None) -
     """Parsed documents by template; with `namespace`, each namespaced as Helm installs it (`--namespace`)."""
     documents: list[tuple[str, Manifest]] = []
     for template in sorted(rendered):
-        for doc in yaml.safe_load_all(rendered[template]):
+        for doc in yamlload.load_all(rendered[template]):
             if doc:
                 if namespace and doc.get("kind") not in CLUSTER_SCOPED:
                     doc.setdefault("metadata", {}).setdefault("namespace", namespace)
@@ -100,7 +100,7 @@ def render_app_release(synth: Synthesized, stack: str, overrides: Mapping[str, A
     release = synth.release(stack, APP_RELEASE)
     values: dict[str, Any] = {}
     for path in values_file_paths(synth, stack, release):
-        values = deep_merge(values, yaml.safe_load(path.read_text()) or {})
+        values = deep_merge(values, yamlload.load(path.read_text()) or {})
     values = deep_merge(values, helm.parse_set_string(set_string(release)))
     values = deep_merge(values, overrides or {})
     chart_dir = synth.outdir / "stacks" / stack / release["chart"]
@@ -112,7 +112,7 @@ def inline_values(release: Mapping[str, Any]) -> dict[str, Any]:
     """A release's `values` documents (inline YAML, as the platform stack writes them), merged in order."""
     values: dict[str, Any] = {}
     for document in release.get("values", []):
-        values = deep_merge(values, yaml.safe_load(document) or {})
+        values = deep_merge(values, yamlload.load(document) or {})
     return values
 
 

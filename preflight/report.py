@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from todo_infra import yamlload
 
 CONFIG_FILE = Path(__file__).resolve().parent / "config.yaml"
 
 
 def load_config(path: Path = CONFIG_FILE) -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    config: dict[str, Any] = yamlload.load(path.read_text())
     return config
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from todo_infra import yamlload
 from todo_infra.contracts import APP_RELEASE, BASE_VALUES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,17 +74,13 @@ TEMPLATE_FILES = (
 )
 
 
-#: libyaml's loader where PyYAML has it (the checks read the values files several times).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 class ServiceError(ValueError):
     """Bad input to add-service, or a file that is not what it should be; the message is one line."""
 
 
 def _yaml(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.load(path.read_text(), Loader=_LOADER) if path.is_file() else {}
+        loaded = yamlload.load(path.read_text()) if path.is_file() else {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

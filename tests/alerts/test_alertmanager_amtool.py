@@ -13,6 +13,7 @@ import yaml
 import toolchain
 from preflight.terraform import Terraform, evaluate
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET
 
 WEBHOOK = "alertmanager_slack_webhook_url"
@@ -79,7 +80,7 @@ def test_amtool_accepts_the_configuration(configs: dict[str, Path], state: str) 
 
 @pytest.mark.parametrize("state", ["empty", "set"])
 def test_every_route_names_its_receiver_as_a_string(configs: dict[str, Path], state: str) -> None:
-    route = yaml.safe_load(configs[state].read_text())["route"]
+    route = yamlload.load(configs[state].read_text())["route"]
     receivers = [route["receiver"], *(child["receiver"] for child in route["routes"])]
     assert all(isinstance(receiver, str) for receiver in receivers), receivers
 
@@ -105,7 +106,7 @@ def test_amtool_routes_each_alert_to_its_receiver(
 
 
 def test_the_webhook_is_in_the_secret_only_when_set(configs: dict[str, Path]) -> None:
-    empty, set_ = (yaml.safe_load(configs[state].read_text()) for state in ("empty", "set"))
+    empty, set_ = (yamlload.load(configs[state].read_text()) for state in ("empty", "set"))
     assert "slack_api_url" not in empty["global"]
     assert set_["global"]["slack_api_url"] == "https://hooks.slack.com/services/T000/B000/XXXX"
     assert {r["name"]: r.get("slack_configs") for r in empty["receivers"]} == {"null": None, "slack": None}
@@ -114,7 +115,7 @@ def test_the_webhook_is_in_the_secret_only_when_set(configs: dict[str, Path]) ->
 def test_an_unquoted_null_receiver_only_works_by_inheritance(configs: dict[str, Path], tmp_path: Path) -> None:
     """Seeded failure: the severity route's receiver as YAML null, as main once rendered it for an empty webhook.
     It routed to "null" only by inheriting the root route's receiver; without that, amtool refuses the file."""
-    config = yaml.safe_load(configs["empty"].read_text())
+    config = yamlload.load(configs["empty"].read_text())
     config["route"]["routes"][1]["receiver"] = None
     inherited = tmp_path / "inherited.yaml"
     inherited.write_text(yaml.safe_dump(config))

@@ -15,6 +15,7 @@ import toolchain
 from preflight.render import RenderedRelease, render_app_release
 from tests import kept_runs
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.contracts import app_stack_id
 
 TESTS = Path(__file__).resolve().parent / "alerts.test.yaml"
@@ -30,7 +31,7 @@ def rule_groups(release: RenderedRelease, *, annotations: bool = True) -> dict[s
     """The rendered PrometheusRule as a Prometheus rule file; without annotations for the unit tests, which judge
     when and with which labels an alert fires (the annotations' templates are checked by `promtool check rules`)."""
     (rule,) = release.of_kind("PrometheusRule")
-    groups = yaml.safe_load(yaml.safe_dump(rule["spec"]["groups"]))
+    groups = yamlload.load(yaml.safe_dump(rule["spec"]["groups"]))
     if not annotations:
         for group in groups:
             for item in group["rules"]:
@@ -65,7 +66,7 @@ def test_promtool_checks_the_rendered_rules(releases: dict[str, RenderedRelease]
 
 
 def _with_expr(rules: dict[str, Any], alert: str, expr: str) -> dict[str, Any]:
-    changed: dict[str, Any] = yaml.safe_load(yaml.safe_dump(rules))
+    changed: dict[str, Any] = yamlload.load(yaml.safe_dump(rules))
     for group in changed["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert:

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import yaml
 
 from preflight.render import Manifest, RenderedRelease, parse_documents, set_string
 from tests.synth import Synth
-from todo_infra import contracts, services
+from todo_infra import contracts, services, yamlload
 from todo_infra.chart_values import deep_merge
 from todo_infra.contracts import APP_RELEASE, app_component_name, app_stack_id
 from todo_infra.settings import ENVIRONMENTS
@@ -44,7 +43,7 @@ class Rendered(RenderedRelease):
 
 
 def load_values(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / name).read_text()) or {}
+    loaded: dict[str, Any] = yamlload.load((CHART_DIR / name).read_text()) or {}
     return loaded
 
 

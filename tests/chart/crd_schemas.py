@@ -24,9 +24,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from tests.upstream import MISSING_REASON, upstream_dir
+from todo_infra import yamlload
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / ".venv" / "bin" / "node"
@@ -76,7 +76,7 @@ def _upstream_validators() -> dict[tuple[str, str], jsonschema.protocols.Validat
     if root is None:
         return validators
     for path in sorted((root / "crds").glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in yamlload.load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]

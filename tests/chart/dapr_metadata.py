@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.upstream import upstream
+from todo_infra import yamlload
 
 #: Metadata daprd itself reads for every pub/sub component, whatever its type (dapr/dapr v1.18.3 pkg/scopes/scopes.go,
 #: used by pkg/runtime/processor/pubsub/pubsub.go): comma-separated topics, and `app=topic,topic;app=` scopes. They are
@@ -29,7 +28,7 @@ def metadata_file(component_type: str) -> Path:
 
 
 def load_metadata(component_type: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(metadata_file(component_type).read_text())
+    loaded: dict[str, Any] = yamlload.load(metadata_file(component_type).read_text())
     return loaded
 
 

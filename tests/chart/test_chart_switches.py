@@ -8,10 +8,10 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-import yaml
 
 from preflight.render import Manifest
 from tests.chart.chart_support import CHART_DIR, SERVICES, fullname, release_values, render
+from todo_infra import yamlload
 
 SCHEMA_SERVICES = json.loads((CHART_DIR / "values.schema.json").read_text())["properties"]["services"]["required"]
 
@@ -85,7 +85,7 @@ def test_a_disabled_redis_leaves_no_trace(chart: helm.Chart, sets: dict[str, str
 
 
 def test_the_schema_refuses_an_unknown_service(chart: helm.Chart) -> None:
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    values = yamlload.load((CHART_DIR / "values.yaml").read_text())
     values["services"]["billing"] = values["services"]["mcp"]
     with pytest.raises(Exception, match="billing"):
         chart.validate_schema(values)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.contracts import OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def charts() -> list[Flowchart]:
 
 @pytest.fixture(scope="module")
 def values() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(VALUES.read_text())
+    loaded: dict[str, Any] = yamlload.load(VALUES.read_text())
     return loaded
 
 

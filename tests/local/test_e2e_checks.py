@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.workflows.gha_support import WORKFLOWS_DIR, load_script
+from todo_infra import yamlload
 from todo_infra.chart_values import base_values
 from todo_infra.contracts import app_component_name
 
@@ -134,7 +134,7 @@ def test_the_stand_in_broker_is_redis_streams_on_the_app_s_redis() -> None:
 
 
 def test_the_workflow_runs_every_check_between_local_up_and_local_down() -> None:
-    workflow = yaml.safe_load((WORKFLOWS_DIR / "e2e.yml").read_text())
+    workflow = yamlload.load((WORKFLOWS_DIR / "e2e.yml").read_text())
     (job,) = workflow["jobs"].values()
     runs = [str(step.get("run", "")) for step in job["steps"]]
     up = runs.index("python3 dev.py local up")

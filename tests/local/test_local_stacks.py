@@ -10,7 +10,6 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
-import yaml
 
 from preflight.capacity import Consumer
 from preflight.local import (
@@ -25,6 +24,7 @@ from preflight.render import RenderedRelease, inline_values
 from preflight.terraform import check_terraform
 from tests.chart.crd_schemas import can_validate, crd_errors
 from tests.synth import Synth, strings
+from todo_infra import yamlload
 from todo_infra.addons import ADDONS, ENVOY_GATEWAY, INGRESS_NGINX
 from todo_infra.app_secrets import dapr_app_token_secret
 from todo_infra.chart_values import base_values
@@ -95,7 +95,7 @@ def test_every_overlay_names_an_addon_and_is_its_release_s_last_values_document(
 
 
 def _kind_host_ports() -> set[int]:
-    kind = yaml.safe_load(KIND_CONFIG.read_text())
+    kind = yamlload.load(KIND_CONFIG.read_text())
     (node,) = kind["nodes"]
     mapped = {m["containerPort"]: m for m in node["extraPortMappings"]}
     assert {m["listenAddress"] for m in mapped.values()} == {"127.0.0.1"}
@@ -115,7 +115,7 @@ def test_the_edge_is_a_node_port_on_the_ports_kind_maps_to_the_host(local_synth:
 
 
 def test_the_retired_edge_s_overlay_is_a_node_port_on_the_same_ports() -> None:
-    edge = yaml.safe_load(local_overlay_file(INGRESS_NGINX.release).read_text())["controller"]["service"]
+    edge = yamlload.load(local_overlay_file(INGRESS_NGINX.release).read_text())["controller"]["service"]
     assert edge["type"] == "NodePort"
     assert set(edge["nodePorts"].values()) == _kind_host_ports()
 
@@ -141,7 +141,7 @@ def test_the_cluster_issuer_is_a_ca_whose_root_cert_manager_keeps(local_bootstra
 
 
 def test_every_service_runs_the_stand_in_on_its_own_port_with_probes_it_answers(local_app: RenderedRelease) -> None:
-    local = yaml.safe_load((ROOT / "chart" / LOCAL_VALUES).read_text())
+    local = yamlload.load((ROOT / "chart" / LOCAL_VALUES).read_text())
     stand_in = local["global"]["standInImage"]
     assert "@sha256:" in stand_in
     for service, spec in base_values()["services"].items():

@@ -21,6 +21,7 @@ from preflight.report import load_config
 from preflight.synth import Synthesized
 from preflight.terraform import check_terraform
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.app_secrets import dapr_app_token_secret
 from todo_infra.release import dapr_app_ids
 
@@ -146,7 +147,7 @@ def test_an_ingress_class_the_controller_does_not_create_is_named(
 ) -> None:
     changed = edited(variant)
     release = changed.release("platform", "ingress-nginx")
-    values = yaml.safe_load(release["values"][1])
+    values = yamlload.load(release["values"][1])
     values["controller"]["ingressClassResource"]["name"] = "nginx-internal"
     release["values"][1] = yaml.safe_dump(values)
     problems = check_consistency(changed, nginx_apps, nginx_bootstrap, config["consistency"]).problems
@@ -479,7 +480,7 @@ def test_capacity_names_an_addon_whose_values_lost_their_requests(
 ) -> None:
     changed = edited(variant)
     release = changed.release("platform", "ingress-nginx")
-    values = yaml.safe_load(release["values"][0])
+    values = yamlload.load(release["values"][0])
     del values["controller"]["resources"]
     release["values"][0] = yaml.safe_dump(values)
     problems, _ = capacity(changed, nginx_apps)
@@ -498,7 +499,7 @@ def test_capacity_counts_the_envoy_proxies_and_their_sidecar(synth: Synth, apps:
     }
     changed = edited(synth)
     release = changed.release("platform", "envoy-gateway")
-    values = yaml.safe_load(release["values"][0])
+    values = yamlload.load(release["values"][0])
     kubernetes = values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"]
     del kubernetes["envoyDeployment"]["patch"]["value"]["spec"]["template"]["spec"]["containers"][0]["resources"]
     release["values"][0] = yaml.safe_dump(values)
@@ -579,7 +580,7 @@ def test_volumes_are_every_pvc_of_platform_and_apps(synth: Synth, apps: list[Ren
 
 
 def test_config_file_is_the_one_place_for_exceptions() -> None:
-    config = yaml.safe_load(Path(ROOT / "preflight" / "config.yaml").read_text())
+    config = yamlload.load(Path(ROOT / "preflight" / "config.yaml").read_text())
     assert set(config) == {"policy", "consistency", "cost"}
     for reason in [*config["policy"]["skip"].values(), *config["consistency"]["unused_secret_keys"].values()]:
         assert len(reason.split()) >= 8, "each exception carries a written reason"

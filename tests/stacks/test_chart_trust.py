@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.synth import Synth
-from todo_infra import chart_signing
+from todo_infra import chart_signing, yamlload
 from todo_infra.addons import ADDONS, CERT_MANAGER, CERT_MANAGER_KEY, INGRESS_NGINX, LOKI, Addon, image_values
 from todo_infra.chart_signing import ChartTrust, ImagePin, image_problems, primary_fingerprints, trust_problems
 
@@ -145,7 +144,7 @@ def test_seeded_an_image_without_digest_or_reason_or_with_a_bad_digest_is_refuse
 def test_a_digest_reaches_the_release_values(releases: dict[str, tuple[Synth, dict[str, Any]]]) -> None:
     """ingress-nginx's two images are pinned by the digests its own chart carries; the release sets them."""
     _, release = releases[INGRESS_NGINX.release]
-    generated = yaml.safe_load(release["values"][1])
+    generated = yamlload.load(release["values"][1])
     pinned = [pin for pin in INGRESS_NGINX.images if pin.digest]
     assert len(pinned) == 2
     for pin in pinned:

@@ -15,11 +15,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 
 from preflight.admission import selects
 from preflight.render import inline_values
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.addons import DAPR, INGRESS_NGINX
 from todo_infra.scheduling import DAPR_BUDGETED
 
@@ -204,7 +204,7 @@ def run(text: str) -> subprocess.CompletedProcess[str]:
 def pod_specs(text: str) -> dict[str, dict[str, Any]]:
     return {
         doc["metadata"]["name"]: doc["spec"]["template"]
-        for doc in yaml.safe_load_all(text)
+        for doc in yamlload.load_all(text)
         if doc and doc["kind"] == "Deployment"
     }
 
@@ -226,7 +226,7 @@ def test_each_deployment_gets_required_anti_affinity_against_its_own_pods_only()
         assert template["spec"]["priorityClassName"] == "todo-platform"
     # Everything else is passed on byte for byte.
     assert result.stdout.split("---")[1] == source.split("---")[1]
-    assert [d for d in yaml.safe_load_all(result.stdout) if d["kind"] != "Deployment"] == [yaml.safe_load(OTHER)]
+    assert [d for d in yamlload.load_all(result.stdout) if d["kind"] != "Deployment"] == [yamlload.load(OTHER)]
 
 
 def test_seeded_without_the_post_renderer_the_replicas_may_share_a_node() -> None:

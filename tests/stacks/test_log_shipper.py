@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
 from preflight.render import inline_values
 from preflight.run import log_shipper_warnings
 from preflight.runtime import restricted_violations
 from tests import alloy_syntax
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.addons import ALLOY, LOG_SHIPPERS, PROMTAIL, AddonPod
 from todo_infra.metrics_catalog import LOG_SHIPPER_LABELS, LOG_STREAM_LABELS
 from todo_infra.settings import LOG_SHIPPER_CHOICES
@@ -22,7 +22,7 @@ LOKI_PUSH_URL = "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"
 
 
 def alloy_values() -> dict[str, Any]:
-    values: dict[str, Any] = yaml.safe_load(ALLOY.values_file.read_text())
+    values: dict[str, Any] = yamlload.load(ALLOY.values_file.read_text())
     return values
 
 
@@ -53,7 +53,7 @@ def test_the_default_deploys_alloy_and_not_promtail(synth: Synth) -> None:
 def test_promtail_stays_selectable_with_a_one_line_warning(variant: Synth) -> None:
     releases = released(variant)
     assert PROMTAIL.release in releases and ALLOY.release not in releases
-    clients = yaml.safe_load(releases[PROMTAIL.release]["values"][0])["config"]["clients"]
+    clients = yamlload.load(releases[PROMTAIL.release]["values"][0])["config"]["clients"]
     assert [c["url"] for c in clients] == [LOKI_PUSH_URL]
     (line,) = log_shipper_warnings(variant)
     assert "\n" not in line

@@ -6,10 +6,10 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
 from preflight.render import inline_values
 from tests.synth import Synth
+from todo_infra import yamlload
 from todo_infra.access import ACCESS_RELEASE
 from todo_infra.addons import ADDONS, LOG_SHIPPERS, Addon
 
@@ -26,7 +26,7 @@ SEED_NAMESPACES = {
 
 
 def static_values(release: dict[str, Any]) -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load(release["values"][0])
+    parsed: dict[str, Any] = yamlload.load(release["values"][0])
     return parsed
 
 
@@ -101,7 +101,7 @@ def test_every_addon_container_gets_explicit_requests(every_release: dict[str, d
 
 
 def test_ingress_load_balancer_has_hostname_for_http01_self_checks(nginx_releases: dict[str, dict[str, Any]]) -> None:
-    controller = yaml.safe_load(nginx_releases["ingress-nginx"]["values"][1])["controller"]
+    controller = yamlload.load(nginx_releases["ingress-nginx"]["values"][1])["controller"]
     assert controller["service"]["annotations"] == {
         "service.beta.kubernetes.io/do-loadbalancer-name": "hackathon-todo-ingress",
         "service.beta.kubernetes.io/do-loadbalancer-hostname": "todo.todo-demo.dev",
@@ -114,7 +114,7 @@ def test_gateway_load_balancer_has_its_own_name_and_the_hairpin_hostname(
 ) -> None:
     """Envoy Gateway's proxies get the annotations through the default EnvoyProxy spec; the name differs from
     ingress-nginx's so that, while both run during a cut-over, the platform reads the Gateway's address."""
-    values = yaml.safe_load(releases["envoy-gateway"]["values"][1])
+    values = yamlload.load(releases["envoy-gateway"]["values"][1])
     service = values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"]["envoyService"]
     assert service["annotations"] == {
         "service.beta.kubernetes.io/do-loadbalancer-name": "hackathon-todo-gateway",
@@ -212,7 +212,7 @@ def test_bootstrap_chart_installs_after_cert_manager_and_dapr(
     assert bootstrap["chart"].startswith("assets/")
     needs = " ".join(bootstrap["depends_on"])
     assert "cert-manager" in needs and "dapr" in needs
-    values = yaml.safe_load(bootstrap["values"][0])
+    values = yamlload.load(bootstrap["values"][0])
     assert values["clusterIssuer"] == {"name": "letsencrypt-prod", "email": "ops@example.com", "ingressClass": "envoy"}
     assert "envoy-gateway" in needs, "the Gateway API CRDs arrive with Envoy Gateway's chart"
     assert values["gateway"] == {
@@ -315,7 +315,7 @@ def test_the_environment_identities_are_released_after_their_namespaces(synth: S
     assert {"kubernetes_namespace_v1.namespace-staging", "kubernetes_namespace_v1.namespace-production"} <= set(
         access["depends_on"]
     )
-    values = yaml.safe_load(access["values"][0])
+    values = yamlload.load(access["values"][0])
     assert values["environments"] == [
         {"namespace": "staging", "tokenGeneration": 1},
         {"namespace": "production", "tokenGeneration": 1},

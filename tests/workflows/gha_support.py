@@ -18,7 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
+
+from todo_infra import yamlload
 
 REPO = Path(__file__).resolve().parents[2]
 GITHUB_DIR = REPO / ".github"
@@ -30,7 +31,7 @@ WORKFLOWS_DIR = GITHUB_DIR / "workflows"
 
 def load_workflow(path: Path) -> dict[str, Any]:
     """Parse one workflow; PyYAML (YAML 1.1) reads the key `on` as True, so it is put back as "on"."""
-    data: dict[Any, Any] = yaml.safe_load(path.read_text())
+    data: dict[Any, Any] = yamlload.load(path.read_text())
     if True in data:
         data["on"] = data.pop(True)
     return data

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.workflows.gha_support import (
     GITHUB_DIR,
@@ -31,7 +30,7 @@ from tests.workflows.gha_support import (
     stub_command,
     triggers,
 )
-from todo_infra import services, settings
+from todo_infra import services, settings, yamlload
 
 images = load_script("images")
 
@@ -446,7 +445,7 @@ def test_release_tags_are_image_tags_the_app_accepts() -> None:
 
 def test_the_declaration_matches_the_chart() -> None:
     """The chart pulls the images build.yml pushes: same registry, repository and service names."""
-    values = yaml.safe_load((REPO / "chart" / "values.yaml").read_text())
+    values = yamlload.load((REPO / "chart" / "values.yaml").read_text())
     declaration = json.loads((GITHUB_DIR / "images.json").read_text())
     assert declaration["registry"] == values["global"]["imageRegistry"]
     assert declaration["repository"] == values["global"]["imageRepository"]

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.workflows.gha_support import GITHUB_DIR, REPO, WORKFLOWS_DIR, all_jobs, load_script, step_using, steps
+from todo_infra import yamlload
 from todo_infra.settings import DEPLOY_REQUIRED, REQUIRE_ENV
 
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
@@ -306,7 +306,7 @@ def test_a_settings_list_missing_a_protection_or_an_environment_is_caught(
 
 
 def test_the_docs_list_every_secret_and_variable_the_workflows_read() -> None:
-    config = yaml.safe_load((GITHUB_DIR / "actionlint.yaml").read_text())
+    config = yamlload.load((GITHUB_DIR / "actionlint.yaml").read_text())
     settings = documented_settings()
     for name in [*config["config-secrets"], *config["config-variables"]]:
         assert f"`{name}`" in settings, name

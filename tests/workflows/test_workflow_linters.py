@@ -8,9 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.workflows.gha_support import GITHUB_DIR, REPO, WORKFLOWS_DIR, find_tool
+from todo_infra import yamlload
 
 ZIZMOR_CONFIG = GITHUB_DIR / "zizmor.yml"
 ACTIONLINT_CONFIG = GITHUB_DIR / "actionlint.yaml"
@@ -89,7 +88,7 @@ def test_zizmor_exceptions_are_exactly_the_justified_ones() -> None:
 
 def test_every_zizmor_exception_is_explained_in_the_config() -> None:
     text = ZIZMOR_CONFIG.read_text()
-    config = yaml.safe_load(text)
+    config = yamlload.load(text)
     for audit in config["rules"]:
         block = text[text.index(f"  {audit}:") :]
         assert "#" in block.split("\n", 3)[1] + block.split("\n", 3)[2], f"{audit}: no reason given"
@@ -181,7 +180,7 @@ def test_actionlint_finds_an_unrestricted_cache_in_a_workflow_run_call(tmp_path:
 def test_actionlint_config_lists_exactly_the_names_the_workflows_use() -> None:
     """config-secrets and config-variables are the contract an operator fulfils (docs/workflows.md lists them): no stale
     entry, and nothing the workflows read missing (actionlint reports that one)."""
-    config = yaml.safe_load(ACTIONLINT_CONFIG.read_text())
+    config = yamlload.load(ACTIONLINT_CONFIG.read_text())
     text = "\n".join(path.read_text() for path in sorted(WORKFLOWS_DIR.glob("*.y*ml")))
     used_secrets = set(re.findall(r"secrets\.([A-Z][A-Z0-9_]*)", text)) - {"GITHUB_TOKEN"}
     used_variables = set(re.findall(r"vars\.([A-Z][A-Z0-9_]*)", text))

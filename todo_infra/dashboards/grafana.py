@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from todo_infra import yamlload
 from todo_infra.addons import KUBE_PROMETHEUS_STACK, addon_values
 
 PROMETHEUS_TYPE = "prometheus"
@@ -59,4 +58,4 @@ def provisioning(values: Mapping[str, Any]) -> Provisioning:
 
 def platform_provisioning() -> Provisioning:
     """What the platform's Grafana provisions: the committed kube-prometheus-stack values."""
-    return provisioning(yaml.safe_load(addon_values(KUBE_PROMETHEUS_STACK)))
+    return provisioning(yamlload.load(addon_values(KUBE_PROMETHEUS_STACK)))
