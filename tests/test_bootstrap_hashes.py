@@ -168,9 +168,9 @@ def test_the_bootstrap_command_resolves_no_dependencies_and_builds_no_source() -
     assert command[command.index("--only-binary") + 1] == ":all:"
 
 
-def _pins() -> dict[str, tuple[str, list[str]]]:
-    """Each requirement of the file: (version, its hashes)."""
-    text = dev.BOOTSTRAP_REQUIREMENTS.read_text().replace("\\\n", "")
+def _pins(path: Path = dev.BOOTSTRAP_REQUIREMENTS) -> dict[str, tuple[str, list[str]]]:
+    """Each requirement of a hashed requirements file: (version, its hashes)."""
+    text = path.read_text().replace("\\\n", "")
     lines = [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")]
     pins = {}
     for line in lines:
@@ -265,3 +265,11 @@ def test_the_bootstrap_installs_what_the_file_pins_and_uv_needs_nothing_else() -
 def test_a_dependency_left_out_of_the_bootstrap_requirements_is_caught() -> None:
     requires = {"uv": ["uv-helper>=1 ; python_version >= '3'", "pywin32 ; sys_platform == 'win32'"]}
     assert _unpinned(["uv"], requires) == ({} if sys.platform == "win32" else {"uv": ["uv-helper"]})
+
+
+def test_the_locker_pins_pipenv_and_each_of_its_packages_to_one_wheel_by_hash() -> None:
+    """pipenv is no longer installed by dev.py; a developer installs it from this file to re-lock
+    (docs/supply-chain.md), with the bootstrap's pip command and its guarantees."""
+    pins = _pins(dev.ROOT / "toolchain" / "lock-requirements.txt")
+    assert "pipenv" in pins and "virtualenv" in pins
+    assert {name: len(hashes) for name, (_, hashes) in pins.items()} == dict.fromkeys(pins, 1)

@@ -195,8 +195,7 @@ def test_the_first_sync_says_what_it_installs(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(dev, "_run", run)
     dev._install_packages()
     assert lines == [
-        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them (uv pip sync, hashes "
-        "checked)",
+        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them (uv pip sync, hashes checked)",
         f"installing the pinned cdktf CLI from package-lock.json: {npm} npm packages (npm ci)",
     ]
     (sync, sync_progress, requirements), (npm_ci, npm_progress, _) = runs
@@ -207,3 +206,34 @@ def test_the_first_sync_says_what_it_installs(tmp_path: Path, monkeypatch: pytes
     assert npm_ci[1] == "ci" and npm_progress == "npm ci"
     assert (tmp_path / "stamp").read_text() == dev._fingerprint()
     assert python > 50 and npm > 50
+
+
+@pytest.mark.parametrize(
+    ("pyvenv_cfg", "made_again"),
+    [
+        ("home = /usr/bin\nversion = {this}\n", False),  # venv's own record
+        ("home = /usr/bin\nversion_info = {this}.final.0\n", False),  # virtualenv's (a .venv pipenv made)
+        ("home = /usr/bin\nversion = 3.10.13\n", True),
+        ("home = /usr/bin\nversion_info = 3.10.13.final.0\n", True),
+        ("home = /usr/bin\n", True),
+    ],
+)
+def test_the_venv_is_made_again_only_for_another_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pyvenv_cfg: str, made_again: bool
+) -> None:
+    """.venv belongs to the Python running dev.py (Pipfile.lock's markers and wheels are chosen for it)."""
+    import platform  # noqa: PLC0415
+
+    import dev  # noqa: PLC0415
+
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / "pyvenv.cfg").write_text(pyvenv_cfg.format(this=platform.python_version()))
+    made: list[tuple[Path, dict[str, object]]] = []
+    monkeypatch.setattr(dev, "VENV", venv)
+    monkeypatch.setattr(dev, "BIN", venv / "bin")
+    monkeypatch.setattr(dev, "_step", lambda message: None)
+    monkeypatch.setattr(dev.venv, "create", lambda path, **options: made.append((path, options)))
+    dev._ensure_venv()
+    assert made == ([(venv, {"clear": True, "symlinks": True, "with_pip": False})] if made_again else [])
