@@ -325,7 +325,10 @@ def _install_packages() -> None:
         listed.write_text(requirements)
         _run(*sync_command(uv, BIN / "python", listed, index), quiet=True, progress="uv pip sync")
     _step(f"installing the pinned cdktf CLI from package-lock.json: {npm} npm packages (npm ci)")
-    _run(BIN / "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", quiet=True, progress="npm ci")
+    # --prefer-offline: a package already in npm's cache is taken without asking the registry whether its metadata
+    # changed (each is checked against package-lock.json's integrity hash either way); a missing one is downloaded.
+    npm_ci = ("ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error")
+    _run(BIN / "npm", *npm_ci, quiet=True, progress="npm ci")
     STAMP.write_text(fingerprint)
 
 
