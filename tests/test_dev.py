@@ -223,6 +223,7 @@ def test_the_venv_is_made_again_only_for_another_python(
 ) -> None:
     """.venv belongs to the Python running dev.py (Pipfile.lock's markers and wheels are chosen for it)."""
     import platform  # noqa: PLC0415
+    import venv as stdlib_venv  # noqa: PLC0415
 
     import dev  # noqa: PLC0415
 
@@ -234,6 +235,6 @@ def test_the_venv_is_made_again_only_for_another_python(
     monkeypatch.setattr(dev, "VENV", venv)
     monkeypatch.setattr(dev, "BIN", venv / "bin")
     monkeypatch.setattr(dev, "_step", lambda message: None)
-    monkeypatch.setattr(dev.venv, "create", lambda path, **options: made.append((path, options)))
+    monkeypatch.setattr(stdlib_venv, "create", lambda path, **options: made.append((path, options)))
     dev._ensure_venv()
     assert made == ([(venv, {"clear": True, "symlinks": True, "with_pip": False})] if made_again else [])
