@@ -102,6 +102,15 @@ def test_an_entry_that_cannot_be_installed_checked_by_hash_is_refused_in_one_lin
     assert str(refused.value) == refusal
 
 
+def test_a_key_that_is_not_a_package_name_is_refused() -> None:
+    """Seeded: a name carrying an option would become an option of the requirements file."""
+    with pytest.raises(dev.LockError) as refused:
+        dev.lock_requirements(_lock(default={"six --index-url=http://evil.example/": _entry()}))
+    assert str(refused.value) == (
+        "Pipfile.lock: 'six --index-url=http://evil.example/' is not a package name (PEP 508: letters, digits, . _ -)"
+    )
+
+
 def test_a_package_locked_differently_in_the_two_sections_is_refused() -> None:
     lock = _lock(default={"six": _entry()}, develop={"six": _entry(version="==2.0")})
     with pytest.raises(dev.LockError, match=r"^Pipfile.lock: six is locked differently in default and develop"):
