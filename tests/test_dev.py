@@ -150,9 +150,9 @@ def test_a_quiet_installer_reports_that_it_still_runs_and_when_it_is_done(
         "    time.sleep(0.01)\n"
         "sys.exit(9)\n"
     )
-    dev._run(sys.executable, "-c", waits_for_a_progress_line, quiet=True, progress="pipenv sync")
-    assert any(line.startswith("  pipenv sync: still running, ") and line.endswith(" s so far") for line in lines)
-    assert lines[-1].startswith("  pipenv sync: done in ") and lines[-1].endswith(" s")
+    dev._run(sys.executable, "-c", waits_for_a_progress_line, quiet=True, progress="uv pip sync")
+    assert any(line.startswith("  uv pip sync: still running, ") and line.endswith(" s so far") for line in lines)
+    assert lines[-1].startswith("  uv pip sync: done in ") and lines[-1].endswith(" s")
 
 
 def test_a_failing_installer_shows_its_output_and_exits_with_its_code(
@@ -173,25 +173,68 @@ def test_a_failing_installer_shows_its_output_and_exits_with_its_code(
 
 
 def test_the_first_sync_says_what_it_installs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One line per step naming the lock file and how many packages it holds, each installer run with progress."""
+    """One line per step naming the lock file and how many packages it holds, each installer run with progress: uv
+    syncs from a requirements file generated from Pipfile.lock (every package hashed), then npm ci."""
     import dev  # noqa: PLC0415
 
     pipfile = json.loads((ROOT / "Pipfile.lock").read_text())
     python = len(set(pipfile["default"]) | set(pipfile["develop"]))
     npm = len([name for name in json.loads((ROOT / "package-lock.json").read_text())["packages"] if name])
     lines: list[str] = []
-    runs: list[tuple[str, str]] = []
+    runs: list[tuple[list[str], str, str]] = []
+
+    def run(*command: str | Path, quiet: bool = False, progress: str = "") -> None:
+        listed = [str(part) for part in command]
+        given = Path(listed[-1])
+        runs.append((listed, progress, given.read_text() if given.suffix == ".txt" else ""))
+
     monkeypatch.setattr(dev, "_step", lines.append)
-    monkeypatch.setattr(dev, "_pipenv", lambda: Path("/nonexistent/pipenv"))
+    monkeypatch.setattr(dev, "_uv", lambda: Path("/nonexistent/uv"))
+    monkeypatch.setattr(dev, "_ensure_venv", lambda: None)
     monkeypatch.setattr(dev, "STAMP", tmp_path / "stamp")
-    monkeypatch.setattr(
-        dev, "_run", lambda *command, quiet=False, progress="": runs.append((str(command[1]), progress))
-    )
+    monkeypatch.setattr(dev, "_run", run)
     dev._install_packages()
     assert lines == [
-        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them (pipenv sync: minutes on a "
-        "first run)",
+        f"syncing .venv from Pipfile.lock: {python} Python packages, Node 22 among them (uv pip sync, hashes checked)",
         f"installing the pinned cdktf CLI from package-lock.json: {npm} npm packages (npm ci)",
     ]
-    assert runs == [("sync", "pipenv sync"), ("ci", "npm ci")]
+    (sync, sync_progress, requirements), (npm_ci, npm_progress, _) = runs
+    assert sync[:3] == ["/nonexistent/uv", "pip", "sync"] and sync_progress == "uv pip sync"
+    assert sync[sync.index("--python") + 1] == str(dev.BIN / "python")
+    assert "--require-hashes" in sync
+    assert requirements == dev.lock_requirements(pipfile)
+    assert npm_ci[1:3] == ["ci", "--prefer-offline"] and npm_progress == "npm ci"
+    assert (tmp_path / "stamp").read_text() == dev._fingerprint()
     assert python > 50 and npm > 50
+
+
+@pytest.mark.parametrize(
+    ("pyvenv_cfg", "made_again"),
+    [
+        ("home = /usr/bin\nversion = {this}\n", False),  # venv's own record
+        ("home = /usr/bin\nversion_info = {this}.final.0\n", False),  # virtualenv's (a .venv pipenv made)
+        ("home = /usr/bin\nversion = 3.10.13\n", True),
+        ("home = /usr/bin\nversion_info = 3.10.13.final.0\n", True),
+        ("home = /usr/bin\n", True),
+    ],
+)
+def test_the_venv_is_made_again_only_for_another_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pyvenv_cfg: str, made_again: bool
+) -> None:
+    """.venv belongs to the Python running dev.py (Pipfile.lock's markers and wheels are chosen for it)."""
+    import platform  # noqa: PLC0415
+    import venv as stdlib_venv  # noqa: PLC0415
+
+    import dev  # noqa: PLC0415
+
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    (venv / "pyvenv.cfg").write_text(pyvenv_cfg.format(this=platform.python_version()))
+    made: list[tuple[Path, dict[str, object]]] = []
+    monkeypatch.setattr(dev, "VENV", venv)
+    monkeypatch.setattr(dev, "BIN", venv / "bin")
+    monkeypatch.setattr(dev, "_step", lambda message: None)
+    monkeypatch.setattr(stdlib_venv, "create", lambda path, **options: made.append((path, options)))
+    dev._ensure_venv()
+    assert made == ([(venv, {"clear": True, "symlinks": True, "with_pip": False})] if made_again else [])

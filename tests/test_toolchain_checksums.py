@@ -4,9 +4,12 @@ Nothing is downloaded: the cache is a scratch folder and the download refuses.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,157 @@ def test_a_cache_entry_whose_record_was_rewritten_still_needs_the_pinned_binary_
     toolchain._record(build)
     with pytest.raises(toolchain.ToolError, match="is not the pinned build"):
         toolchain.find("terraform")
+
+
+# --- the per-machine cache -----------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("xdg_cache_home", "expected"),
+    [
+        ("/var/cache/someone", Path("/var/cache/someone/hackathon-todo")),
+        (None, Path("/home/someone/.cache/hackathon-todo")),
+        ("", Path("/home/someone/.cache/hackathon-todo")),
+        # Relative: the XDG base-directory specification says to ignore it (else the cache would follow the cwd).
+        (".cache", Path("/home/someone/.cache/hackathon-todo")),
+        ("cache/elsewhere", Path("/home/someone/.cache/hackathon-todo")),
+    ],
+)
+def test_the_machine_cache_follows_xdg_cache_home_when_it_is_absolute(
+    xdg_cache_home: str | None, expected: Path
+) -> None:
+    environ = {} if xdg_cache_home is None else {"XDG_CACHE_HOME": xdg_cache_home}
+    assert toolchain.machine_cache(environ, home=Path("/home/someone")) == expected
+
+
+def test_the_tools_live_in_the_machine_cache_not_in_the_clone() -> None:
+    """Every clone shares one cache: the tools, the source builds and the bootstrap environment are under
+    MACHINE_CACHE/tools, and none of them under the repo (unless this machine's cache itself is there)."""
+    import dev  # noqa: PLC0415
+
+    assert toolchain.machine_cache() == toolchain.MACHINE_CACHE
+    assert toolchain.CACHE == toolchain.MACHINE_CACHE / "tools"
+    assert dev.TOOLS == toolchain.CACHE
+    assert dev.bootstrap_home().parent == toolchain.CACHE
+    for spec in toolchain.tools().values():
+        assert all(build.cached.parent.parent == toolchain.CACHE for build in spec.builds)
+    if not toolchain.MACHINE_CACHE.is_relative_to(ROOT):
+        assert not toolchain.CACHE.is_relative_to(ROOT)
+
+
+def test_a_relative_xdg_cache_home_would_have_put_the_tools_in_the_clone() -> None:
+    """Seeded: taken as given, XDG_CACHE_HOME=.cache run from the repo would make a cache per clone again."""
+    relative = ROOT / ".cache"  # where a relative value resolves when dev.py runs from the repo root
+    assert (relative / toolchain.CACHE_NAME).is_relative_to(ROOT)
+    assert not toolchain.machine_cache({"XDG_CACHE_HOME": ".cache"}, home=Path("/home/someone")).is_relative_to(ROOT)
+
+
+def test_no_code_names_a_tool_cache_inside_the_repo() -> None:
+    for path in (ROOT / "dev.py", ROOT / "toolchain" / "__init__.py"):
+        assert '".tools"' not in path.read_text(), path
+
+
+# --- provisioning: written aside, moved into place, one process at a time ------------------------------------------
+
+
+def _pinned_fake(offline: Path, monkeypatch: pytest.MonkeyPatch) -> toolchain.Build:
+    """Terraform pinned to the fake binary `_fake_terraform(..., "provisioned")` writes; the build, re-read."""
+    sample = _fake_terraform(offline / "sample", "provisioned")
+    _pins_with(monkeypatch, offline, toolchain.file_sha256(sample))
+    (build,) = toolchain.tool("terraform").builds
+    return build
+
+
+def test_an_entry_is_written_aside_and_appears_complete(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = _pinned_fake(offline, monkeypatch)
+    seen: list[tuple[Path, bool]] = []
+
+    def provision(build: toolchain.Build, folder: Path) -> Path:
+        seen.append((folder, build.cached.parent.exists()))
+        return _fake_terraform(folder, "provisioned")
+
+    monkeypatch.setitem(toolchain._PROVISIONERS, "archive", provision)
+    assert toolchain.ensure("terraform") == build.cached
+    ((folder, visible),) = seen
+    assert folder.parent == toolchain.CACHE and folder != build.cached.parent and not visible
+    assert toolchain.cache_problem(build) is None
+    assert sorted(path.name for path in toolchain.CACHE.iterdir()) == [".terraform.lock", build.cached.parent.name]
+
+
+def test_an_interrupted_provisioning_leaves_no_entry_and_no_debris(
+    offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = _pinned_fake(offline, monkeypatch)
+
+    def provision(build: toolchain.Build, folder: Path) -> Path:
+        (folder / "terraform").write_text("#!/bin/sh\n# half")
+        raise OSError("connection reset")
+
+    monkeypatch.setitem(toolchain._PROVISIONERS, "archive", provision)
+    with pytest.raises(toolchain.ToolError, match="connection reset"):
+        toolchain.ensure("terraform")
+    assert not build.cached.parent.exists()
+    assert [path.name for path in toolchain.CACHE.iterdir()] == [".terraform.lock"]
+
+
+def _race(offline: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[Path | str]]:
+    """Two ensure() of terraform at once (threads stand in for two clones), the second started while the first
+    provisions: how often the provisioner ran, and what each call returned (or the error it raised)."""
+    _pinned_fake(offline, monkeypatch)
+    events: queue.Queue[str] = queue.Queue()
+    calls: list[Path] = []
+    results: list[Path | str] = []
+
+    def ensure_second() -> None:
+        try:
+            results.append(toolchain.ensure("terraform", say=events.put))
+        except toolchain.ToolError as error:
+            results.append(str(error))
+
+    second = threading.Thread(target=ensure_second)
+
+    def provision(build: toolchain.Build, folder: Path) -> Path:
+        calls.append(folder)
+        if len(calls) == 1:
+            second.start()
+            # The second run either waits for this one (it says so) or provisions too.
+            while not events.get(timeout=60).startswith(("another run is provisioning", "second")):
+                pass
+        else:
+            events.put("second provisioning")
+        return _fake_terraform(folder, "provisioned")
+
+    monkeypatch.setitem(toolchain._PROVISIONERS, "archive", provision)
+    results.append(toolchain.ensure("terraform"))
+    second.join(timeout=60)
+    return len(calls), results
+
+
+def test_a_second_clone_waits_for_the_first_and_uses_its_entry(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls, results = _race(offline, monkeypatch)
+    (build,) = toolchain.tool("terraform").builds
+    assert calls == 1
+    assert results == [build.cached, build.cached]
+    assert toolchain.cache_problem(build) is None
+
+
+def test_without_the_lock_both_clones_would_provision(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeded: the lock is what makes the second run wait. Without it both provision (the Redis build would run
+    twice at once), and the first run's rename moves the second's fresh entry away under its version check."""
+    monkeypatch.setattr(toolchain, "entry_lock", lambda entry, say=None: contextlib.nullcontext())
+    calls, results = _race(offline, monkeypatch)
+    assert calls == 2
+    assert len(results) == 2
+
+
+def test_into_place_replaces_an_old_entry_whole(tmp_path: Path) -> None:
+    entry = tmp_path / "tool-1.0"
+    entry.mkdir()
+    (entry / "stale").write_text("old")
+    staging = toolchain.staging_folder(entry)
+    (staging / "tool").write_text("new")
+    toolchain.into_place(staging, entry)
+    assert sorted(path.name for path in entry.iterdir()) == ["tool"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tool-1.0"]

@@ -5,10 +5,16 @@ Standard library only: `dev.py` provisions them before any virtual environment e
 SHA-256 sums) live in `toolchain/versions.json`, the one place that `dev.py`, the workflows (through `dev.py`), the
 stacks' `required_version` and the tests read them from.
 
+The cache is per user and machine, shared by every clone (`MACHINE_CACHE`, after the XDG base-directory
+specification: `$XDG_CACHE_HOME/hackathon-todo`, else `~/.cache/hackathon-todo`; the tools in its `tools/`), so the
+Redis build and the downloads happen once per machine, not once per clone. Every entry is written in a private
+folder beside it and moved into place by one rename, under a lock per tool (flock), so a second clone provisioning
+at the same time waits and then uses the first one's entry, and an interrupted run leaves no half-written entry.
+
 A binary is used only when its SHA-256 matches, wherever it comes from. A tool is taken, in this order, from
-1. the cache `.tools/<name>-<version>/`, filled by an earlier run after the archive's checksum was verified: every file
-   there must still have the SHA-256 recorded when it was provisioned (`.sha256.json`), and the binary the one pinned
-   as `binary_sha256` where a build pins it (a changed or unrecorded cache entry is provisioned again);
+1. the cache `tools/<name>-<version>/`, filled by an earlier run after the archive's checksum was verified: every
+   file there must still have the SHA-256 recorded when it was provisioned (`.sha256.json`), and the binary the one
+   pinned as `binary_sha256` where a build pins it (a changed or unrecorded cache entry is provisioned again);
 2. `PATH`, only when the binary there has a pinned `binary_sha256` of this platform (printing the right version is
    not enough: a distribution's own build of the same version differs and is refused, with the sums expected);
 3. each pinned build in turn: a Debian package (`apt-get download`, SHA-256 of the .deb checked, the binary unpacked
@@ -22,6 +28,8 @@ When none of them works, `ToolError` says in one line what was tried and what to
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import io
@@ -35,14 +43,30 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PINS_FILE = Path(__file__).resolve().parent / "versions.json"
-CACHE = ROOT / ".tools"
+#: The name of this repo's folder in the user's cache.
+CACHE_NAME = "hackathon-todo"
+
+
+def machine_cache(environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """This user's cache of the repo on this machine, shared by every clone: `$XDG_CACHE_HOME/hackathon-todo` when
+    XDG_CACHE_HOME is set to an absolute path, else `~/.cache/hackathon-todo` (the XDG base-directory specification
+    ignores a relative one)."""
+    configured = (os.environ if environ is None else environ).get("XDG_CACHE_HOME", "")
+    if configured and Path(configured).is_absolute():
+        return Path(configured) / CACHE_NAME
+    return (Path.home() if home is None else home) / ".cache" / CACHE_NAME
+
+
+MACHINE_CACHE = machine_cache()
+#: The provisioned tools (and the bootstrap's environment), one folder per tool and version.
+CACHE = MACHINE_CACHE / "tools"
 DOWNLOAD_TIMEOUT_SECONDS = 120
 
 
@@ -172,9 +196,10 @@ def _real_binary(cached: Path) -> Path:
     return wrapped if wrapped.is_file() else cached
 
 
-def _record(build: Build) -> None:
-    """Write the manifest of a freshly provisioned cache entry (every file, by SHA-256)."""
-    folder = build.cached.parent
+def _record(build: Build, folder: Path | None = None) -> None:
+    """Write the manifest of a freshly provisioned cache entry (every file, by SHA-256): of `folder`, the entry as it
+    is being written, else of the entry in place."""
+    folder = build.cached.parent if folder is None else folder
     sums = {
         str(path.relative_to(folder)): file_sha256(path)
         for path in sorted(folder.rglob("*"))
@@ -281,16 +306,48 @@ def _download(url: str) -> bytes:
     return data
 
 
-def _install(build: Build, binary: bytes) -> Path:
-    build.cached.parent.mkdir(parents=True, exist_ok=True)
-    staging = build.cached.with_name(f".{build.tool}.partial")
-    staging.write_bytes(binary)
-    staging.chmod(0o755)
-    staging.replace(build.cached)  # atomic: a half-written binary is never found by `find`
-    return build.cached
+@contextlib.contextmanager
+def entry_lock(entry: Path, *, say: Callable[[str], None] = lambda _: None) -> Iterator[None]:
+    """Hold the lock of a cache entry (flock on `.<entry>.lock` beside it) for the block; while another process holds
+    it (another clone provisioning the same entry), say so once and wait. Released when the process ends, however."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(entry.parent / f".{entry.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another run is provisioning {entry.name} in {entry.parent}: waiting for it")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock
 
 
-def _from_archive(build: Build) -> Path:
+def staging_folder(entry: Path) -> Path:
+    """A new private folder beside a cache entry, to write the entry in before `into_place` moves it there."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".partial", dir=entry.parent))
+
+
+def into_place(staging: Path, entry: Path) -> None:
+    """Make a completely written folder the entry, by rename: a reader sees the old entry, none, or the new one,
+    never a half-written one. An old entry is moved aside first and deleted."""
+    if entry.exists() or entry.is_symlink():
+        aside = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".old", dir=entry.parent))
+        entry.rename(aside / entry.name)
+        shutil.rmtree(aside, ignore_errors=True)
+    staging.rename(entry)
+
+
+def _install(build: Build, binary: bytes, folder: Path) -> Path:
+    """The tool's file in the entry being written."""
+    path = folder / build.tool
+    path.write_bytes(binary)
+    path.chmod(0o755)
+    return path
+
+
+def _from_archive(build: Build, folder: Path) -> Path:
     os_name, arch = platform_key()
     key = f"{os_name}_{arch}"
     sums: dict[str, str] = build.spec["sha256"]
@@ -304,12 +361,12 @@ def _from_archive(build: Build) -> Path:
     member = str(build.spec["member"]).format(**fields)
     if url.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return _install(build, archive.read(member))
+            return _install(build, archive.read(member), folder)
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         extracted = archive.extractfile(member)
         if extracted is None:
             raise ToolError(f"{url} has no file {member}")
-        return _install(build, extracted.read())
+        return _install(build, extracted.read(), folder)
 
 
 def _apt_download(packages: list[str], scratch: Path) -> list[Path]:
@@ -332,7 +389,7 @@ def _apt_download(packages: list[str], scratch: Path) -> list[Path]:
     return debs
 
 
-def _from_debian(build: Build) -> Path:
+def _from_debian(build: Build, folder: Path) -> Path:
     if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
         raise ToolError("no apt-get/dpkg-deb on this machine")
     _, arch = platform_key()
@@ -352,23 +409,22 @@ def _from_debian(build: Build) -> Path:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True, capture_output=True)
         binary = (unpacked / build.spec["path"]).read_bytes()
         if len(pinned) == 1:
-            return _install(build, binary)
-        libraries = build.cached.parent / "lib"
-        libraries.mkdir(parents=True, exist_ok=True)
+            return _install(build, binary, folder)
+        libraries = folder / "lib"
+        libraries.mkdir()
         for shared in unpacked.glob("usr/lib/*/*.so*"):
-            # Into place by rename: a running redis-server keeps the library it mapped.
-            staged = libraries / f".{shared.name}.partial"
-            shutil.copy2(shared, staged, follow_symlinks=True)
-            staged.replace(libraries / shared.name)
-        real = build.cached.with_name(f"{build.tool}.bin")
-        staged_binary = real.with_name(f".{real.name}.partial")
-        staged_binary.write_bytes(binary)
-        staged_binary.chmod(0o755)
-        staged_binary.replace(real)
+            shutil.copy2(shared, libraries / shared.name, follow_symlinks=True)
+        real = folder / f"{build.tool}.bin"
+        real.write_bytes(binary)
+        real.chmod(0o755)
+        # The wrapper names the entry's final place (where into_place moves this folder), not the folder it is
+        # written in.
+        final = build.cached.parent
         wrapper = (
-            f'#!/bin/sh\nLD_LIBRARY_PATH="{libraries}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" exec "{real}" "$@"\n'
+            f'#!/bin/sh\nLD_LIBRARY_PATH="{final / "lib"}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" '
+            f'exec "{final / real.name}" "$@"\n'
         )
-        return _install(build, wrapper.encode())
+        return _install(build, wrapper.encode(), folder)
 
 
 def debian_mirror() -> str:
@@ -388,19 +444,28 @@ def debian_mirror() -> str:
     return mirrors[0]
 
 
-def _from_debian_source(build: Build) -> Path:
+def _from_debian_source(build: Build, folder: Path) -> Path:
     """Build the pinned upstream release from Debian's copy of its tarball (`<package>_<version>.orig.tar.gz`, in
     the pool of whichever suite carries it): SHA-256 checked, `make` with the pinned arguments, the binaries kept in
-    one shared folder so the next tool from the same source is not built again."""
+    one shared entry (written and moved into place like a tool's, under its own lock) so the next tool from the same
+    source is not built again, by this clone or another."""
     spec = build.spec
     built = CACHE / f"{spec['package']}-{build.version}-source"
-    if not (built / ".complete").is_file():
-        if not shutil.which("make") or not shutil.which("cc"):
-            raise ToolError("building from source needs make and a C compiler (apt-get install build-essential)")
-        url = f"{debian_mirror()}{spec['file']}"
-        data = _download(url)
-        if _sha256(data) != spec["sha256"]:
-            raise ToolError(f"{url} does not match its pinned SHA-256 {spec['sha256']}: refusing to use it")
+    with entry_lock(built):
+        if not (built / ".complete").is_file():
+            _build_source(spec, built)
+    return _install(build, (built / build.tool).read_bytes(), folder)
+
+
+def _build_source(spec: dict[str, Any], built: Path) -> None:
+    if not shutil.which("make") or not shutil.which("cc"):
+        raise ToolError("building from source needs make and a C compiler (apt-get install build-essential)")
+    url = f"{debian_mirror()}{spec['file']}"
+    data = _download(url)
+    if _sha256(data) != spec["sha256"]:
+        raise ToolError(f"{url} does not match its pinned SHA-256 {spec['sha256']}: refusing to use it")
+    staging = staging_folder(built)
+    try:
         with tempfile.TemporaryDirectory(prefix=f"{spec['package']}-src-") as tmp:
             with tarfile.open(fileobj=io.BytesIO(data)) as archive:
                 archive.extractall(tmp, filter="data")
@@ -412,15 +477,15 @@ def _from_debian_source(build: Build) -> Path:
             if result.returncode != 0:
                 last = (result.stderr.strip().splitlines() or ["no output"])[-1]
                 raise ToolError(f"make in {spec['directory']} failed: {last}")
-            shutil.rmtree(built, ignore_errors=True)
-            built.mkdir(parents=True)
             for name, relative in spec["outputs"].items():
-                shutil.copy2(tree / relative, built / name)
-        (built / ".complete").write_text(spec["sha256"] + "\n")
-    return _install(build, (built / build.tool).read_bytes())
+                shutil.copy2(tree / relative, staging / name)
+        (staging / ".complete").write_text(spec["sha256"] + "\n")
+        into_place(staging, built)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-_PROVISIONERS: dict[str, Callable[[Build], Path]] = {
+_PROVISIONERS: dict[str, Callable[[Build, Path], Path]] = {
     "debian": _from_debian,
     "archive": _from_archive,
     "debian-source": _from_debian_source,
@@ -428,38 +493,24 @@ _PROVISIONERS: dict[str, Callable[[Build], Path]] = {
 
 
 def ensure(name: str, *, say: Callable[[str], None] = lambda _: None) -> Path:
-    """The pinned binary, provisioning it into the cache when it is not here yet."""
+    """The pinned binary, provisioning it into the cache when it is not here yet (one process at a time per tool:
+    a second one waits and then finds the first one's entry)."""
     spec = tool(name)
     try:
         return find(name)
     except ToolError:
         pass
-    tried = []
-    for build in spec.builds:
-        say(f"provisioning {name} {build.version} from its {build.describe()} (SHA-256 pinned)")
+    with entry_lock(CACHE / name, say=say):
         try:
-            binary = _PROVISIONERS[build.source](build)
-        except (
-            ToolError,
-            OSError,
-            subprocess.SubprocessError,
-            zipfile.BadZipFile,
-            tarfile.TarError,
-            KeyError,
-        ) as error:
-            tried.append(f"{build.describe()}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-            continue
-        pinned = build.platform_value("binary_sha256")
-        if pinned and file_sha256(_real_binary(binary)) != pinned:
-            shutil.rmtree(binary.parent, ignore_errors=True)
-            tried.append(f"{build.describe()}: the binary in it is not the pinned SHA-256 {pinned}")
-            continue
-        if reported_version(binary, spec) != build.version:
-            shutil.rmtree(binary.parent, ignore_errors=True)
-            tried.append(f"{build.describe()}: the binary does not report version {build.version}")
-            continue
-        _record(build)
-        return binary
+            return find(name)  # provisioned by another run while this one waited
+        except ToolError:
+            pass
+        tried = []
+        for build in spec.builds:
+            problem = _provision(build, spec, say)
+            if problem is None:
+                return build.cached
+            tried.append(problem)
     sums = binary_sums(spec)
     raise ToolError(
         f"{name} {' or '.join(spec.versions)} is needed and could not be provisioned ({'; '.join(tried)}): "
@@ -471,3 +522,34 @@ def ensure(name: str, *, say: Callable[[str], None] = lambda _: None) -> Path:
             "reachable and run again"
         )
     )
+
+
+def _provision(build: Build, spec: Tool, say: Callable[[str], None]) -> str | None:
+    """Provision one build into its cache entry: written in a private folder, checked, recorded, moved into place.
+    None when it is in place, else why not (in one line)."""
+    say(f"provisioning {spec.name} {build.version} from its {build.describe()} (SHA-256 pinned)")
+    staging = staging_folder(build.cached.parent)
+    try:
+        try:
+            binary = _PROVISIONERS[build.source](build, staging)
+        except (
+            ToolError,
+            OSError,
+            subprocess.SubprocessError,
+            zipfile.BadZipFile,
+            tarfile.TarError,
+            KeyError,
+        ) as error:
+            return f"{build.describe()}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        pinned = build.platform_value("binary_sha256")
+        if pinned and file_sha256(_real_binary(binary)) != pinned:
+            return f"{build.describe()}: the binary in it is not the pinned SHA-256 {pinned}"
+        _record(build, staging)
+        into_place(staging, build.cached.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    # The version is asked of the entry in place: a wrapper runs its binary from there.
+    if reported_version(build.cached, spec) != build.version:
+        shutil.rmtree(build.cached.parent, ignore_errors=True)
+        return f"{build.describe()}: the binary does not report version {build.version}"
+    return None

@@ -34,7 +34,7 @@ RUNBOOK_URL = f"https://github.com/{REPOSITORY}/blob/main/{deploy_gate.RUNBOOK}"
 DEPLOY_STEPS = (
     "Set up job",
     "Run actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8",
-    "Bootstrap (pipenv venv, Node 22, pinned cdktf-cli, pinned Terraform)",
+    "Bootstrap (Python venv, Node 22, pinned cdktf-cli, pinned Terraform)",
     "cdktf deploy app-staging",
 )
 
