@@ -221,7 +221,7 @@ def lock_index(lock: dict[str, Any]) -> str:
 def sync_command(uv: str | Path, python: str | Path, requirements: str | Path, index: str) -> list[str]:
     """The one uv command of the bootstrap: the environment of `python` made exactly what `requirements` lists
     (anything else removed), every package refused unless its SHA-256 is one written there, bytecode compiled as pip
-    did (the suite's processes run with PYTHONDONTWRITEBYTECODE)."""
+    did, so that no later process compiles a package again."""
     return [
         str(uv),
         *("pip", "sync", "--python", str(python), "--require-hashes", "--default-index", index),

@@ -35,15 +35,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+import toolchain
 from tests.upstream import upstream_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The suite's kept results: synths (tests/synth.py) and command runs (here).
-SUITE_CACHE = ROOT / ".suite-cache"
+#: The suite's kept results, synths (tests/synth.py) and command runs (here), in the machine's cache beside the pinned
+#: tools: every clone on the machine shares them, as the keys hold no path of the checkout.
+SUITE_CACHE = toolchain.MACHINE_CACHE / "suite"
 RUNS = SUITE_CACHE / "runs"
 KEPT_FOR = 3 * 24 * 3600
 #: Folders that are caches of what is already keyed, not inputs: neither hashed nor recorded.
-DERIVED = ("__pycache__", ".pytest_cache", ".suite-cache", ".mypy_cache", ".ruff_cache")
+DERIVED = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
 #: Environment variables that cannot change a command's answer: pytest's and pytest-xdist's own, and the lock a
 #: holder of cdktf.out/ passes to its children.
 VOLATILE_ENV = ("PYTEST_", "DEVPY_OUTDIR_LOCK")

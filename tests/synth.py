@@ -4,13 +4,13 @@ Two runs start together (2 cores): the embedded defaults, with every secret `TF_
 and a variant with CI-style `TODO_*` overrides (local state, DNS on DigitalOcean, HA control plane, the ingress-nginx
 edge, Promtail as the log shipper).
 
-A synth of main.py is a function of the files it reads and the environment it gets: its output is kept between
-runs in `.suite-cache/synth/<key>/`, the key a SHA-256 of every input (`synth_key`), and a later synth of identical
-inputs is a copy of it (`synthesize`). A synth that is to be kept runs with an audit hook listing the checkout files
-its Python opens: one outside the keyed inputs fails the run instead of being kept (Node only copies the asset
-folders Python names). Each test gets its own copy, so no test can change what another reads. Only synths of this
-checkout's own main.py are kept; tests that edit the app's files synthesize in a copy of the repo (tests/sandbox.py)
-with `dev.py synth` and never read or fill the cache.
+A synth of main.py is a function of the files it reads and the environment it gets: its output is kept between runs
+in the machine's cache (`kept_runs.SUITE_CACHE`, `synth/<key>/`), the key a SHA-256 of every input (`synth_key`),
+and a later synth of identical inputs is a copy of it (`synthesize`). A synth that is to be kept runs with an audit
+hook listing the checkout files its Python opens: one outside the keyed inputs fails the run instead of being kept
+(Node only copies the asset folders Python names). Each test gets its own copy, so no test can change what another
+reads. Only synths of this checkout's own main.py are kept; tests that edit the app's files synthesize in a copy of
+the repo (tests/sandbox.py) with `dev.py synth` and never read or fill the cache.
 """
 
 from __future__ import annotations
