@@ -49,7 +49,17 @@ DERIVED = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
 #: Environment variables that cannot change a command's answer: pytest's and pytest-xdist's own, and the lock a
 #: holder of cdktf.out/ passes to its children.
 VOLATILE_ENV = ("PYTEST_", "DEVPY_OUTDIR_LOCK")
-FOLDER, CHECKOUT = "<folder>", "<checkout>"
+#: What a shell records about itself (its folders, its depth, the last command): the working folder that counts is
+#: the command's own, keyed as `cwd`.
+SHELL_ENV = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
+
+
+def keyed_env(env: Mapping[str, str], *, dropped: tuple[str, ...] = ()) -> dict[str, str]:
+    """The part of an environment a key holds: without the volatile and shell variables, nor the `dropped` prefixes."""
+    return {k: v for k, v in env.items() if not k.startswith((*VOLATILE_ENV, *dropped)) and k not in SHELL_ENV}
+
+
+FOLDER, CHECKOUT, UPSTREAM = "<folder>", "<checkout>", "<upstream-data>"
 #: False under `--fresh` (tests/conftest.py): every command and synth runs.
 ENABLED = True
 
@@ -105,11 +115,17 @@ def _binary_digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def _placeholders(text: str, folder: Path) -> str:
-    return text.replace(str(folder), FOLDER).replace(str(ROOT), CHECKOUT)
+    """`text` with the folder's, the checkout's and the upstream data's paths as placeholders (the upstream data is
+    keyed by its files, `runtime_identity`)."""
+    upstream = upstream_dir()
+    text = text.replace(str(folder), FOLDER).replace(str(ROOT), CHECKOUT)
+    return text.replace(str(upstream), UPSTREAM) if upstream else text
 
 
 def _restore(text: str, folder: Path) -> str:
-    return text.replace(FOLDER, str(folder)).replace(CHECKOUT, str(ROOT))
+    upstream = upstream_dir()
+    text = text.replace(FOLDER, str(folder)).replace(CHECKOUT, str(ROOT))
+    return text.replace(UPSTREAM, str(upstream)) if upstream else text
 
 
 def today() -> str:
@@ -127,7 +143,7 @@ def run_key(
     files: Mapping[str, str],
 ) -> str:
     """SHA-256 of everything a command run in `folder` can read (the module's docstring lists it)."""
-    kept_env = {k: _placeholders(v, folder) for k, v in env.items() if not k.startswith(VOLATILE_ENV)}
+    kept_env = {k: _placeholders(v, folder) for k, v in keyed_env(env).items()}
     facts = {
         "argv": [_placeholders(str(word), folder) for word in argv],
         "program": program_identity(str(argv[0]), env.get("PATH")),

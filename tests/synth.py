@@ -93,9 +93,6 @@ def _hook(event, args):
 sys.addaudithook(_hook)
 atexit.register(lambda: open(os.environ["SYNTH_AUDIT_OUT"], "w").write("\\n".join(sorted(_seen))))
 """
-#: Environment variables that cannot change what main.py writes: pytest's and pytest-xdist's own, and the lock
-#: a holder passes to its children.
-VOLATILE_ENV = ("PYTEST_", "DEVPY_OUTDIR_LOCK")
 
 
 def _input_files(root: Path) -> Iterator[Path]:
@@ -119,7 +116,7 @@ def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[
         digest.update(f"{path.relative_to(root)}\0{len(data)}\0".encode())
         digest.update(data)
     source = os.environ if environ is None else environ
-    env = {k: v for k, v in source.items() if not k.startswith(("TODO_", "TF_VAR_", "CDKTF_", *VOLATILE_ENV))}
+    env = kept_runs.keyed_env(source, dropped=("TODO_", "TF_VAR_", "CDKTF_"))
     env.update(overrides)
     node = shutil.which("node", path=env.get("PATH"))
     runtime = {

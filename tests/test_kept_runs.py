@@ -100,13 +100,15 @@ def test_seeded_any_change_to_what_the_command_reads_runs_it_again(
     assert _runs(counter) == 2, f"{change} did not run the command again"
 
 
-def test_pytests_own_variables_and_derived_caches_do_not_change_the_key(cache: Path, tmp_path: Path) -> None:
+def test_pytests_and_the_shells_own_variables_and_derived_caches_do_not_change_the_key(
+    cache: Path, tmp_path: Path
+) -> None:
     counter = tmp_path / "counter"
-    _run(_folder(tmp_path, "first"), counter, PYTEST_XDIST_WORKER="gw0")
+    _run(_folder(tmp_path, "first"), counter, PYTEST_XDIST_WORKER="gw0", OLDPWD="/a", PWD="/a", SHLVL="1")
     folder = _folder(tmp_path, "second")
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "script.cpython.pyc").write_bytes(b"\0")
-    _run(folder, counter, PYTEST_XDIST_WORKER="gw1")
+    _run(folder, counter, PYTEST_XDIST_WORKER="gw1", OLDPWD="/b", PWD="/b", SHLVL="2")
     assert _runs(counter) == 1
 
 
@@ -167,3 +169,12 @@ def test_seeded_another_program_at_the_same_path_runs_again(cache: Path, tmp_pat
     assert kept_runs.run([program], folder, env={}).stdout == "one\n"
     program.write_text("#!/bin/sh\necho two\n")
     assert kept_runs.run([program], folder, env={}).stdout == "two\n"
+
+
+def test_the_upstream_datas_path_is_a_placeholder(tmp_path: Path) -> None:
+    """Its files are keyed (`runtime_identity`); a clone beside another copy of the same data shares the entries."""
+    upstream = kept_runs.upstream_dir()
+    assert upstream is not None
+    text = f"UPSTREAM_DATA_DIR={upstream}"
+    assert kept_runs._placeholders(text, tmp_path) == "UPSTREAM_DATA_DIR=<upstream-data>"
+    assert kept_runs._restore("UPSTREAM_DATA_DIR=<upstream-data>", tmp_path) == text
