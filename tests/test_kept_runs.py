@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import kept_runs
+from tests.upstream import upstream_dir
 
 #: Counts its real runs in a file outside its folder (not an input: how the tests tell a run from a replay), prints
 #: its folder, writes one file and removes another.
@@ -173,7 +174,7 @@ def test_seeded_another_program_at_the_same_path_runs_again(cache: Path, tmp_pat
 
 def test_the_upstream_datas_path_is_a_placeholder(tmp_path: Path) -> None:
     """Its files are keyed (`runtime_identity`); a clone beside another copy of the same data shares the entries."""
-    upstream = kept_runs.upstream_dir()
+    upstream = upstream_dir()
     assert upstream is not None
     text = f"UPSTREAM_DATA_DIR={upstream}"
     assert kept_runs._placeholders(text, tmp_path) == "UPSTREAM_DATA_DIR=<upstream-data>"
