@@ -179,3 +179,8 @@ def test_the_upstream_datas_path_is_a_placeholder(tmp_path: Path) -> None:
     text = f"UPSTREAM_DATA_DIR={upstream}"
     assert kept_runs._placeholders(text, tmp_path) == "UPSTREAM_DATA_DIR=<upstream-data>"
     assert kept_runs._restore("UPSTREAM_DATA_DIR=<upstream-data>", tmp_path) == text
+
+
+def test_the_fresh_option_is_what_turns_keeping_off(pytestconfig: pytest.Config) -> None:
+    """`python3 dev.py test --fresh` (tests/conftest.py) runs every command again; without it, runs are kept."""
+    assert kept_runs.ENABLED is not pytestconfig.getoption("fresh")
