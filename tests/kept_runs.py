@@ -6,8 +6,8 @@ files pin, the tools toolchain/ pins, the upstream data. The key covers all of t
 - the path and bytes of every file in the folder (a symlink by its target);
 - the program's own bytes; the arguments, working folder, environment and standard input, with the folder's and
   the checkout's own path written as placeholders, so that another clone can use the same entry;
-- the runtime (`runtime_identity`): Python, both lock files, the bootstrap stamp, every file under toolchain/, the
-  upstream data folder's files;
+- the runtime (`runtime_identity`): Python, both lock files, the bootstrap stamp, every file under toolchain/, each
+  pinned tool as `toolchain.find` finds it, the upstream data folder's files;
 - the UTC date: a command whose answer depends on the day runs again each day.
 A command that talks to a server or reads a file outside its folder by another way must not be run through here.
 
@@ -89,7 +89,8 @@ def tree(folder: Path) -> dict[str, str]:
 @functools.cache
 def runtime_identity() -> str:
     """What every kept command may read besides its folder: Python, the installed packages (the lock files and the
-    stamp the bootstrap writes when .venv matches them), the pinned tools (toolchain/) and the upstream data."""
+    stamp the bootstrap writes when .venv matches them), the pinned tools (toolchain/ and the binaries found) and the
+    upstream data."""
     digest = hashlib.sha256(f"{sys.version}\0{sys.platform}\0".encode())
     for name in ("Pipfile.lock", "package-lock.json", ".venv/.bootstrap-stamp"):
         path = ROOT / name
@@ -97,7 +98,23 @@ def runtime_identity() -> str:
     for folder in (ROOT / "toolchain", upstream_dir()):
         if folder is not None:
             digest.update(json.dumps(tree(folder), sort_keys=True).encode())
+    digest.update(json.dumps(tools_found(), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def tools_found() -> dict[str, str]:
+    """Each pinned tool as `toolchain.find` finds it now (its SHA-256 checked there): path, size and modification
+    time, or why it is not there, so a run kept before a tool was provisioned, removed or replaced runs again."""
+    found = {}
+    for name in toolchain.tools():
+        try:
+            binary = toolchain.find(name)
+        except toolchain.ToolError as error:
+            found[name] = f"absent: {error}"
+            continue
+        stat = binary.stat()
+        found[name] = f"{_placeholders(str(binary), ROOT)} {stat.st_size} {stat.st_mtime_ns}"
+    return found
 
 
 def program_identity(program: str, path: str | None) -> str:
@@ -165,21 +182,38 @@ def _lookup(key: str) -> Path | None:
     return entry
 
 
+def _discard(entry: Path) -> None:
+    """Move `entry` out of the way in one step, then delete it: a reader sees the whole entry or none."""
+    trash = entry.with_name(f".trash-{os.getpid()}-{time.time_ns()}")
+    try:
+        entry.rename(trash)
+    except OSError:
+        return  # gone already, or another process moved it first
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def store(area: Path, key: str, fill: Callable[[Path], None]) -> None:
     """Write an entry aside with `fill(folder)`, then rename it into place in one step, so a reader sees a whole
-    entry or none (when two runs keep the same key, the first rename wins); prune entries unused for `KEPT_FOR`.
-    Shared by the synth cache (tests/synth.py)."""
+    entry or none (when two runs keep the same key at once, the first rename wins). A run made again although an
+    entry was there (`--fresh`) replaces it. Prunes entries unused for `KEPT_FOR`; another process pruning at the same
+    time is expected. Shared by the synth cache (tests/synth.py)."""
     area.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=area))
     fill(staging)
+    if (area / key).exists():
+        _discard(area / key)
     try:
         staging.rename(area / key)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
     cutoff = time.time() - KEPT_FOR
     for entry in area.iterdir():
-        if entry.stat().st_mtime < cutoff:
-            shutil.rmtree(entry, ignore_errors=True)
+        try:
+            unused = entry.stat().st_mtime < cutoff
+        except FileNotFoundError:
+            continue  # pruned by another process meanwhile
+        if unused:
+            _discard(entry)
 
 
 def _replay(entry: Path, argv: Sequence[str | Path], folder: Path) -> subprocess.CompletedProcess[str]:

@@ -109,7 +109,8 @@ def _input_files(root: Path) -> Iterator[Path]:
 def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[str, str] | None = None) -> str:
     """SHA-256 of what a synth of `root`/main.py reads: the path and bytes of every input file, the environment
     start_synth passes (its own filter, then `overrides`; pytest's variables aside), the Python and the Node it runs
-    (Node by its bytes)."""
+    (Node by its bytes), and what is installed (`kept_runs.runtime_identity`: the lock files, the bootstrap stamp,
+    toolchain/ and the pinned tools, the upstream data)."""
     digest = hashlib.sha256()
     for path in _input_files(root):
         data = path.read_bytes()
@@ -123,6 +124,7 @@ def synth_key(overrides: Mapping[str, str], root: Path = ROOT, environ: Mapping[
         "python": sys.version,
         "executable": sys.executable,
         "node": node and kept_runs.program_identity(node, None),
+        "installed": kept_runs.runtime_identity(),
     }
     # The checkout's own path as a placeholder: another clone of identical files makes the same synth.
     facts = json.dumps({"env": env, "runtime": runtime}, sort_keys=True).replace(str(ROOT), "<checkout>")
@@ -160,10 +162,11 @@ def _kept(key: str) -> Path | None:
 
 def _keep(key: str, outdir: Path, synth: Synth) -> None:
     """Store a finished synth under its key (tests/kept_runs.py's `store`: a reader sees a whole entry or none).
-    An output that names its own folder is not kept: a copy elsewhere would name the wrong one."""
-    marker = os.fsencode(outdir.resolve())
+    An output that names its own folder or the checkout is not kept: a copy elsewhere would name the wrong one."""
+    markers = (os.fsencode(outdir.resolve()), os.fsencode(ROOT))
     printed = f"{synth.stdout}{synth.stderr}".encode()
-    if marker in printed or any(marker in path.read_bytes() for path in outdir.rglob("*") if path.is_file()):
+    files = [path.read_bytes() for path in outdir.rglob("*") if path.is_file()]
+    if any(marker in text for marker in markers for text in (printed, *files)):
         return
 
     def fill(staging: Path) -> None:

@@ -4,15 +4,17 @@ change to what the command can read runs it again."""
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import toolchain
 from tests import kept_runs
-from tests.upstream import upstream_dir
 
 #: Counts its real runs in a file outside its folder (not an input: how the tests tell a run from a replay), prints
 #: its folder, writes one file and removes another.
@@ -172,15 +174,76 @@ def test_seeded_another_program_at_the_same_path_runs_again(cache: Path, tmp_pat
     assert kept_runs.run([program], folder, env={}).stdout == "two\n"
 
 
-def test_the_upstream_datas_path_is_a_placeholder(tmp_path: Path) -> None:
+def test_the_upstream_datas_path_is_a_placeholder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its files are keyed (`runtime_identity`); a clone beside another copy of the same data shares the entries."""
-    upstream = upstream_dir()
-    assert upstream is not None
+    upstream = tmp_path / "shared"
+    monkeypatch.setattr(kept_runs, "upstream_dir", lambda: upstream)
     text = f"UPSTREAM_DATA_DIR={upstream}"
-    assert kept_runs._placeholders(text, tmp_path) == "UPSTREAM_DATA_DIR=<upstream-data>"
-    assert kept_runs._restore("UPSTREAM_DATA_DIR=<upstream-data>", tmp_path) == text
+    assert kept_runs._placeholders(text, tmp_path / "f") == "UPSTREAM_DATA_DIR=<upstream-data>"
+    assert kept_runs._restore("UPSTREAM_DATA_DIR=<upstream-data>", tmp_path / "f") == text
 
 
-def test_the_fresh_option_is_what_turns_keeping_off(pytestconfig: pytest.Config) -> None:
-    """`python3 dev.py test --fresh` (tests/conftest.py) runs every command again; without it, runs are kept."""
-    assert kept_runs.ENABLED is not pytestconfig.getoption("fresh")
+def test_seeded_a_fresh_run_replaces_the_kept_answer(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept failure (here: of a file outside the folder, which the key cannot see) is replaced by the answer of a
+    run made again with --fresh, and that is what later runs replay."""
+    outside = tmp_path / "outside"
+    outside.write_text("1")
+    command = [sys.executable, "-c", f"import sys; sys.exit(int(open({str(outside)!r}).read()))"]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    assert kept_runs.run(command, folder, env={}).returncode == 1
+    outside.write_text("0")
+    assert kept_runs.run(command, folder, env={}).returncode == 1, "not replayed: the seeded condition is gone"
+    monkeypatch.setattr(kept_runs, "ENABLED", False)
+    assert kept_runs.run(command, folder, env={}).returncode == 0
+    monkeypatch.setattr(kept_runs, "ENABLED", True)
+    outside.write_text("1")
+    assert kept_runs.run(command, folder, env={}).returncode == 0, "the fresh answer did not replace the kept one"
+
+
+STORE_MANY = """
+import sys
+import time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests import kept_runs
+for n in range(20):
+    kept_runs.store(Path(sys.argv[2]), f"{sys.argv[3]}-{n}", lambda staging: (staging / "result.json").write_text("{}"))
+"""
+
+
+def test_two_processes_keeping_and_pruning_at_once_both_finish(tmp_path: Path) -> None:
+    """Seeded by the old entries: each process prunes what the other is pruning."""
+    area = tmp_path / "runs"
+    area.mkdir()
+    old = time.time() - kept_runs.KEPT_FOR - 60
+    for n in range(300):
+        (area / f"old-{n}").mkdir()
+        os.utime(area / f"old-{n}", (old, old))
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", STORE_MANY, str(kept_runs.ROOT), str(area), name], stderr=subprocess.PIPE
+        )
+        for name in ("a", "b")
+    ]
+    errors = [process.communicate(timeout=120)[1].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], errors
+    assert sorted(entry.name for entry in area.iterdir()) == sorted(f"{name}-{n}" for name in "ab" for n in range(20))
+
+
+def test_seeded_a_tool_provisioned_or_removed_changes_the_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = kept_runs.tools_found()
+    assert set(found) == set(toolchain.tools())
+    real = toolchain.find
+    name = next(iter(toolchain.tools()))
+
+    def missing(tool: str) -> Path:
+        if tool == name:
+            raise toolchain.ToolError(f"{tool} is not provisioned yet")
+        return real(tool)
+
+    monkeypatch.setattr(toolchain, "find", missing)
+    assert kept_runs.tools_found() != found
+    assert kept_runs.tools_found()[name].startswith("absent: ")
