@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,14 +48,18 @@ def _checkov_readable(stack: Mapping[str, Any]) -> dict[str, Any]:
     return readable
 
 
-def run_in(command: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
-    """Run `command` in `folder`, which holds everything it reads. The test suite keeps these runs between its runs
-    under a SHA-256 of the folder (tests/kept_runs.py)."""
-    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+def run_in(command: list[str], folder: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `command` in `folder`, which holds everything it reads, with `env` only. The test suite keeps these runs
+    between its runs under a SHA-256 of the folder (tests/kept_runs.py)."""
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder, env=dict(env))
 
 
-def run_checkov(folder: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:
-    """checkov's JSON reports, one per framework that found something to scan."""
+def run_checkov(work: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:
+    """checkov's JSON reports over `work`/scan, one per framework that found something to scan. checkov gets an
+    empty home of its own (`work`/home) and no variable but PATH: it reads `$HOME/.checkov.yaml` and `CKV_*`
+    variables, with which an operator's own settings would quietly skip paths or checks preflight requires."""
+    home = work / "home"
+    home.mkdir(exist_ok=True)
     command = [
         str(Path(sys.executable).parent / "checkov"),
         "--framework",
@@ -65,11 +70,12 @@ def run_checkov(folder: Path, skips: Mapping[str, str]) -> list[dict[str, Any]]:
         "--output",
         "json",
         "--directory",
-        str(folder),
+        str(work / "scan"),
     ]
     if skips:
         command += ["--skip-check", ",".join(sorted(skips))]
-    result = run_in(command, folder)
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home), "LANG": "C.UTF-8"}
+    result = run_in(command, work, env)
     if result.returncode not in (0, 1):
         raise RuntimeError(f"checkov failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     reports = json.loads(result.stdout)
@@ -85,10 +91,11 @@ def check_policy(
 ) -> CheckResult:
     skips: Mapping[str, str] = config.get("skip") or {}
     problems = [f"skip {check} has no written reason in preflight/config.yaml" for check in unexplained_skips(skips)]
-    with tempfile.TemporaryDirectory(prefix="preflight-policy-") as folder:
-        stage(synth, releases, workflows, Path(folder))
+    with tempfile.TemporaryDirectory(prefix="preflight-policy-") as work:
+        (Path(work) / "scan").mkdir()
+        stage(synth, releases, workflows, Path(work) / "scan")
         try:
-            reports = run_checkov(Path(folder), skips)
+            reports = run_checkov(Path(work), skips)
         except (RuntimeError, json.JSONDecodeError) as error:
             reports = []
             problems.append(f"checkov did not run to the end: {str(error).splitlines()[0][:300]}")

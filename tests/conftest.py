@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -32,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     kept_runs.ENABLED = not config.getoption("fresh")
     # checkov reads only the folder preflight lays out for it: a command the suite keeps.
-    policy.run_in = lambda command, folder: kept_runs.run(command, folder, env=os.environ, timeout=600)
+    policy.run_in = lambda command, folder, env: kept_runs.run(command, folder, env=env, timeout=600)
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,28 @@ def test_policy_fails_on_a_privileged_container_and_names_it(
     assert any(p.startswith("CKV_K8S_16 ") and "todo-app-backend" in p for p in result.problems), result.problems
 
 
+def test_an_operators_own_checkov_settings_cannot_skip_a_check(
+    synth: Synth,
+    apps: list[RenderedRelease],
+    config: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seeded: checkov reads `$HOME/.checkov.yaml` and would skip what it names; preflight gives it a home of its own,
+    so the privileged container above still fails."""
+    (tmp_path / ".checkov.yaml").write_text("skip-check:\n  - CKV_K8S_16\nskip-path:\n  - manifests\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CKV_SKIP_CHECK", "CKV_K8S_16")
+    staging = app(apps, "app-staging")
+    documents = copy.deepcopy(staging.documents)
+    deployment = next(doc for _, doc in documents if doc["metadata"]["name"] == "todo-app-backend")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    result = check_policy(
+        synth, [dataclasses.replace(staging, documents=documents)], config["policy"], workflows=WORKFLOWS
+    )
+    assert any(p.startswith("CKV_K8S_16 ") and "todo-app-backend" in p for p in result.problems), result.problems
+
+
 def test_policy_fails_on_an_image_without_a_digest_and_names_it(
     synth: Synth, apps: list[RenderedRelease], config: dict[str, Any]
 ) -> None:
