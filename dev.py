@@ -221,11 +221,13 @@ def lock_index(lock: dict[str, Any]) -> str:
 def sync_command(uv: str | Path, python: str | Path, requirements: str | Path, index: str) -> list[str]:
     """The one uv command of the bootstrap: the environment of `python` made exactly what `requirements` lists
     (anything else removed), every package refused unless its SHA-256 is one written there, bytecode compiled as pip
-    did, so that no later process compiles a package again."""
+    did, so that no later process compiles a package again. Never a source build (`--no-build`: a build would fetch
+    its build requirements unhashed), and no uv configuration of the machine or the user (`--no-config`: no other
+    index or option applies)."""
     return [
         str(uv),
         *("pip", "sync", "--python", str(python), "--require-hashes", "--default-index", index),
-        *("--compile-bytecode", "--quiet", str(requirements)),
+        *("--no-build", "--no-config", "--compile-bytecode", "--quiet", str(requirements)),
     ]
 
 

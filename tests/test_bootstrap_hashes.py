@@ -78,7 +78,7 @@ def _sync(tmp_path: Path, lock: dict[str, Any]) -> subprocess.CompletedProcess[s
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(dev.lock_requirements(lock))
     command = dev.sync_command(uv, target / "bin" / "python", requirements, dev.lock_index(lock))
-    command += ["--no-index", "--find-links", str(tmp_path / "wheels"), "--no-cache", "--no-config"]
+    command += ["--no-index", "--find-links", str(tmp_path / "wheels"), "--no-cache"]
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
 
 
@@ -151,7 +151,7 @@ def test_the_sync_command_without_its_hash_check_would_install_an_unhashed_line(
     venv.create(tmp_path / "venv", with_pip=False)
     (tmp_path / "requirements.txt").write_text(f"{PROBE}==1.0\n")
     command = dev.sync_command(uv, tmp_path / "venv" / "bin" / "python", tmp_path / "requirements.txt", "https://x")
-    command += ["--no-index", "--find-links", str(tmp_path / "wheels"), "--no-cache", "--no-config"]
+    command += ["--no-index", "--find-links", str(tmp_path / "wheels"), "--no-cache"]
     refused = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     assert refused.returncode != 0 and "hash" in refused.stderr.lower()
     assert _synced(tmp_path) is None

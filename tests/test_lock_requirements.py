@@ -133,7 +133,7 @@ def test_the_sync_command_checks_hashes_compiles_bytecode_and_targets_the_venv()
     assert command[:3] == ["uv", "pip", "sync"]
     assert command[command.index("--python") + 1] == "/repo/.venv/bin/python"
     assert command[command.index("--default-index") + 1] == "https://pypi.org/simple"
-    assert {"--require-hashes", "--compile-bytecode"} <= set(command)
+    assert {"--require-hashes", "--compile-bytecode", "--no-build", "--no-config"} <= set(command)
     assert command[-1] == "requirements.txt"
 
 
