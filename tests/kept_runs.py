@@ -11,8 +11,9 @@ files pin, the tools toolchain/ pins, the upstream data. The key covers all of t
 - the UTC date: a command whose answer depends on the day runs again each day.
 A command that talks to a server or reads a file outside its folder by another way must not be run through here.
 
-The entry holds the exit code, what the command printed, and every file it created, changed or removed in its folder.
-A replay applies those to the folder, so a later step in the same folder sees what the command left there. Only
+The entry holds the exit code, what the command printed, and every file and folder it created, changed (in bytes,
+mode or only its modification time) or removed in its folder. A replay does the same to the folder, writing each file
+anew, so a later step in the same folder sees what the command left there. Only
 whole runs are kept: a timeout or a signal is not an answer, and an output file that names its own folder or the
 checkout would be wrong anywhere else, so neither is stored.
 
@@ -65,12 +66,12 @@ ENABLED = True
 
 
 def _files(folder: Path) -> Iterator[tuple[str, Path]]:
-    """Every file and symlink in `folder` (relative path, path), sorted; links are not followed."""
+    """Every folder, file and symlink in `folder` (relative path, path), sorted; links are not followed."""
     for current, dirs, names in os.walk(folder):
         here = Path(current)
         links = [d for d in dirs if (here / d).is_symlink()]
         dirs[:] = sorted(d for d in dirs if d not in DERIVED and d not in links)
-        for name in sorted([*names, *(link for link in links if link not in DERIVED)]):
+        for name in sorted([*names, *dirs, *(link for link in links if link not in DERIVED)]):
             path = here / name
             yield path.relative_to(folder).as_posix(), path
 
@@ -78,12 +79,19 @@ def _files(folder: Path) -> Iterator[tuple[str, Path]]:
 def _file_digest(path: Path, folder: Path) -> str:
     if path.is_symlink():
         return "link:" + _placeholders(os.readlink(path), folder)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    if path.is_dir():
+        return "dir"
+    return f"{hashlib.sha256(path.read_bytes()).hexdigest()}:{path.stat().st_mode & 0o7777:o}"
 
 
 def tree(folder: Path) -> dict[str, str]:
-    """relative path -> SHA-256 (or `link:<target>`, paths as placeholders) of everything in `folder`."""
+    """relative path -> SHA-256 and mode of each file, `link:<target>` (paths as placeholders) of each symlink, `dir`
+    of each folder: everything in `folder`."""
     return {relative: _file_digest(path, folder) for relative, path in _files(folder)}
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {relative: path.lstat().st_mtime_ns for relative, path in _files(folder) if not path.is_dir()}
 
 
 @functools.cache
@@ -217,20 +225,42 @@ def store(area: Path, key: str, fill: Callable[[Path], None]) -> None:
 
 
 def _replay(entry: Path, argv: Sequence[str | Path], folder: Path) -> subprocess.CompletedProcess[str]:
+    """The kept run's answer, and its changes made again in `folder`: what it removed, the folders it made, and each
+    file it wrote (with the mode it had, written now, so it is as new as the run's was)."""
     result = json.loads((entry / "result.json").read_text())
-    for relative in result["removed"]:
-        (folder / relative).unlink()
-    written = entry / "files"
-    if written.is_dir():
-        shutil.copytree(written, folder, symlinks=True, dirs_exist_ok=True)
+    for relative in sorted(result["removed"], reverse=True):
+        path = folder / relative
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for relative, digest in result["written"].items():
+        path, kept = folder / relative, entry / "files" / relative
+        if digest == "dir":
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        if kept.is_symlink():
+            path.symlink_to(os.readlink(kept))
+        else:
+            shutil.copyfile(kept, path)
+            path.chmod(int(digest.rsplit(":", 1)[1], 8))
     return subprocess.CompletedProcess(
         list(argv), result["returncode"], _restore(result["stdout"], folder), _restore(result["stderr"], folder)
     )
 
 
-def _changes(folder: Path, before: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    after = tree(folder)
-    written = sorted(relative for relative, digest in after.items() if before.get(relative) != digest)
+def _changes(folder: Path, before: Mapping[str, str], mtimes: Mapping[str, int]) -> tuple[dict[str, str], list[str]]:
+    """What a run did to `folder`: each path it made or changed (in bytes, mode or only its modification time) with
+    its new digest, and each path it removed."""
+    after, touched = tree(folder), _mtimes(folder)
+    written = {
+        relative: digest
+        for relative, digest in after.items()
+        if before.get(relative) != digest or (digest != "dir" and mtimes.get(relative) != touched.get(relative))
+    }
     return written, sorted(set(before) - set(after))
 
 
@@ -246,7 +276,7 @@ def run(
     """`subprocess.run(argv, cwd=cwd or folder, env=env, input=stdin, capture_output=True, text=True)`, replayed
     from the entry of identical inputs when there is one, otherwise run and kept."""
     cwd = cwd or folder
-    before = tree(folder)
+    before, mtimes = tree(folder), _mtimes(folder)
     key = run_key(argv, folder, cwd=cwd, env=env, stdin=stdin, files=before)
     entry = _lookup(key) if ENABLED else None
     if entry is not None:
@@ -261,28 +291,30 @@ def run(
         timeout=timeout,
         check=False,
     )
-    written, removed = _changes(folder, before)
+    written, removed = _changes(folder, before, mtimes)
     markers = (os.fsencode(folder), os.fsencode(ROOT))
     names_a_path = any(
         marker in (folder / path).read_bytes()
-        for path in written
-        if not (folder / path).is_symlink()
+        for path, digest in written.items()
+        if digest != "dir" and not digest.startswith("link:")
         for marker in markers
     )
     if result.returncode >= 0 and not names_a_path:
 
         def fill(staging: Path) -> None:
-            for relative in written:
+            for relative, digest in written.items():
+                if digest == "dir":
+                    continue
                 target = staging / "files" / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source = folder / relative
                 if source.is_symlink():
                     target.symlink_to(os.readlink(source))
                 else:
-                    shutil.copy2(source, target)
+                    shutil.copyfile(source, target)
             printed = {"stdout": _placeholders(result.stdout, folder), "stderr": _placeholders(result.stderr, folder)}
             (staging / "result.json").write_text(
-                json.dumps({"returncode": result.returncode, **printed, "removed": removed})
+                json.dumps({"returncode": result.returncode, **printed, "written": written, "removed": removed})
             )
 
         store(RUNS, key, fill)

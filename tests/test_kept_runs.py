@@ -115,16 +115,22 @@ def test_pytests_and_the_shells_own_variables_and_derived_caches_do_not_change_t
     assert _runs(counter) == 1
 
 
-def test_the_checkouts_path_is_a_placeholder_in_the_key_and_restored_in_the_output(tmp_path: Path) -> None:
+def test_the_checkouts_path_is_a_placeholder_in_the_key_and_restored_in_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "f"
     folder.mkdir()
-    here = kept_runs.run_key(
-        [sys.executable, str(kept_runs.ROOT / "dev.py")], folder, cwd=folder, env={}, stdin=None, files={}
-    )
     assert kept_runs._placeholders(f"{kept_runs.ROOT}/x {folder}/y", folder) == "<checkout>/x <folder>/y"
     assert kept_runs._restore("<checkout>/x <folder>/y", folder) == f"{kept_runs.ROOT}/x {folder}/y"
-    other = kept_runs.run_key([sys.executable, "/elsewhere/dev.py"], folder, cwd=folder, env={}, stdin=None, files={})
-    assert here != other
+
+    def key(root: Path) -> str:
+        env = {"PATH": f"{root}/.venv/bin:/usr/bin"}
+        return kept_runs.run_key(["/bin/sh", f"{root}/dev.py"], folder, cwd=folder, env=env, stdin=None, files={})
+
+    here = key(kept_runs.ROOT)
+    monkeypatch.setattr(kept_runs, "ROOT", tmp_path / "another-clone")
+    assert key(tmp_path / "another-clone") == here, "a clone elsewhere would not share the entry"
+    assert key(tmp_path / "not-a-checkout") != here
 
 
 def test_seeded_a_timeout_a_signal_and_an_output_naming_its_folder_are_not_kept(cache: Path, tmp_path: Path) -> None:
@@ -247,3 +253,53 @@ def test_seeded_a_tool_provisioned_or_removed_changes_the_runtime(monkeypatch: p
     monkeypatch.setattr(toolchain, "find", missing)
     assert kept_runs.tools_found() != found
     assert kept_runs.tools_found()[name].startswith("absent: ")
+
+
+TIDY = """
+import os, pathlib, shutil, sys
+with open(sys.argv[1], "a") as counter:  # outside the folder: how the test tells a run from a replay
+    counter.write("ran\\n")
+pathlib.Path("out/empty").mkdir(parents=True)
+shutil.rmtree("old")
+same = pathlib.Path("same.txt")
+same.write_text(same.read_text())  # the same bytes, written again
+pathlib.Path("tool.sh").chmod(0o700)
+"""
+
+
+def _tidy_folder(base: Path) -> Path:
+    folder = base
+    folder.mkdir()
+    (folder / "old" / "deep").mkdir(parents=True)
+    (folder / "old" / "deep" / "x").write_text("x")
+    (folder / "same.txt").write_text("same")
+    (folder / "tool.sh").write_text("#!/bin/sh\n")
+    (folder / "tool.sh").chmod(0o644)
+    os.utime(folder / "same.txt", ns=(1, 1))
+    return folder
+
+
+def test_seeded_folders_made_and_removed_modes_and_rewrites_are_replayed(cache: Path, tmp_path: Path) -> None:
+    """What the run did besides changing bytes: a folder made, a folder removed, a file's mode, a file written again
+    with the same bytes (a test that checks "untouched" by modification time must see it on a replay too)."""
+    counter = tmp_path / "count"
+    command = [sys.executable, "-c", TIDY, str(counter)]
+    first = _tidy_folder(tmp_path / "first")
+    kept_runs.run(command, first, env={})
+    second = _tidy_folder(tmp_path / "second")
+    result = kept_runs.run(command, second, env={})
+    assert result.returncode == 0 and result.stderr == ""
+    assert counter.read_text().splitlines() == ["ran"], "the second run was not a replay"
+    for folder in (first, second):
+        assert (folder / "out" / "empty").is_dir()
+        assert not (folder / "old").exists()
+        assert (folder / "tool.sh").stat().st_mode & 0o777 == 0o700
+        assert (folder / "same.txt").stat().st_mtime_ns != 1
+
+
+def test_seeded_a_mode_is_part_of_the_key(tmp_path: Path) -> None:
+    (tmp_path / "tool.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "tool.sh").chmod(0o755)
+    executable = kept_runs.tree(tmp_path)
+    (tmp_path / "tool.sh").chmod(0o644)
+    assert kept_runs.tree(tmp_path) != executable
