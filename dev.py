@@ -357,6 +357,7 @@ def bootstrap(tools: tuple[str, ...] = DEPLOY_TOOLS) -> None:
         supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHONS)
         _say(f"Python {supported} is required (Pipfile.lock), this is {sys.version.split()[0]}: run dev.py with one")
         sys.exit(2)
+    toolchain.private_folder(TOOLS)  # the machine cache 0700 before the bootstrap environment goes in
     # The pinned binaries (downloads, and the Redis build on a first run) need no package from the sync: provisioned
     # alongside it, on a thread of their own, so a first run waits for the longer of the two, not for both.
     with ThreadPoolExecutor(max_workers=1) as pool:

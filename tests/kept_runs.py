@@ -205,7 +205,7 @@ def store(area: Path, key: str, fill: Callable[[Path], None]) -> None:
     entry or none (when two runs keep the same key at once, the first rename wins). A run made again although an
     entry was there (`--fresh`) replaces it. Prunes entries unused for `KEPT_FOR`; another process pruning at the same
     time is expected. Shared by the synth cache (tests/synth.py)."""
-    area.mkdir(parents=True, exist_ok=True)
+    toolchain.private_folder(area)
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=area))
     fill(staging)
     if (area / key).exists():

@@ -307,3 +307,20 @@ def test_into_place_replaces_an_old_entry_whole(tmp_path: Path) -> None:
     toolchain.into_place(staging, entry)
     assert sorted(path.name for path in entry.iterdir()) == ["tool"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["tool-1.0"]
+
+
+def test_the_machine_cache_is_this_users_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Made 0700 (the XDG base-directory specification's mode); seeded: one made 0755 by an earlier version is
+    narrowed; a folder outside the cache is only made."""
+    cache = tmp_path / "xdg" / "hackathon-todo"
+    monkeypatch.setattr(toolchain, "MACHINE_CACHE", cache)
+    toolchain.private_folder(cache / "suite" / "runs")
+    assert cache.stat().st_mode & 0o777 == 0o700 and (cache / "suite" / "runs").is_dir()
+    cache.chmod(0o755)
+    toolchain.private_folder(cache / "tools")
+    assert cache.stat().st_mode & 0o777 == 0o700
+    outside = tmp_path / "elsewhere"
+    outside.mkdir(mode=0o755)
+    outside.chmod(0o755)
+    toolchain.private_folder(outside / "x")
+    assert outside.stat().st_mode & 0o777 == 0o755

@@ -67,6 +67,22 @@ def machine_cache(environ: Mapping[str, str] | None = None, home: Path | None = 
 MACHINE_CACHE = machine_cache()
 #: The provisioned tools (and the bootstrap's environment), one folder per tool and version.
 CACHE = MACHINE_CACHE / "tools"
+
+
+def private_folder(path: Path) -> Path:
+    """`path`, made if missing. Inside the machine cache, the cache itself is made 0700, as the XDG base-directory
+    specification asks, and narrowed to 0700 when this user owns it with wider permissions: another local user could
+    otherwise read it, or with write access plant entries (the tools are still checked by SHA-256 on every use; the
+    test suite's kept results are not)."""
+    if path.is_relative_to(MACHINE_CACHE):
+        MACHINE_CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = MACHINE_CACHE.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            MACHINE_CACHE.chmod(0o700)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 DOWNLOAD_TIMEOUT_SECONDS = 120
 
 
@@ -310,7 +326,7 @@ def _download(url: str) -> bytes:
 def entry_lock(entry: Path, *, say: Callable[[str], None] = lambda _: None) -> Iterator[None]:
     """Hold the lock of a cache entry (flock on `.<entry>.lock` beside it) for the block; while another process holds
     it (another clone provisioning the same entry), say so once and wait. Released when the process ends, however."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(entry.parent)
     fd = os.open(entry.parent / f".{entry.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -325,7 +341,7 @@ def entry_lock(entry: Path, *, say: Callable[[str], None] = lambda _: None) -> I
 
 def staging_folder(entry: Path) -> Path:
     """A new private folder beside a cache entry, to write the entry in before `into_place` moves it there."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(entry.parent)
     return Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".partial", dir=entry.parent))
 
 
