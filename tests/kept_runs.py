@@ -13,9 +13,9 @@ A command that talks to a server or reads a file outside its folder by another w
 
 The entry holds the exit code, what the command printed, and every file and folder it created, changed (in bytes,
 mode or only its modification time) or removed in its folder. A replay does the same to the folder, writing each file
-anew, so a later step in the same folder sees what the command left there. Only
-whole runs are kept: a timeout or a signal is not an answer, and an output file that names its own folder or the
-checkout would be wrong anywhere else, so neither is stored.
+anew, so a later step in the same folder sees what the command left there. Only whole runs are kept: a timeout or a
+signal is not an answer, and an output file that names its own folder or the checkout would be wrong anywhere else,
+so neither is stored.
 
 `python3 dev.py test --fresh` runs every command (and every synth, tests/synth.py) again; CI's clean clone has no
 entries, so it always does. Entries unused for `KEPT_FOR` are removed.
@@ -87,11 +87,17 @@ def _file_digest(path: Path, folder: Path) -> str:
 def tree(folder: Path) -> dict[str, str]:
     """relative path -> SHA-256 and mode of each file, `link:<target>` (paths as placeholders) of each symlink, `dir`
     of each folder: everything in `folder`."""
-    return {relative: _file_digest(path, folder) for relative, path in _files(folder)}
+    return snapshot(folder)[0]
 
 
-def _mtimes(folder: Path) -> dict[str, int]:
-    return {relative: path.lstat().st_mtime_ns for relative, path in _files(folder) if not path.is_dir()}
+def snapshot(folder: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """`tree(folder)`, and the modification time of each file and symlink, in one walk."""
+    digests, mtimes = {}, {}
+    for relative, path in _files(folder):
+        digests[relative] = _file_digest(path, folder)
+        if digests[relative] != "dir":
+            mtimes[relative] = path.lstat().st_mtime_ns
+    return digests, mtimes
 
 
 @functools.cache
@@ -182,11 +188,13 @@ def run_key(
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
-def _lookup(key: str) -> Path | None:
-    entry = RUNS / key
-    if not (entry / "result.json").is_file():
+def lookup(area: Path, key: str, complete: str) -> Path | None:
+    """The entry of `key` in `area` when keeping is on and the entry is whole (its `complete` file written last);
+    its time is renewed, so entries in use are pruned last. Shared by the synth cache (tests/synth.py)."""
+    entry = area / key
+    if not ENABLED or not (entry / complete).is_file():
         return None
-    os.utime(entry)  # in use: pruned last
+    os.utime(entry)
     return entry
 
 
@@ -225,8 +233,9 @@ def store(area: Path, key: str, fill: Callable[[Path], None]) -> None:
 
 
 def _replay(entry: Path, argv: Sequence[str | Path], folder: Path) -> subprocess.CompletedProcess[str]:
-    """The kept run's answer, and its changes made again in `folder`: what it removed, the folders it made, and each
-    file it wrote (with the mode it had, written now, so it is as new as the run's was)."""
+    """The kept run's answer, and its changes made again in `folder`: what it removed, the folders and symlinks it
+    made (from their digests), and each file it wrote (with the mode it had, written now, so it is as new as the run's
+    was)."""
     result = json.loads((entry / "result.json").read_text())
     for relative in sorted(result["removed"], reverse=True):
         path = folder / relative
@@ -242,8 +251,8 @@ def _replay(entry: Path, argv: Sequence[str | Path], folder: Path) -> subprocess
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.exists():
             path.unlink()
-        if kept.is_symlink():
-            path.symlink_to(os.readlink(kept))
+        if digest.startswith("link:"):
+            path.symlink_to(_restore(digest.removeprefix("link:"), folder))
         else:
             shutil.copyfile(kept, path)
             path.chmod(int(digest.rsplit(":", 1)[1], 8))
@@ -255,7 +264,7 @@ def _replay(entry: Path, argv: Sequence[str | Path], folder: Path) -> subprocess
 def _changes(folder: Path, before: Mapping[str, str], mtimes: Mapping[str, int]) -> tuple[dict[str, str], list[str]]:
     """What a run did to `folder`: each path it made or changed (in bytes, mode or only its modification time) with
     its new digest, and each path it removed."""
-    after, touched = tree(folder), _mtimes(folder)
+    after, touched = snapshot(folder)
     written = {
         relative: digest
         for relative, digest in after.items()
@@ -276,9 +285,9 @@ def run(
     """`subprocess.run(argv, cwd=cwd or folder, env=env, input=stdin, capture_output=True, text=True)`, replayed
     from the entry of identical inputs when there is one, otherwise run and kept."""
     cwd = cwd or folder
-    before, mtimes = tree(folder), _mtimes(folder)
+    before, mtimes = snapshot(folder)
     key = run_key(argv, folder, cwd=cwd, env=env, stdin=stdin, files=before)
-    entry = _lookup(key) if ENABLED else None
+    entry = lookup(RUNS, key, "result.json")
     if entry is not None:
         return _replay(entry, argv, folder)
     result = subprocess.run(
@@ -303,15 +312,11 @@ def run(
 
         def fill(staging: Path) -> None:
             for relative, digest in written.items():
-                if digest == "dir":
-                    continue
+                if digest == "dir" or digest.startswith("link:"):
+                    continue  # made again from the digest itself
                 target = staging / "files" / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                source = folder / relative
-                if source.is_symlink():
-                    target.symlink_to(os.readlink(source))
-                else:
-                    shutil.copyfile(source, target)
+                shutil.copyfile(folder / relative, target)
             printed = {"stdout": _placeholders(result.stdout, folder), "stderr": _placeholders(result.stderr, folder)}
             (staging / "result.json").write_text(
                 json.dumps({"returncode": result.returncode, **printed, "written": written, "removed": removed})

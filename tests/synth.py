@@ -70,7 +70,7 @@ def run_main(outdir: Path, overrides: Mapping[str, str]) -> subprocess.Popen[str
     return start_synth(outdir, overrides)
 
 
-#: Where kept synths live (.gitignore'd); entries unused for `kept_runs.KEPT_FOR` are removed.
+#: Where kept synths live, in the machine's cache; entries unused for `kept_runs.KEPT_FOR` are removed.
 CACHE = kept_runs.SUITE_CACHE / "synth"
 #: Everything main.py reads from the checkout: what a sandbox copy of the repo needs to synthesize (tests/sandbox.py),
 #: the linked tool pins (Node, the providers and the cdktf CLI are what Pipfile.lock and package-lock.json pin) and
@@ -153,11 +153,7 @@ def audited_run(outdir: Path, overrides: Mapping[str, str], log: Path) -> subpro
 
 
 def _kept(key: str) -> Path | None:
-    entry = CACHE / key
-    if not kept_runs.ENABLED or not (entry / "printed.json").is_file():
-        return None
-    os.utime(entry)  # in use: pruned last
-    return entry
+    return kept_runs.lookup(CACHE, key, "printed.json")
 
 
 def _keep(key: str, outdir: Path, synth: Synth) -> None:

@@ -303,3 +303,19 @@ def test_seeded_a_mode_is_part_of_the_key(tmp_path: Path) -> None:
     executable = kept_runs.tree(tmp_path)
     (tmp_path / "tool.sh").chmod(0o644)
     assert kept_runs.tree(tmp_path) != executable
+
+
+def test_seeded_a_symlink_into_its_folder_points_into_the_new_folder_on_replay(cache: Path, tmp_path: Path) -> None:
+    """Replayed from its keyed target (the folder as a placeholder), not from the link the first run left."""
+    counter = tmp_path / "count"
+    script = (
+        "import os, sys; open(sys.argv[1], 'a').write('ran\\n'); "
+        "os.symlink(os.path.join(os.getcwd(), 'data'), 'latest')"
+    )
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "data").write_text("the same")
+        kept_runs.run([sys.executable, "-c", script, str(counter)], folder, env={})
+    assert counter.read_text().splitlines() == ["ran"], "the second run was not a replay"
+    assert os.readlink(tmp_path / "second" / "latest") == str(tmp_path / "second" / "data")

@@ -15,8 +15,6 @@ from tests import sandbox
 from tests.docs.measurement_checks import MEASUREMENTS, figure_problems, quoted_figures
 from tests.synth import Synth
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @dataclass(frozen=True)
 class Run:
